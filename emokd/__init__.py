@@ -1,1 +1,21 @@
-"""emokd."""
+"""emokd: visual-to-EEG cross-modal knowledge distillation for continuous emotion recognition.
+
+A teaching package that reproduces Zhang, Tang and Guan (Pattern Recognition 130:108833,
+2022) on MAHNOB-HCI: a visual teacher (CNN + TCN on face frames) predicts continuous
+valence and its temporal features are distilled into an EEG student (TCN on band power).
+
+Modules, in the order data flows through them:
+
+- ``config``     frozen configurations and named presets (smoke, book, paper)
+- ``synthetic``  a MAHNOB-HCI-like dataset with a planted ground truth (uses ``simeeg``,
+  ``faces``, ``bdf``)
+- ``mahnob``     read one session of the MAHNOB-HCI layout (BDF via MNE, labels, frames)
+- ``bandpower``  fast sliding-window relative band power (pure numpy)
+- ``prepare``    prepare a whole dataset: per-trial arrays plus a manifest
+"""
+
+__version__ = "0.1.0"
+
+from .errors import EmokdError  # noqa: E402
+
+__all__ = ["EmokdError", "__version__"]

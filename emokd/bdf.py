@@ -1,0 +1,180 @@
+"""A minimal BDF (Biosemi 24-bit EDF) writer and a header check.
+
+Reading is MNE's job (:func:`mne.io.read_raw_bdf`); this module writes the files
+of the synthetic dataset in the layout of MAHNOB-HCI (Biosemi ActiveTwo ranges,
+1 s data records, a ``Status`` trigger channel) and checks a file's header
+against its size before MNE reads it, because MNE only warns about a truncated
+file and then reads what is there.
+
+Format: a 256-byte ASCII header, 256 bytes per signal, then data records; each
+record holds, per signal in turn, its samples as 24-bit little-endian two's
+complement integers. physical = phys_min + (digital - dig_min) * (phys_max -
+phys_min) / (dig_max - dig_min).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EmokdError
+
+DIGITAL_MIN, DIGITAL_MAX = -8388608, 8388607  # 24-bit
+#: Biosemi ActiveTwo physical range of the EEG/EXG channels, in microvolts.
+BIOSEMI_UV = (-262144.0, 262143.0)
+
+
+def _field(value, width: int) -> bytes:
+    text = str(value)
+    if len(text) > width:
+        raise EmokdError(f"BDF header field {text!r} is longer than {width} characters")
+    return text.ljust(width).encode("ascii")
+
+
+def _number(value: float, width: int = 8) -> bytes:
+    """A number in at most ``width`` characters (integers exactly, others rounded)."""
+    if float(value).is_integer():
+        return _field(str(int(value)), width)
+    for digits in range(width, 0, -1):
+        text = f"{value:.{digits}g}"
+        if len(text) <= width:
+            return _field(text, width)
+    raise EmokdError(f"BDF header: cannot write {value!r} in {width} characters")
+
+
+def write_bdf(
+    path,
+    data,
+    *,
+    ch_names,
+    sfreq: int,
+    units,
+    physical_ranges,
+    start: _dt.datetime | None = None,
+    patient: str = "X X X X",
+    recording: str = "Startdate X X X X",
+) -> Path:
+    """Write signals to a BDF file atomically (a temporary name, then a rename).
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.bdf`` file.
+    data : ndarray, shape (n_channels, n_times)
+        Physical values (in ``units``); the Status channel holds integer codes.
+        n_times must be a whole number of seconds (1 s records).
+    ch_names : sequence of str, length n_channels
+    sfreq : int
+        Samples per second (and per record).
+    units : sequence of str, length n_channels
+        Physical dimension of each channel (e.g. ``"uV"``, ``"Boolean"``).
+    physical_ranges : sequence of (min, max), length n_channels
+        Physical range mapped onto the full 24-bit digital range.
+
+    Returns
+    -------
+    path : Path
+    """
+    path = Path(path)
+    data = np.asarray(data, dtype=np.float64)
+    n_chans, n_times = data.shape
+    if len(ch_names) != n_chans or len(units) != n_chans or len(physical_ranges) != n_chans:
+        raise EmokdError("write_bdf: ch_names, units and physical_ranges need one entry per channel")
+    if n_times % sfreq:
+        raise EmokdError(f"write_bdf: {n_times} samples is not a whole number of 1 s records at {sfreq} Hz")
+    n_records = n_times // sfreq
+    start = start or _dt.datetime(2009, 7, 9, 12, 0, 0)
+
+    header = b"\xffBIOSEMI"
+    header += _field(patient, 80) + _field(recording, 80)
+    header += _field(start.strftime("%d.%m.%y"), 8) + _field(start.strftime("%H.%M.%S"), 8)
+    header += _number(256 * (n_chans + 1)) + _field("24BIT", 44)
+    header += _number(n_records) + _number(1) + _field(n_chans, 4)
+    header += b"".join(_field(name, 16) for name in ch_names)
+    header += b"".join(_field("Active Electrode", 80) for _ in ch_names)
+    header += b"".join(_field(unit, 8) for unit in units)
+    header += b"".join(_number(float(lo)) for lo, _ in physical_ranges)
+    header += b"".join(_number(float(hi)) for _, hi in physical_ranges)
+    header += b"".join(_number(DIGITAL_MIN) for _ in ch_names)
+    header += b"".join(_number(DIGITAL_MAX) for _ in ch_names)
+    header += b"".join(_field("HP:DC; LP:417 Hz", 80) for _ in ch_names)
+    header += b"".join(_number(sfreq) for _ in ch_names)
+    header += b"".join(_field("", 32) for _ in ch_names)
+    assert len(header) == 256 * (n_chans + 1)
+
+    lo = np.array([r[0] for r in physical_ranges], dtype=np.float64)[:, None]
+    hi = np.array([r[1] for r in physical_ranges], dtype=np.float64)[:, None]
+    gain = (DIGITAL_MAX - DIGITAL_MIN) / (hi - lo)
+    digital = np.rint((data - lo) * gain + DIGITAL_MIN)
+    np.clip(digital, DIGITAL_MIN, DIGITAL_MAX, out=digital)
+    # (C, R * sfreq) -> (R, C, sfreq): records hold one second of every channel in turn
+    records = digital.astype("<i4").reshape(n_chans, n_records, sfreq).transpose(1, 0, 2)
+    raw = np.ascontiguousarray(records).view(np.uint8).reshape(-1, 4)[:, :3]  # little-endian low 3 bytes
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(header)
+        f.write(np.ascontiguousarray(raw).tobytes())
+    os.replace(tmp, path)
+    return path
+
+
+def check_bdf_header(path) -> dict:
+    """Check that a BDF/EDF file is complete before reading it.
+
+    Returns
+    -------
+    info : dict
+        ``n_records``, ``record_s``, ``ch_names``, ``n_samples`` (per record and
+        channel), ``sfreq`` (per channel, Hz).
+
+    Raises
+    ------
+    EmokdError
+        If the header is not a BDF/EDF header, or the file is shorter or longer
+        than its header declares (a truncated or corrupt file).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(256)
+        if len(head) < 256:
+            raise EmokdError(f"{path}: only {size} bytes, not a BDF file (the fixed header alone is 256 bytes)")
+        is_bdf = head[:8] == b"\xffBIOSEMI"
+        if not is_bdf and head[:8] != b"0       ":
+            raise EmokdError(f"{path}: not a BDF/EDF file (first bytes {head[:8]!r})")
+        try:
+            header_bytes = int(head[184:192].decode("ascii").strip())
+            n_records = int(head[236:244].decode("ascii").strip())
+            record_s = float(head[244:252].decode("ascii").strip())
+            n_chans = int(head[252:256].decode("ascii").strip())
+        except ValueError as err:
+            raise EmokdError(f"{path}: corrupt BDF header ({err})") from None
+        if n_chans <= 0 or header_bytes != 256 * (n_chans + 1):
+            raise EmokdError(f"{path}: corrupt BDF header (header size {header_bytes} for {n_chans} signals)")
+        rest = f.read(256 * n_chans)
+    if len(rest) < 256 * n_chans:
+        raise EmokdError(f"{path}: truncated inside the header ({size} bytes)")
+    labels = [rest[16 * i : 16 * (i + 1)].decode("ascii", "replace").strip() for i in range(n_chans)]
+    off = n_chans * (16 + 80 + 8 + 8 + 8 + 8 + 8 + 80)
+    try:
+        n_samples = [int(rest[off + 8 * i : off + 8 * (i + 1)].decode("ascii").strip()) for i in range(n_chans)]
+    except ValueError as err:
+        raise EmokdError(f"{path}: corrupt BDF header, samples per record: {err}") from None
+    bytes_per_sample = 3 if is_bdf else 2
+    expected = header_bytes + n_records * sum(n_samples) * bytes_per_sample
+    if n_records < 1 or size != expected:
+        raise EmokdError(
+            f"{path}: truncated or corrupt: the header declares {n_records} records "
+            f"({expected} bytes) but the file has {size} bytes"
+        )
+    return {
+        "n_records": n_records,
+        "record_s": record_s,
+        "ch_names": labels,
+        "n_samples": n_samples,
+        "sfreq": [n / record_s for n in n_samples],
+    }

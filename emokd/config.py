@@ -1,0 +1,204 @@
+"""Frozen configurations and named presets.
+
+One dataclass per stage, composed, never mutated: change a field with
+:func:`dataclasses.replace`. Presets are named (``smoke``, ``book``, ``paper``)
+rather than flags to flip in code.
+
+* :class:`PrepareConfig` -- how a MAHNOB-HCI recording becomes features (the
+  paper's recipe; the same for every preset).
+* :class:`SynthConfig` -- the synthetic MAHNOB-like dataset: its size (the preset)
+  and the planted ground truth (which channels and bands carry valence, how
+  strongly, with what subject bias and noise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+from .bandpower import BANDS, BAND_NAMES
+from .errors import EmokdError
+
+#: The 32 EEG channels of MAHNOB-HCI, in the order of the BDF files (Biosemi).
+EEG_CHANNELS: tuple[str, ...] = (
+    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7",
+    "PO3", "O1", "Oz", "Pz", "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz",
+    "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+)  # fmt: skip
+#: The 15 other channels of a MAHNOB-HCI BDF file, after the EEG.
+OTHER_CHANNELS: tuple[str, ...] = (
+    "EXG1", "EXG2", "EXG3", "EXG4", "EXG5", "EXG6", "EXG7", "EXG8",
+    "GSR1", "GSR2", "Erg1", "Erg2", "Resp", "Temp", "Status",
+)  # fmt: skip
+#: All 47 channels of a MAHNOB-HCI BDF file.
+BDF_CHANNELS: tuple[str, ...] = EEG_CHANNELS + OTHER_CHANNELS
+
+#: Subjects of the public continuous-valence labels and their number of labelled
+#: trials (Soleymani et al. 2016; 239 trials in all).
+PAPER_TRIALS_PER_SUBJECT: dict[int, int] = {
+    1: 19, 2: 5, 3: 13, 4: 9, 5: 13, 6: 9, 7: 13, 8: 13, 10: 5, 13: 6, 14: 13, 16: 2,
+    18: 1, 19: 11, 20: 17, 21: 10, 22: 14, 23: 15, 24: 12, 25: 16, 27: 6, 28: 4, 29: 10, 30: 3,
+}  # fmt: skip
+
+PRESETS: tuple[str, ...] = ("smoke", "book", "paper")
+
+
+def _params_hash(obj) -> str:
+    text = json.dumps(dataclasses.asdict(obj), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """From a MAHNOB-HCI session to aligned arrays (the paper's recipe).
+
+    The EEG is cropped to [stimulus start - ``before_s``, stimulus end +
+    ``after_s``] (with the database's 30 s margins: [29 s, end - 25 s]),
+    band-passed ``l_freq``-``h_freq`` Hz, re-referenced to the average, and turned
+    into band power in ``window_s`` windows every ``hop_s``. Window k is centred on
+    stimulus start + k * hop_s, i.e. on label step k; the first n_steps windows
+    are kept.
+    """
+
+    sfreq: float = 256.0
+    before_s: float = 1.0
+    after_s: float = 5.0
+    l_freq: float = 0.3
+    h_freq: float = 45.0
+    bands: tuple[tuple[float, float], ...] = BANDS
+    band_names: tuple[str, ...] = BAND_NAMES
+    window_s: float = 2.0
+    hop_s: float = 0.25
+    welch_s: float = 1.0
+    relative: bool = True
+    label_rate_hz: float = 4.0
+    frames_per_step: int | None = None  # None: use every frame the session has per step
+
+    def params_hash(self) -> str:
+        """A short hash of every field: prepared trials are reused only when it matches."""
+        return _params_hash(self)
+
+
+@dataclass(frozen=True)
+class PlantedComponent:
+    """Valence modulates the power of one frequency band at some channels.
+
+    ``lo_hz``-``hi_hz`` is the band of the added oscillatory activity (it need not
+    match a feature band); ``channels`` are names from :data:`EEG_CHANNELS` or
+    ``("all",)``; ``weight`` scales the effect (log power per valence SD).
+    """
+
+    lo_hz: float
+    hi_hz: float
+    channels: tuple[str, ...] = ("all",)
+    weight: float = 1.0
+
+
+def default_pattern() -> tuple[PlantedComponent, ...]:
+    """Beta and gamma spread over the whole scalp, as the paper found."""
+    return (PlantedComponent(18.0, 30.0), PlantedComponent(30.0, 45.0))
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """A synthetic MAHNOB-HCI-like dataset (see :mod:`emokd.synthetic`).
+
+    Sizes: ``trials_per_subject`` maps subject id -> number of labelled trials.
+    Valence (4 Hz) has the statistics of the real traces: each of ``n_clips``
+    clips has its own mean valence; each trial adds a smooth subject-specific
+    deviation, starting at 0. EEG: 1/f background, posterior alpha, planted
+    band-power modulation (``pattern``, ``eeg_gain`` log-power per valence SD,
+    times a per-channel weight drawn once per dataset), slow nuisance
+    fluctuations of the same bands (``nuisance_sd``), subject bias (offset
+    ``subject_offset_sd`` in log power, gain drawn from ``subject_gain_range``),
+    spatial mixing between electrodes (Gaussian of their distance,
+    ``mixing_width_m``), blinks, 50 Hz line noise and optional facial EMG.
+    """
+
+    trials_per_subject: dict[int, int] = field(default_factory=lambda: {1: 2, 2: 2, 3: 2})
+    clip_length_range_s: tuple[float, float] = (35.0, 117.25)
+    n_clips: int = 20
+    margin_s: float = 30.0  # recording before and after the stimulus
+    sfreq: float = 256.0
+    frames_per_step: int = 4  # the paper's video: 16 per step (64 fps); 4 keeps files small
+    # valence (units of the public labels)
+    valence_between_sd: float = 0.054  # SD of trial means (58 % of the variance)
+    valence_within_sd: float = 0.046  # SD of the smooth within-trial deviation
+    valence_mean: float = 0.015
+    valence_smooth_steps: float = 11.0  # Gaussian smoothing (SD, in 4 Hz steps)
+    valence_rise_s: float = 4.0  # traces start at 0 and rise with this time constant
+    # EEG: planted truth and noise
+    pattern: tuple[PlantedComponent, ...] = field(default_factory=default_pattern)
+    eeg_gain: float = 0.6  # log band power per valence SD, at channel weight 1
+    planted_power_ratio: float = 1.0  # planted : background power in the planted band
+    nuisance_sd: float = 0.6  # slow non-emotional log-power fluctuation
+    subject_offset_sd: float = 0.5  # per-subject log-power offset of each planted band
+    subject_gain_range: tuple[float, float] = (0.5, 1.5)
+    background_uv: float = 15.0  # RMS of the 1/f background
+    alpha_uv: float = 12.0  # RMS of posterior alpha at O1/O2
+    mixing_width_m: float = 0.025  # volume conduction between electrodes
+    blink_rate_hz: float = 0.25
+    blink_uv: float = 120.0
+    line_noise_uv: float = 4.0
+    emg_leakage: float = 0.0  # facial EMG in frontal/temporal gamma that follows expression (0 = off)
+    # face frames
+    face_gain: float = 1.0  # expression = face_gain * valence / valence SD (before identity gain)
+
+    def __post_init__(self):
+        if not self.trials_per_subject:
+            raise EmokdError("trials_per_subject is empty")
+        for s, n in self.trials_per_subject.items():
+            if not (isinstance(s, int) and s >= 1) or not (isinstance(n, int) and 1 <= n <= 20):
+                raise EmokdError(f"trials_per_subject: subject {s!r} with {n!r} trials (need 1..20)")
+        lo, hi = self.clip_length_range_s
+        if not 10.0 <= lo <= hi:
+            raise EmokdError(f"clip_length_range_s={self.clip_length_range_s!r}: need 10 <= lo <= hi")
+        if self.frames_per_step < 1:
+            raise EmokdError(f"frames_per_step={self.frames_per_step!r}: need >= 1")
+        for comp in self.pattern:
+            if not 0.0 < comp.lo_hz < comp.hi_hz < self.sfreq / 2:
+                raise EmokdError(
+                    f"planted band {comp.lo_hz:g}-{comp.hi_hz:g} Hz: need 0 < lo < hi < {self.sfreq / 2:g} Hz"
+                )
+            unknown = [c for c in comp.channels if c != "all" and c not in EEG_CHANNELS]
+            if unknown:
+                raise EmokdError(f"planted channels {unknown} are not EEG channel names ({', '.join(EEG_CHANNELS)})")
+
+    @property
+    def n_trials(self) -> int:
+        return sum(self.trials_per_subject.values())
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["trials_per_subject"] = {str(k): v for k, v in self.trials_per_subject.items()}
+        return d
+
+
+def synth_config(preset: str = "book", **overrides) -> SynthConfig:
+    """The synthetic dataset of a named preset, with optional field overrides.
+
+    ``smoke``: 3 subjects x 2 short trials (seconds to generate; for tests).
+    ``book``: 8 subjects x 4 trials (what the book runs; a few minutes end to end).
+    ``paper``: the 24 subjects of the public labels with their real trial counts
+    (239 trials).
+    """
+    if preset == "smoke":
+        base = SynthConfig(trials_per_subject={1: 2, 2: 2, 3: 2}, clip_length_range_s=(35.0, 40.0))
+    elif preset == "book":
+        base = SynthConfig(trials_per_subject={s: 4 for s in range(1, 9)})
+    elif preset == "paper":
+        base = SynthConfig(trials_per_subject=dict(PAPER_TRIALS_PER_SUBJECT))
+    else:
+        raise EmokdError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def preset_from_env(default: str = "book") -> str:
+    """The preset named by the environment variable ``EMOKD_PRESET`` (else ``default``)."""
+    preset = os.environ.get("EMOKD_PRESET", default)
+    if preset not in PRESETS:
+        raise EmokdError(f"EMOKD_PRESET={preset!r} is not a preset; choose one of {', '.join(PRESETS)}")
+    return preset

@@ -1,0 +1,272 @@
+"""Read one MAHNOB-HCI session (synthetic or a real copy) into aligned arrays.
+
+The layout of the database (Soleymani et al. 2012)::
+
+    ROOT/lable_continous_Mahnob.mat        public continuous valence (Soleymani et al. 2016)
+    ROOT/Sessions/<id>/session.xml          id = (subject - 1) * 130 + trial_no
+    ROOT/Sessions/<id>/Part_<s>_S_Trial<trial_no/2>_emotion.bdf
+    ROOT/Sessions/<id>/face_frames.npz      optional: frames uint8 (n, 48, 48) from stimulus start, fps
+
+``face_frames.npz`` is emokd's format for face crops (the synthetic data has it;
+for a real copy, save your face-tracker's 48x48 crops of the stimulus period in it).
+Without it a trial is prepared with EEG and labels only.
+
+The recipe (the paper's released code): find stimulus start and end from the two
+rising edges of Status; crop [start - 1 s, end + 5 s]; band-pass 0.3-45 Hz;
+average reference; relative band power in 2 s windows every 0.25 s, so window k
+is centred on start + k / 4 s, the time of label step k.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from .bandpower import band_power
+from .bdf import check_bdf_header
+from .config import EEG_CHANNELS, PrepareConfig
+from .errors import EmokdError
+
+log = logging.getLogger(__name__)
+
+LABEL_FILE = "lable_continous_Mahnob.mat"  # sic: the public file's name
+FRAMES_FILE = "face_frames.npz"
+STATUS_MASK = 0xFFFF  # Biosemi trigger bits; bits 16-23 carry system status
+
+
+def session_dir(root, subject: int, trial_no: int) -> Path:
+    """``ROOT/Sessions/<(subject - 1) * 130 + trial_no>``."""
+    return Path(root) / "Sessions" / str((subject - 1) * 130 + trial_no)
+
+
+def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
+    """Continuous valence traces from a ``lable_continous_Mahnob.mat`` file.
+
+    Returns
+    -------
+    labels : dict
+        ``(subject, trial_no) -> valence``, each an ndarray of shape (n_steps,)
+        at 4 Hz, in the file's order.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EmokdError(f"{path}: label file not found")
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as err:  # scipy raises several types for a bad file
+        raise EmokdError(f"{path}: not a readable MATLAB file ({err})") from None
+    for key in ("trials_included", "labels"):
+        if key not in mat:
+            raise EmokdError(f"{path}: field {key!r} is missing (found {sorted(k for k in mat if not k.startswith('__'))})")
+    included, cells = np.asarray(mat["trials_included"]), np.asarray(mat["labels"], dtype=object)
+    if included.ndim != 2 or included.shape[1] != 2:
+        raise EmokdError(f"{path}: field 'trials_included' has shape {included.shape}, expected (n, 2)")
+    if cells.size != included.shape[0]:
+        raise EmokdError(f"{path}: field 'labels' has {cells.size} traces for {included.shape[0]} trials")
+    out = {}
+    for (subject, trial_no), cell in zip(included.astype(int), cells.ravel()):
+        trace = np.asarray(cell, dtype=np.float64).ravel()
+        key = (int(subject), int(trial_no))
+        if trace.size == 0 or not np.all(np.isfinite(trace)):
+            raise EmokdError(f"{path}: field 'labels', trace of subject {key[0]} trial {key[1]} is empty or not finite")
+        if key in out:
+            raise EmokdError(f"{path}: field 'trials_included' lists subject {key[0]} trial {key[1]} twice")
+        out[key] = trace
+    return out
+
+
+def read_session_xml(path) -> dict:
+    """Attributes of a ``session.xml`` (all strings) plus ``subject`` and ``tracks`` (file names)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmokdError(f"{path}: session.xml not found")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise EmokdError(f"{path}: not valid XML ({err})") from None
+    info = dict(root.attrib)
+    subject = root.find("subject")
+    info["subject"] = subject.get("id") if subject is not None else None
+    info["tracks"] = [t.get("filename") for t in root.iter("track") if t.get("filename")]
+    return info
+
+
+def find_bdf(folder: Path, subject: int, trial_no: int) -> Path:
+    """The session's ``Part_<s>_S_Trial<k>_emotion.bdf`` (any file matching ``Part_<s>_*Trial<k>_*.bdf``)."""
+    exact = folder / f"Part_{subject}_S_Trial{trial_no // 2}_emotion.bdf"
+    if exact.is_file():
+        return exact
+    found = sorted(folder.glob(f"Part_{subject}_*Trial{trial_no // 2}_*.bdf"))
+    if len(found) != 1:
+        raise EmokdError(f"{folder}: expected one BDF file {exact.name}, found {[p.name for p in found] or 'none'}")
+    return found[0]
+
+
+def find_stimulus(status, *, source="Status") -> tuple[int, int]:
+    """Sample indices of the two rising edges of the Status channel.
+
+    Parameters
+    ----------
+    status : ndarray, shape (n_times,)
+        Status values (digital codes); only the low 16 (trigger) bits are used.
+
+    Returns
+    -------
+    start, end : int
+        First sample of the stimulus and first sample after it.
+    """
+    codes = np.asarray(status).astype(np.int64) & STATUS_MASK
+    edges = np.flatnonzero(codes[1:] > codes[:-1]) + 1
+    if codes[0] > 0:  # a trigger already high at the first sample is an edge too
+        edges = np.r_[0, edges]
+    if edges.size != 2:
+        raise EmokdError(
+            f"{source}: Status channel has {edges.size} rising edges "
+            f"(at samples {edges[:10].tolist()}); expected exactly 2 (stimulus start and end)"
+        )
+    return int(edges[0]), int(edges[1])
+
+
+def read_eeg(bdf_path, cfg: PrepareConfig = PrepareConfig()) -> tuple[np.ndarray, dict]:
+    """Read a session's BDF with MNE, crop around the stimulus, filter, re-reference.
+
+    Returns
+    -------
+    eeg : ndarray, shape (32, n_times), in V
+        The 32 EEG channels (order :data:`~emokd.config.EEG_CHANNELS`) from
+        stimulus start - ``before_s`` to stimulus end + ``after_s``, band-passed
+        and average-referenced.
+    info : dict
+        ``stimulus_samples`` (start, end) in the file, ``stimulus_s`` duration,
+        ``sfreq``.
+    """
+    import mne
+
+    path = Path(bdf_path)
+    check_bdf_header(path)
+    try:
+        raw = mne.io.read_raw_bdf(path, preload=False, verbose="error")
+    except Exception as err:  # MNE raises many types for corrupt headers
+        raise EmokdError(f"{path}: MNE cannot read this BDF file ({type(err).__name__}: {err})") from None
+    sfreq = raw.info["sfreq"]
+    if sfreq != cfg.sfreq:
+        raise EmokdError(f"{path}: sampling rate {sfreq:g} Hz, expected {cfg.sfreq:g} Hz")
+    missing = [c for c in EEG_CHANNELS + ("Status",) if c not in raw.ch_names]
+    if missing:
+        raise EmokdError(f"{path}: channel(s) {missing} missing (found {raw.ch_names})")
+    start, end = find_stimulus(raw.get_data(picks=["Status"])[0], source=str(path))
+
+    first = start - int(round(cfg.before_s * sfreq))
+    stop = end + int(round(cfg.after_s * sfreq))
+    if first < 0 or stop > raw.n_times:
+        raise EmokdError(
+            f"{path}: the recording ({raw.n_times / sfreq:.2f} s) does not hold {cfg.before_s:g} s before the "
+            f"stimulus start ({start / sfreq:.2f} s) and {cfg.after_s:g} s after its end ({end / sfreq:.2f} s)"
+        )
+    eeg = raw.get_data(picks=list(EEG_CHANNELS), start=first, stop=stop)  # (32, T), V
+    check_eeg(eeg, source=path)
+    eeg = mne.filter.filter_data(eeg, sfreq, cfg.l_freq, cfg.h_freq, verbose="error")
+    eeg -= eeg.mean(axis=0, keepdims=True)  # average reference
+    return eeg, {"stimulus_samples": (start, end), "stimulus_s": (end - start) / sfreq, "sfreq": sfreq}
+
+
+def check_eeg(eeg, *, source, ch_names=EEG_CHANNELS) -> None:
+    """Raise if any EEG channel holds NaN/inf or is flat (a disconnected electrode)."""
+    bad = [ch_names[i] for i in np.flatnonzero(~np.all(np.isfinite(eeg), axis=1))]
+    if bad:
+        raise EmokdError(f"{source}: EEG channel(s) {bad} hold NaN or infinite values")
+    flat = [ch_names[i] for i in np.flatnonzero(np.ptp(eeg, axis=1) <= 1e-12)]
+    if flat:
+        raise EmokdError(f"{source}: EEG channel(s) {flat} are flat (no signal)")
+
+
+def eeg_band_power(eeg, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *, source="EEG") -> np.ndarray:
+    """Band power aligned to the labels: window k is centred on label step k.
+
+    Parameters
+    ----------
+    eeg : ndarray, shape (n_channels, n_times)
+        From :func:`read_eeg` (starting ``before_s`` before the stimulus).
+    n_steps : int
+        Length of the label trace.
+
+    Returns
+    -------
+    power : ndarray, shape (n_steps, n_bands, n_channels)
+    """
+    power = band_power(eeg, cfg.sfreq, bands=cfg.bands, window_s=cfg.window_s, hop_s=cfg.hop_s,
+                       welch_s=cfg.welch_s, relative=cfg.relative)
+    if power.shape[0] < n_steps:
+        raise EmokdError(
+            f"{source}: EEG gives {power.shape[0]} feature windows ({eeg.shape[1] / cfg.sfreq:.2f} s) "
+            f"but the label trace has {n_steps} steps ({n_steps / cfg.label_rate_hz:.2f} s): EEG shorter than its labels"
+        )
+    return power[:n_steps]
+
+
+def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig()) -> np.ndarray:
+    """Face frames aligned to the labels.
+
+    Returns
+    -------
+    frames : ndarray of uint8, shape (n_steps, frames_per_step, height, width)
+        ``frames[k]`` are the frames of label step k (time k / 4 s to (k + 1) / 4 s).
+    """
+    path = Path(path)
+    try:
+        with np.load(path) as npz:
+            frames, fps = npz["frames"], float(npz["fps"])
+    except KeyError as err:
+        raise EmokdError(f"{path}: field {err} missing (need 'frames' and 'fps')") from None
+    except Exception as err:
+        raise EmokdError(f"{path}: cannot read face frames ({err})") from None
+    per_step = fps / cfg.label_rate_hz
+    if frames.ndim != 3 or frames.dtype != np.uint8:
+        raise EmokdError(f"{path}: field 'frames' is {frames.dtype} {frames.shape}, expected uint8 (n, height, width)")
+    if per_step < 1 or per_step != int(per_step):
+        raise EmokdError(f"{path}: field 'fps' = {fps:g} is not a whole multiple of the {cfg.label_rate_hz:g} Hz label rate")
+    per_step = int(per_step)
+    if frames.shape[0] < n_steps * per_step:
+        raise EmokdError(f"{path}: {frames.shape[0]} frames cover {frames.shape[0] / fps:.2f} s, "
+                         f"shorter than the {n_steps / cfg.label_rate_hz:.2f} s label trace")
+    out = frames[: n_steps * per_step].reshape(n_steps, per_step, *frames.shape[1:])
+    keep = cfg.frames_per_step or per_step
+    if per_step % keep:
+        raise EmokdError(f"{path}: cannot take {keep} of {per_step} frames per step evenly")
+    return np.ascontiguousarray(out[:, :: per_step // keep])
+
+
+def read_trial(root, subject: int, trial_no: int, valence, cfg: PrepareConfig = PrepareConfig()) -> dict:
+    """Everything of one labelled trial, aligned to its 4 Hz valence trace.
+
+    Returns
+    -------
+    trial : dict
+        ``eeg_bp`` float32 (n_steps, n_bands, 32) band power; ``valence`` float32
+        (n_steps,); ``frames`` uint8 (n_steps, frames_per_step, 48, 48) or None;
+        ``info`` (session attributes, stimulus timing) and ``sources`` (paths read).
+    """
+    folder = session_dir(root, subject, trial_no)
+    if not folder.is_dir():
+        raise EmokdError(f"{folder}: session folder of subject {subject} trial {trial_no} not found")
+    xml = read_session_xml(folder / "session.xml")
+    if xml.get("subject") not in (None, str(subject)):
+        raise EmokdError(f"{folder / 'session.xml'}: subject id {xml['subject']!r}, expected {subject}")
+    bdf = find_bdf(folder, subject, trial_no)
+    valence = np.asarray(valence, dtype=np.float64)
+    eeg, info = read_eeg(bdf, cfg)
+    power = eeg_band_power(eeg, valence.size, cfg, source=bdf)
+    frames_path = folder / FRAMES_FILE
+    frames = read_frames(frames_path, valence.size, cfg) if frames_path.is_file() else None
+    sources = [folder / "session.xml", bdf] + ([frames_path] if frames is not None else [])
+    return {
+        "eeg_bp": power.astype(np.float32),
+        "valence": valence.astype(np.float32),
+        "frames": frames,
+        "info": {**info, "session": xml},
+        "sources": sources,
+    }

@@ -1,0 +1,214 @@
+"""Prepare a whole MAHNOB-HCI-layout dataset: one ``.npz`` per trial plus a manifest.
+
+``prepare_dataset(root)`` reads every trial listed in the label file with
+:func:`emokd.mahnob.read_trial` and writes ``ROOT/prepared/`` (or ``out``)::
+
+    P01_T10.npz      eeg_bp float32 (n_steps, 6, 32), valence float32 (n_steps,),
+                     frames uint8 (n_steps, k, 48, 48) when the session has face frames
+    manifest.json    parameters (+ hash), library versions, the label file and each
+                     trial's source files (bytes, SHA-256), output file and shapes
+
+Re-running skips trials already prepared with the same parameters (same hash,
+output present with the recorded size, sources unchanged in size). Every file is
+written under a temporary name and renamed when complete, and the manifest is
+updated after each trial, so an interrupted run never leaves a half-written
+trial that looks complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import PrepareConfig
+from .errors import EmokdError
+from .mahnob import LABEL_FILE, read_labels, read_trial
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT = "emokd-prepared/1"
+
+
+def trial_key(subject: int, trial_no: int) -> str:
+    """File stem of a prepared trial, e.g. ``P01_T10``."""
+    return f"P{subject:02d}_T{trial_no:02d}"
+
+
+def sha256(path, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _file_record(path: Path, root: Path) -> dict:
+    return {"path": str(path.relative_to(root)), "bytes": path.stat().st_size, "sha256": sha256(path)}
+
+
+def _versions() -> dict:
+    import mne
+    import scipy
+
+    return {"emokd": __version__, "mne": mne.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "python": platform.python_version()}
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(out) -> dict | None:
+    """The manifest of a prepared folder, or None when there is none."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise EmokdError(f"{path}: not valid JSON ({err})") from None
+    if manifest.get("format") != FORMAT:
+        raise EmokdError(f"{path}: field 'format' is {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def _is_current(entry: dict | None, out: Path, root: Path) -> bool:
+    if not entry:
+        return False
+    target = out / entry["file"]
+    if not target.is_file() or target.stat().st_size != entry["bytes"]:
+        return False
+    return all((root / s["path"]).is_file() and (root / s["path"]).stat().st_size == s["bytes"]
+               for s in entry["sources"])
+
+
+def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, progress: bool = True,
+                    on_error: str = "raise") -> dict:
+    """Prepare every labelled trial of a MAHNOB-HCI-layout folder.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder with ``lable_continous_Mahnob.mat`` and ``Sessions/``.
+    out : path-like, optional
+        Where to write; default ``ROOT/prepared``.
+    cfg : PrepareConfig
+    progress : bool
+        Show a progress bar.
+    on_error : {"raise", "skip"}
+        On a bad trial, stop with its error (default), or record it under
+        ``failed`` in the manifest and go on.
+
+    Returns
+    -------
+    manifest : dict
+        What ``manifest.json`` holds.
+    """
+    from tqdm.auto import tqdm
+
+    if on_error not in ("raise", "skip"):
+        raise EmokdError(f"on_error={on_error!r}: choose 'raise' or 'skip'")
+    root = Path(root)
+    out = Path(out) if out is not None else root / "prepared"
+    labels = read_labels(root / LABEL_FILE)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.tmp"):  # left by an interrupted run: never complete
+        stale.unlink()
+
+    params = dataclasses.asdict(cfg)
+    old = read_manifest(out)
+    reuse = old if old and old.get("params_hash") == cfg.params_hash() else None
+    manifest = {
+        "format": FORMAT,
+        "source": str(root.resolve()),
+        "params": params,
+        "params_hash": cfg.params_hash(),
+        "versions": _versions(),
+        "label_file": _file_record(root / LABEL_FILE, root),
+        "trials": {},
+        "failed": {},
+    }
+    n_skipped = 0
+    for (subject, trial_no), valence in tqdm(labels.items(), desc="prepare", unit="trial", disable=not progress):
+        key = trial_key(subject, trial_no)
+        previous = reuse["trials"].get(key) if reuse else None
+        label_hash = hashlib.sha256(np.asarray(valence, dtype=np.float64).tobytes()).hexdigest()
+        if _is_current(previous, out, root) and previous.get("label_sha256") == label_hash:
+            manifest["trials"][key] = previous
+            n_skipped += 1
+            continue
+        try:
+            trial = read_trial(root, subject, trial_no, valence, cfg)
+        except EmokdError as err:
+            if on_error == "raise":
+                raise
+            log.warning("skipping %s: %s", key, err)
+            manifest["failed"][key] = str(err)
+            continue
+        entry = _write_trial(out / f"{key}.npz", trial, subject, trial_no, root)
+        manifest["trials"][key] = {**entry, "label_sha256": label_hash}
+        _write_json(out / MANIFEST, manifest)
+    _write_json(out / MANIFEST, manifest)
+    manifest["n_skipped"] = n_skipped
+    return manifest
+
+
+def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Path) -> dict:
+    arrays = {"eeg_bp": trial["eeg_bp"], "valence": trial["valence"],
+              "subject": np.int64(subject), "trial_no": np.int64(trial_no)}
+    if trial["frames"] is not None:
+        arrays["frames"] = trial["frames"]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+    info = trial["info"]
+    return {
+        "subject": subject,
+        "trial_no": trial_no,
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "n_steps": int(trial["valence"].size),
+        "shapes": {k: list(v.shape) for k, v in arrays.items() if np.ndim(v)},
+        "stimulus_s": info["stimulus_s"],
+        "stimulus_samples": list(info["stimulus_samples"]),
+        "cutNr": info["session"].get("cutNr"),
+        "feltVlnc": info["session"].get("feltVlnc"),
+        "sources": [_file_record(p, root) for p in trial["sources"]],
+    }
+
+
+def load_prepared(out) -> list[dict]:
+    """Load every prepared trial of a folder (in manifest order).
+
+    Returns
+    -------
+    trials : list of dict
+        ``subject``, ``trial_no``, ``key``, ``eeg_bp`` (n_steps, n_bands, n_chans),
+        ``valence`` (n_steps,), ``frames`` (n_steps, k, 48, 48) or None.
+    """
+    out = Path(out)
+    manifest = read_manifest(out)
+    if manifest is None:
+        raise EmokdError(f"{out}: no {MANIFEST}; run `python -m emokd prepare` first")
+    trials = []
+    for key, entry in manifest["trials"].items():
+        with np.load(out / entry["file"]) as npz:
+            trials.append({
+                "key": key, "subject": int(npz["subject"]), "trial_no": int(npz["trial_no"]),
+                "eeg_bp": npz["eeg_bp"], "valence": npz["valence"],
+                "frames": npz["frames"] if "frames" in npz.files else None,
+            })
+    return trials

@@ -1,0 +1,255 @@
+"""A synthetic MAHNOB-HCI-like dataset, written to a folder, deterministic from a seed.
+
+Layout (that of the real database, so that one reader serves both)::
+
+    DIR/
+      lable_continous_Mahnob.mat     continuous valence at 4 Hz (format of the public file)
+      ground_truth.json              the planted truth and every parameter
+      README.txt                     what is here
+      Sessions/<id>/                 id = (subject - 1) * 130 + trial_no
+        Part_<s>_S_Trial<trial_no/2>_emotion.bdf   47 channels, 256 Hz, Biosemi ranges
+        session.xml                  cutNr, cutLenSec, feltVlnc, feltArsl, vidRate, ...
+        face_frames.npz              frames: uint8 (n_frames, 48, 48) from stimulus start; fps
+
+Each subject watches ``n_clips`` clips in a random order (trial_no = 2 * position);
+each clip has a fixed length and its own mean valence, as in the real experiment.
+The EEG (see :mod:`emokd.simeeg`) and the face frames (see :mod:`emokd.faces`)
+both follow the same valence trace; blinks appear in both at the same times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from . import faces, simeeg
+from .bandpower import BANDS, BAND_NAMES
+from .bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
+from .config import BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS, SynthConfig
+
+log = logging.getLogger(__name__)
+
+LABEL_FILE = "lable_continous_Mahnob.mat"  # sic: the name of the public file
+TRUTH_FILE = "ground_truth.json"
+FRAMES_FILE = "face_frames.npz"
+LABEL_RATE_HZ = 4.0
+STATUS_CODE = 1  # trigger bit raised at stimulus start and end
+STATUS_CMS = 1 << 20  # Biosemi "CMS in range" bit, set throughout as in real files
+
+
+def session_id(subject: int, trial_no: int) -> int:
+    """Session folder number of a trial in MAHNOB-HCI: (subject - 1) * 130 + trial_no."""
+    return (subject - 1) * 130 + trial_no
+
+
+def bdf_name(subject: int, trial_no: int) -> str:
+    """File name of a trial's BDF recording, e.g. ``Part_1_S_Trial1_emotion.bdf`` for trial_no 2."""
+    return f"Part_{subject}_S_Trial{trial_no // 2}_emotion.bdf"
+
+
+def valence_trace(rng, n_steps: int, mean: float, cfg: SynthConfig) -> np.ndarray:
+    """A continuous valence trace at 4 Hz, shape (n_steps,).
+
+    ``mean`` + a smooth Gaussian deviation (autocorrelation ~0.98 at lag 1),
+    multiplied by a rise from 0 (annotators start from neutral).
+    """
+    sd = cfg.valence_smooth_steps
+    half = int(4 * sd)
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sd) ** 2)
+    kernel /= np.sqrt((kernel**2).sum())
+    dev = np.convolve(rng.standard_normal(n_steps + 2 * half), kernel, mode="valid")
+    rise = 1.0 - np.exp(-np.arange(n_steps) / (cfg.valence_rise_s * LABEL_RATE_HZ))
+    return rise * (mean + cfg.valence_within_sd * dev)
+
+
+def _likert(value: float, sd: float) -> int:
+    """A 1-9 self-report from a mean valence (5 = neutral)."""
+    return int(np.clip(np.rint(5 + 2 * value / sd), 1, 9))
+
+
+def _session_xml(path: Path, *, subject, trial_no, clip, clip_len_s, mean, sd, rng, fps) -> None:
+    attrs = {
+        "cutLenSec": f"{clip_len_s:.2f}",
+        "cutNr": str(clip),
+        "experimentType": "emotion elicitation",
+        "feltArsl": str(int(rng.integers(1, 10))),
+        "feltCtrl": str(int(rng.integers(1, 10))),
+        "feltEmo": str(int(rng.integers(0, 13))),
+        "feltPred": str(int(rng.integers(1, 10))),
+        "feltVlnc": str(_likert(mean, sd)),
+        "isStim": "1",
+        "mediaFile": f"synthetic_clip_{clip:02d}.avi",
+        "sessionId": str(session_id(subject, trial_no)),
+        "vidRate": f"{fps:g}",
+    }
+    root = ET.Element("session", attrs)
+    ET.SubElement(root, "subject", {"id": str(subject)})
+    ET.SubElement(root, "track", {"type": "Physiological", "filename": bdf_name(subject, trial_no)})
+    ET.SubElement(root, "track", {"type": "Face frames (48x48, from stimulus start)", "filename": FRAMES_FILE})
+    tmp = path.with_name(path.name + ".tmp")
+    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, path)
+
+
+def _other_channels(rng, n_times: int, sfreq: float) -> np.ndarray:
+    """Plausible EXG (ECG/EOG), GSR, Erg, Resp and Temp signals in uV, (14, n_times)."""
+    t = np.arange(n_times) / sfreq
+    out = rng.normal(0, 5.0, (14, n_times))
+    beat = np.exp(-0.5 * (((t * rng.uniform(1.0, 1.3)) % 1.0 - 0.5) / 0.01) ** 2)
+    out[0:3] += 800.0 * beat  # EXG1-3: ECG-like
+    out[8:10] += 1000.0 + 50.0 * np.cumsum(rng.standard_normal(n_times)) / np.sqrt(sfreq)  # GSR
+    out[10:12] += 300.0 * np.sin(2 * np.pi * 1.15 * t)  # Erg
+    out[12] += 2000.0 * np.sin(2 * np.pi * 0.25 * t)  # Resp
+    out[13] += 30000.0  # Temp
+    return out
+
+
+def _status(n_times: int, start: int, end: int, sfreq: float) -> np.ndarray:
+    status = np.full(n_times, STATUS_CMS, dtype=np.float64)
+    width = int(0.1 * sfreq)
+    for s in (start, end):
+        status[s : s + width] += STATUS_CODE
+    return status
+
+
+def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict:
+    """Write a synthetic MAHNOB-HCI-like dataset to ``out`` and return its ground truth.
+
+    Deterministic: the same ``cfg`` and ``seed`` give identical files.
+    Each file is written under a temporary name and renamed when complete.
+
+    Returns
+    -------
+    truth : dict
+        What ``ground_truth.json`` holds: the parameters, the planted
+        band x channel map (``truth_map``, rows = ``bands``), per-component channel
+        weights, subject biases, clip lengths and mean valences, and the trials.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    (out / "Sessions").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sfreq = cfg.sfreq
+    total_sd = float(np.hypot(cfg.valence_between_sd, cfg.valence_within_sd))
+
+    # dataset-level draws: clips, planted weights, mixing
+    lo, hi = cfg.clip_length_range_s
+    clip_len = np.round(rng.uniform(lo, hi, cfg.n_clips) * LABEL_RATE_HZ) / LABEL_RATE_HZ
+    clip_mean = cfg.valence_mean + cfg.valence_between_sd * 0.8 * rng.standard_normal(cfg.n_clips)
+    weights = simeeg.planted_weights(cfg.pattern, rng)
+    mixing = simeeg.mixing_matrix(simeeg.electrode_positions(), cfg.mixing_width_m)
+
+    subjects, trials = {}, []
+    for s, n_trials in cfg.trials_per_subject.items():
+        subjects[s] = {
+            "offsets": rng.normal(0.0, cfg.subject_offset_sd, len(cfg.pattern)).tolist(),
+            "gain": float(rng.uniform(*cfg.subject_gain_range)),
+            "alpha_hz": float(rng.uniform(9.0, 11.0)),
+            "scale": float(rng.uniform(0.7, 1.3)),
+            "valence_offset": float(rng.normal(0.0, cfg.valence_between_sd * 0.6)),
+            "face_seed": int(rng.integers(2**31)),
+        }
+        order = rng.permutation(cfg.n_clips)[:n_trials] + 1  # clip shown at each position
+        positions = np.sort(rng.choice(np.arange(1, 21), n_trials, replace=False))
+        for pos, clip in zip(positions, order):
+            trials.append({"subject": s, "trial_no": int(2 * pos), "clip": int(clip),
+                           "seed": int(rng.integers(2**31))})
+
+    labels = []
+    for trial in tqdm(trials, desc="synth", unit="trial", disable=not progress):
+        labels.append(_write_trial(out, trial, cfg, subjects[trial["subject"]], clip_len, clip_mean,
+                                   weights, mixing, total_sd))
+
+    # the label file, in the format of the public lable_continous_Mahnob.mat
+    included = np.array([[t["subject"], t["trial_no"]] for t in trials], dtype=np.uint8)
+    cells = np.empty((len(labels), 1), dtype=object)
+    for i, v in enumerate(labels):
+        cells[i, 0] = v[None, :]
+    tmp = out / (LABEL_FILE + ".tmp")
+    with open(tmp, "wb") as f:
+        scipy.io.savemat(f, {"trials_included": included, "labels": cells})
+    os.replace(tmp, out / LABEL_FILE)
+
+    truth = {
+        "seed": seed,
+        "config": cfg.to_json(),
+        "bands": [list(b) for b in BANDS],
+        "band_names": list(BAND_NAMES),
+        "channels": list(EEG_CHANNELS),
+        "truth_map": simeeg.truth_map(cfg.pattern, weights, BANDS).tolist(),
+        "component_weights": weights.tolist(),
+        "valence_sd": total_sd,
+        "subjects": {str(k): v for k, v in subjects.items()},
+        "clips": {"length_s": clip_len.tolist(), "mean_valence": clip_mean.tolist()},
+        "trials": trials,
+    }
+    tmp = out / (TRUTH_FILE + ".tmp")
+    tmp.write_text(json.dumps(truth, indent=1) + "\n")
+    os.replace(tmp, out / TRUTH_FILE)
+    (out / "README.txt").write_text(
+        f"Synthetic MAHNOB-HCI-like dataset written by emokd (seed {seed}); not real data.\n"
+        f"{TRUTH_FILE}: the planted truth: truth_map[band][channel] is how strongly valence drives the\n"
+        "relative power of each feature band (bands, band_names) at each channel (channels);\n"
+        "subjects: each subject's bias; config: every generator parameter.\n"
+    )
+    log.info("wrote %d synthetic trials to %s", len(trials), out)
+    return truth
+
+
+def _write_trial(out, trial, cfg, subject, clip_len, clip_mean, weights, mixing, total_sd) -> np.ndarray:
+    """Write one session folder; return its valence trace (n_steps,)."""
+    s, trial_no, clip = trial["subject"], trial["trial_no"], trial["clip"]
+    rng = np.random.default_rng(trial["seed"])
+    sfreq = cfg.sfreq
+    dur = float(clip_len[clip - 1])
+    n_steps = int(round(dur * LABEL_RATE_HZ))
+    mean = clip_mean[clip - 1] + subject["valence_offset"]
+    valence = valence_trace(rng, n_steps, mean, cfg)
+
+    margin = int(cfg.margin_s * sfreq)
+    n_stim = int(round(dur * sfreq))
+    # BDF records are whole seconds: the margin after the stimulus is 30 s or a little more
+    n_times = int(np.ceil((2 * margin + n_stim) / sfreq) * sfreq)
+    # valence in SD units at every sample: 0 before, the trace during, fading after
+    t_steps = np.arange(n_steps) / LABEL_RATE_HZ
+    t = (np.arange(n_times) - margin) / sfreq
+    z = np.interp(t, t_steps, valence / total_sd, left=0.0, right=valence[-1] / total_sd)
+    after = t > t_steps[-1]
+    z[after] *= np.exp(-(t[after] - t_steps[-1]) / 5.0)
+    expression = cfg.face_gain * z
+
+    blinks = np.flatnonzero(rng.random(n_times) < cfg.blink_rate_hz / sfreq)
+    eeg = simeeg.simulate_eeg(z, cfg=cfg, subject=subject, weights=weights, mixing=mixing, rng=rng,
+                              blink_samples=blinks, expression=expression)
+    other = _other_channels(rng, n_times, sfreq)
+    status = _status(n_times, margin, margin + n_stim, sfreq)
+    data = np.vstack([eeg, other, status[None, :]])
+
+    folder = out / "Sessions" / str(session_id(s, trial_no))
+    folder.mkdir(parents=True, exist_ok=True)
+    units = ["uV"] * (len(BDF_CHANNELS) - 1) + ["Boolean"]
+    ranges = [BIOSEMI_UV] * (len(BDF_CHANNELS) - 1) + [(float(DIGITAL_MIN), float(DIGITAL_MAX))]
+    assert len(EEG_CHANNELS) + len(OTHER_CHANNELS) == data.shape[0]
+    write_bdf(folder / bdf_name(s, trial_no), data, ch_names=BDF_CHANNELS, sfreq=int(sfreq),
+              units=units, physical_ranges=ranges)
+
+    fps = LABEL_RATE_HZ * cfg.frames_per_step
+    stim_blinks = (blinks[(blinks >= margin) & (blinks < margin + n_stim)] - margin) / sfreq
+    identity = faces.make_identity(np.random.default_rng(subject["face_seed"]))
+    frames = faces.render_faces(cfg.face_gain * valence / total_sd, identity=identity,
+                                frames_per_step=cfg.frames_per_step, rng=rng, blink_times_s=stim_blinks)
+    tmp = folder / (FRAMES_FILE + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, frames=frames, fps=np.float64(fps))
+    os.replace(tmp, folder / FRAMES_FILE)
+
+    _session_xml(folder / "session.xml", subject=s, trial_no=trial_no, clip=clip, clip_len_s=dur,
+                 mean=mean, sd=total_sd, rng=rng, fps=fps)
+    return valence
