@@ -107,9 +107,10 @@ class SynthConfig:
     """A synthetic MAHNOB-HCI-like dataset (see :mod:`emokd.synthetic`).
 
     Sizes: ``trials_per_subject`` maps subject id -> number of labelled trials.
-    Valence (4 Hz) has the statistics of the real traces: each of ``n_clips``
-    clips has its own mean valence; each trial adds a smooth subject-specific
-    deviation, starting at 0. EEG: 1/f background, posterior alpha, planted
+    Valence (4 Hz) has the statistics of the real traces (SD 0.07, 58 % of the
+    variance between trials, lag-1 autocorrelation 0.98, start at 0): each of
+    ``n_clips`` clips has its own mean valence, each subject an offset, and each
+    trial a smooth deviation (smoothed AR(1)), all multiplied by a rise from 0. EEG: 1/f background, posterior alpha, planted
     band-power modulation (``pattern``, ``eeg_gain`` log-power per valence SD,
     times a per-channel weight drawn once per dataset), slow nuisance
     fluctuations of the same bands (``nuisance_sd``), subject bias (offset
@@ -126,9 +127,10 @@ class SynthConfig:
     frames_per_step: int = 4  # the paper's video: 16 per step (64 fps); 4 keeps files small
     # valence (units of the public labels)
     valence_between_sd: float = 0.054  # SD of trial means (58 % of the variance)
-    valence_within_sd: float = 0.046  # SD of the smooth within-trial deviation
+    valence_within_sd: float = 0.051  # SD of the smooth within-trial deviation
     valence_mean: float = 0.015
-    valence_smooth_steps: float = 11.0  # Gaussian smoothing (SD, in 4 Hz steps)
+    valence_ar: float = 0.975  # within-trial deviation: AR(1) at 4 Hz ...
+    valence_smooth_steps: float = 0.8  # ... smoothed by a Gaussian (SD, in 4 Hz steps)
     valence_rise_s: float = 4.0  # traces start at 0 and rise with this time constant
     # EEG: planted truth and noise
     pattern: tuple[PlantedComponent, ...] = field(default_factory=default_pattern)

@@ -219,9 +219,12 @@ def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig()) -> np.
     path = Path(path)
     try:
         with np.load(path) as npz:
+            missing = [k for k in ("frames", "fps") if k not in npz.files]
+            if missing:
+                raise EmokdError(f"{path}: field(s) {missing} missing (need 'frames' and 'fps')")
             frames, fps = npz["frames"], float(npz["fps"])
-    except KeyError as err:
-        raise EmokdError(f"{path}: field {err} missing (need 'frames' and 'fps')") from None
+    except EmokdError:
+        raise
     except Exception as err:
         raise EmokdError(f"{path}: cannot read face frames ({err})") from None
     per_step = fps / cfg.label_rate_hz
@@ -240,8 +243,11 @@ def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig()) -> np.
     return np.ascontiguousarray(out[:, :: per_step // keep])
 
 
-def read_trial(root, subject: int, trial_no: int, valence, cfg: PrepareConfig = PrepareConfig()) -> dict:
+def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConfig = PrepareConfig()) -> dict:
     """Everything of one labelled trial, aligned to its 4 Hz valence trace.
+
+    ``valence`` (n_steps,) is the trial's label trace; when None it is looked up
+    in ``ROOT/lable_continous_Mahnob.mat``.
 
     Returns
     -------
@@ -257,6 +263,12 @@ def read_trial(root, subject: int, trial_no: int, valence, cfg: PrepareConfig = 
     if xml.get("subject") not in (None, str(subject)):
         raise EmokdError(f"{folder / 'session.xml'}: subject id {xml['subject']!r}, expected {subject}")
     bdf = find_bdf(folder, subject, trial_no)
+    if valence is None:
+        labels = read_labels(Path(root) / LABEL_FILE)
+        if (subject, trial_no) not in labels:
+            raise EmokdError(f"{Path(root) / LABEL_FILE}: no row for subject {subject} trial {trial_no} "
+                             "in field 'trials_included' (this session has no continuous labels)")
+        valence = labels[(subject, trial_no)]
     valence = np.asarray(valence, dtype=np.float64)
     eeg, info = read_eeg(bdf, cfg)
     power = eeg_band_power(eeg, valence.size, cfg, source=bdf)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
+from scipy.signal import lfilter
 
 from . import faces, simeeg
 from .bandpower import BANDS, BAND_NAMES
@@ -56,14 +57,18 @@ def bdf_name(subject: int, trial_no: int) -> str:
 def valence_trace(rng, n_steps: int, mean: float, cfg: SynthConfig) -> np.ndarray:
     """A continuous valence trace at 4 Hz, shape (n_steps,).
 
-    ``mean`` + a smooth Gaussian deviation (autocorrelation ~0.98 at lag 1),
-    multiplied by a rise from 0 (annotators start from neutral).
+    ``mean`` + ``valence_within_sd`` x a unit-variance smooth deviation (an AR(1)
+    process smoothed by a short Gaussian: lag-1 autocorrelation ~0.98 as in the
+    real traces), multiplied by a rise from 0 (annotators start from neutral).
     """
-    sd = cfg.valence_smooth_steps
-    half = int(4 * sd)
+    phi, sd = cfg.valence_ar, cfg.valence_smooth_steps
+    half = max(1, int(4 * sd))
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sd) ** 2)
-    kernel /= np.sqrt((kernel**2).sum())
-    dev = np.convolve(rng.standard_normal(n_steps + 2 * half), kernel, mode="valid")
+    lags = np.abs(np.subtract.outer(np.arange(kernel.size), np.arange(kernel.size)))
+    kernel /= np.sqrt(kernel @ phi**lags @ kernel)  # unit variance after smoothing
+    burn = int(10 / (1 - phi))  # let the AR(1) forget its zero start
+    ar = lfilter([np.sqrt(1 - phi**2)], [1, -phi], rng.standard_normal(burn + n_steps + 2 * half))[burn:]
+    dev = np.convolve(ar, kernel, mode="valid")
     rise = 1.0 - np.exp(-np.arange(n_steps) / (cfg.valence_rise_s * LABEL_RATE_HZ))
     return rise * (mean + cfg.valence_within_sd * dev)
 
@@ -118,6 +123,51 @@ def _status(n_times: int, start: int, end: int, sfreq: float) -> np.ndarray:
     return status
 
 
+def plan(cfg: SynthConfig, *, seed: int) -> dict:
+    """Everything of a synthetic dataset except the signals: cheap, deterministic.
+
+    Returns
+    -------
+    plan : dict
+        ``clips`` (length_s, mean_valence), ``weights`` (n_components, 32) planted
+        channel weights, ``subjects`` (id -> bias parameters), ``trials`` (list of
+        dicts: subject, trial_no, clip, seed, ``valence`` (n_steps,) at 4 Hz),
+        ``valence_sd`` (the SD that defines "one valence SD").
+    """
+    rng = np.random.default_rng(seed)
+    lo, hi = cfg.clip_length_range_s
+    clip_len = np.round(rng.uniform(lo, hi, cfg.n_clips) * LABEL_RATE_HZ) / LABEL_RATE_HZ
+    # between-trial SD: 0.8 of it from the clip, 0.6 from the subject (0.8^2 + 0.6^2 = 1)
+    clip_mean = cfg.valence_mean + cfg.valence_between_sd * 0.8 * rng.standard_normal(cfg.n_clips)
+    weights = simeeg.planted_weights(cfg.pattern, rng)
+    subjects, trials = {}, []
+    for s, n_trials in cfg.trials_per_subject.items():
+        subjects[s] = {
+            "offsets": rng.normal(0.0, cfg.subject_offset_sd, len(cfg.pattern)).tolist(),
+            "gain": float(rng.uniform(*cfg.subject_gain_range)),
+            "alpha_hz": float(rng.uniform(9.0, 11.0)),
+            "scale": float(rng.uniform(0.7, 1.3)),
+            "valence_offset": float(rng.normal(0.0, cfg.valence_between_sd * 0.6)),
+            "face_seed": int(rng.integers(2**31)),
+        }
+        order = rng.permutation(cfg.n_clips)[:n_trials] + 1  # clip shown at each position
+        positions = np.sort(rng.choice(np.arange(1, 21), n_trials, replace=False))
+        for pos, clip in zip(positions, order):
+            trial_seed = int(rng.integers(2**31))
+            n_steps = int(round(clip_len[clip - 1] * LABEL_RATE_HZ))
+            mean = clip_mean[clip - 1] + subjects[s]["valence_offset"]
+            valence = valence_trace(np.random.default_rng([trial_seed, 0]), n_steps, mean, cfg)
+            trials.append({"subject": s, "trial_no": int(2 * pos), "clip": int(clip), "seed": trial_seed,
+                           "mean_valence": float(mean), "valence": valence})
+    return {
+        "clips": {"length_s": clip_len, "mean_valence": clip_mean},
+        "weights": weights,
+        "subjects": subjects,
+        "trials": trials,
+        "valence_sd": float(np.hypot(cfg.valence_between_sd, cfg.valence_within_sd)),
+    }
+
+
 def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict:
     """Write a synthetic MAHNOB-HCI-like dataset to ``out`` and return its ground truth.
 
@@ -135,43 +185,16 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
 
     out = Path(out)
     (out / "Sessions").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    sfreq = cfg.sfreq
-    total_sd = float(np.hypot(cfg.valence_between_sd, cfg.valence_within_sd))
-
-    # dataset-level draws: clips, planted weights, mixing
-    lo, hi = cfg.clip_length_range_s
-    clip_len = np.round(rng.uniform(lo, hi, cfg.n_clips) * LABEL_RATE_HZ) / LABEL_RATE_HZ
-    clip_mean = cfg.valence_mean + cfg.valence_between_sd * 0.8 * rng.standard_normal(cfg.n_clips)
-    weights = simeeg.planted_weights(cfg.pattern, rng)
+    p = plan(cfg, seed=seed)
     mixing = simeeg.mixing_matrix(simeeg.electrode_positions(), cfg.mixing_width_m)
-
-    subjects, trials = {}, []
-    for s, n_trials in cfg.trials_per_subject.items():
-        subjects[s] = {
-            "offsets": rng.normal(0.0, cfg.subject_offset_sd, len(cfg.pattern)).tolist(),
-            "gain": float(rng.uniform(*cfg.subject_gain_range)),
-            "alpha_hz": float(rng.uniform(9.0, 11.0)),
-            "scale": float(rng.uniform(0.7, 1.3)),
-            "valence_offset": float(rng.normal(0.0, cfg.valence_between_sd * 0.6)),
-            "face_seed": int(rng.integers(2**31)),
-        }
-        order = rng.permutation(cfg.n_clips)[:n_trials] + 1  # clip shown at each position
-        positions = np.sort(rng.choice(np.arange(1, 21), n_trials, replace=False))
-        for pos, clip in zip(positions, order):
-            trials.append({"subject": s, "trial_no": int(2 * pos), "clip": int(clip),
-                           "seed": int(rng.integers(2**31))})
-
-    labels = []
-    for trial in tqdm(trials, desc="synth", unit="trial", disable=not progress):
-        labels.append(_write_trial(out, trial, cfg, subjects[trial["subject"]], clip_len, clip_mean,
-                                   weights, mixing, total_sd))
+    for trial in tqdm(p["trials"], desc="synth", unit="trial", disable=not progress):
+        _write_trial(out, trial, cfg, p["subjects"][trial["subject"]], p["weights"], mixing, p["valence_sd"])
 
     # the label file, in the format of the public lable_continous_Mahnob.mat
-    included = np.array([[t["subject"], t["trial_no"]] for t in trials], dtype=np.uint8)
-    cells = np.empty((len(labels), 1), dtype=object)
-    for i, v in enumerate(labels):
-        cells[i, 0] = v[None, :]
+    included = np.array([[t["subject"], t["trial_no"]] for t in p["trials"]], dtype=np.uint8)
+    cells = np.empty((len(p["trials"]), 1), dtype=object)
+    for i, t in enumerate(p["trials"]):
+        cells[i, 0] = t["valence"][None, :]  # (1, n_steps), float64
     tmp = out / (LABEL_FILE + ".tmp")
     with open(tmp, "wb") as f:
         scipy.io.savemat(f, {"trials_included": included, "labels": cells})
@@ -183,12 +206,12 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
         "bands": [list(b) for b in BANDS],
         "band_names": list(BAND_NAMES),
         "channels": list(EEG_CHANNELS),
-        "truth_map": simeeg.truth_map(cfg.pattern, weights, BANDS).tolist(),
-        "component_weights": weights.tolist(),
-        "valence_sd": total_sd,
-        "subjects": {str(k): v for k, v in subjects.items()},
-        "clips": {"length_s": clip_len.tolist(), "mean_valence": clip_mean.tolist()},
-        "trials": trials,
+        "truth_map": simeeg.truth_map(cfg.pattern, p["weights"], BANDS).tolist(),
+        "component_weights": p["weights"].tolist(),
+        "valence_sd": p["valence_sd"],
+        "subjects": {str(k): v for k, v in p["subjects"].items()},
+        "clips": {k: v.tolist() for k, v in p["clips"].items()},
+        "trials": [{k: v for k, v in t.items() if k != "valence"} for t in p["trials"]],
     }
     tmp = out / (TRUTH_FILE + ".tmp")
     tmp.write_text(json.dumps(truth, indent=1) + "\n")
@@ -199,19 +222,17 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
         "relative power of each feature band (bands, band_names) at each channel (channels);\n"
         "subjects: each subject's bias; config: every generator parameter.\n"
     )
-    log.info("wrote %d synthetic trials to %s", len(trials), out)
+    log.info("wrote %d synthetic trials to %s", len(p["trials"]), out)
     return truth
 
 
-def _write_trial(out, trial, cfg, subject, clip_len, clip_mean, weights, mixing, total_sd) -> np.ndarray:
-    """Write one session folder; return its valence trace (n_steps,)."""
-    s, trial_no, clip = trial["subject"], trial["trial_no"], trial["clip"]
-    rng = np.random.default_rng(trial["seed"])
+def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
+    """Write one session folder: BDF, face frames, session.xml."""
+    s, trial_no, clip, valence = trial["subject"], trial["trial_no"], trial["clip"], trial["valence"]
+    rng = np.random.default_rng([trial["seed"], 1])
     sfreq = cfg.sfreq
-    dur = float(clip_len[clip - 1])
-    n_steps = int(round(dur * LABEL_RATE_HZ))
-    mean = clip_mean[clip - 1] + subject["valence_offset"]
-    valence = valence_trace(rng, n_steps, mean, cfg)
+    n_steps = valence.size
+    dur = n_steps / LABEL_RATE_HZ
 
     margin = int(cfg.margin_s * sfreq)
     n_stim = int(round(dur * sfreq))
@@ -251,5 +272,4 @@ def _write_trial(out, trial, cfg, subject, clip_len, clip_mean, weights, mixing,
     os.replace(tmp, folder / FRAMES_FILE)
 
     _session_xml(folder / "session.xml", subject=s, trial_no=trial_no, clip=clip, clip_len_s=dur,
-                 mean=mean, sd=total_sd, rng=rng, fps=fps)
-    return valence
+                 mean=trial["mean_valence"], sd=total_sd, rng=rng, fps=fps)
