@@ -19,6 +19,7 @@ both follow the same valence trace; blinks appear in both at the same times.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -195,9 +196,13 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
     cells = np.empty((len(p["trials"]), 1), dtype=object)
     for i, t in enumerate(p["trials"]):
         cells[i, 0] = t["valence"][None, :]  # (1, n_steps), float64
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"trials_included": included, "labels": cells})
+    data = bytearray(buf.getvalue())
+    # the 116-byte text header holds the creation time: make it fixed, so files are reproducible
+    data[:116] = b"MATLAB 5.0 MAT-file, written by emokd (synthetic MAHNOB-HCI-like labels)".ljust(116)
     tmp = out / (LABEL_FILE + ".tmp")
-    with open(tmp, "wb") as f:
-        scipy.io.savemat(f, {"trials_included": included, "labels": cells})
+    tmp.write_bytes(bytes(data))
     os.replace(tmp, out / LABEL_FILE)
 
     truth = {
