@@ -134,9 +134,9 @@ class SynthConfig:
     valence_rise_s: float = 4.0  # traces start at 0 and rise with this time constant
     # EEG: planted truth and noise
     pattern: tuple[PlantedComponent, ...] = field(default_factory=default_pattern)
-    eeg_gain: float = 0.6  # log band power per valence SD, at channel weight 1
+    eeg_gain: float = 0.45  # log band power per valence SD, at channel weight 1
     planted_power_ratio: float = 1.0  # planted : background power in the planted band
-    nuisance_sd: float = 0.6  # slow non-emotional log-power fluctuation
+    nuisance_sd: float = 0.7  # slow non-emotional log-power fluctuation
     subject_offset_sd: float = 0.5  # per-subject log-power offset of each planted band
     subject_gain_range: tuple[float, float] = (0.5, 1.5)
     background_uv: float = 15.0  # RMS of the 1/f background
