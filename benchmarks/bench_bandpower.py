@@ -17,12 +17,10 @@ Run:  python benchmarks/bench_bandpower.py   (writes benchmarks/results/bandpowe
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy
@@ -31,6 +29,7 @@ from scipy import fft as sp_fft
 from scipy.integrate import simpson
 from scipy.signal import get_window, welch
 
+from _results import write_result
 from emokd.bandpower import BANDS, band_power
 
 SFREQ = 256
@@ -114,11 +113,7 @@ def main() -> dict:
     print(f"(b) stacked     {t_stacked * 1e3:8.1f} ms   band_power is {r['stacked_over_band_power']:5.1f}x faster (target >= 5)")
     print(f"(c) bare FFT    {t_fft * 1e3:8.1f} ms   band_power takes {r['band_power_over_bare_fft']:5.2f}x its time (target <= 3)")
     print(f"max relative difference: vs loop {err_a:.1e}, vs stacked {err_b:.1e}")
-    out = Path(__file__).parent / "results" / "bandpower.json"
-    out.parent.mkdir(exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_result("bandpower", result)
     return result
 
 

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import write_result
+
 
 _WRAPPER = (
     "import resource, runpy, sys\n"
@@ -77,11 +79,7 @@ def main() -> dict:
     print(f"  synth   {synth_s:6.1f} s, peak RSS {synth_mb:6.0f} MB")
     print(f"  prepare {prep_s:6.1f} s, peak RSS {prep_mb:6.0f} MB")
     print(f"  total   {synth_s + prep_s:6.1f} s")
-    out = Path(__file__).parent / "results" / f"synth_prepare_{args.preset}.json"
-    out.parent.mkdir(exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp_out, out)
+    write_result(f"synth_prepare_{args.preset}", result)
     return result
 
 

@@ -15,14 +15,13 @@ Writes benchmarks/results/probe_snr_<preset>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from _results import write_result
 from emokd.config import synth_config
 from emokd.prepare import load_prepared, prepare_dataset
 from emokd.synthetic import generate
@@ -78,10 +77,7 @@ def main() -> dict:
         r = result[name]
         print(f"{name:4s} ridge, LOSO over {r['n_folds']} subjects: CCC {r['ccc_concatenated']:.3f} concatenated, "
               f"{r['ccc_per_trial']:.3f} per trial")
-    out = Path(__file__).parent / "results" / f"probe_snr_{args.preset}.json"
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp_out, out)
+    write_result(f"probe_snr_{args.preset}_seed{args.seed}", result)
     return result
 
 
