@@ -38,9 +38,14 @@ FRAMES_FILE = "face_frames.npz"
 STATUS_MASK = 0xFFFF  # Biosemi trigger bits; bits 16-23 carry system status
 
 
+def session_id(subject: int, trial_no: int) -> int:
+    """Session folder number of a trial in MAHNOB-HCI: (subject - 1) * 130 + trial_no."""
+    return (int(subject) - 1) * 130 + int(trial_no)
+
+
 def session_dir(root, subject: int, trial_no: int) -> Path:
-    """``ROOT/Sessions/<(subject - 1) * 130 + trial_no>``."""
-    return Path(root) / "Sessions" / str((subject - 1) * 130 + trial_no)
+    """``ROOT/Sessions/<session_id(subject, trial_no)>``."""
+    return Path(root) / "Sessions" / str(session_id(subject, trial_no))
 
 
 def read_labels(path) -> dict[tuple[int, int], np.ndarray]:

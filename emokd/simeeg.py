@@ -19,6 +19,8 @@ temporal channels following the expression, and 50 Hz line noise.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .config import EEG_CHANNELS, PlantedComponent
@@ -27,13 +29,19 @@ FRONTAL = ("Fp1", "Fp2", "AF3", "AF4", "F7", "F8", "F3", "F4", "Fz")
 EMG_SITES = ("Fp1", "Fp2", "AF3", "AF4", "F7", "F8", "T7", "T8", "FC5", "FC6")
 
 
+@functools.lru_cache(maxsize=8)
 def electrode_positions(ch_names=EEG_CHANNELS) -> np.ndarray:
-    """Positions (m, head coordinates) of Biosemi-32 electrodes, shape (n_channels, 3)."""
+    """Positions (m, head coordinates) of Biosemi-32 electrodes, shape (n_channels, 3).
+
+    Cached (read-only result): every synthetic trial needs them.
+    """
     import mne  # only here: the rest of the module is numpy
 
     montage = mne.channels.make_standard_montage("biosemi32")
     pos = montage.get_positions()["ch_pos"]
-    return np.array([pos[name] for name in ch_names])
+    out = np.array([pos[name] for name in tuple(ch_names)])
+    out.flags.writeable = False
+    return out
 
 
 def mixing_matrix(positions, width_m: float) -> np.ndarray:

@@ -34,20 +34,14 @@ from . import faces, simeeg
 from .bandpower import BANDS, BAND_NAMES
 from .bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
 from .config import BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS, SynthConfig
+from .mahnob import FRAMES_FILE, LABEL_FILE, session_dir, session_id
 
 log = logging.getLogger(__name__)
 
-LABEL_FILE = "lable_continous_Mahnob.mat"  # sic: the name of the public file
 TRUTH_FILE = "ground_truth.json"
-FRAMES_FILE = "face_frames.npz"
 LABEL_RATE_HZ = 4.0
 STATUS_CODE = 1  # trigger bit raised at stimulus start and end
 STATUS_CMS = 1 << 20  # Biosemi "CMS in range" bit, set throughout as in real files
-
-
-def session_id(subject: int, trial_no: int) -> int:
-    """Session folder number of a trial in MAHNOB-HCI: (subject - 1) * 130 + trial_no."""
-    return (subject - 1) * 130 + trial_no
 
 
 def bdf_name(subject: int, trial_no: int) -> str:
@@ -258,7 +252,7 @@ def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
     status = _status(n_times, margin, margin + n_stim, sfreq)
     data = np.vstack([eeg, other, status[None, :]])
 
-    folder = out / "Sessions" / str(session_id(s, trial_no))
+    folder = session_dir(out, s, trial_no)
     folder.mkdir(parents=True, exist_ok=True)
     units = ["uV"] * (len(BDF_CHANNELS) - 1) + ["Boolean"]
     ranges = [BIOSEMI_UV] * (len(BDF_CHANNELS) - 1) + [(float(DIGITAL_MIN), float(DIGITAL_MAX))]
