@@ -48,6 +48,11 @@ def session_dir(root, subject: int, trial_no: int) -> Path:
     return Path(root) / "Sessions" / str(session_id(subject, trial_no))
 
 
+def bdf_name(subject: int, trial_no: int) -> str:
+    """File name of a trial's BDF recording, e.g. ``Part_1_S_Trial1_emotion.bdf`` for trial_no 2."""
+    return f"Part_{subject}_S_Trial{trial_no // 2}_emotion.bdf"
+
+
 def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
     """Continuous valence traces from a ``lable_continous_Mahnob.mat`` file.
 
@@ -102,7 +107,7 @@ def read_session_xml(path) -> dict:
 
 def find_bdf(folder: Path, subject: int, trial_no: int) -> Path:
     """The session's ``Part_<s>_S_Trial<k>_emotion.bdf`` (any file matching ``Part_<s>_*Trial<k>_*.bdf``)."""
-    exact = folder / f"Part_{subject}_S_Trial{trial_no // 2}_emotion.bdf"
+    exact = folder / bdf_name(subject, trial_no)
     if exact.is_file():
         return exact
     found = sorted(folder.glob(f"Part_{subject}_*Trial{trial_no // 2}_*.bdf"))

@@ -34,7 +34,7 @@ from . import faces, simeeg
 from .bandpower import BANDS, BAND_NAMES
 from .bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
 from .config import BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS, SynthConfig
-from .mahnob import FRAMES_FILE, LABEL_FILE, session_dir, session_id
+from .mahnob import FRAMES_FILE, LABEL_FILE, bdf_name, session_dir, session_id
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ TRUTH_FILE = "ground_truth.json"
 LABEL_RATE_HZ = 4.0
 STATUS_CODE = 1  # trigger bit raised at stimulus start and end
 STATUS_CMS = 1 << 20  # Biosemi "CMS in range" bit, set throughout as in real files
-
-
-def bdf_name(subject: int, trial_no: int) -> str:
-    """File name of a trial's BDF recording, e.g. ``Part_1_S_Trial1_emotion.bdf`` for trial_no 2."""
-    return f"Part_{subject}_S_Trial{trial_no // 2}_emotion.bdf"
 
 
 def valence_trace(rng, n_steps: int, mean: float, cfg: SynthConfig) -> np.ndarray:
