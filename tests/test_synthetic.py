@@ -155,12 +155,10 @@ def test_planted_frontal_alpha_pattern(tmp_path):
 
 
 def test_emg_leakage_adds_frontal_gamma(tmp_path):
-    base = synth_config("smoke", trials_per_subject={1: 1})
-    gen = lambda name, emg: generate(tmp_path / name, base.__class__(**{**base.__dict__, "emg_leakage": emg}),
-                                     seed=2, progress=False)
-    gen("off", 0.0), gen("on", 3.0)
     power = {}
-    for name in ("off", "on"):
+    for name, emg in (("off", 0.0), ("on", 3.0)):
+        generate(tmp_path / name, synth_config("smoke", trials_per_subject={1: 1}, emg_leakage=emg),
+                 seed=2, progress=False)
         prepare_dataset(tmp_path / name, tmp_path / f"{name}-prep", progress=False)
         power[name] = load_prepared(tmp_path / f"{name}-prep")[0]["eeg_bp"][:, 5]  # gamma (T, 32)
     fp1, oz = EEG_CHANNELS.index("Fp1"), EEG_CHANNELS.index("Oz")
