@@ -2,6 +2,8 @@
 
     synth    write a synthetic MAHNOB-HCI-like dataset (preset, seed, planted pattern)
     prepare  turn a MAHNOB-HCI-layout folder (synthetic or real) into per-trial arrays
+    run      teacher -> knowledge -> student -> KD student over LOSO or TRS folds
+    report   tables and figures of a finished run
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EEG_CHANNELS, PRESETS, PlantedComponent, PrepareConfig, synth_config
+from .config import (EEG_CHANNELS, FEATURE_LOSSES, PRESETS, PROTOCOLS, KDConfig, PlantedComponent,
+                     PrepareConfig, experiment_config, synth_config)
 from .errors import EmokdError
 
 
@@ -69,7 +72,41 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: DIR/prepared)")
     p.add_argument("--skip-bad", action="store_true", help="record bad trials in the manifest and go on")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("run", help="teacher -> knowledge -> student -> KD student over folds",
+                       description="Train the visual teacher, extract its knowledge, train the EEG student with and "
+                                   "without distillation in every fold of LOSO or TRS, and write OUT/results.json, "
+                                   "results.md, results.csv and figures. Without --data, the synthetic dataset of "
+                                   "the preset is generated (seed --seed) and prepared under OUT/data.")
+    p.add_argument("--preset", choices=PRESETS, default="book", help="data size and training budget (default: book)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="loso", help="loso (default) or trs")
+    p.add_argument("--seed", type=int, default=0, help="random seed of data, partitions and training (default: 0)")
+    p.add_argument("--n-jobs", type=int, default=1, help="folds in parallel (joblib; default 1)")
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--data", type=Path, help="a prepared folder (manifest.json) or a MAHNOB-HCI-layout folder")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
+    p.add_argument("--student", choices=("tcn", "bilstm"), default="tcn", help="student network (default tcn)")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the feature loss (paper: 1)")
+    p.add_argument("--feature-loss", choices=FEATURE_LOSSES, default="l1", help="distance of features (paper: l1)")
+    p.add_argument("--kd-sweep", type=_floats, default=(), metavar="W,...",
+                   help="extra KD students with these weights, e.g. 0.1,0.3,3")
+    p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
+    p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
+    p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
+    p.add_argument("--fresh", action="store_true", help="ignore finished folds and checkpoints in OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("report", help="tables and figures of a finished run",
+                       description="Read DIR/results.json and write results.md, results.csv and figures/.")
+    p.add_argument("dir", type=Path, help="a run folder (with results.json)")
     return parser
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _synth(args) -> None:
@@ -115,12 +152,76 @@ def _prepare(args) -> None:
         print(f"  failed {key}: {err}")
 
 
+def _data_for_run(args) -> Path:
+    """The prepared folder of a run: given, prepared from --data, or synthetic."""
+    from .prepare import MANIFEST, prepare_dataset
+
+    if args.data is not None:
+        if (args.data / MANIFEST).exists():
+            return args.data
+        if not args.data.is_dir():
+            raise EmokdError(f"--data {args.data}: no such folder")
+        out = args.out / "prepared"
+        prepare_dataset(args.data, out, PrepareConfig(), progress=not args.quiet)
+        return out
+    from .synthetic import generate
+
+    data = args.out / "data"
+    cfg = synth_config(args.preset)
+    truth = data / "ground_truth.json"
+    import json
+
+    same = truth.exists() and json.loads(truth.read_text()).get("config") == cfg.to_json() \
+        and json.loads(truth.read_text()).get("seed") == args.seed
+    if not same:
+        print(f"generating the synthetic '{args.preset}' dataset (seed {args.seed}) in {data}")
+        generate(data, cfg, seed=args.seed, progress=not args.quiet)
+    prepare_dataset(data, data / "prepared", PrepareConfig(), progress=not args.quiet)
+    return data / "prepared"
+
+
+def _run(args) -> None:
+    import dataclasses
+
+    from .experiment import run_experiment
+    from .report import markdown_table, write_report
+
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
+    overrides = {"device": args.device, "kd": KDConfig(kd_weight=args.kd_weight, feature_loss=args.feature_loss),
+                 "kd_sweep": args.kd_sweep}
+    if args.n_folds is not None:
+        overrides["n_folds"] = args.n_folds
+    cfg = experiment_config(args.preset, args.protocol, args.seed, **overrides)
+    cfg = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, arch=args.student))
+    if args.max_epochs is not None:
+        cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
+                                  student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
+    args.out.mkdir(parents=True, exist_ok=True)
+    prepared = _data_for_run(args)
+    results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
+                             progress=not args.quiet, resume=not args.fresh)
+    paths = write_report(args.out)
+    print(markdown_table(results))
+    print(f"\n{results['n_folds']} {args.protocol.upper()} folds in {results['runtime_s']:.0f} s -> "
+          f"{args.out / 'results.json'}, {paths['markdown'].name}, {paths['csv'].name}, figures/")
+
+
+def _report(args) -> None:
+    from .report import load_results, markdown_table, write_report
+
+    results = load_results(args.dir)
+    paths = write_report(args.dir)
+    print(markdown_table(results))
+    print("\nwrote " + ", ".join(str(p) for p in paths.values() if not isinstance(p, list)))
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        {"synth": _synth, "prepare": _prepare}[args.command](args)
+        {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report}[args.command](args)
     except EmokdError as err:
         print(f"emokd {args.command}: error: {err}", file=sys.stderr)
         return 2

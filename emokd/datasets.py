@@ -1,0 +1,286 @@
+"""From prepared trials to training batches: partitions, normalisation, windows.
+
+* :func:`make_folds` -- LOSO (one subject per test fold) or TRS (``n_folds`` folds
+  of trials shuffled with the seed; the released code formed contiguous blocks
+  instead). The remaining trials of a fold are shuffled with the seed and split
+  80/20 into training and validation.
+* :class:`Normaliser` -- z-scores of the 192 band-power features, fitted on the
+  training trials of a fold only.
+* :func:`window_starts` and :class:`WindowSet` -- windows of 96 label steps every
+  32 steps plus one aligned to the end of the trial; short trials zero-padded
+  (and masked); one face frame per step (random frame, random 40x40 crop and
+  horizontal flip in training; middle frame and centre crop at evaluation;
+  normalised to mean 0.5, SD 0.5 as the paper).
+* :func:`overlap_average` -- window predictions back into one trace per trial.
+
+Random choices take an explicit ``numpy.random.Generator``; nothing global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import EmokdError
+
+
+def student_inputs(eeg_bp: np.ndarray) -> np.ndarray:
+    """Band power (n_steps, n_bands, n_chans) -> features (n_steps, n_bands * n_chans),
+    flattened band-major (all channels of band 0, then band 1, ...), float32."""
+    eeg_bp = np.asarray(eeg_bp)
+    if eeg_bp.ndim != 3:
+        raise EmokdError(f"eeg_bp must be (n_steps, n_bands, n_chans), got shape {eeg_bp.shape}")
+    return eeg_bp.reshape(eeg_bp.shape[0], -1).astype(np.float32)
+
+
+# ------------------------------------------------------------------ partitions
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Trial keys of one fold's training, validation and test partitions."""
+
+    fold: int
+    train: tuple[str, ...]
+    validation: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def describe(self, subject_of: dict[str, int]) -> dict:
+        """JSON-ready ``{part: {"subjects": [...], "trials": [...]}}``."""
+        return {part: {"subjects": sorted({subject_of[k] for k in keys}), "trials": list(keys)}
+                for part, keys in (("train", self.train), ("validation", self.validation), ("test", self.test))}
+
+
+def _split_train_val(keys: list[str], val_fraction: float, rng: np.random.Generator) -> tuple[tuple, tuple]:
+    if len(keys) < 2:
+        raise EmokdError(f"only {len(keys)} trial(s) left for training and validation; need at least 2")
+    order = rng.permutation(len(keys))
+    n_val = min(len(keys) - 1, max(1, int(round(val_fraction * len(keys)))))
+    val = tuple(sorted(keys[i] for i in order[:n_val]))
+    train = tuple(sorted(keys[i] for i in order[n_val:]))
+    return train, val
+
+
+def make_folds(subject_of: dict[str, int], protocol: str, *, seed: int, n_folds: int = 10,
+               val_fraction: float = 0.2) -> list[Fold]:
+    """Partition trials into folds.
+
+    Parameters
+    ----------
+    subject_of : dict
+        trial key -> subject id.
+    protocol : {"loso", "trs"}
+        ``loso``: fold k tests the k-th subject (in increasing id order).
+        ``trs``: the trials, shuffled with ``seed``, are cut into ``n_folds``
+        near-equal folds.
+    seed : int
+        The TRS shuffle uses ``default_rng([seed, 0])``; the training/validation
+        split of fold k uses ``default_rng([seed, 1, k])``.
+
+    Returns
+    -------
+    folds : list of Fold
+    """
+    keys = sorted(subject_of)
+    if protocol == "loso":
+        subjects = sorted(set(subject_of.values()))
+        if len(subjects) < 2:
+            raise EmokdError(f"LOSO needs at least 2 subjects, the data has {len(subjects)}")
+        tests = [tuple(k for k in keys if subject_of[k] == s) for s in subjects]
+    elif protocol == "trs":
+        if not 2 <= n_folds <= len(keys):
+            raise EmokdError(f"TRS with n_folds={n_folds}: need 2 <= n_folds <= {len(keys)} trials")
+        order = np.random.default_rng([seed, 0]).permutation(len(keys))
+        tests = [tuple(sorted(keys[i] for i in part)) for part in np.array_split(order, n_folds)]
+    else:
+        raise EmokdError(f"protocol={protocol!r}: choose 'loso' or 'trs'")
+    folds = []
+    for k, test in enumerate(tests):
+        rest = [key for key in keys if key not in set(test)]
+        train, val = _split_train_val(rest, val_fraction, np.random.default_rng([seed, 1, k]))
+        folds.append(Fold(k, train, val, test))
+    return folds
+
+
+# --------------------------------------------------------------- normalisation
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """Per-feature z-scoring: ``(x - mean) / std``; fit on training trials only.
+
+    ``mean``, ``std`` : ndarray, shape (n_features,)
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, arrays: list[np.ndarray]) -> "Normaliser":
+        """Statistics over every step of ``arrays`` (each (n_steps, n_features))."""
+        if not arrays:
+            raise EmokdError("cannot fit a normaliser on no trials")
+        x = np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays])
+        std = x.std(axis=0)
+        return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+
+# --------------------------------------------------------------------- windows
+
+
+def window_starts(n_steps: int, window_steps: int = 96, hop_steps: int = 32) -> list[int]:
+    """Start steps of the windows of a trial of ``n_steps``.
+
+    Every ``hop_steps`` while the window fits, plus one window aligned to the end
+    of the trial when the regular grid misses it. A trial shorter than a window
+    gets one window at 0 (zero-padded).
+    """
+    if n_steps < 1 or window_steps < 1 or hop_steps < 1:
+        raise EmokdError(f"n_steps={n_steps}, window_steps={window_steps}, hop_steps={hop_steps}: need >= 1")
+    if n_steps <= window_steps:
+        return [0]
+    starts = list(range(0, n_steps - window_steps + 1, hop_steps))
+    if starts[-1] != n_steps - window_steps:
+        starts.append(n_steps - window_steps)
+    return starts
+
+
+def overlap_average(windows: np.ndarray, starts: list[int], n_steps: int) -> np.ndarray:
+    """Average overlapping window outputs back into one trace.
+
+    Parameters
+    ----------
+    windows : ndarray, shape (n_windows, window_steps, ...)
+    starts : list of int, the start step of each window
+    n_steps : int, length of the trial
+
+    Returns
+    -------
+    trace : ndarray, shape (n_steps, ...)
+    """
+    windows = np.asarray(windows, dtype=np.float64)
+    total = np.zeros((n_steps,) + windows.shape[2:])
+    count = np.zeros(n_steps)
+    for w, s in zip(windows, starts):
+        stop = min(s + windows.shape[1], n_steps)
+        total[s:stop] += w[: stop - s]
+        count[s:stop] += 1
+    if (count == 0).any():
+        raise EmokdError("windows do not cover every step of the trial")
+    return (total / count.reshape((-1,) + (1,) * (total.ndim - 1))).astype(np.float32)
+
+
+FRAME_MEAN, FRAME_STD = 0.5, 0.5  # the paper's normalisation of [0, 1] pixels
+
+
+def sample_frames(frames: np.ndarray, *, crop: int, train: bool, rng: np.random.Generator | None) -> np.ndarray:
+    """One normalised face crop per label step.
+
+    Parameters
+    ----------
+    frames : ndarray, uint8, shape (n_steps, k, H, W)
+    crop : int, side of the square crop
+    train : bool
+        True: a random frame of the k per step, and one random crop and one random
+        horizontal flip for the whole sequence (needs ``rng``): the same crop for
+        every step, as video clips are augmented, because independent crops per
+        step add a jitter that looks like head motion and hides the expression.
+        False: the middle frame, centre crop.
+
+    Returns
+    -------
+    x : ndarray, float32, shape (n_steps, crop, crop), ``(pixel / 255 - 0.5) / 0.5``
+    """
+    n, k, h, w = frames.shape
+    if crop > min(h, w):
+        raise EmokdError(f"crop {crop} is larger than the {h}x{w} frames")
+    steps = np.arange(n)
+    if train:
+        which = rng.integers(0, k, n)
+        oy = np.full(n, rng.integers(0, h - crop + 1))
+        ox = np.full(n, rng.integers(0, w - crop + 1))
+        flip = np.full(n, rng.random() < 0.5)
+    else:
+        which = np.full(n, k // 2)
+        oy = np.full(n, (h - crop) // 2)
+        ox = np.full(n, (w - crop) // 2)
+        flip = np.zeros(n, bool)
+    rows = oy[:, None] + np.arange(crop)  # (n, crop)
+    cols = ox[:, None] + np.arange(crop)
+    cols = np.where(flip[:, None], cols[:, ::-1], cols)
+    x = frames[steps[:, None, None], which[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return ((x.astype(np.float32) / 255.0 - FRAME_MEAN) / FRAME_STD).astype(np.float32)
+
+
+class WindowSet:
+    """The windows of a list of trials, ready to batch for one model.
+
+    Parameters
+    ----------
+    trials : list of dict
+        Each with ``key``, ``valence`` (n_steps,) and the model input: ``x``
+        (n_steps, n_features) float32 for a student, or ``frames`` (n_steps, k, H, W)
+        uint8 for the teacher.
+    kind : {"student", "teacher"}
+    window_steps, hop_steps : int
+    crop : int, the teacher's face crop
+    knowledge : dict, optional
+        trial key -> teacher features per window, (n_windows, window_steps, n_features)
+        (from :func:`emokd.train.extract_knowledge`), for distillation.
+    """
+
+    def __init__(self, trials: list[dict], kind: str, *, window_steps: int = 96, hop_steps: int = 32,
+                 crop: int = 40, knowledge: dict | None = None):
+        if kind not in ("student", "teacher"):
+            raise EmokdError(f"kind={kind!r}: 'student' or 'teacher'")
+        field = "x" if kind == "student" else "frames"
+        for t in trials:
+            if t.get(field) is None:
+                raise EmokdError(f"trial {t['key']} has no {field!r} for the {kind}")
+        self.trials, self.kind, self.crop = trials, kind, crop
+        self.window_steps, self.hop_steps = window_steps, hop_steps
+        self.starts = {t["key"]: window_starts(len(t["valence"]), window_steps, hop_steps) for t in trials}
+        self.index = [(i, j) for i, t in enumerate(trials) for j in range(len(self.starts[t["key"]]))]
+        self.knowledge = knowledge
+        if knowledge is not None:
+            for t in trials:
+                got = knowledge.get(t["key"])
+                if got is None or got.shape[:2] != (len(self.starts[t["key"]]), window_steps):
+                    raise EmokdError(f"knowledge for trial {t['key']} is missing or does not match its windows")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def batch(self, items, *, train: bool = False, rng: np.random.Generator | None = None) -> dict:
+        """Collate windows ``items`` (indices into the set) into numpy arrays.
+
+        Returns ``x`` (B, W, n_features) or (B, W, crop, crop), ``y`` (B, W),
+        ``mask`` (B, W) (1 = real step, 0 = padding) and, with knowledge,
+        ``knowledge`` (B, W, n_features).
+        """
+        W = self.window_steps
+        xs, ys, ms, ks = [], [], [], []
+        for item in items:
+            i, j = self.index[item]
+            t = self.trials[i]
+            s = self.starts[t["key"]][j]
+            y = np.asarray(t["valence"][s:s + W], dtype=np.float32)
+            n = y.size
+            if self.kind == "student":
+                x = t["x"][s:s + n]
+            else:
+                x = sample_frames(t["frames"][s:s + n], crop=self.crop, train=train, rng=rng)
+            pad = W - n
+            xs.append(np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)))
+            ys.append(np.pad(y, (0, pad)))
+            ms.append(np.pad(np.ones(n, np.float32), (0, pad)))
+            if self.knowledge is not None:
+                ks.append(self.knowledge[t["key"]][j])
+        out = {"x": np.stack(xs), "y": np.stack(ys), "mask": np.stack(ms)}
+        if self.knowledge is not None:
+            out["knowledge"] = np.stack(ks).astype(np.float32)
+        return out

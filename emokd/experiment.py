@@ -1,0 +1,281 @@
+"""The experiment: teacher -> knowledge -> student -> KD student, fold by fold.
+
+For every fold of the protocol (:func:`emokd.datasets.make_folds`):
+
+1. **teacher** -- frame CNN + TCN trained on the face frames of the training
+   trials (early stopping on the validation trials);
+2. **knowledge** -- the frozen teacher's TCN features for every window of the
+   training and validation trials (never the test trials), cached as a named
+   step: ``knowledge.npz`` + ``knowledge.json`` (the config and the teacher file
+   that produced it);
+3. **student** -- TCN on the 192 band-power features, 1 - CCC loss;
+4. **student_kd** -- the same student from the same initial weights, trained on
+   1 - CCC + kd_weight * L1(teacher features, student features); plus one
+   ``student_kd_w<w>`` per weight of ``cfg.kd_sweep``.
+
+Every model is scored on the fold's test trials (concatenated and per trial);
+over folds, mean and SD per model and metric, and KD student vs student by
+paired t-test and Wilcoxon signed-rank test. Folds run in parallel with joblib;
+inside ``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they
+run on a Dask cluster (the workers must see ``prepared_dir`` and ``out``).
+
+Output folder::
+
+    results.json              config, folds (partitions, metrics, best epochs), summary, tests
+    folds/fold_XX/            teacher.pt, student.pt, student_kd.pt (state dict + config),
+                              *.log.jsonl (per epoch), *.ckpt (resumable), knowledge.*,
+                              predictions.npz, fold.json (this fold's result)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import ExperimentConfig
+from .datasets import Fold, Normaliser, WindowSet, make_folds, student_inputs
+from .errors import EmokdError
+from .metrics import fold_metrics
+from .prepare import load_prepared, sha256
+from .stats import paired_tests, summarise
+
+log = logging.getLogger(__name__)
+
+FORMAT = "emokd-results/1"
+_ROLE = {"teacher": 0, "student": 1}
+
+
+def model_names(cfg: ExperimentConfig) -> list[str]:
+    """``teacher``, ``student``, ``student_kd`` and one ``student_kd_w<w>`` per swept weight."""
+    return ["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in cfg.kd_sweep]
+
+
+def _seed(seed: int, fold: int, role: str) -> int:
+    """An independent seed per (experiment seed, fold, role)."""
+    return int(np.random.SeedSequence([seed, fold, _ROLE[role]]).generate_state(1)[0])
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def load_trials(prepared_dir) -> dict[str, dict]:
+    """Prepared trials by key, with the student's input ``x`` (n_steps, 192) added."""
+    trials = {}
+    for t in load_prepared(prepared_dir):
+        t["x"] = student_inputs(t["eeg_bp"])
+        trials[t["key"]] = t
+    if not trials:
+        raise EmokdError(f"{prepared_dir}: no prepared trials")
+    return trials
+
+
+def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
+    """Step 2: the teacher's features for the training and validation windows (cached)."""
+    from .train import extract_knowledge
+
+    st = cfg.student_train
+    meta = {"step": "knowledge", "teacher_file": "teacher.pt", "teacher_sha256": sha256(fold_dir / "teacher.pt"),
+            "teacher_config": dataclasses.asdict(cfg.teacher), "window_steps": st.window_steps,
+            "hop_steps": st.hop_steps, "trials": sorted(t["key"] for t in trials)}
+    npz, js = fold_dir / "knowledge.npz", fold_dir / "knowledge.json"
+    if js.exists() and npz.exists() and json.loads(js.read_text()) == meta:
+        with np.load(npz) as f:
+            return {k: f[k] for k in f.files}
+    wset = WindowSet(trials, "teacher", window_steps=st.window_steps, hop_steps=st.hop_steps,
+                     crop=cfg.teacher.frame_size)
+    knowledge = extract_knowledge(teacher, wset, device=device)
+    tmp = npz.with_name("knowledge.tmp.npz")
+    np.savez(tmp, **knowledge)
+    os.replace(tmp, npz)
+    _write_json(js, meta)
+    return knowledge
+
+
+def fold_inputs(trials: dict[str, dict], fold: Fold) -> tuple[dict[str, list[dict]], Normaliser]:
+    """The fold's partitions with z-scored student inputs, and the normaliser.
+
+    The normalisation statistics come from the training trials only; validation
+    and test trials are transformed with them. Returns ``{"train" | "validation" |
+    "test": [trial, ...]}`` (copies; ``x`` normalised) and the :class:`Normaliser`.
+    """
+    norm = Normaliser.fit([trials[k]["x"] for k in fold.train])
+    parts = {name: [dict(trials[k], x=norm(trials[k]["x"])) for k in keys]
+             for name, keys in (("train", fold.train), ("validation", fold.validation), ("test", fold.test))}
+    return parts, norm
+
+
+def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
+             progress: bool = False, resume: bool = True) -> dict:
+    """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict."""
+    import torch
+
+    from .models import build_model, freeze
+    from .train import fit, predict, resolve_device, save_model
+
+    if n_threads:
+        torch.set_num_threads(n_threads)
+    t_start = time.perf_counter()
+    fold_dir = Path(out) / "folds" / f"fold_{fold.fold:02d}"
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    done = fold_dir / "fold.json"
+    if resume and done.exists():
+        result = json.loads(done.read_text())
+        if result.get("config") == cfg.to_json():
+            log.info("fold %d: already done", fold.fold)
+            return result
+    device = resolve_device(cfg.device)
+    all_trials = load_trials(prepared_dir)
+    parts, _ = fold_inputs(all_trials, fold)
+    tt, st = cfg.teacher_train, cfg.student_train
+    result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
+              "best_epoch": {}, "best_val_ccc": {}, "epochs_run": {}}
+    preds = {}
+
+    def train(name, model, kind, tcfg, seed, kd=None, knowledge=None):
+        sets = {p: WindowSet(parts[p], kind, window_steps=tcfg.window_steps, hop_steps=tcfg.hop_steps,
+                             crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None)
+                for p in ("train", "validation", "test")}
+        res = fit(model, sets["train"], sets["validation"], tcfg, seed=seed, device=device, kd=kd,
+                  log_path=fold_dir / f"{name}.log.jsonl", checkpoint_path=fold_dir / f"{name}.ckpt",
+                  resume=resume, progress=progress, desc=f"fold {fold.fold} {name}")
+        model_cfg = cfg.teacher if name == "teacher" else cfg.student
+        save_model(model, model_cfg, fold_dir / f"{name}.pt",
+                   extra={"best_epoch": res.best_epoch, "fold": fold.fold, "model": name})
+        result["best_epoch"][name], result["best_val_ccc"][name] = res.best_epoch, res.best_val_ccc
+        result["epochs_run"][name] = res.epochs_run
+        preds[name] = predict(model, sets["test"], device=device)
+        return model
+
+    # 1. teacher
+    torch.manual_seed(_seed(cfg.seed, fold.fold, "teacher"))
+    teacher = train("teacher", build_model(cfg.teacher), "teacher", tt, _seed(cfg.seed, fold.fold, "teacher"))
+    # 2. knowledge (training and validation trials only)
+    knowledge = _knowledge(freeze(teacher), fold_dir, parts["train"] + parts["validation"], cfg, device)
+    # 3. student and 4. KD students, all from the same initial weights
+    s_seed = _seed(cfg.seed, fold.fold, "student")
+    torch.manual_seed(s_seed)
+    init = build_model(cfg.student).state_dict()
+
+    def fresh_student():
+        m = build_model(cfg.student)
+        m.load_state_dict(init)
+        return m
+
+    train("student", fresh_student(), "student", st, s_seed)
+    train("student_kd", fresh_student(), "student", st, s_seed, kd=cfg.kd, knowledge=knowledge)
+    for w in cfg.kd_sweep:
+        kd = dataclasses.replace(cfg.kd, kd_weight=w)
+        train(f"student_kd_w{w:g}", fresh_student(), "student", st, s_seed, kd=kd, knowledge=knowledge)
+    # Scores and predictions on the test trials
+    result["metrics"] = {name: fold_metrics({k: (parts_true, p[k]) for k, parts_true in
+                                              ((t["key"], t["valence"]) for t in parts["test"])})
+                         for name, p in preds.items()}
+    arrays = {}
+    for t in parts["test"]:
+        arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
+        for name, p in preds.items():
+            arrays[f"{t['key']}__{name}"] = p[t["key"]]
+    tmp = fold_dir / "predictions.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, fold_dir / "predictions.npz")
+    result["predictions"] = str((fold_dir / "predictions.npz").relative_to(out))
+    result["seconds"] = round(time.perf_counter() - t_start, 2)
+    result["config"] = cfg.to_json()
+    _write_json(done, result)
+    return result
+
+
+def summarise_folds(folds: list[dict], models: list[str]) -> dict:
+    """``summary`` (concatenated), ``summary_per_trial`` and the paired ``tests``."""
+    out = {}
+    for scheme, key in (("concatenated", "summary"), ("per_trial", "summary_per_trial")):
+        out[key] = {m: {metric: summarise([f["metrics"][m][scheme][metric] for f in folds])
+                        for metric in ("rmse", "pcc", "ccc")} for m in models}
+    ccc = {m: [f["metrics"][m]["concatenated"]["ccc"] for f in folds] for m in models}
+    tests = {"student_kd_vs_student": paired_tests(ccc["student_kd"], ccc["student"],
+                                                   names=("student_kd", "student")),
+             "teacher_vs_student": paired_tests(ccc["teacher"], ccc["student"], names=("teacher", "student"))}
+    for m in models[3:]:
+        tests[f"{m}_vs_student"] = paired_tests(ccc[m], ccc["student"], names=(m, "student"))
+    for t in tests.values():
+        t["metric"] = "ccc (concatenated)"
+    out["tests"] = tests
+    return out
+
+
+def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1, backend: str | None = None,
+                   progress: bool = True, resume: bool = True) -> dict:
+    """Run every fold and write ``out/results.json``; returns the results dict.
+
+    Parameters
+    ----------
+    prepared_dir : path, a folder written by :func:`emokd.prepare.prepare_dataset`
+    cfg : ExperimentConfig
+    out : path, the run folder
+    n_jobs : int, folds in parallel (joblib); each worker uses cores // n_jobs threads
+    backend : str, optional, a joblib backend ("loky", "dask", ...); default: joblib's
+    resume : bool, reuse finished folds and checkpoints of an interrupted run
+    """
+    from joblib import Parallel, delayed, parallel_config
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    trials = load_trials(prepared_dir)
+    folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
+                       n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
+    del trials
+    n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
+    n_threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 0 else 1
+    log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
+    with parallel_config(backend=backend) if backend else _nullcontext():
+        if n_jobs == 1 and backend is None:
+            folds_out = [run_fold(prepared_dir, f, cfg, out, n_threads=n_threads, progress=progress, resume=resume)
+                         for f in _bar(folds, progress)]
+        else:
+            folds_out = Parallel(n_jobs=n_jobs)(
+                delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume) for f in folds)
+    models = model_names(cfg)
+    for f in folds_out:
+        f.pop("config", None)
+    results = {"format": FORMAT, "protocol": cfg.protocol, "preset": cfg.preset, "seed": cfg.seed,
+               "models": models, "n_folds": len(folds_out), "data": str(Path(prepared_dir).resolve()),
+               "config": cfg.to_json(), "folds": folds_out, **summarise_folds(folds_out, models),
+               "runtime_s": round(time.perf_counter() - t0, 1), "n_jobs": n_jobs,
+               "versions": _versions()}
+    _write_json(out / "results.json", results)
+    return results
+
+
+def _versions() -> dict:
+    import torch
+
+    return {"emokd": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__}
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _bar(it, enabled):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc="folds")

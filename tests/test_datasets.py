@@ -1,0 +1,140 @@
+"""Windows, overlap averaging, frame sampling, partitions (leakage) and normalisation."""
+
+import numpy as np
+import pytest
+
+from emokd.datasets import (Normaliser, WindowSet, make_folds, overlap_average, sample_frames, student_inputs,
+                            window_starts)
+from emokd.errors import EmokdError
+from emokd.experiment import fold_inputs
+
+
+@pytest.mark.parametrize("n, starts", [
+    (200, [0, 32, 64, 96, 104]),  # grid + one window aligned to the end
+    (192, [0, 32, 64, 96]),  # the grid already ends at the end
+    (128, [0, 32]),
+    (96, [0]),
+    (50, [0]),  # shorter than a window: one padded window
+])
+def test_window_starts(n, starts):
+    assert window_starts(n, 96, 32) == starts
+
+
+def test_overlap_average_round_trip_and_known_average():
+    rng = np.random.default_rng(0)
+    trace = rng.normal(size=(200, 3))
+    starts = window_starts(200)
+    windows = np.stack([trace[s:s + 96] for s in starts])
+    np.testing.assert_allclose(overlap_average(windows, starts, 200), trace, rtol=1e-6)
+    # window i predicts the constant i: each step gets the mean of the windows covering it
+    const = np.stack([np.full(96, float(i)) for i in range(len(starts))])
+    avg = overlap_average(const, starts, 200)
+    for t in (0, 40, 100, 150, 199):
+        covering = [i for i, s in enumerate(starts) if s <= t < s + 96]
+        assert avg[t] == pytest.approx(np.mean(covering))
+    # a short trial: only the first n steps of the padded window count
+    assert overlap_average(np.arange(96.0)[None], [0], 50).tolist() == list(range(50))
+
+
+def test_student_inputs_band_major():
+    bp = np.arange(5 * 6 * 32, dtype=np.float32).reshape(5, 6, 32)
+    x = student_inputs(bp)
+    assert x.shape == (5, 192)
+    assert x[2, 32 * 4 + 7] == bp[2, 4, 7]  # band 4, channel 7
+    with pytest.raises(EmokdError, match="shape"):
+        student_inputs(bp[0])
+
+
+def test_sample_frames_eval_is_middle_frame_centre_crop_and_train_is_a_crop_of_some_frame():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(6, 4, 48, 48), dtype=np.uint8)
+    ev = sample_frames(frames, crop=40, train=False, rng=None)
+    np.testing.assert_allclose(ev, (frames[:, 2, 4:44, 4:44] / 255.0 - 0.5) / 0.5, atol=1e-6)  # float32
+    tr = sample_frames(frames, crop=40, train=True, rng=np.random.default_rng(2))
+    assert tr.shape == (6, 40, 40) and tr.dtype == np.float32
+    for t in range(6):  # brute force: some frame, offset and flip explains each output
+        pix = np.rint((tr[t] * 0.5 + 0.5) * 255).astype(np.uint8)
+        found = any(np.array_equal(pix, c[:, ::-1] if flip else c)
+                    for k in range(4) for oy in range(9) for ox in range(9) for flip in (False, True)
+                    for c in [frames[t, k, oy:oy + 40, ox:ox + 40]])
+        assert found, t
+
+
+def test_window_set_batches_pad_and_mask():
+    trials = [{"key": "A", "valence": np.arange(200, dtype=np.float32), "x": np.ones((200, 192), np.float32)},
+              {"key": "B", "valence": np.ones(50, np.float32), "x": np.ones((50, 192), np.float32)}]
+    ws = WindowSet(trials, "student")
+    assert len(ws) == 5 + 1
+    b = ws.batch([4, 5])
+    assert b["x"].shape == (2, 96, 192) and b["y"].shape == (2, 96) and b["mask"].shape == (2, 96)
+    assert b["y"][0, 0] == 104  # the end-aligned window of A
+    assert b["mask"][1].sum() == 50 and not b["x"][1, 50:].any()
+    with pytest.raises(EmokdError, match="frames"):
+        WindowSet(trials, "teacher")
+    with pytest.raises(EmokdError, match="knowledge for trial"):
+        WindowSet(trials, "student", knowledge={"A": np.zeros((5, 96, 8))})
+
+
+def _subjects(n_subjects=5, per=4):
+    return {f"P{s:02d}_T{t:02d}": s for s in range(1, n_subjects + 1) for t in range(1, per + 1)}
+
+
+def test_loso_no_subject_in_two_partitions():
+    subject_of = _subjects()
+    folds = make_folds(subject_of, "loso", seed=0)
+    assert len(folds) == 5
+    tested = []
+    for f in folds:
+        test_subj = {subject_of[k] for k in f.test}
+        assert len(test_subj) == 1
+        assert not test_subj & {subject_of[k] for k in f.train + f.validation}
+        assert not set(f.train) & set(f.validation)
+        assert sorted(f.train + f.validation + f.test) == sorted(subject_of)
+        assert len(f.validation) == round(0.2 * 16)
+        tested += f.test
+    assert sorted(tested) == sorted(subject_of)
+
+
+def test_trs_no_trial_in_two_partitions_and_shuffled():
+    subject_of = _subjects(6, 5)
+    folds = make_folds(subject_of, "trs", seed=3, n_folds=10)
+    tested = []
+    for f in folds:
+        parts = [set(f.train), set(f.validation), set(f.test)]
+        assert sum(map(len, parts)) == len(set().union(*parts)) == 30
+        tested += f.test
+    assert sorted(tested) == sorted(subject_of)
+    # not contiguous blocks of the sorted trials (the released code's TRS)
+    keys = sorted(subject_of)
+    assert any(list(f.test) != keys[3 * i:3 * i + 3] for i, f in enumerate(folds))
+    assert make_folds(subject_of, "trs", seed=3, n_folds=10) == folds
+    assert make_folds(subject_of, "trs", seed=4, n_folds=10) != folds
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"protocol": "kfold"}, "protocol"),
+    ({"protocol": "trs", "n_folds": 100}, "n_folds"),
+])
+def test_bad_partitions(kwargs, match):
+    with pytest.raises(EmokdError, match=match):
+        make_folds(_subjects(), seed=0, **kwargs)
+    with pytest.raises(EmokdError, match="2 subjects"):
+        make_folds({"a": 1, "b": 1}, "loso", seed=0)
+
+
+def test_normalisation_from_training_trials_only():
+    rng = np.random.default_rng(5)
+    subject_of = _subjects(4, 3)
+    trials = {k: {"key": k, "subject": s, "valence": np.zeros(10), "x": rng.normal(size=(10, 192)) + s}
+              for k, s in subject_of.items()}
+    fold = make_folds(subject_of, "loso", seed=0)[1]
+    parts, norm = fold_inputs(trials, fold)
+    train_x = np.concatenate([trials[k]["x"] for k in fold.train])
+    np.testing.assert_allclose(norm.mean, train_x.mean(0))
+    np.testing.assert_allclose(norm.std, train_x.std(0))
+    # changing validation and test trials changes nothing about the statistics
+    changed = {k: dict(t, x=t["x"] * 100 + 7) if k not in fold.train else t for k, t in trials.items()}
+    _, norm2 = fold_inputs(changed, fold)
+    np.testing.assert_array_equal(norm.mean, norm2.mean)
+    np.testing.assert_allclose(np.concatenate([t["x"] for t in parts["train"]]).mean(0), 0, atol=1e-5)
+    assert Normaliser.fit([np.ones((4, 2))]).std.tolist() == [1.0, 1.0]  # constant features stay finite

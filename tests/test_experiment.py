@@ -1,0 +1,131 @@
+"""The experiment runner on the smoke data: results, leakage, determinism, resume, Dask."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from emokd.config import experiment_config
+from emokd.datasets import WindowSet
+from emokd.experiment import load_trials, run_experiment
+from emokd.prepare import sha256
+from emokd.train import extract_knowledge, load_model
+
+MODELS = ("teacher", "student", "student_kd")
+
+
+def _cfg(protocol="loso", **kw):
+    cfg = experiment_config("smoke", protocol, seed=0, **kw)
+    fast = dataclasses.replace(cfg.student_train, max_epochs=2)
+    return dataclasses.replace(cfg, teacher_train=fast, student_train=fast)
+
+
+@pytest.fixture(scope="module")
+def loso_run(smoke_prepared, tmp_path_factory):
+    out = tmp_path_factory.mktemp("loso")
+    return out, run_experiment(smoke_prepared[0], _cfg(), out, n_jobs=2, progress=False)
+
+
+def test_results_json_schema(loso_run):
+    out, res = loso_run
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["protocol"] == "loso" and on_disk["preset"] == "smoke" and on_disk["seed"] == 0
+    assert len(on_disk["folds"]) == 3
+    for f in on_disk["folds"]:
+        assert set(f) >= {"fold", "train", "validation", "test", "metrics"}
+        for part in ("train", "validation", "test"):
+            assert set(f[part]) == {"subjects", "trials"}
+        for m in MODELS:
+            for scheme in ("concatenated", "per_trial"):
+                assert set(f["metrics"][m][scheme]) >= {"rmse", "pcc", "ccc"}
+    for m in MODELS:
+        for metric in ("rmse", "pcc", "ccc"):
+            vals = [f["metrics"][m]["concatenated"][metric] for f in on_disk["folds"]]
+            assert on_disk["summary"][m][metric]["mean"] == pytest.approx(np.mean(vals))
+            assert on_disk["summary"][m][metric]["sd"] == pytest.approx(np.std(vals, ddof=1))
+    t = on_disk["tests"]["student_kd_vs_student"]
+    assert set(t) >= {"t_test_p", "wilcoxon_p", "effect_size", "n_folds"} and t["n_folds"] == 3
+
+
+def test_metrics_match_saved_predictions(loso_run):
+    from emokd.metrics import fold_metrics
+
+    out, res = loso_run
+    for f in res["folds"]:
+        with np.load(out / f["predictions"]) as npz:
+            for m in MODELS:
+                traces = {k: (npz[f"{k}__true"], npz[f"{k}__{m}"]) for k in f["test"]["trials"]}
+                assert fold_metrics(traces)["concatenated"]["ccc"] == pytest.approx(
+                    f["metrics"][m]["concatenated"]["ccc"])
+
+
+def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_prepared):
+    out, res = loso_run
+    trials = load_trials(smoke_prepared[0])
+    for f in res["folds"]:
+        assert len(f["test"]["subjects"]) == 1
+        assert not set(f["test"]["subjects"]) & set(f["train"]["subjects"] + f["validation"]["subjects"])
+        fold_dir = out / "folds" / f"fold_{f['fold']:02d}"
+        meta = json.loads((fold_dir / "knowledge.json").read_text())
+        # made for this fold's training and validation trials only ...
+        assert meta["trials"] == sorted(f["train"]["trials"] + f["validation"]["trials"])
+        assert not set(meta["trials"]) & set(f["test"]["trials"])
+        with np.load(fold_dir / "knowledge.npz") as npz:
+            cached = {k: npz[k] for k in npz.files}
+        assert sorted(cached) == meta["trials"]
+        # ... by this fold's teacher: its file hash, and recomputing from it gives the cache
+        assert meta["teacher_sha256"] == sha256(fold_dir / "teacher.pt")
+        teacher, _ = load_model(fold_dir / "teacher.pt")
+        k0 = meta["trials"][0]
+        again = extract_knowledge(teacher, WindowSet([trials[k0]], "teacher"))
+        np.testing.assert_allclose(again[k0], cached[k0], rtol=1e-5, atol=1e-6)
+        # and differs from another fold's teacher
+        other = out / "folds" / f"fold_{(f['fold'] + 1) % 3:02d}" / "teacher.pt"
+        assert meta["teacher_sha256"] != sha256(other)
+
+
+def test_trs_no_trial_in_two_partitions(smoke_prepared, tmp_path):
+    cfg = _cfg("trs")
+    cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=1),
+                              student_train=dataclasses.replace(cfg.student_train, max_epochs=1))
+    res = run_experiment(smoke_prepared[0], cfg, tmp_path, progress=False)
+    tested = []
+    for f in res["folds"]:
+        parts = [set(f[p]["trials"]) for p in ("train", "validation", "test")]
+        assert sum(map(len, parts)) == len(set().union(*parts)) == 6
+        tested += f["test"]["trials"]
+    assert sorted(tested) == sorted(load_trials(smoke_prepared[0]))
+
+
+def _metrics(res):
+    return [f["metrics"] for f in res["folds"]]
+
+
+def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path):
+    import shutil
+
+    out, res = loso_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    # fold 1 was "interrupted" during its KD student: only its checkpoints remain
+    fold1 = copy / "folds" / "fold_01"
+    for name in ("fold.json", "student_kd.pt", "predictions.npz"):
+        (fold1 / name).unlink()
+    again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
+    assert _metrics(again) == _metrics(res)
+
+
+def test_dask_cluster_gives_the_same_results(loso_run, smoke_prepared, tmp_path):
+    """joblib hands the folds to a local dask.distributed cluster (2 worker processes)."""
+    distributed = pytest.importorskip("distributed")
+    out, res = loso_run
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        with distributed.get_task_stream(client) as stream:
+            dask_res = run_experiment(smoke_prepared[0], _cfg(), tmp_path, n_jobs=2, backend="dask",
+                                      progress=False)
+    ran_on = {task["worker"] for task in stream.data}
+    assert len(stream.data) >= 3 and ran_on  # the folds ran as tasks on the cluster's workers
+    # same seed, same thread count per fold: identical metrics (determinism on a CPU)
+    assert _metrics(dask_res) == _metrics(res)

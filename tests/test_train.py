@@ -1,0 +1,136 @@
+"""Training: it learns a known relation, is deterministic, resumes exactly, logs KD terms."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emokd.config import KDConfig, ModelConfig, TrainConfig
+from emokd.datasets import WindowSet
+from emokd.errors import EmokdError
+from emokd.train import extract_knowledge, fit, load_model, predict, resolve_device, save_model
+
+SMALL = ModelConfig(arch="tcn", n_inputs=6, tcn_channels=(8, 8))
+CFG = TrainConfig(lr=3e-3, batch_size=4, max_epochs=6, lr_patience=2, early_stop=4, window_steps=32, hop_steps=16)
+
+
+def _trials(n=6, steps=80, seed=0):
+    """Valence is a known linear function of the inputs (plus noise): learnable."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        x = np.cumsum(rng.normal(size=(steps, 6)), axis=0).astype(np.float32) * 0.2
+        y = (x[:, 0] - 0.5 * x[:, 3] + 0.1 * rng.normal(size=steps)).astype(np.float32)
+        out.append({"key": f"T{i}", "valence": y, "x": x})
+    return out
+
+
+def _sets(knowledge=None):
+    tr = _trials(6, seed=0)
+    va = _trials(2, seed=1)
+    kw = {"window_steps": 32, "hop_steps": 16}
+    return WindowSet(tr, "student", knowledge=knowledge, **kw), WindowSet(va, "student", **kw)
+
+
+def _model(seed=0):
+    from emokd.models import build_model
+
+    torch.manual_seed(seed)
+    return build_model(SMALL)
+
+
+def test_fit_learns_a_known_relation():
+    tr, va = _sets()
+    m = _model()
+    res = fit(m, tr, va, dataclasses.replace(CFG, max_epochs=25, early_stop=25), seed=0)
+    assert res.best_val_ccc > 0.8
+    assert res.history[-1]["train_ccc_loss"] < res.history[0]["train_ccc_loss"]
+    pred = predict(m, va)
+    assert set(pred) == {"T0", "T1"} and pred["T0"].shape == (80,)
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    runs = []
+    for seed in (0, 0, 1):
+        tr, va = _sets()
+        m = _model(seed)
+        res = fit(m, tr, va, CFG, seed=seed)
+        runs.append(([h["val_ccc"] for h in res.history], predict(m, va)["T0"]))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    tr, va = _sets()
+    m = _model()
+    full = fit(m, tr, va, CFG, seed=0)
+    ref = predict(m, va)["T0"]
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(epoch, record):
+        if epoch == 3:
+            raise Stop
+
+    ck, logf = tmp_path / "m.ckpt", tmp_path / "m.log.jsonl"
+    m2 = _model()
+    with pytest.raises(Stop):
+        fit(m2, tr, va, CFG, seed=0, checkpoint_path=ck, log_path=logf, on_epoch_end=interrupt)
+    assert len(logf.read_text().splitlines()) == 3
+    m3 = _model(seed=99)  # different weights: the checkpoint must restore everything
+    resumed = fit(m3, tr, va, CFG, seed=0, checkpoint_path=ck, log_path=logf, resume=True)
+    assert [h["val_ccc"] for h in resumed.history] == [h["val_ccc"] for h in full.history]
+    assert resumed.best_epoch == full.best_epoch
+    np.testing.assert_array_equal(predict(m3, va)["T0"], ref)
+    lines = [json.loads(x) for x in logf.read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == list(range(1, full.epochs_run + 1))
+    # a checkpoint made with other settings is ignored, not silently reused
+    m4 = _model()
+    other = fit(m4, tr, va, dataclasses.replace(CFG, lr=1e-3), seed=0, checkpoint_path=ck, resume=True)
+    assert other.history[0]["epoch"] == 1
+
+
+def test_kd_terms_logged_and_projection_when_sizes_differ(tmp_path):
+    tr, va = _sets()
+    teacher = _model(5)
+    teacher.eval()
+    know = extract_knowledge(teacher, tr)
+    assert know["T0"].shape == (len(tr.starts["T0"]), 32, 8)
+    tr_kd, va = _sets(knowledge=know)
+    res = fit(_model(), tr_kd, va, CFG, seed=0, kd=KDConfig(kd_weight=0.5), log_path=tmp_path / "kd.jsonl")
+    rec = json.loads((tmp_path / "kd.jsonl").read_text().splitlines()[0])
+    assert rec["train_kd_loss"] > 0
+    assert rec["train_total"] == pytest.approx(rec["train_ccc_loss"] + 0.5 * rec["train_kd_loss"], rel=1e-6)
+    assert res.projection is None  # 8 == 8 features
+    # a 4-feature teacher: a learned projection bridges the sizes ...
+    know4 = {k: v[..., :4] for k, v in know.items()}
+    tr4, _ = _sets(knowledge=know4)
+    assert fit(_model(), tr4, va, CFG, seed=0, kd=KDConfig()).projection is not None
+    # ... unless the user forbids it
+    with pytest.raises(EmokdError, match="differ"):
+        fit(_model(), tr4, va, CFG, seed=0, kd=KDConfig(projection="none"))
+
+
+def test_save_and_load_model(tmp_path):
+    m = _model()
+    save_model(m, SMALL, tmp_path / "m.pt", extra={"fold": 3})
+    m2, cfg = load_model(tmp_path / "m.pt")
+    assert cfg == SMALL
+    x = torch.randn(1, 20, 6)
+    m.eval()
+    m2.eval()
+    torch.testing.assert_close(m(x)[0], m2(x)[0])
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    with pytest.raises(EmokdError, match="bad.pt"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(EmokdError, match="device"):
+        resolve_device("gpu0")
