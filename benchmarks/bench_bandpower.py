@@ -24,12 +24,12 @@ import time
 
 import numpy as np
 import scipy
+from _results import write_result
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sp_fft
 from scipy.integrate import simpson
 from scipy.signal import get_window, welch
 
-from _results import write_result
 from emokd.bandpower import BANDS, band_power
 
 SFREQ = 256

@@ -25,7 +25,6 @@ from pathlib import Path
 
 from _results import write_result
 
-
 _WRAPPER = (
     "import resource, runpy, sys\n"
     "sys.argv = ['emokd'] + sys.argv[1:]\n"

@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _results import write_result
 from scipy.ndimage import uniform_filter1d
 
-from _results import write_result
 from emokd.config import synth_config
 from emokd.prepare import load_prepared, prepare_dataset
 from emokd.synthetic import generate

@@ -16,8 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import (EEG_CHANNELS, FEATURE_LOSSES, PRESETS, PROTOCOLS, KDConfig, PlantedComponent,
-                     PrepareConfig, experiment_config, synth_config)
+from .config import (
+    EEG_CHANNELS,
+    FEATURE_LOSSES,
+    PRESETS,
+    PROTOCOLS,
+    KDConfig,
+    PlantedComponent,
+    PrepareConfig,
+    experiment_config,
+    synth_config,
+)
 from .errors import EmokdError
 
 
@@ -197,6 +206,8 @@ def _run(args) -> None:
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
+    if args.data is not None and not args.data.is_dir():
+        raise EmokdError(f"--data {args.data}: no such folder")
     args.out.mkdir(parents=True, exist_ok=True)
     prepared = _data_for_run(args)
     results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,

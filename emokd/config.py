@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from .bandpower import BANDS, BAND_NAMES
+from .bandpower import BAND_NAMES, BANDS
 from .errors import EmokdError
 
 #: The 32 EEG channels of MAHNOB-HCI, in the order of the BDF files (Biosemi).
@@ -246,7 +246,8 @@ class ModelConfig:
         if self.cnn not in ("small", "ir50"):
             raise EmokdError(f"cnn={self.cnn!r}: choose 'small' or 'ir50'")
         if not self.tcn_channels or min(self.tcn_channels) < 1 or self.kernel_size < 2:
-            raise EmokdError(f"tcn_channels={self.tcn_channels!r}, kernel_size={self.kernel_size!r}: need channels >= 1, kernel >= 2")
+            raise EmokdError(f"tcn_channels={self.tcn_channels!r}, kernel_size={self.kernel_size!r}: "
+                             "need channels >= 1, kernel >= 2")
         if not 0.0 <= self.dropout < 1.0:
             raise EmokdError(f"dropout={self.dropout!r}: need 0 <= dropout < 1")
 
@@ -382,6 +383,11 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
     else:
         raise EmokdError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     n_folds = 3 if preset == "smoke" else 10  # the smoke data has only 6 trials
-    base = ExperimentConfig(preset=preset, protocol=protocol, seed=seed, n_folds=n_folds,
-                            teacher_train=train, student_train=train)
+    teacher, teacher_train = ModelConfig(arch="teacher"), train
+    if preset != "paper":  # a narrower frame CNN and fewer epochs: the teacher costs most of the run
+        teacher = ModelConfig(arch="teacher", cnn_width=8)
+        teacher_train = dataclasses.replace(train, lr=min(train.lr, 3e-4), max_epochs=min(train.max_epochs, 30),
+                                            early_stop=10)
+    base = ExperimentConfig(preset=preset, protocol=protocol, seed=seed, n_folds=n_folds, teacher=teacher,
+                            student=ModelConfig(arch="tcn"), teacher_train=teacher_train, student_train=train)
     return dataclasses.replace(base, **overrides) if overrides else base

@@ -141,6 +141,15 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
               "best_epoch": {}, "best_val_ccc": {}, "epochs_run": {}}
     preds = {}
+    # Every head starts at the training trials' mean valence: the CCC loss then
+    # starts without a mean offset, which otherwise dominates its first epochs.
+    mean_valence = float(np.mean(np.concatenate([t["valence"] for t in parts["train"]])))
+
+    def build(model_cfg):
+        m = build_model(model_cfg)
+        with torch.no_grad():
+            m.final_layer.bias.fill_(mean_valence)
+        return m
 
     def train(name, model, kind, tcfg, seed, kd=None, knowledge=None):
         sets = {p: WindowSet(parts[p], kind, window_steps=tcfg.window_steps, hop_steps=tcfg.hop_steps,
@@ -159,13 +168,13 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
 
     # 1. teacher
     torch.manual_seed(_seed(cfg.seed, fold.fold, "teacher"))
-    teacher = train("teacher", build_model(cfg.teacher), "teacher", tt, _seed(cfg.seed, fold.fold, "teacher"))
+    teacher = train("teacher", build(cfg.teacher), "teacher", tt, _seed(cfg.seed, fold.fold, "teacher"))
     # 2. knowledge (training and validation trials only)
     knowledge = _knowledge(freeze(teacher), fold_dir, parts["train"] + parts["validation"], cfg, device)
     # 3. student and 4. KD students, all from the same initial weights
     s_seed = _seed(cfg.seed, fold.fold, "student")
     torch.manual_seed(s_seed)
-    init = build_model(cfg.student).state_dict()
+    init = build(cfg.student).state_dict()
 
     def fresh_student():
         m = build_model(cfg.student)

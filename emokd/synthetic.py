@@ -31,7 +31,7 @@ import scipy.io
 from scipy.signal import lfilter
 
 from . import faces, simeeg
-from .bandpower import BANDS, BAND_NAMES
+from .bandpower import BAND_NAMES, BANDS
 from .bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
 from .config import BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS, SynthConfig
 from .mahnob import FRAMES_FILE, LABEL_FILE, bdf_name, session_dir, session_id

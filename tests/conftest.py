@@ -11,7 +11,6 @@ from emokd.prepare import prepare_dataset
 from emokd.synthetic import generate
 
 
-
 @pytest.fixture(scope="session")
 def smoke_dir(tmp_path_factory):
     """A read-only smoke dataset (3 subjects x 2 trials), generated once."""

@@ -9,7 +9,8 @@ import pytest
 from emokd.__main__ import main
 
 
-@pytest.mark.parametrize("args", [["--help"], ["synth", "--help"], ["prepare", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["synth", "--help"], ["prepare", "--help"], ["run", "--help"],
+                                  ["report", "--help"]])
 def test_help(args):
     result = subprocess.run([sys.executable, "-m", "emokd", *args], capture_output=True, text=True)
     assert result.returncode == 0 and "usage: python -m emokd" in result.stdout
@@ -45,10 +46,36 @@ def test_synth_planted_options(tmp_path, capsys):
         (["synth", "--out", "x", "--planted-channels", "Fp1,Q7"], "unknown channel(s) ['Q7']"),
         (["synth", "--out", "x", "--planted-bands", "30-300"], "planted band 30-300 Hz"),
         (["prepare", "/nonexistent/folder"], "lable_continous_Mahnob.mat: label file not found"),
+        (["run", "--out", "x", "--protocol", "kfold"], "invalid choice: 'kfold'"),
+        (["run", "--out", "x", "--n-jobs", "0"], "--n-jobs 0: need >= 1"),
+        (["run", "--out", "x", "--kd-sweep", "a,b"], "expected comma-separated numbers"),
+        (["run", "--out", "x", "--data", "/nonexistent/folder"], "--data /nonexistent/folder: no such folder"),
+        (["report", "/nonexistent/run"], "/nonexistent/run/results.json"),
     ],
 )
-def test_bad_arguments_give_one_line_errors(args, message):
-    result = subprocess.run([sys.executable, "-m", "emokd", *args], capture_output=True, text=True)
+def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "emokd", *args], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert message in last and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()  # nothing written for a bad command
+
+
+def test_run_and_report_smoke_end_to_end(tmp_path):
+    """The issue's command, as a user types it (one epoch per model to keep tests fast)."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "emokd", "run", "--preset", "smoke", "--protocol", "loso", "--seed", "0",
+           "--n-jobs", "2", "--out", str(out), "--max-epochs", "1", "--kd-sweep", "0.5", "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "| student_kd |" in result.stdout and "3 LOSO folds" in result.stdout
+    res = json.loads((out / "results.json").read_text())
+    assert res["models"] == ["teacher", "student", "student_kd", "student_kd_w0.5"]
+    assert res["config"]["teacher_train"]["max_epochs"] == 1
+    assert (out / "data" / "ground_truth.json").exists()  # the synthetic data was generated
+    for name in ("results.md", "results.csv", "figures/fold_ccc.png", "figures/predictions_fold_00.png"):
+        assert (out / name).stat().st_size > 0
+    (out / "results.md").unlink()
+    report = subprocess.run([sys.executable, "-m", "emokd", "report", str(out)], capture_output=True, text=True)
+    assert report.returncode == 0 and (out / "results.md").exists()
+    assert "| teacher |" in report.stdout

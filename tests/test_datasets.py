@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from emokd.datasets import (Normaliser, WindowSet, make_folds, overlap_average, sample_frames, student_inputs,
-                            window_starts)
+from emokd.datasets import (
+    Normaliser,
+    WindowSet,
+    make_folds,
+    overlap_average,
+    sample_frames,
+    student_inputs,
+    window_starts,
+)
 from emokd.errors import EmokdError
 from emokd.experiment import fold_inputs
 
