@@ -12,6 +12,13 @@ Modules, in the order data flows through them:
 - ``mahnob``     read one session of the MAHNOB-HCI layout (BDF via MNE, labels, frames)
 - ``bandpower``  fast sliding-window relative band power (pure numpy)
 - ``prepare``    prepare a whole dataset: per-trial arrays plus a manifest
+- ``datasets``   partitions (LOSO, TRS), normalisation, windows, frame sampling
+- ``models``     TCN, frame CNN, Teacher, Student, BiLSTM student (one contract; ``ir50``:
+  the paper's face backbone)
+- ``losses``     1 - CCC and the distillation terms; ``metrics``: CCC, PCC, RMSE
+- ``train``      fit / predict / extract the teacher's knowledge / checkpoints
+- ``experiment`` teacher -> knowledge -> student -> KD student over folds
+- ``stats``, ``report``  statistics over folds; tables and figures of a run
 """
 
 __version__ = "0.1.0"

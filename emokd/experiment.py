@@ -131,7 +131,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     done = fold_dir / "fold.json"
     if resume and done.exists():
         result = json.loads(done.read_text())
-        if result.get("config") == cfg.to_json():
+        if result.get("config") == json.loads(json.dumps(cfg.to_json())):  # tuples are lists in JSON
             log.info("fold %d: already done", fold.fold)
             return result
     device = resolve_device(cfg.device)

@@ -112,8 +112,12 @@ def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path):
     fold1 = copy / "folds" / "fold_01"
     for name in ("fold.json", "student_kd.pt", "predictions.npz"):
         (fold1 / name).unlink()
+    done = {p: p.stat().st_mtime_ns for p in copy.glob("folds/fold_0[02]/*.pt")}
     again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
     assert _metrics(again) == _metrics(res)
+    # finished folds were reused, not retrained
+    assert {p: p.stat().st_mtime_ns for p in done} == done
+    assert (fold1 / "student_kd.pt").exists()
 
 
 def test_dask_cluster_gives_the_same_results(loso_run, smoke_prepared, tmp_path):
