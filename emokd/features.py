@@ -1,0 +1,167 @@
+"""The public MAHNOB-HCI feature release (Soleymani et al. 2016): fetch, verify, load.
+
+The release that accompanies Soleymani, Asghari-Esfeden, Fu and Pantic (IEEE
+Trans. Affective Computing 7(1):17-28, 2016) holds, for the 239 trials of 24
+subjects with continuous valence labels, per-trial features at the 4 Hz label
+rate. It lives in the GitHub repository ``soheilrayatdoost/ContinuousEmotionDetection``
+(GPL-3.0, so emokd never ships it): ``data/lable_continous_Mahnob.mat`` and
+``data/Features/P{s}-features-resamp4hz-trial-{t}.mat`` with
+
+    target               (1, T)    valence, = 2 x the label file's trace
+    eeg_band_feats_full  (T, 128)  EEG band power: 4 bands x 32 channels
+    eeg_band_feats       (T, 85)   a reduced EEG set
+    face_feats           (T, 327)  facial features
+    gaze_feats           (T, 2)    gaze
+
+:func:`load_feature_release` reads a local folder (either ``Features/`` or
+``features/`` next to the label file, float64 originals or float32 copies) or,
+with ``fetch=True``, downloads the files once with pooch into a cache, checking
+each against the published SHA-256 (``emokd/data/mahnob_features_sha256.txt``).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from .errors import EmokdError
+from .mahnob import LABEL_FILE, read_labels
+from .prepare import trial_key
+
+log = logging.getLogger(__name__)
+
+REPO = "soheilrayatdoost/ContinuousEmotionDetection"
+COMMIT = "cb54a96240ceaa16c82b3e4c165e327175adbce3"
+BASE_URL = f"https://raw.githubusercontent.com/{REPO}/{COMMIT}/data/"
+#: fields of a feature file -> number of columns (None: a (1, T) row)
+FIELDS: dict[str, int | None] = {"target": None, "eeg_band_feats_full": 128, "eeg_band_feats": 85,
+                                 "face_feats": 327, "gaze_feats": 2}
+
+
+def feature_file_name(subject: int, trial_no: int) -> str:
+    """``P{s}-features-resamp4hz-trial-{t}.mat`` (no zero padding, as published)."""
+    return f"P{subject}-features-resamp4hz-trial-{trial_no}.mat"
+
+
+def published_sha256() -> dict[str, str]:
+    """Path relative to ``data/`` -> SHA-256 of the published file (240 files)."""
+    text = resources.files("emokd").joinpath("data/mahnob_features_sha256.txt").read_text()
+    sums = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split()
+            sums[name] = digest
+    return sums
+
+
+def _find_feature_file(root: Path, subject: int, trial_no: int) -> Path:
+    name = feature_file_name(subject, trial_no)
+    for sub in ("Features", "features", "."):
+        path = root / sub / name
+        if path.is_file():
+            return path
+    raise EmokdError(f"{root}: feature file {name} not found in Features/, features/ or the folder itself")
+
+
+def read_feature_file(path) -> dict[str, np.ndarray]:
+    """One trial's features, checked.
+
+    Returns
+    -------
+    features : dict
+        ``target`` (T,) and ``eeg_band_feats_full`` (T, 128), ``eeg_band_feats``
+        (T, 85), ``face_feats`` (T, 327), ``gaze_feats`` (T, 2), all float32.
+    """
+    path = Path(path)
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as err:  # scipy raises several types for a bad file
+        raise EmokdError(f"{path}: not a readable MATLAB file ({err})") from None
+    out = {}
+    for name, n_cols in FIELDS.items():
+        if name not in mat:
+            raise EmokdError(f"{path}: field {name!r} is missing")
+        a = np.asarray(mat[name])
+        if n_cols is None:
+            if a.ndim != 2 or a.shape[0] != 1:
+                raise EmokdError(f"{path}: field {name!r} has shape {a.shape}, expected (1, T)")
+            a = a[0]
+        elif a.ndim != 2 or a.shape[1] != n_cols:
+            raise EmokdError(f"{path}: field {name!r} has shape {a.shape}, expected (T, {n_cols})")
+        if not np.all(np.isfinite(a)):
+            raise EmokdError(f"{path}: field {name!r} contains NaN or inf")
+        out[name] = a.astype(np.float32)
+    n = out["target"].size
+    bad = {k: v.shape[0] for k, v in out.items() if v.shape[0] != n}
+    if bad:
+        raise EmokdError(f"{path}: fields have {bad} rows but 'target' has {n}")
+    return out
+
+
+def fetch_feature_release(cache_dir=None, *, progress: bool = True) -> Path:
+    """Download the release once (pooch; SHA-256 checked) and return its folder.
+
+    ``cache_dir`` defaults to pooch's per-user cache (``emokd-mahnob-features``).
+    Raises EmokdError with what to do when the network is not reachable.
+    """
+    import pooch
+
+    sums = published_sha256()
+    cache = Path(cache_dir) if cache_dir else Path(pooch.os_cache("emokd-mahnob-features"))
+    fetcher = pooch.create(path=cache, base_url=BASE_URL, registry={k: f"sha256:{v}" for k, v in sums.items()})
+    names = list(sums)
+    try:
+        for i, name in enumerate(names):
+            fetcher.fetch(name, progressbar=False)
+            if progress and (i + 1) % 40 == 0:
+                log.info("fetched %d/%d files", i + 1, len(names))
+    except ValueError as err:  # pooch: checksum mismatch
+        raise EmokdError(f"{BASE_URL}: a downloaded file does not match its published SHA-256 ({err})") from None
+    except Exception as err:  # requests/urllib errors when offline
+        raise EmokdError(
+            f"cannot download the MAHNOB-HCI feature release from {BASE_URL} ({type(err).__name__}: {err}). "
+            "Offline? Download it on a connected machine (or clone the repository) and pass the local "
+            "folder that holds lable_continous_Mahnob.mat and Features/."
+        ) from None
+    return cache
+
+
+def load_feature_release(root=None, *, fetch: bool = False, cache_dir=None) -> list[dict]:
+    """Every labelled trial of the release, in label-file order.
+
+    Parameters
+    ----------
+    root : path, optional
+        A local folder with ``lable_continous_Mahnob.mat`` and the feature files.
+    fetch : bool
+        Without ``root``: download the release (see :func:`fetch_feature_release`).
+
+    Returns
+    -------
+    trials : list of dict
+        ``key`` ("P01_T10"), ``subject``, ``trial_no``, ``valence`` (T,) float32 from
+        the label file, ``target`` (T,) = 2 x valence as published, ``eeg``
+        (T, 128), ``eeg85`` (T, 85), ``face`` (T, 327), ``gaze`` (T, 2), ``source``.
+    """
+    if root is None:
+        if not fetch:
+            raise EmokdError("give the folder of the MAHNOB-HCI feature release, or fetch=True to download it")
+        root = fetch_feature_release(cache_dir)
+    root = Path(root)
+    labels = read_labels(root / LABEL_FILE)
+    trials = []
+    for (subject, trial_no), valence in labels.items():
+        path = _find_feature_file(root, subject, trial_no)
+        f = read_feature_file(path)
+        if f["target"].size != valence.size:
+            raise EmokdError(f"{path}: 'target' has {f['target'].size} steps but the label file has "
+                             f"{valence.size} for subject {subject} trial {trial_no}")
+        trials.append({"key": trial_key(subject, trial_no), "subject": subject, "trial_no": trial_no,
+                       "valence": valence.astype(np.float32), "target": f["target"],
+                       "eeg": f["eeg_band_feats_full"], "eeg85": f["eeg_band_feats"], "face": f["face_feats"],
+                       "gaze": f["gaze_feats"], "source": str(path)})
+    return trials

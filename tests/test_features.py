@@ -1,0 +1,127 @@
+"""The public MAHNOB-HCI feature release: the real files (read from ../shared, never from the network)."""
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from emokd import features
+from emokd.config import PAPER_TRIALS_PER_SUBJECT
+from emokd.errors import EmokdError
+from emokd.features import (feature_file_name, load_feature_release, published_sha256, read_feature_file)
+
+
+def _find_release() -> Path | None:
+    candidates = [os.environ.get("EMOKD_MAHNOB_FEATURES"),
+                  Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mahnob-hci",
+                  "/work/shared/data/mahnob-hci"]
+    for c in candidates:
+        if c and (Path(c) / "lable_continous_Mahnob.mat").is_file():
+            return Path(c)
+    return None
+
+
+RELEASE = _find_release()
+pytestmark = pytest.mark.skipif(RELEASE is None, reason="the local copy of the MAHNOB-HCI feature release "
+                                "(../shared/data/mahnob-hci or $EMOKD_MAHNOB_FEATURES) is not here")
+
+
+@pytest.fixture(scope="module")
+def release():
+    return load_feature_release(RELEASE)
+
+
+def test_all_239_trials_of_24_subjects_with_the_documented_counts(release):
+    assert len(release) == 239
+    counts = {}
+    for t in release:
+        counts[t["subject"]] = counts.get(t["subject"], 0) + 1
+    assert counts == PAPER_TRIALS_PER_SUBJECT
+    assert sum(t["valence"].size for t in release) == 77536
+    lengths = [t["valence"].size for t in release]
+    assert min(lengths) == 140 and max(lengths) == 469
+
+
+def test_target_is_twice_the_label_and_shapes(release):
+    for t in release:
+        n = t["valence"].size
+        np.testing.assert_allclose(t["target"], 2 * t["valence"], rtol=1e-6, atol=1e-7)
+        assert t["eeg"].shape == (n, 128) and t["eeg85"].shape == (n, 85)
+        assert t["face"].shape == (n, 327) and t["gaze"].shape == (n, 2)
+        assert t["eeg"].dtype == np.float32
+
+
+def test_float64_originals_equal_float32_copies_and_match_published_sums():
+    sums = published_sha256()
+    assert len(sums) == 240
+    originals = sorted((RELEASE / "original-sample").glob("*.mat"))
+    assert originals
+    for path in originals:
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sums[f"Features/{path.name}"]
+        orig = read_feature_file(path)
+        copy = read_feature_file(RELEASE / "features" / path.name)
+        for k in orig:
+            raw = scipy.io.loadmat(path)[k]
+            assert raw.dtype == np.float64
+            np.testing.assert_array_equal(orig[k], copy[k])  # both rounded to float32 here
+    label = RELEASE / "lable_continous_Mahnob.mat"
+    assert hashlib.sha256(label.read_bytes()).hexdigest() == sums["lable_continous_Mahnob.mat"]
+
+
+def _damaged_copy(tmp_path, subject=2, trial_no=14, **fields):
+    root = tmp_path / "release"
+    (root / "Features").mkdir(parents=True)
+    shutil.copy(RELEASE / "lable_continous_Mahnob.mat", root)
+    for p in (RELEASE / "features").glob("*.mat"):
+        os.symlink(p, root / "Features" / p.name)
+    name = feature_file_name(subject, trial_no)
+    mat = {k: v for k, v in scipy.io.loadmat(RELEASE / "features" / name).items() if not k.startswith("__")}
+    for k, v in fields.items():
+        if v is None:
+            del mat[k]
+        else:
+            mat[k] = v(mat[k])
+    (root / "Features" / name).unlink()
+    scipy.io.savemat(root / "Features" / name, mat)
+    return root, name
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"face_feats": None}, "field 'face_feats' is missing"),
+    ({"eeg_band_feats_full": lambda a: a[:, :100]}, r"expected \(T, 128\)"),
+    ({"gaze_feats": lambda a: np.where(np.arange(a.shape[0])[:, None] == 3, np.nan, a)}, "NaN"),
+    ({"face_feats": lambda a: a[:-5]}, "rows but 'target'"),
+    ({"target": lambda a: a[:, :-5], "eeg_band_feats_full": lambda a: a[:-5], "eeg_band_feats": lambda a: a[:-5],
+      "face_feats": lambda a: a[:-5], "gaze_feats": lambda a: a[:-5]}, "but the label file has"),
+])
+def test_bad_files_name_the_file_and_field(tmp_path, fields, message):
+    root, name = _damaged_copy(tmp_path, **fields)
+    with pytest.raises(EmokdError, match=message) as err:
+        load_feature_release(root)
+    assert name in str(err.value)
+
+
+def test_missing_file_and_no_folder(tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    shutil.copy(RELEASE / "lable_continous_Mahnob.mat", root)
+    with pytest.raises(EmokdError, match=r"P1-features-resamp4hz-trial-\d+.mat not found"):
+        load_feature_release(root)
+    with pytest.raises(EmokdError, match="fetch=True"):
+        load_feature_release()
+
+
+def test_offline_fetch_says_what_to_do(tmp_path, monkeypatch):
+    import pooch
+
+    class Offline:
+        def fetch(self, name, progressbar=False):
+            raise ConnectionError("Failed to resolve 'raw.githubusercontent.com'")
+
+    monkeypatch.setattr(pooch, "create", lambda **kw: Offline())
+    with pytest.raises(EmokdError, match="Offline\\? Download it on a connected machine"):
+        features.fetch_feature_release(tmp_path)
