@@ -331,6 +331,8 @@ class ExperimentConfig:
     kd: KDConfig = field(default_factory=KDConfig)
     kd_sweep: tuple[float, ...] = ()  # extra KD students, one per kd_weight ("student_kd_w<w>")
     device: str = "auto"
+    data_format: str = "prepared"  # "prepared": emokd.prepare output; "features": the public feature release
+    teacher_input: str = "frames"  # "frames" (teacher arch "teacher") or "face" (facial features, arch "tcn")
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -343,9 +345,14 @@ class ExperimentConfig:
             raise EmokdError(f"val_fraction={self.val_fraction!r}: need 0 < fraction < 1")
         if any(w < 0 for w in self.kd_sweep):
             raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be >= 0")
-        if self.teacher.arch != "teacher" or self.student.arch == "teacher":
-            raise EmokdError(f"teacher arch {self.teacher.arch!r} / student arch {self.student.arch!r}: "
-                             "the teacher must be 'teacher', the student 'tcn' or 'bilstm'")
+        if self.data_format not in ("prepared", "features"):
+            raise EmokdError(f"data_format={self.data_format!r}: choose 'prepared' or 'features'")
+        if self.teacher_input not in ("frames", "face"):
+            raise EmokdError(f"teacher_input={self.teacher_input!r}: choose 'frames' or 'face'")
+        if (self.teacher.arch == "teacher") != (self.teacher_input == "frames") or self.student.arch == "teacher":
+            raise EmokdError(f"teacher arch {self.teacher.arch!r} on {self.teacher_input!r}, student arch "
+                             f"{self.student.arch!r}: a frame teacher is arch 'teacher', a teacher on facial "
+                             "features and every student are 'tcn' or 'bilstm'")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

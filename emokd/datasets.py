@@ -222,10 +222,11 @@ class WindowSet:
     Parameters
     ----------
     trials : list of dict
-        Each with ``key``, ``valence`` (n_steps,) and the model input: ``x``
-        (n_steps, n_features) float32 for a student, or ``frames`` (n_steps, k, H, W)
-        uint8 for the teacher.
-    kind : {"student", "teacher"}
+        Each with ``key``, ``valence`` (n_steps,) and the model input under ``field``.
+    field : str
+        The input: ``"frames"``, face frames (n_steps, k, H, W) uint8, one sampled
+        per step (:func:`sample_frames`); any other name, features (n_steps,
+        n_features) float32 -- ``"x"``, the student's band power, by default.
     window_steps, hop_steps : int
     crop : int, the teacher's face crop
     knowledge : dict, optional
@@ -233,15 +234,12 @@ class WindowSet:
         (from :func:`emokd.train.extract_knowledge`), for distillation.
     """
 
-    def __init__(self, trials: list[dict], kind: str, *, window_steps: int = 96, hop_steps: int = 32,
+    def __init__(self, trials: list[dict], field: str = "x", *, window_steps: int = 96, hop_steps: int = 32,
                  crop: int = 40, knowledge: dict | None = None):
-        if kind not in ("student", "teacher"):
-            raise EmokdError(f"kind={kind!r}: 'student' or 'teacher'")
-        field = "x" if kind == "student" else "frames"
         for t in trials:
             if t.get(field) is None:
-                raise EmokdError(f"trial {t['key']} has no {field!r} for the {kind}")
-        self.trials, self.kind, self.crop = trials, kind, crop
+                raise EmokdError(f"trial {t['key']} has no {field!r} input")
+        self.trials, self.field, self.crop = trials, field, crop
         self.window_steps, self.hop_steps = window_steps, hop_steps
         self.starts = {t["key"]: window_starts(len(t["valence"]), window_steps, hop_steps) for t in trials}
         self.index = [(i, j) for i, t in enumerate(trials) for j in range(len(self.starts[t["key"]]))]
@@ -270,10 +268,10 @@ class WindowSet:
             s = self.starts[t["key"]][j]
             y = np.asarray(t["valence"][s:s + W], dtype=np.float32)
             n = y.size
-            if self.kind == "student":
-                x = t["x"][s:s + n]
-            else:
+            if self.field == "frames":
                 x = sample_frames(t["frames"][s:s + n], crop=self.crop, train=train, rng=rng)
+            else:
+                x = t[self.field][s:s + n]
             pad = W - n
             xs.append(np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)))
             ys.append(np.pad(y, (0, pad)))

@@ -69,15 +69,30 @@ def _write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def load_trials(prepared_dir) -> dict[str, dict]:
-    """Prepared trials by key, with the student's input ``x`` (n_steps, 192) added."""
-    trials = {}
-    for t in load_prepared(prepared_dir):
-        t["x"] = student_inputs(t["eeg_bp"])
-        trials[t["key"]] = t
+def load_trials(data_dir, data_format: str = "prepared") -> dict[str, dict]:
+    """Trials by key, each with the student's input ``x`` (n_steps, n_features).
+
+    ``prepared`` (a folder written by :mod:`emokd.prepare`): ``x`` is the band
+    power flattened band-major (192), the teacher's input ``frames``.
+    ``features`` (the public release, :mod:`emokd.features`): ``x`` is
+    ``eeg_band_feats_full`` (128), the teacher's input ``face`` (327).
+    """
+    if data_format == "features":
+        from .features import load_feature_release
+
+        trials = {t["key"]: dict(t, x=t["eeg"]) for t in load_feature_release(data_dir)}
+    else:
+        trials = {}
+        for t in load_prepared(data_dir):
+            t["x"] = student_inputs(t["eeg_bp"])
+            trials[t["key"]] = t
     if not trials:
-        raise EmokdError(f"{prepared_dir}: no prepared trials")
+        raise EmokdError(f"{data_dir}: no trials")
     return trials
+
+
+def _teacher_field(cfg: ExperimentConfig) -> str:
+    return "frames" if cfg.teacher_input == "frames" else "face"
 
 
 def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
@@ -92,7 +107,7 @@ def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfi
     if js.exists() and npz.exists() and json.loads(js.read_text()) == meta:
         with np.load(npz) as f:
             return {k: f[k] for k in f.files}
-    wset = WindowSet(trials, "teacher", window_steps=st.window_steps, hop_steps=st.hop_steps,
+    wset = WindowSet(trials, _teacher_field(cfg), window_steps=st.window_steps, hop_steps=st.hop_steps,
                      crop=cfg.teacher.frame_size)
     knowledge = extract_knowledge(teacher, wset, device=device)
     tmp = npz.with_name("knowledge.tmp.npz")
@@ -106,11 +121,18 @@ def fold_inputs(trials: dict[str, dict], fold: Fold) -> tuple[dict[str, list[dic
     """The fold's partitions with z-scored student inputs, and the normaliser.
 
     The normalisation statistics come from the training trials only; validation
-    and test trials are transformed with them. Returns ``{"train" | "validation" |
+    and test trials are transformed with them (band power ``x``, and facial
+    features ``face`` when the data has them). Returns ``{"train" | "validation" |
     "test": [trial, ...]}`` (copies; ``x`` normalised) and the :class:`Normaliser`.
     """
     norm = Normaliser.fit([trials[k]["x"] for k in fold.train])
-    parts = {name: [dict(trials[k], x=norm(trials[k]["x"])) for k in keys]
+    first = trials[fold.train[0]]
+    face = Normaliser.fit([trials[k]["face"] for k in fold.train]) if first.get("face") is not None else None
+
+    def inputs(t):
+        return dict(t, x=norm(t["x"]), **({"face": face(t["face"])} if face is not None else {}))
+
+    parts = {name: [inputs(trials[k]) for k in keys]
              for name, keys in (("train", fold.train), ("validation", fold.validation), ("test", fold.test))}
     return parts, norm
 
@@ -135,7 +157,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
             log.info("fold %d: already done", fold.fold)
             return result
     device = resolve_device(cfg.device)
-    all_trials = load_trials(prepared_dir)
+    all_trials = load_trials(prepared_dir, cfg.data_format)
     parts, _ = fold_inputs(all_trials, fold)
     tt, st = cfg.teacher_train, cfg.student_train
     result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
@@ -151,8 +173,8 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
             m.final_layer.bias.fill_(mean_valence)
         return m
 
-    def train(name, model, kind, tcfg, seed, kd=None, knowledge=None):
-        sets = {p: WindowSet(parts[p], kind, window_steps=tcfg.window_steps, hop_steps=tcfg.hop_steps,
+    def train(name, model, field, tcfg, seed, kd=None, knowledge=None):
+        sets = {p: WindowSet(parts[p], field, window_steps=tcfg.window_steps, hop_steps=tcfg.hop_steps,
                              crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None)
                 for p in ("train", "validation", "test")}
         res = fit(model, sets["train"], sets["validation"], tcfg, seed=seed, device=device, kd=kd,
@@ -168,7 +190,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
 
     # 1. teacher
     torch.manual_seed(_seed(cfg.seed, fold.fold, "teacher"))
-    teacher = train("teacher", build(cfg.teacher), "teacher", tt, _seed(cfg.seed, fold.fold, "teacher"))
+    teacher = train("teacher", build(cfg.teacher), _teacher_field(cfg), tt, _seed(cfg.seed, fold.fold, "teacher"))
     # 2. knowledge (training and validation trials only)
     knowledge = _knowledge(freeze(teacher), fold_dir, parts["train"] + parts["validation"], cfg, device)
     # 3. student and 4. KD students, all from the same initial weights
@@ -181,11 +203,11 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
         m.load_state_dict(init)
         return m
 
-    train("student", fresh_student(), "student", st, s_seed)
-    train("student_kd", fresh_student(), "student", st, s_seed, kd=cfg.kd, knowledge=knowledge)
+    train("student", fresh_student(), "x", st, s_seed)
+    train("student_kd", fresh_student(), "x", st, s_seed, kd=cfg.kd, knowledge=knowledge)
     for w in cfg.kd_sweep:
         kd = dataclasses.replace(cfg.kd, kd_weight=w)
-        train(f"student_kd_w{w:g}", fresh_student(), "student", st, s_seed, kd=kd, knowledge=knowledge)
+        train(f"student_kd_w{w:g}", fresh_student(), "x", st, s_seed, kd=kd, knowledge=knowledge)
     # Scores and predictions on the test trials
     result["metrics"] = {name: fold_metrics({k: (parts_true, p[k]) for k, parts_true in
                                               ((t["key"], t["valence"]) for t in parts["test"])})
@@ -241,7 +263,7 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    trials = load_trials(prepared_dir)
+    trials = load_trials(prepared_dir, cfg.data_format)
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
                        n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
     del trials

@@ -1,12 +1,16 @@
 """The command line: help, an end-to-end smoke run, and one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from emokd.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["synth", "--help"], ["prepare", "--help"], ["run", "--help"],
@@ -54,7 +58,9 @@ def test_synth_planted_options(tmp_path, capsys):
     ],
 )
 def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "emokd", *args], capture_output=True, text=True, cwd=tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # importable from another folder even when not installed
+    result = subprocess.run([sys.executable, "-m", "emokd", *args], capture_output=True, text=True, cwd=tmp_path,
+                            env=env)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert message in last and "Traceback" not in result.stderr

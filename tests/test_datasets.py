@@ -70,16 +70,16 @@ def test_sample_frames_eval_is_middle_frame_centre_crop_and_train_is_a_crop_of_s
 def test_window_set_batches_pad_and_mask():
     trials = [{"key": "A", "valence": np.arange(200, dtype=np.float32), "x": np.ones((200, 192), np.float32)},
               {"key": "B", "valence": np.ones(50, np.float32), "x": np.ones((50, 192), np.float32)}]
-    ws = WindowSet(trials, "student")
+    ws = WindowSet(trials, "x")
     assert len(ws) == 5 + 1
     b = ws.batch([4, 5])
     assert b["x"].shape == (2, 96, 192) and b["y"].shape == (2, 96) and b["mask"].shape == (2, 96)
     assert b["y"][0, 0] == 104  # the end-aligned window of A
     assert b["mask"][1].sum() == 50 and not b["x"][1, 50:].any()
-    with pytest.raises(EmokdError, match="frames"):
-        WindowSet(trials, "teacher")
+    with pytest.raises(EmokdError, match="no 'frames' input"):
+        WindowSet(trials, "frames")
     with pytest.raises(EmokdError, match="knowledge for trial"):
-        WindowSet(trials, "student", knowledge={"A": np.zeros((5, 96, 8))})
+        WindowSet(trials, "x", knowledge={"A": np.zeros((5, 96, 8))})
 
 
 def _subjects(n_subjects=5, per=4):

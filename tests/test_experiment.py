@@ -78,7 +78,7 @@ def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_pre
         assert meta["teacher_sha256"] == sha256(fold_dir / "teacher.pt")
         teacher, _ = load_model(fold_dir / "teacher.pt")
         k0 = meta["trials"][0]
-        again = extract_knowledge(teacher, WindowSet([trials[k0]], "teacher"))
+        again = extract_knowledge(teacher, WindowSet([trials[k0]], "frames"))
         np.testing.assert_allclose(again[k0], cached[k0], rtol=1e-5, atol=1e-6)
         # and differs from another fold's teacher
         other = out / "folds" / f"fold_{(f['fold'] + 1) % 3:02d}" / "teacher.pt"

@@ -31,7 +31,7 @@ def _sets(knowledge=None):
     tr = _trials(6, seed=0)
     va = _trials(2, seed=1)
     kw = {"window_steps": 32, "hop_steps": 16}
-    return WindowSet(tr, "student", knowledge=knowledge, **kw), WindowSet(va, "student", **kw)
+    return WindowSet(tr, "x", knowledge=knowledge, **kw), WindowSet(va, "x", **kw)
 
 
 def _model(seed=0):
