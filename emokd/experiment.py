@@ -209,9 +209,8 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
         kd = dataclasses.replace(cfg.kd, kd_weight=w)
         train(f"student_kd_w{w:g}", fresh_student(), "x", st, s_seed, kd=kd, knowledge=knowledge)
     # Scores and predictions on the test trials
-    result["metrics"] = {name: fold_metrics({k: (parts_true, p[k]) for k, parts_true in
-                                              ((t["key"], t["valence"]) for t in parts["test"])})
-                         for name, p in preds.items()}
+    truth = {t["key"]: t["valence"] for t in parts["test"]}
+    result["metrics"] = {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}
     arrays = {}
     for t in parts["test"]:
         arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
