@@ -29,6 +29,7 @@ Output folder::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -269,7 +270,7 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
     n_threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 0 else 1
     log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
-    with parallel_config(backend=backend) if backend else _nullcontext():
+    with parallel_config(backend=backend) if backend else contextlib.nullcontext():
         if n_jobs == 1 and backend is None:
             folds_out = [run_fold(prepared_dir, f, cfg, out, n_threads=n_threads, progress=progress, resume=resume)
                          for f in _bar(folds, progress)]
@@ -293,14 +294,6 @@ def _versions() -> dict:
 
     return {"emokd": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "torch": torch.__version__}
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _bar(it, enabled):
