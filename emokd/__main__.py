@@ -25,6 +25,7 @@ from .config import (
     PlantedComponent,
     PrepareConfig,
     experiment_config,
+    on_feature_release,
     synth_config,
 )
 from .errors import EmokdError
@@ -92,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed of data, partitions and training (default: 0)")
     p.add_argument("--n-jobs", type=int, default=1, help="folds in parallel (joblib; default 1)")
     p.add_argument("--out", type=Path, required=True, help="run folder")
-    p.add_argument("--data", type=Path, help="a prepared folder (manifest.json) or a MAHNOB-HCI-layout folder")
+    p.add_argument("--data", type=Path, help="a prepared folder (manifest.json), a MAHNOB-HCI-layout folder, or the "
+                                             "public feature release (label file + Features/): teacher on facial "
+                                             "features, student on EEG features")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
     p.add_argument("--student", choices=("tcn", "bilstm"), default="tcn", help="student network (default tcn)")
     p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the feature loss (paper: 1)")
@@ -161,12 +164,17 @@ def _prepare(args) -> None:
         print(f"  failed {key}: {err}")
 
 
+def _is_feature_release(folder: Path) -> bool:
+    return (folder / "lable_continous_Mahnob.mat").is_file() and not (folder / "Sessions").is_dir() and any(
+        (folder / sub).is_dir() for sub in ("Features", "features"))
+
+
 def _data_for_run(args) -> Path:
-    """The prepared folder of a run: given, prepared from --data, or synthetic."""
+    """The data folder of a run: prepared, the feature release, prepared from --data, or synthetic."""
     from .prepare import MANIFEST, prepare_dataset
 
     if args.data is not None:
-        if (args.data / MANIFEST).exists():
+        if (args.data / MANIFEST).exists() or _is_feature_release(args.data):
             return args.data
         if not args.data.is_dir():
             raise EmokdError(f"--data {args.data}: no such folder")
@@ -210,6 +218,8 @@ def _run(args) -> None:
         raise EmokdError(f"--data {args.data}: no such folder")
     args.out.mkdir(parents=True, exist_ok=True)
     prepared = _data_for_run(args)
+    if _is_feature_release(prepared):
+        cfg = on_feature_release(cfg)
     results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
                              progress=not args.quiet, resume=not args.fresh)
     paths = write_report(args.out)

@@ -370,6 +370,19 @@ class ExperimentConfig:
         return cls(**d)
 
 
+def on_feature_release(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The same experiment on the public feature release (:mod:`emokd.features`).
+
+    The teacher becomes a TCN on the 327 facial features (the release has no
+    frames), the student a TCN on the 128 EEG features; training settings stay.
+    """
+    return dataclasses.replace(
+        cfg, data_format="features", teacher_input="face",
+        teacher=dataclasses.replace(cfg.student, arch="tcn", n_inputs=327),
+        student=dataclasses.replace(cfg.student, n_inputs=128),
+        teacher_train=cfg.student_train)
+
+
 def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 0, **overrides) -> ExperimentConfig:
     """The experiment of a named preset.
 

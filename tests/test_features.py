@@ -12,7 +12,7 @@ import scipy.io
 from emokd import features
 from emokd.config import PAPER_TRIALS_PER_SUBJECT
 from emokd.errors import EmokdError
-from emokd.features import (feature_file_name, load_feature_release, published_sha256, read_feature_file)
+from emokd.features import feature_file_name, load_feature_release, published_sha256, read_feature_file
 
 
 def _find_release() -> Path | None:
@@ -125,3 +125,41 @@ def test_offline_fetch_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(pooch, "create", lambda **kw: Offline())
     with pytest.raises(EmokdError, match="Offline\\? Download it on a connected machine"):
         features.fetch_feature_release(tmp_path)
+
+
+def _mini_release(tmp_path, subjects=(16, 18, 30)) -> Path:
+    """The release restricted to a few small subjects (2 + 1 + 3 trials): label file rewritten, features linked."""
+    from emokd.mahnob import read_labels
+
+    labels = {k: v for k, v in read_labels(RELEASE / "lable_continous_Mahnob.mat").items() if k[0] in subjects}
+    root = tmp_path / "mini"
+    (root / "Features").mkdir(parents=True)
+    cells = np.empty((len(labels), 1), dtype=object)
+    for i, trace in enumerate(labels.values()):
+        cells[i, 0] = trace[None, :]
+    scipy.io.savemat(root / "lable_continous_Mahnob.mat",
+                     {"trials_included": np.array(list(labels), dtype=np.uint8), "labels": cells})
+    for s, t in labels:
+        os.symlink(RELEASE / "features" / feature_file_name(s, t), root / "Features" / feature_file_name(s, t))
+    return root
+
+
+def test_run_on_the_feature_release_end_to_end(tmp_path):
+    """`emokd run --data RELEASE`: a TCN teacher on facial features, the student on the 128 EEG features."""
+    import json
+    import subprocess
+    import sys
+
+    root = _mini_release(tmp_path)
+    assert len(load_feature_release(root)) == 6
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    result = subprocess.run([sys.executable, "-m", "emokd", "run", "--preset", "smoke", "--data", str(root),
+                             "--out", str(out), "--max-epochs", "1", "--n-jobs", "2", "--quiet"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["config"]["data_format"] == "features" and res["config"]["teacher_input"] == "face"
+    assert res["config"]["teacher"]["n_inputs"] == 327 and res["config"]["student"]["n_inputs"] == 128
+    assert [f["test"]["subjects"] for f in res["folds"]] == [[16], [18], [30]]
+    assert not (out / "data").exists()  # nothing synthetic was generated
