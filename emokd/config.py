@@ -251,6 +251,11 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise EmokdError(f"dropout={self.dropout!r}: need 0 <= dropout < 1")
 
+    @classmethod
+    def from_json(cls, d: dict) -> "ModelConfig":
+        """Inverse of ``dataclasses.asdict`` after a JSON round trip (lists back to tuples)."""
+        return cls(**{**d, "tcn_channels": tuple(d.get("tcn_channels", cls.tcn_channels))})
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -360,12 +365,10 @@ class ExperimentConfig:
     @classmethod
     def from_json(cls, d: dict) -> "ExperimentConfig":
         d = dict(d)
-        for name, sub in (("teacher", ModelConfig), ("student", ModelConfig), ("teacher_train", TrainConfig),
-                          ("student_train", TrainConfig), ("kd", KDConfig)):
-            part = dict(d[name])
-            if "tcn_channels" in part:
-                part["tcn_channels"] = tuple(part["tcn_channels"])
-            d[name] = sub(**part)
+        for name in ("teacher", "student"):
+            d[name] = ModelConfig.from_json(d[name])
+        for name, sub in (("teacher_train", TrainConfig), ("student_train", TrainConfig), ("kd", KDConfig)):
+            d[name] = sub(**d[name])
         d["kd_sweep"] = tuple(d.get("kd_sweep", ()))
         return cls(**d)
 

@@ -45,7 +45,7 @@ from .config import ExperimentConfig
 from .datasets import Fold, Normaliser, WindowSet, make_folds, student_inputs
 from .errors import EmokdError
 from .metrics import fold_metrics
-from .prepare import load_prepared, sha256
+from .prepare import load_prepared, sha256, write_json
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,6 @@ def model_names(cfg: ExperimentConfig) -> list[str]:
 def _seed(seed: int, fold: int, role: str) -> int:
     """An independent seed per (experiment seed, fold, role)."""
     return int(np.random.SeedSequence([seed, fold, _ROLE[role]]).generate_state(1)[0])
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
-    os.replace(tmp, path)
 
 
 def load_trials(data_dir, data_format: str = "prepared") -> dict[str, dict]:
@@ -114,7 +108,7 @@ def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfi
     tmp = npz.with_name("knowledge.tmp.npz")
     np.savez(tmp, **knowledge)
     os.replace(tmp, npz)
-    _write_json(js, meta)
+    write_json(js, meta)
     return knowledge
 
 
@@ -223,7 +217,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     result["predictions"] = str((fold_dir / "predictions.npz").relative_to(out))
     result["seconds"] = round(time.perf_counter() - t_start, 2)
     result["config"] = cfg.to_json()
-    _write_json(done, result)
+    write_json(done, result)
     return result
 
 
@@ -285,7 +279,7 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
                "config": cfg.to_json(), "folds": folds_out, **summarise_folds(folds_out, models),
                "runtime_s": round(time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}
-    _write_json(out / "results.json", results)
+    write_json(out / "results.json", results)
     return results
 
 

@@ -64,7 +64,8 @@ def _versions() -> dict:
             "scipy": scipy.__version__, "python": platform.python_version()}
 
 
-def _write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj) -> None:
+    """Write ``obj`` as JSON under a temporary name, then rename (never half-written)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
     os.replace(tmp, path)
@@ -159,8 +160,8 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
             continue
         entry = _write_trial(out / f"{key}.npz", trial, subject, trial_no, root)
         manifest["trials"][key] = {**entry, "label_sha256": label_hash}
-        _write_json(out / MANIFEST, manifest)
-    _write_json(out / MANIFEST, manifest)
+        write_json(out / MANIFEST, manifest)
+    write_json(out / MANIFEST, manifest)
     manifest["n_skipped"] = n_skipped
     return manifest
 

@@ -77,8 +77,7 @@ def load_model(path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig]
         d = json.loads(ckpt["config"])
     except (OSError, RuntimeError, KeyError, json.JSONDecodeError, pickle.UnpicklingError) as err:
         raise EmokdError(f"{path}: not an emokd model file ({err})") from None
-    d["tcn_channels"] = tuple(d["tcn_channels"])
-    cfg = ModelConfig(**d)
+    cfg = ModelConfig.from_json(d)
     model = build_model(cfg)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device), cfg
