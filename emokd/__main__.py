@@ -188,8 +188,8 @@ def _data_for_run(args) -> Path:
     truth = data / "ground_truth.json"
     import json
 
-    same = truth.exists() and json.loads(truth.read_text()).get("config") == cfg.to_json() \
-        and json.loads(truth.read_text()).get("seed") == args.seed
+    old = json.loads(truth.read_text()) if truth.exists() else {}
+    same = old.get("config") == json.loads(json.dumps(cfg.to_json())) and old.get("seed") == args.seed
     if not same:
         print(f"generating the synthetic '{args.preset}' dataset (seed {args.seed}) in {data}")
         generate(data, cfg, seed=args.seed, progress=not args.quiet)
