@@ -13,7 +13,8 @@ For every fold of the protocol (:func:`emokd.datasets.make_folds`):
    1 - CCC + kd_weight * L1(teacher features, student features); plus one
    ``student_kd_w<w>`` per weight of ``cfg.kd_sweep``.
 
-Every model is scored on the fold's test trials (concatenated and per trial);
+Every model is scored on the fold's test trials (concatenated and per trial),
+next to three untrained reference points (:func:`reference_predictions`);
 over folds, mean and SD per model and metric, and KD student vs student by
 paired t-test and Wilcoxon signed-rank test. Folds run in parallel with joblib;
 inside ``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they
@@ -57,6 +58,37 @@ _ROLE = {"teacher": 0, "student": 1}
 def model_names(cfg: ExperimentConfig) -> list[str]:
     """``teacher``, ``student``, ``student_kd`` and one ``student_kd_w<w>`` per swept weight."""
     return ["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in cfg.kd_sweep]
+
+
+REFERENCES = ("ref_zero", "ref_train_mean", "ref_trial_mean_oracle")
+
+
+def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict[str, np.ndarray]]:
+    """Reference points on the fold's test trials; nothing is trained.
+
+    - ``ref_zero``: the constant 0, the neutral middle of the valence scale
+      (every MAHNOB-HCI trace starts there);
+    - ``ref_train_mean``: the constant mean valence of the training trials;
+    - ``ref_trial_mean_oracle``: each test trial's own mean valence, a constant
+      per trial. It reads the test labels, so it is not a model: it shows how much
+      of a concatenated CCC comes from getting each trial's level right. Its
+      per-trial CCC is 0 (a constant has no covariance).
+
+    Returns ``{name: {trial key: (n_steps,) float32}}``, one entry per :data:`REFERENCES`.
+    """
+    train_mean = float(np.mean(np.concatenate([trials[k]["valence"] for k in fold.train])))
+    out = {name: {} for name in REFERENCES}
+    for k in fold.test:
+        y = np.asarray(trials[k]["valence"], np.float64)
+        out["ref_zero"][k] = np.zeros(len(y), np.float32)
+        out["ref_train_mean"][k] = np.full(len(y), train_mean, np.float32)
+        out["ref_trial_mean_oracle"][k] = np.full(len(y), y.mean(), np.float32)
+    return out
+
+
+def _reference_metrics(trials: dict[str, dict], fold: Fold) -> dict:
+    refs = reference_predictions(trials, fold)
+    return {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
 
 
 def _seed(seed: int, fold: int, role: str) -> int:
@@ -221,12 +253,12 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     return result
 
 
-def summarise_folds(folds: list[dict], models: list[str]) -> dict:
-    """``summary`` (concatenated), ``summary_per_trial`` and the paired ``tests``."""
+def summarise_folds(folds: list[dict], models: list[str], references=()) -> dict:
+    """``summary`` (concatenated), ``summary_per_trial`` (models and references) and the paired ``tests``."""
     out = {}
     for scheme, key in (("concatenated", "summary"), ("per_trial", "summary_per_trial")):
         out[key] = {m: {metric: summarise([f["metrics"][m][scheme][metric] for f in folds])
-                        for metric in ("rmse", "pcc", "ccc")} for m in models}
+                        for metric in ("rmse", "pcc", "ccc")} for m in [*models, *references]}
     ccc = {m: [f["metrics"][m]["concatenated"]["ccc"] for f in folds] for m in models}
     tests = {"student_kd_vs_student": paired_tests(ccc["student_kd"], ccc["student"],
                                                    names=("student_kd", "student")),
@@ -260,6 +292,7 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     trials = load_trials(prepared_dir, cfg.data_format)
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
                        n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
+    references = {f.fold: _reference_metrics(trials, f) for f in folds}
     del trials
     n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
     n_threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 0 else 1
@@ -274,9 +307,11 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     models = model_names(cfg)
     for f in folds_out:
         f.pop("config", None)
+        f["metrics"].update(references[f["fold"]])
     results = {"format": FORMAT, "protocol": cfg.protocol, "preset": cfg.preset, "seed": cfg.seed,
-               "models": models, "n_folds": len(folds_out), "data": str(Path(prepared_dir).resolve()),
-               "config": cfg.to_json(), "folds": folds_out, **summarise_folds(folds_out, models),
+               "models": models, "references": list(REFERENCES), "n_folds": len(folds_out),
+               "data": str(Path(prepared_dir).resolve()), "config": cfg.to_json(), "folds": folds_out,
+               **summarise_folds(folds_out, models, REFERENCES),
                "runtime_s": round(time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}
     write_json(out / "results.json", results)

@@ -62,6 +62,9 @@ def _validate(results, where: str) -> None:
     models = results.get("models")
     if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
         raise EmokdError(f"{where}: 'models' must be a non-empty list of names, got {models!r}")
+    refs = results.get("references", [])
+    if not isinstance(refs, list) or not all(isinstance(m, str) for m in refs):
+        raise EmokdError(f"{where}: 'references' must be a list of names, got {refs!r}")
     folds = results.get("folds")
     if not isinstance(folds, list) or not folds:
         raise EmokdError(f"{where}: 'folds' must be a non-empty list, got {folds!r}")
@@ -73,7 +76,7 @@ def _validate(results, where: str) -> None:
         if not isinstance(fid, int) or isinstance(fid, bool) or fid in seen:
             raise EmokdError(f"{where}: folds[{i}].fold must be a unique integer, got {fid!r}")
         seen.add(fid)
-        for model in models:
+        for model in models + refs:
             for scheme in SCHEMES:
                 for metric in METRICS:
                     value = _get(fold, "metrics", model, scheme, metric)
@@ -159,14 +162,14 @@ def results_table(results: dict, *, per_trial: bool = False) -> list[dict]:
     """Mean and sample SD over folds, one row per model x metric.
 
     Rows are ``{"model", "scheme", "metric", "mean", "sd", "n"}`` in the order of
-    ``results["models"]`` then ccc, pcc, rmse; ``sd`` is ``nan`` with one fold.
+    ``results["models"]`` and ``results["references"]``, then ccc, pcc, rmse; ``sd`` is ``nan`` with one fold.
     A stored summary that disagrees with the per-fold metrics is logged.
     """
     _validate(results, "results")
     scheme = SCHEMES[1] if per_trial else SCHEMES[0]
     stored = results.get(_STORED_SUMMARY[scheme]) or {}
     rows = []
-    for model in results["models"]:
+    for model in _rows(results):
         for metric in METRICS:
             s = summarise(_fold_values(results, model, scheme, metric))
             old = stored.get(model, {}).get(metric)
@@ -175,6 +178,11 @@ def results_table(results: dict, *, per_trial: bool = False) -> list[dict]:
                             _STORED_SUMMARY[scheme], model, metric, old, s)
             rows.append({"model": model, "scheme": scheme, "metric": metric, **s})
     return rows
+
+
+def _rows(results: dict) -> list[str]:
+    """The table's rows: the trained models, then the untrained reference points."""
+    return results["models"] + results.get("references", [])
 
 
 def _folds(n) -> str:
@@ -215,13 +223,17 @@ def markdown_table(results: dict) -> str:
     tables = {scheme: results_table(results, per_trial=scheme == "per_trial") for scheme in SCHEMES}
     head = [_LABEL[m] for m in METRICS] + [f"{_LABEL[m]} (per trial)" for m in METRICS]
     lines = ["| model | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
-    for model in results["models"]:
+    for model in _rows(results):
         cells = [f"{_num(r['mean'], '.3f')} ± {_num(r['sd'], '.3f')}"
                  for scheme in SCHEMES for r in tables[scheme] if r["model"] == model]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     n = len(results["folds"])
     caption = (f"Mean ± sample SD over {_folds(n)}. Concatenated: each fold's test trials scored "
                "as one sequence; per trial: scored trial by trial, averaged within the fold.")
+    if results.get("references"):
+        caption += (" ref_* rows are untrained reference points on the same test trials: the constant 0, "
+                    "the training mean, and each test trial's own mean (an oracle that reads the test "
+                    "labels; n/a = undefined for a constant prediction).")
     lines += ["", caption, ""]
     lines += [_test_line(name, t) for name, t in _tests(results).items()]
     return "\n".join(lines) + "\n"
@@ -248,14 +260,14 @@ def write_csv(results: dict, path) -> Path:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["fold", "model", "scheme", "rmse", "pcc", "ccc"])
     for f in results["folds"]:
-        for model in results["models"]:
+        for model in _rows(results):
             for scheme in SCHEMES:
                 w.writerow([f["fold"], model, scheme] + [repr(float(f["metrics"][model][scheme][m]))
                                                          for m in ("rmse", "pcc", "ccc")])
     tables = {scheme: results_table(results, per_trial=scheme == "per_trial") for scheme in SCHEMES}
     for stat in ("mean", "sd"):
         for scheme, rows in tables.items():
-            for model in results["models"]:
+            for model in _rows(results):
                 by_metric = {r["metric"]: r[stat] for r in rows if r["model"] == model}
                 w.writerow([stat, model, scheme] + [repr(by_metric[m]) for m in ("rmse", "pcc", "ccc")])
     return _atomic_write_text(Path(path), buf.getvalue())

@@ -60,6 +60,33 @@ def test_metrics_match_saved_predictions(loso_run):
                     f["metrics"][m]["concatenated"]["ccc"])
 
 
+def test_reference_points_known_answers(loso_run, smoke_prepared):
+    """The references, recomputed by hand from the labels: zero, training mean, trial-mean oracle."""
+    out, res = loso_run
+    trials = load_trials(smoke_prepared[0])
+    assert res["references"] == ["ref_zero", "ref_train_mean", "ref_trial_mean_oracle"]
+    for f in res["folds"]:
+        test = f["test"]["trials"]
+        y = np.concatenate([trials[k]["valence"] for k in test]).astype(np.float64)
+        mean = np.concatenate([trials[k]["valence"] for k in f["train"]["trials"]]).astype(np.float64).mean()
+        oracle = np.concatenate([np.full(len(trials[k]["valence"]), np.mean(trials[k]["valence"], dtype=np.float64))
+                                 for k in test])
+        m = f["metrics"]
+        # a constant prediction: CCC 0 (no covariance), PCC undefined, RMSE from the offset
+        assert m["ref_zero"]["concatenated"]["ccc"] == 0.0
+        assert np.isnan(m["ref_zero"]["concatenated"]["pcc"])
+        assert m["ref_zero"]["concatenated"]["rmse"] == pytest.approx(np.sqrt(np.mean(y ** 2)), rel=1e-5)
+        assert m["ref_train_mean"]["concatenated"]["rmse"] == pytest.approx(np.sqrt(np.mean((y - mean) ** 2)),
+                                                                            rel=1e-5)
+        # the oracle: Lin's CCC by hand (population moments); per trial it is constant, so CCC 0
+        cov = np.mean((y - y.mean()) * (oracle - oracle.mean()))
+        ccc = 2 * cov / (y.var() + oracle.var() + (y.mean() - oracle.mean()) ** 2)
+        assert m["ref_trial_mean_oracle"]["concatenated"]["ccc"] == pytest.approx(ccc, rel=1e-5)
+        assert m["ref_trial_mean_oracle"]["per_trial"]["ccc"] == 0.0
+    for name in res["references"]:
+        assert name in res["summary"] and name not in res["models"]
+
+
 def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_prepared):
     out, res = loso_run
     trials = load_trials(smoke_prepared[0])
@@ -99,7 +126,8 @@ def test_trs_no_trial_in_two_partitions(smoke_prepared, tmp_path):
 
 
 def _metrics(res):
-    return [f["metrics"] for f in res["folds"]]
+    """Every fold's metrics as JSON text: exact, and NaN (a constant reference's PCC) equals NaN."""
+    return json.dumps([f["metrics"] for f in res["folds"]], sort_keys=True)
 
 
 def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path):
