@@ -8,10 +8,45 @@ rate. It lives in the GitHub repository ``soheilrayatdoost/ContinuousEmotionDete
 ``data/Features/P{s}-features-resamp4hz-trial-{t}.mat`` with
 
     target               (1, T)    valence, = 2 x the label file's trace
-    eeg_band_feats_full  (T, 128)  EEG band power: 4 bands x 32 channels
-    eeg_band_feats       (T, 85)   a reduced EEG set
-    face_feats           (T, 327)  facial features
+    eeg_band_feats_full  (T, 128)  EEG band power, band-major: 4 bands x 32 channels
+    eeg_band_feats       (T, 85)   a reduced EEG set (layout undocumented; not used)
+    face_feats           (T, 327)  facial features (groups: :data:`FACE_GROUPS`)
     gaze_feats           (T, 2)    gaze
+
+The columns are not documented by the release. What the data show:
+
+**EEG** (``eeg_band_feats_full``): column ``32 * b + c`` is band ``b`` of channel
+``c``, with the bands in the order :data:`EEG_BANDS` (theta, alpha, beta, gamma)
+and the channels in the Biosemi order of :data:`emokd.config.EEG_CHANNELS`
+(the order of the BDF files). Evidence (``tests/test_feature_columns.py``;
+numbers and topographies: ``python benchmarks/feature_columns.py``):
+
+- read band-major, the four 32-column blocks have the same spatial profile
+  (their column means correlate 0.63-0.97: the same electrodes are noisy in
+  every band); read channel-major, the four "bands" correlate -0.10..0.69;
+- read in the Biosemi order, every block is left-right symmetric: the mean of
+  each left electrode vs its right homologue (Fp1-Fp2, ..., O1-O2, 14 pairs)
+  correlates 0.93-0.99, against 0.69 for the 99.9th percentile of random
+  channel orders; the channel-major reading gives -0.15..0.33;
+- the band order: block 0 is larger than block 1 (1/f: theta above alpha) and
+  has its maximum at Fp1/Fp2 (blinks and eye movements are slow); block 1 minus
+  block 0 is highest posteriorly (alpha); T7/T8, over the temporal muscles, stand
+  out more and more from block 0 to block 3 (z = 0.29, 0.51, 1.86, 2.23): blocks
+  2 and 3 are the high bands, where muscle activity (EMG) dominates, 3 the most.
+
+Values look like log band power (means 0.4-1.3, SD about 1, negative values
+present). The band edges are not in the data; the 2016 paper's theta/alpha/beta/
+gamma convention is the likely one. Soleymani et al. found that facial muscle
+activity in these features carries much of their valence information, so an EEG
+student here is partly an EMG student.
+
+**Face** (``face_feats``): six groups with distinct statistics
+(:data:`FACE_GROUPS`): 40 distances in pixels (left-right symmetric means,
+consistent with the 40 eyebrow, eye and mouth points of a 49-point tracker
+without the nose), the same 40 scaled, 80 zero-mean values, 80 small positive
+values, 80 near-constant zero-mean values (SD ~0.01; motion), and 7 pose-like
+values (four of them +-0.97 correlated, as cosines and sines of head angles).
+Frames where the tracker lost the face hold values near 0.
 
 :func:`load_feature_release` reads a local folder (either ``Features/`` or
 ``features/`` next to the label file, float64 originals or float32 copies) or,
@@ -28,6 +63,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from .config import EEG_CHANNELS
 from .errors import EmokdError
 from .mahnob import LABEL_FILE, read_labels
 from .prepare import trial_key
@@ -37,9 +73,31 @@ log = logging.getLogger(__name__)
 REPO = "soheilrayatdoost/ContinuousEmotionDetection"
 COMMIT = "cb54a96240ceaa16c82b3e4c165e327175adbce3"
 BASE_URL = f"https://raw.githubusercontent.com/{REPO}/{COMMIT}/data/"
+#: the four blocks of ``eeg_band_feats_full``, in column order (inferred; see above)
+EEG_BANDS: tuple[str, ...] = ("theta", "alpha", "beta", "gamma")
+#: column ranges of ``face_feats`` by their statistics (inferred; see above)
+FACE_GROUPS: dict[str, slice] = {"distances_px": slice(0, 40), "distances_scaled": slice(40, 80),
+                                 "centred_80": slice(80, 160), "positive_80": slice(160, 240),
+                                 "motion_80": slice(240, 320), "pose_7": slice(320, 327)}
 #: fields of a feature file -> number of columns (None: a (1, T) row)
 FIELDS: dict[str, int | None] = {"target": None, "eeg_band_feats_full": 128, "eeg_band_feats": 85,
                                  "face_feats": 327, "gaze_feats": 2}
+
+
+def eeg_column_names() -> list[str]:
+    """The 128 EEG columns as ``"<band>_<channel>"``, e.g. ``"alpha_O1"`` (band-major)."""
+    return [f"{band}_{ch}" for band in EEG_BANDS for ch in EEG_CHANNELS]
+
+
+def eeg_band_channel(eeg: np.ndarray) -> np.ndarray:
+    """(n_steps, 128) release EEG features -> (n_steps, 4 bands, 32 channels).
+
+    Bands as :data:`EEG_BANDS`, channels as :data:`emokd.config.EEG_CHANNELS`.
+    """
+    eeg = np.asarray(eeg)
+    if eeg.ndim != 2 or eeg.shape[1] != len(EEG_BANDS) * len(EEG_CHANNELS):
+        raise EmokdError(f"eeg: expected shape (n_steps, {len(EEG_BANDS) * len(EEG_CHANNELS)}), got {eeg.shape}")
+    return eeg.reshape(len(eeg), len(EEG_BANDS), len(EEG_CHANNELS))
 
 
 def feature_file_name(subject: int, trial_no: int) -> str:

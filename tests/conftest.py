@@ -1,8 +1,10 @@
-"""Shared fixtures: a smoke-preset synthetic dataset, generated once per test session."""
+"""Shared fixtures: a smoke-preset synthetic dataset (generated once per session) and the real feature release."""
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,26 @@ def smoke_copy(smoke_dir, tmp_path):
     dst = tmp_path / "data"
     shutil.copytree(smoke_dir, dst)
     return dst
+
+
+def find_release():
+    """The local copy of the MAHNOB-HCI feature release, or None (tests never use the network)."""
+    candidates = [os.environ.get("EMOKD_MAHNOB_FEATURES"),
+                  Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mahnob-hci",
+                  "/work/shared/data/mahnob-hci"]
+    for c in candidates:
+        if c and (Path(c) / "lable_continous_Mahnob.mat").is_file():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def release():
+    """Every trial of the real feature release (skips when there is no local copy)."""
+    from emokd.features import load_feature_release
+
+    root = find_release()
+    if root is None:
+        pytest.skip("the local copy of the MAHNOB-HCI feature release (../shared/data/mahnob-hci or "
+                    "$EMOKD_MAHNOB_FEATURES) is not here")
+    return load_feature_release(root)

@@ -9,30 +9,17 @@ import numpy as np
 import pytest
 import scipy.io
 
+from conftest import find_release
+
 from emokd import features
 from emokd.config import PAPER_TRIALS_PER_SUBJECT
 from emokd.errors import EmokdError
 from emokd.features import feature_file_name, load_feature_release, published_sha256, read_feature_file
 
 
-def _find_release() -> Path | None:
-    candidates = [os.environ.get("EMOKD_MAHNOB_FEATURES"),
-                  Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mahnob-hci",
-                  "/work/shared/data/mahnob-hci"]
-    for c in candidates:
-        if c and (Path(c) / "lable_continous_Mahnob.mat").is_file():
-            return Path(c)
-    return None
-
-
-RELEASE = _find_release()
+RELEASE = find_release()
 pytestmark = pytest.mark.skipif(RELEASE is None, reason="the local copy of the MAHNOB-HCI feature release "
                                 "(../shared/data/mahnob-hci or $EMOKD_MAHNOB_FEATURES) is not here")
-
-
-@pytest.fixture(scope="module")
-def release():
-    return load_feature_release(RELEASE)
 
 
 def test_all_239_trials_of_24_subjects_with_the_documented_counts(release):
