@@ -154,7 +154,8 @@ def main(argv=None) -> None:
             print(f"{protocol} seed {seed}: {run_one(protocol, seed, args.n_jobs, args.data):.0f} s", flush=True)
     # the README covers every run present, including those of earlier invocations
     for protocol in done:
-        for path in sorted(RESULTS.glob(f"{protocol}_seed*/results.json"), key=lambda p: int(p.parent.name[len(protocol) + 5:])):
+        paths = RESULTS.glob(f"{protocol}_seed*/results.json")
+        for path in sorted(paths, key=lambda p: int(p.parent.name.rpartition("seed")[2])):
             res = json.loads(path.read_text())
             seed = res["seed"]
             cmd = command(protocol, seed, res["n_jobs"], "../shared/data/mahnob-hci",

@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-
 from conftest import find_release
 
 from emokd import features
 from emokd.config import PAPER_TRIALS_PER_SUBJECT
 from emokd.errors import EmokdError
 from emokd.features import feature_file_name, load_feature_release, published_sha256, read_feature_file
-
 
 RELEASE = find_release()
 pytestmark = pytest.mark.skipif(RELEASE is None, reason="the local copy of the MAHNOB-HCI feature release "
