@@ -181,18 +181,10 @@ def _data_for_run(args) -> Path:
         out = args.out / "prepared"
         prepare_dataset(args.data, out, PrepareConfig(), progress=not args.quiet)
         return out
-    from .synthetic import generate
+    from .synthetic import ensure_generated
 
     data = args.out / "data"
-    cfg = synth_config(args.preset)
-    truth = data / "ground_truth.json"
-    import json
-
-    old = json.loads(truth.read_text()) if truth.exists() else {}
-    same = old.get("config") == json.loads(json.dumps(cfg.to_json())) and old.get("seed") == args.seed
-    if not same:
-        print(f"generating the synthetic '{args.preset}' dataset (seed {args.seed}) in {data}")
-        generate(data, cfg, seed=args.seed, progress=not args.quiet)
+    ensure_generated(data, synth_config(args.preset), seed=args.seed, progress=not args.quiet)
     prepare_dataset(data, data / "prepared", PrepareConfig(), progress=not args.quiet)
     return data / "prepared"
 

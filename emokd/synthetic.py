@@ -158,6 +158,20 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
     }
 
 
+def ensure_generated(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict:
+    """:func:`generate` unless ``out`` already holds the dataset of this ``cfg`` and ``seed``.
+
+    The check reads ``ground_truth.json`` (written last), so an interrupted
+    generation is redone. Returns the ground truth.
+    """
+    truth = Path(out) / TRUTH_FILE
+    if truth.exists():
+        old = json.loads(truth.read_text())
+        if old.get("config") == json.loads(json.dumps(cfg.to_json())) and old.get("seed") == seed:
+            return old
+    return generate(out, cfg, seed=seed, progress=progress)
+
+
 def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict:
     """Write a synthetic MAHNOB-HCI-like dataset to ``out`` and return its ground truth.
 
