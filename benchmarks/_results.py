@@ -1,10 +1,16 @@
-"""Shared by the benchmarks: write a result JSON atomically under benchmarks/results/."""
+"""Shared by the benchmarks: run a command measuring time and peak memory; write a result JSON."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
+
+import psutil
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -17,3 +23,37 @@ def write_result(name: str, result: dict) -> Path:
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, out)
     return out
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc] + proc.children(recursive=True):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], env: dict | None = None, cwd=None) -> dict:
+    """Run ``cmd``; wall seconds and the peak resident memory of its whole process tree (sampled every 0.2 s)."""
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)
+    proc, peak, done = psutil.Process(child.pid), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], _tree_rss(proc))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, _ = child.communicate()
+    done.set()
+    th.join()
+    if child.returncode:
+        sys.exit(f"{' '.join(cmd)} failed:\n{out}")
+    return {"seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": round(peak[0] / 2**20), "output": out}

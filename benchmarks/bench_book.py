@@ -1,0 +1,63 @@
+"""Time and peak memory of a full book build from scratch (every chapter executed).
+
+Runs, in a child process, what the README's main job runs:
+
+    EMOKD_PRESET=<preset> jupyter-book build . --path-output <tmp>
+
+with an empty execution cache and an empty emokd cache (EMOKD_CACHE=<tmp>/cache),
+so every chapter executes and the shared experiment is trained. Peak memory is
+the largest sum of resident memory over the build and all its descendants (the
+Jupyter kernels and joblib workers), sampled every 0.2 s. Budget (issue: the
+book): the book preset within 15 min and 2 GB on 2 cores.
+
+Run:  python benchmarks/bench_book.py [--preset book]
+Writes benchmarks/results/book_build_<preset>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import psutil
+from _results import run_measured, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET = {"seconds": 15 * 60, "peak_rss_mb": 2048}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="book")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, EMOKD_PRESET=args.preset, EMOKD_CACHE=str(Path(tmp) / "cache"))
+        jb = shutil.which("jupyter-book") or "jupyter-book"
+        m = run_measured([jb, "build", str(ROOT), "--path-output", str(Path(tmp) / "out")], env=env, cwd=ROOT)
+        reports = sorted(p.name for p in (Path(tmp) / "out" / "_build" / "html" / "reports").rglob("*.log"))
+        timings = _cell_timings(Path(tmp) / "out" / "_build" / ".jupyter_cache")
+    result = {"preset": args.preset, "cpu_count": psutil.cpu_count(), "seconds": m["seconds"],
+              "peak_rss_mb": m["peak_rss_mb"], "budget": BUDGET,
+              "within_budget": m["seconds"] <= BUDGET["seconds"] and m["peak_rss_mb"] <= BUDGET["peak_rss_mb"],
+              "failed_notebooks": reports, "notebook_seconds": timings}
+    print(json.dumps({k: v for k, v in result.items()}, indent=1))
+    print("wrote", write_result(f"book_build_{args.preset}", result))
+
+
+def _cell_timings(cache: Path) -> dict:
+    """Execution time of every chapter, from the jupyter-cache database."""
+    try:
+        from jupyter_cache import get_cache
+
+        return {Path(r.uri).name: round(r.data.get("execution_seconds", float("nan")), 1)
+                for r in get_cache(cache).list_cache_records()}
+    except Exception as err:  # timing detail only: never fail the benchmark for it
+        return {"error": str(err)}
+
+
+if __name__ == "__main__":
+    main()
