@@ -61,7 +61,8 @@ def chapters(toc_path: Path = ROOT / "_toc.yml") -> list[Path]:
 
 def update(path: Path, source: str) -> bool:
     nb = nbformat.read(path, as_version=4)
-    cell = nbformat.v4.new_code_cell(source, metadata={"tags": [TAG]})
+    # remove-cell: the rendered page does not show it (it has no output); notebooks keep it
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": [TAG, "remove-cell"]})
     first = next((i for i, c in enumerate(nb.cells) if TAG in c.get("metadata", {}).get("tags", [])), None)
     if first is None:
         at = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
