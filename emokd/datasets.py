@@ -238,7 +238,9 @@ class WindowSet:
                  crop: int = 40, knowledge: dict | None = None):
         for t in trials:
             if t.get(field) is None:
-                raise EmokdError(f"trial {t['key']} has no {field!r} input")
+                hint = (" (prepared without face frames: the visual teacher needs Sessions/<id>/face_frames.npz)"
+                        if field == "frames" else "")
+                raise EmokdError(f"trial {t['key']} has no {field!r} input{hint}")
         self.trials, self.field, self.crop = trials, field, crop
         self.window_steps, self.hop_steps = window_steps, hop_steps
         self.starts = {t["key"]: window_starts(len(t["valence"]), window_steps, hop_steps) for t in trials}

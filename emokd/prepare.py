@@ -191,8 +191,11 @@ def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Pat
     }
 
 
-def load_prepared(out) -> list[dict]:
-    """Load every prepared trial of a folder (in manifest order).
+def load_prepared(out, *, frames: bool = True, keys=None) -> list[dict]:
+    """Load the prepared trials of a folder (in manifest order).
+
+    ``frames=False`` skips the face frames (``frames`` is then None), which hold
+    most of the bytes; ``keys`` loads only those trials (an unknown key is an error).
 
     Returns
     -------
@@ -204,12 +207,18 @@ def load_prepared(out) -> list[dict]:
     manifest = read_manifest(out)
     if manifest is None:
         raise EmokdError(f"{out}: no {MANIFEST}; run `python -m emokd prepare` first")
+    if keys is not None:
+        unknown = sorted(set(keys) - set(manifest["trials"]))
+        if unknown:
+            raise EmokdError(f"{out / MANIFEST}: no prepared trial {', '.join(unknown)}")
     trials = []
     for key, entry in manifest["trials"].items():
+        if keys is not None and key not in keys:
+            continue
         with np.load(out / entry["file"]) as npz:
             trials.append({
                 "key": key, "subject": int(npz["subject"]), "trial_no": int(npz["trial_no"]),
                 "eeg_bp": npz["eeg_bp"], "valence": npz["valence"],
-                "frames": npz["frames"] if "frames" in npz.files else None,
+                "frames": npz["frames"] if frames and "frames" in npz.files else None,
             })
     return trials

@@ -30,6 +30,14 @@ def test_manifest(smoke_dir, smoke_prepared):
     trials = prep.load_prepared(out)
     assert [t["key"] for t in trials] == list(on_disk["trials"])
     assert trials[0]["eeg_bp"].dtype == np.float32 and trials[0]["frames"].dtype == np.uint8
+    # a subset, without frames: the same arrays
+    pick = [trials[3]["key"], trials[1]["key"]]
+    some = prep.load_prepared(out, frames=False, keys=pick)
+    assert [t["key"] for t in some] == [trials[1]["key"], trials[3]["key"]]  # manifest order
+    assert all(t["frames"] is None for t in some)
+    np.testing.assert_array_equal(some[1]["eeg_bp"], trials[3]["eeg_bp"])
+    with pytest.raises(EmokdError, match="no prepared trial P99"):
+        prep.load_prepared(out, keys=["P99_T02"])
 
 
 def test_skips_prepared_trials_and_redoes_changed_ones(smoke_copy, tmp_path):
