@@ -16,7 +16,7 @@ KD student vs student on the per-subject CCC averaged over the seeds (declared
 before any result was seen; TRS folds differ by seed, so TRS is reported seed by seed).
 
 Run:  python benchmarks/bench_real.py [--data ../shared/data/mahnob-hci] [--protocols trs loso]
-                                      [--seeds 0 1 2] [--n-jobs 2]
+                                      [--seeds 0 1 2] [--n-jobs 2] [--rerun] [--report-only]
 Writes results/mahnob-features/ and benchmarks/results/real_mahnob.json (runtimes).
 """
 
@@ -49,13 +49,19 @@ def command(protocol: str, seed: int, n_jobs: int, data: str, out: Path) -> list
             "--n-jobs", str(n_jobs), "--data", data, "--out", str(out), "--quiet"]
 
 
-def run_one(protocol: str, seed: int, n_jobs: int, data: str) -> float:
-    """Run (or resume) one experiment and copy its small outputs; returns the wall time in seconds."""
+def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = False) -> float | None:
+    """Run (or resume) one experiment and copy its small outputs; returns the wall time in seconds.
+
+    A finished run (its results.json copied to results/) is kept as it is unless ``rerun``:
+    resuming it would rewrite its runtime with the seconds the resume took.
+    """
     run = RUNS / f"{protocol}_seed{seed}"
-    t0 = time.perf_counter()
-    subprocess.run(command(protocol, seed, n_jobs, data, run), check=True, cwd=ROOT)
-    wall = time.perf_counter() - t0
     dest = RESULTS / run.name
+    if (dest / "results.json").exists() and not rerun:
+        return None
+    t0 = time.perf_counter()
+    subprocess.run(command(protocol, seed, n_jobs, data, run) + (["--fresh"] if rerun else []), check=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
     for name in KEEP:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / name, dest / (name + ".tmp"))
@@ -146,12 +152,16 @@ def main(argv=None) -> None:
     ap.add_argument("--protocols", nargs="+", default=["trs", "loso"], choices=["trs", "loso"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--rerun", action="store_true", help="run again (from scratch) what results/ already holds")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite results/mahnob-features/README.md")
     args = ap.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     done = {p: [] for p in ("trs", "loso")}
-    for seed in args.seeds:
+    for seed in [] if args.report_only else args.seeds:
         for protocol in args.protocols:
-            print(f"{protocol} seed {seed}: {run_one(protocol, seed, args.n_jobs, args.data):.0f} s", flush=True)
+            wall = run_one(protocol, seed, args.n_jobs, args.data, rerun=args.rerun)
+            done_in = "already in results/" if wall is None else f"{wall:.0f} s"
+            print(f"{protocol} seed {seed}: {done_in}", flush=True)
     # the README covers every run present, including those of earlier invocations
     for protocol in done:
         paths = RESULTS.glob(f"{protocol}_seed*/results.json")
