@@ -4,6 +4,7 @@
     prepare  turn a MAHNOB-HCI-layout folder (synthetic or real) into per-trial arrays
     run      teacher -> knowledge -> student -> KD student over LOSO or TRS folds
     report   tables and figures of a finished run
+    saliency which band-power features the students read (saliency on band x channel)
 """
 
 from __future__ import annotations
@@ -111,7 +112,28 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="tables and figures of a finished run",
                        description="Read DIR/results.json and write results.md, results.csv and figures/.")
     p.add_argument("dir", type=Path, help="a run folder (with results.json)")
+
+    p = sub.add_parser("saliency", help="which band-power features the students read",
+                       description="Saliency of each fold's students on its test trials, mapped onto band x "
+                                   "channel; writes DIR/saliency.json and prints the Spearman correlation with "
+                                   "the planted truth (synthetic data) or the band importance.")
+    p.add_argument("dir", type=Path, help="a run folder (with results.json)")
+    p.add_argument("--methods", type=_names, default=None, metavar="M,...",
+                   help="gradient, grad_x_input, integrated_gradients, occlusion (default: all)")
+    p.add_argument("--models", type=_names, default=("student", "student_kd"), metavar="NAME,...",
+                   help="students of the run (default: student,student_kd)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto, ...")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest on a busy CPU)")
+    p.add_argument("--full-length", action="store_true",
+                   help="one pass over each whole trial instead of predict's 96-step windows")
     return parser
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -229,12 +251,25 @@ def _report(args) -> None:
     print("\nwrote " + ", ".join(str(p) for p in paths.values() if not isinstance(p, list)))
 
 
+def _saliency(args) -> None:
+    from .saliency import METHODS, compute_run_saliency, summary_table
+
+    if args.threads < 1:
+        raise EmokdError(f"--threads {args.threads}: need >= 1")
+    sal = compute_run_saliency(args.dir, methods=args.methods or METHODS, models=args.models, device=args.device,
+                               windowed=not args.full_length, n_threads=args.threads)
+    print(summary_table(sal))
+    print(f"\n{len(sal['models'])} model(s) x {len(sal['methods'])} method(s) in {sal['seconds']:.1f} s "
+          f"-> {args.dir / 'saliency.json'}")
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report}[args.command](args)
+        {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report,
+         "saliency": _saliency}[args.command](args)
     except EmokdError as err:
         print(f"emokd {args.command}: error: {err}", file=sys.stderr)
         return 2

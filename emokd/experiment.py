@@ -96,8 +96,11 @@ def _seed(seed: int, fold: int, role: str) -> int:
     return int(np.random.SeedSequence([seed, fold, _ROLE[role]]).generate_state(1)[0])
 
 
-def load_trials(data_dir, data_format: str = "prepared") -> dict[str, dict]:
+def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True) -> dict[str, dict]:
     """Trials by key, each with the student's input ``x`` (n_steps, n_features).
+
+    ``frames=False`` leaves out the face frames of prepared data (most of its bytes),
+    for uses that only need the EEG.
 
     ``prepared`` (a folder written by :mod:`emokd.prepare`): ``x`` is the band
     power flattened band-major (192), the teacher's input ``frames``.
@@ -110,7 +113,7 @@ def load_trials(data_dir, data_format: str = "prepared") -> dict[str, dict]:
         trials = {t["key"]: dict(t, x=t["eeg"]) for t in load_feature_release(data_dir)}
     else:
         trials = {}
-        for t in load_prepared(data_dir):
+        for t in load_prepared(data_dir, frames=frames):
             t["x"] = student_inputs(t["eeg_bp"])
             trials[t["key"]] = t
     if not trials:
