@@ -291,6 +291,13 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    done = out / "results.json"
+    if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
+        old = json.loads(done.read_text())
+        if (old.get("config") == json.loads(json.dumps(cfg.to_json()))
+                and old.get("data") == str(Path(prepared_dir).resolve()) and old.get("format") == FORMAT):
+            log.info("%s: already done", done)
+            return old
     t0 = time.perf_counter()
     trials = load_trials(prepared_dir, cfg.data_format)
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,

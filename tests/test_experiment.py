@@ -136,7 +136,9 @@ def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path):
     out, res = loso_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    # fold 1 was "interrupted" during its KD student: only its checkpoints remain
+    # fold 1 was "interrupted" during its KD student: only its checkpoints remain, and the
+    # run never reached its results.json
+    (copy / "results.json").unlink()
     fold1 = copy / "folds" / "fold_01"
     for name in ("fold.json", "student_kd.pt", "predictions.npz"):
         (fold1 / name).unlink()
@@ -146,6 +148,21 @@ def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path):
     # finished folds were reused, not retrained
     assert {p: p.stat().st_mtime_ns for p in done} == done
     assert (fold1 / "student_kd.pt").exists()
+
+
+def test_finished_run_is_returned_as_it_is(loso_run, smoke_prepared, tmp_path):
+    import shutil
+
+    out, res = loso_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    before = (copy / "results.json").read_bytes()
+    again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
+    assert (copy / "results.json").read_bytes() == before  # not rewritten: its runtime is the real one
+    assert again["runtime_s"] == res["runtime_s"]
+    # another configuration in the same folder is not mistaken for it
+    other = run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), copy, n_jobs=2, progress=False)
+    assert other["seed"] == 1 and json.loads((copy / "results.json").read_text())["seed"] == 1
 
 
 def test_dask_cluster_gives_the_same_results(loso_run, smoke_prepared, tmp_path):
