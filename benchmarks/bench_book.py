@@ -10,7 +10,7 @@ the largest sum of resident memory over the build and all its descendants (the
 Jupyter kernels and joblib workers), sampled every 0.2 s. Budget (issue: the
 book): the book preset within 15 min and 2 GB on 2 cores.
 
-Run:  python benchmarks/bench_book.py [--preset book]
+Run:  python benchmarks/bench_book.py [--preset book] [--keep DIR]
 Writes benchmarks/results/book_build_<preset>.json.
 """
 
@@ -33,8 +33,15 @@ BUDGET = {"seconds": 15 * 60, "peak_rss_mb": 2048}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="book")
+    ap.add_argument("--keep", type=Path, help="build in this (empty) folder and keep it, e.g. to reuse its "
+                    "experiment (DIR/cache) afterwards; default: a temporary folder")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep:
+            if args.keep.exists() and any(args.keep.iterdir()):
+                ap.error(f"--keep {args.keep}: not empty (the build must start from scratch)")
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.keep)
         env = dict(os.environ, EMOKD_PRESET=args.preset, EMOKD_CACHE=str(Path(tmp) / "cache"))
         jb = shutil.which("jupyter-book") or "jupyter-book"
         m = run_measured([jb, "build", str(ROOT), "--path-output", str(Path(tmp) / "out")], env=env, cwd=ROOT)
