@@ -1,9 +1,11 @@
-"""Shared fixtures: a smoke-preset synthetic dataset (generated once per session) and the real feature release."""
+"""Shared fixtures: a smoke-preset synthetic dataset (generated once per session), the book built once
+per session on the smoke preset, and the real feature release."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,25 @@ def smoke_copy(smoke_dir, tmp_path):
     dst = tmp_path / "data"
     shutil.copytree(smoke_dir, dst)
     return dst
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The book built once per session on the smoke preset, from a fresh cache, warnings as errors:
+    its HTML folder (tests/test_book.py reads the files, tests/test_browser.py serves them)."""
+    tmp = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, EMOKD_PRESET="smoke", EMOKD_CACHE=str(tmp / "cache"))
+    jb = shutil.which("jupyter-book")
+    assert jb, "jupyter-book is not installed (requirements.txt)"
+    proc = subprocess.run([jb, "build", str(ROOT), "--path-output", str(tmp / "out"), "-W", "-n", "--keep-going"],
+                          check=False, env=env, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    html_dir = tmp / "out" / "_build" / "html"
+    reports = {p.name: p.read_text() for p in (html_dir / "reports").rglob("*.log")} if html_dir.exists() else {}
+    assert proc.returncode == 0, (proc.stdout[-6000:], proc.stderr[-6000:], reports)
+    return html_dir
 
 
 def find_release():

@@ -1,10 +1,9 @@
 """The book: chapters are clean notebooks whose setup agrees with _config.yml; the whole
-book builds on the smoke preset with warnings as errors, every chapter page with its figures."""
+book builds on the smoke preset with warnings as errors (the session fixture `built_book` in
+conftest.py), every chapter page with its figures. tests/test_browser.py opens the same build
+in a headless browser."""
 
 import html.parser
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ NO_FIGURE: set[str] = set()
 def test_toc_lists_the_chapters_as_notebooks():
     names = [p.stem for p in CHAPTERS]
     assert names == ["01_introduction", "02_data", "03_band_power", "04_teacher", "05_distillation",
-                     "06_evaluation", "08_real_data", "09_your_mahnob", "10_for_teachers"]
+                     "06_evaluation", "07_saliency", "08_real_data", "09_your_mahnob", "10_for_teachers"]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -59,24 +58,9 @@ class _Page(html.parser.HTMLParser):
             self.links.append(a["href"])
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The book built on the smoke preset, from a fresh cache, warnings as errors."""
-    tmp = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, EMOKD_PRESET="smoke", EMOKD_CACHE=str(tmp / "cache"))
-    jb = shutil.which("jupyter-book")
-    assert jb, "jupyter-book is not installed (requirements.txt)"
-    proc = subprocess.run([jb, "build", str(ROOT), "--path-output", str(tmp / "out"), "-W", "-n", "--keep-going"],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=1500)
-    html_dir = tmp / "out" / "_build" / "html"
-    reports = {p.name: p.read_text() for p in (html_dir / "reports").rglob("*.log")} if html_dir.exists() else {}
-    assert proc.returncode == 0, (proc.stdout[-6000:], proc.stderr[-6000:], reports)
-    return html_dir
-
-
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_every_chapter_page_exists_with_its_figures(built, path):
-    page = built / "book" / f"{path.stem}.html"
+def test_every_chapter_page_exists_with_its_figures(built_book, path):
+    page = built_book / "book" / f"{path.stem}.html"
     assert page.is_file()
     parser = _Page()
     parser.feed(page.read_text())
@@ -88,10 +72,10 @@ def test_every_chapter_page_exists_with_its_figures(built, path):
     assert "Traceback (most recent call last)" not in page.read_text(), f"{page.name} shows a traceback"
 
 
-def test_book_has_launch_buttons_bibliography_and_exercises(built):
-    page = (built / "book" / "04_teacher.html").read_text()
+def test_book_has_launch_buttons_bibliography_and_exercises(built_book):
+    page = (built_book / "book" / "04_teacher.html").read_text()
     assert "colab.research.google.com" in page and "mybinder.org" in page
-    bib = (built / "book" / "bibliography.html").read_text()
+    bib = (built_book / "book" / "bibliography.html").read_text()
     for author in ("Zhang", "Soleymani", "Bai", "Hinton", "Lin", "Welch"):
         assert author in bib
     assert 'class="admonition exercise' in page or "exercise" in page
