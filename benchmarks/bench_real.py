@@ -99,6 +99,17 @@ def table(runs: list[dict]) -> list[str]:
     return lines
 
 
+def _runtime(res: dict) -> str:
+    """Wall time of the invocation that wrote results.json, and the folds' own compute time.
+
+    A resumed run's wall time covers only what was left; the sum of the folds' seconds
+    (each fold's time in its worker) shows the whole.
+    """
+    fold_s = sum(f.get("seconds", 0.0) for f in res["folds"])
+    return (f"{res['runtime_s'] / 60:.1f} min wall (n_jobs {res.get('n_jobs', '?')}), "
+            f"{fold_s / 60:.1f} min summed over the folds")
+
+
 def seed_averaged_test(runs: list[dict]) -> dict | None:
     """LOSO: KD vs student on each subject's CCC averaged over seeds (same folds under every seed)."""
     if len(runs) < 2:
@@ -138,7 +149,7 @@ def write_readme(all_runs: dict[str, list[dict]], data: str) -> Path:
                       f"{_f(avg['wilcoxon_p'], '.3g')}, d_z = {_f(avg['effect_size'], '.2f')}, KD better for "
                       f"{avg['n_better']} of {avg['n_folds']} subjects.", ""]
         lines += ["Commands and runtimes (2-core CPU):", ""]
-        lines += [f"- `{r['command']}` — {r['runtime_s'] / 60:.1f} min" for r in runs] + [""]
+        lines += [f"- `{r['command']}` — {_runtime(r['results'])}" for r in runs] + [""]
     out = RESULTS / "README.md"
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
