@@ -123,7 +123,7 @@ def seed_averaged_test(runs: list[dict]) -> dict | None:
             "mean_student_kd": float(kd.mean()), "mean_student": float(st.mean())}
 
 
-def write_readme(all_runs: dict[str, list[dict]], data: str) -> Path:
+def write_readme(all_runs: dict[str, list[dict]]) -> Path:
     lines = ["# The recipe on the real MAHNOB-HCI feature release", "",
              "Written by `python benchmarks/bench_real.py` (do not edit by hand). Data: the public feature "
              "release of Soleymani et al. 2016 (239 trials, 24 subjects; see `emokd.features` and the "
@@ -183,7 +183,7 @@ def main(argv=None) -> None:
                           Path(f"emokd-runs/mahnob-features/{protocol}_seed{seed}"))
             done[protocol].append({"protocol": protocol, "seed": seed, "results": res, "runtime_s": res["runtime_s"],
                                    "command": "python " + " ".join(cmd[1:-1])})
-    readme = write_readme(done, args.data)
+    readme = write_readme(done)
     summary = {p: [{k: r[k] for k in ("seed", "runtime_s", "command")}
                    | {"kd_vs_student": r["results"]["tests"]["student_kd_vs_student"]} for r in runs]
                for p, runs in done.items()}

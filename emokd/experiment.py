@@ -91,6 +91,11 @@ def _reference_metrics(trials: dict[str, dict], fold: Fold) -> dict:
     return {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
 
 
+def _as_json(cfg: ExperimentConfig) -> dict:
+    """The config as it reads back from a JSON file (tuples become lists), to compare with stored ones."""
+    return json.loads(json.dumps(cfg.to_json()))
+
+
 def _seed(seed: int, fold: int, role: str) -> int:
     """An independent seed per (experiment seed, fold, role)."""
     return int(np.random.SeedSequence([seed, fold, _ROLE[role]]).generate_state(1)[0])
@@ -183,7 +188,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     done = fold_dir / "fold.json"
     if resume and done.exists():
         result = json.loads(done.read_text())
-        if result.get("config") == json.loads(json.dumps(cfg.to_json())):  # tuples are lists in JSON
+        if result.get("config") == _as_json(cfg):
             log.info("fold %d: already done", fold.fold)
             return result
     device = resolve_device(cfg.device)
@@ -294,7 +299,7 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     done = out / "results.json"
     if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
         old = json.loads(done.read_text())
-        if (old.get("config") == json.loads(json.dumps(cfg.to_json()))
+        if (old.get("config") == _as_json(cfg)
                 and old.get("data") == str(Path(prepared_dir).resolve()) and old.get("format") == FORMAT):
             log.info("%s: already done", done)
             return old
