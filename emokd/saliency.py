@@ -33,7 +33,13 @@ per-trial maps, reshaped to (n_bands, 32) and normalised to sum 1.
 
 :func:`compute_run_saliency` does this for a finished run and writes
 ``RUN_DIR/saliency.json`` (format ``emokd-saliency/1``), with the Spearman rank
-correlation of each map with the planted ``truth_map`` of synthetic data.
+correlation of each map with the planted ``truth_map`` of synthetic data. Beside
+the models it stores a model-free reference, ``references.feature_correlation``:
+each feature's |Pearson r| with valence over a fold's test steps
+(:func:`feature_correlation`). It shows what the data carries; the saliency maps
+show what a trained model reads, which need not be the same: with correlated
+features (neighbouring bands of relative power, volume conduction) a model may
+lean on features that carry no valence themselves, to cancel noise in those that do.
 """
 
 from __future__ import annotations
@@ -224,6 +230,30 @@ def trial_maps(per_step: np.ndarray, valence) -> dict[str, np.ndarray]:
     return out
 
 
+def feature_correlation(x, y) -> np.ndarray:
+    """|Pearson r| of every feature with valence over the steps: what the data carries, no model.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_steps, n_features)
+    y : ndarray, shape (n_steps,)
+
+    Returns
+    -------
+    r : ndarray, shape (n_features,), float64, in [0, 1]; 0 for a constant feature
+        (or a constant ``y``), where r is undefined.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise EmokdError(f"feature_correlation: need x (n_steps, n_features) and y (n_steps,), "
+                         f"got {x.shape} and {y.shape}")
+    xc, yc = x - x.mean(axis=0), y - y.mean()
+    den = np.sqrt((xc**2).sum(axis=0) * (yc**2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 0, (xc * yc[:, None]).sum(axis=0) / np.where(den > 0, den, 1.0), 0.0)
+    return np.abs(r)
+
+
 def _mean_map(maps) -> np.ndarray | None:
     maps = [m for m in maps if m is not None]
     return normalise(np.mean(maps, axis=0)) if maps else None
@@ -359,6 +389,7 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
     window = {"window_steps": st.window_steps if windowed else None, "hop_steps": st.hop_steps}
     records = {m: {k: [] for k in (*methods, "occlusion_band", "occlusion_channel")} for m in models}
     checks = {m: {} for m in models}
+    data_maps = []  # per fold: feature_correlation over its test steps
     for f in results["folds"]:
         try:
             fold = Fold(f["fold"], *(tuple(f[p]["trials"]) for p in ("train", "validation", "test")))
@@ -368,6 +399,9 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
         if missing:
             raise EmokdError(f"{where}: fold {fold.fold} names trials {missing} that {data} does not have")
         parts, _ = fold_inputs(trials, fold)
+        r = feature_correlation(np.concatenate([t["x"] for t in parts["test"]]),
+                                np.concatenate([t["valence"] for t in parts["test"]]))
+        data_maps.append((fold.fold, to_band_channel(normalise(r))))
         saved = _saved_predictions(run_dir, f)
         for name in models:
             model, _ = load_model(run_dir / "folds" / f"fold_{fold.fold:02d}" / f"{name}.pt", device=str(device))
@@ -398,11 +432,25 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
                 "channels": list(EEG_CHANNELS), "methods": list(methods),
                 "windowing": window if windowed else "full-length", "ig_steps": IG_STEPS, "baseline": 0.0,
                 "truth": {"file": truth["file"], "map": truth["map"].tolist()} if truth else None,
-                "models": out_models, "checks": {"max_abs_diff_vs_saved_predictions": checks},
+                "models": out_models, "references": {"feature_correlation": _data_reference(data_maps, tm)},
+                "checks": {"max_abs_diff_vs_saved_predictions": checks},
                 "seconds": round(time.perf_counter() - t0, 2)}
     if write:
         write_json(run_dir / SALIENCY_FILE, saliency)
     return saliency
+
+
+def _data_reference(fold_maps: list[tuple[int, np.ndarray]], truth: np.ndarray | None) -> dict:
+    """The model-free map: mean over folds of each fold's normalised ``feature_correlation``."""
+    def with_truth(m):
+        return spearman(m, truth) if truth is not None else None
+
+    overall = normalise(np.mean([m for _, m in fold_maps], axis=0))
+    return {"what": "|Pearson r| of each feature with valence over a fold's test steps (no model), "
+                    "normalised to sum 1 per fold, then averaged over folds",
+            "map": _lists(overall), "band_importance": _lists(overall.sum(axis=1)),
+            "channel_importance": _lists(overall.sum(axis=0)), "truth_spearman": with_truth(overall),
+            "by_fold": [{"fold": k, "map": _lists(m), "truth_spearman": with_truth(m)} for k, m in fold_maps]}
 
 
 def _feature_bands():
@@ -427,9 +475,18 @@ def summary_table(saliency: dict) -> str:
         for name, entry in saliency["models"].items():
             cells = [entry[m]["truth_spearman"] for m in methods]
             lines.append(f"| {name} | " + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells) + " |")
-        return "Spearman rank correlation of the saliency map with the planted truth map\n\n" + "\n".join(lines)
+        text = "Spearman rank correlation of the saliency map with the planted truth map\n\n" + "\n".join(lines)
+        ref = saliency.get("references", {}).get("feature_correlation")
+        if ref is not None and ref.get("truth_spearman") is not None:
+            text += ("\n\nThe data without a model (each feature's |r| with valence on the test steps): "
+                     f"{ref['truth_spearman']:.3f}")
+        return text
     lines = ["| model | method | " + " | ".join(bands) + " |", "|---|---|" + "---:|" * len(bands)]
     for name, entry in saliency["models"].items():
         for m in methods:
             lines.append(f"| {name} | {m} | " + " | ".join(f"{v:.3f}" for v in entry[m]["band_importance"]) + " |")
+    ref = saliency.get("references", {}).get("feature_correlation")
+    if ref is not None:
+        lines.append("| data, no model | \\|r\\| with valence | "
+                     + " | ".join(f"{v:.3f}" for v in ref["band_importance"]) + " |")
     return "Band importance (share of the saliency map)\n\n" + "\n".join(lines)

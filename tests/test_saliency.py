@@ -10,21 +10,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, spearmanr
 from torch import nn
 
 from emokd.__main__ import main
 from emokd.bandpower import BAND_NAMES
 from emokd.config import EEG_CHANNELS, ModelConfig, experiment_config
 from emokd.datasets import WindowSet, student_inputs
+from emokd.errors import EmokdError
 from emokd.experiment import run_experiment
 from emokd.features import eeg_band_channel
 from emokd.models import build_model
+from emokd.prepare import load_prepared
 from emokd.saliency import (
     METHODS,
     aggregate,
     attributions,
     compute_run_saliency,
+    feature_correlation,
     gradient,
     integrated_gradients,
     model_trace,
@@ -251,6 +254,32 @@ def test_compute_run_saliency_smoke(smoke_run, smoke_prepared):
         # the recomputed traces are the run's saved test predictions
         assert max(on_disk["checks"]["max_abs_diff_vs_saved_predictions"][name].values()) < 1e-5
     assert sal["models"].keys() == on_disk["models"].keys()
+    # the model-free reference: each fold's |r| from the raw prepared band power (r ignores the z-scoring)
+    ref = on_disk["references"]["feature_correlation"]
+    raw = {t["key"]: t for t in load_prepared(smoke_prepared[0], frames=False)}
+    maps = []
+    for f, entry in zip(results["folds"], ref["by_fold"], strict=True):
+        x = np.concatenate([raw[k]["eeg_bp"].reshape(len(raw[k]["eeg_bp"]), -1) for k in f["test"]["trials"]])
+        y = np.concatenate([raw[k]["valence"] for k in f["test"]["trials"]])
+        r = np.abs([pearsonr(x[:, j], y).statistic for j in range(x.shape[1])])
+        maps.append((r / r.sum()).reshape(6, 32))
+        np.testing.assert_allclose(entry["map"], maps[-1], atol=1e-6)
+    overall = np.mean(maps, axis=0) / np.mean(maps, axis=0).sum()
+    np.testing.assert_allclose(ref["map"], overall, atol=1e-6)
+    assert ref["truth_spearman"] == pytest.approx(spearmanr(overall.ravel(), np.ravel(truth)).statistic, abs=1e-6)
+
+
+def test_feature_correlation_against_scipy():
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal(200)
+    x = np.column_stack([y + rng.standard_normal(200), -2 * y + 5, rng.standard_normal(200), np.full(200, 7.0)])
+    r = feature_correlation(x, y)
+    expected = [abs(pearsonr(x[:, j], y).statistic) for j in range(3)]
+    np.testing.assert_allclose(r[:3], expected, rtol=1e-12)
+    assert r[1] == pytest.approx(1.0) and r[3] == 0.0  # a constant feature has no r: 0, not NaN
+    assert np.all(feature_correlation(x, np.ones(200)) == 0.0)
+    with pytest.raises(EmokdError, match=r"got \(200, 4\) and \(199,\)"):
+        feature_correlation(x, y[:-1])
 
 
 def _cli(args, cwd):
