@@ -46,7 +46,7 @@ from emokd.config import (  # noqa: E402
 )
 from emokd.experiment import run_experiment  # noqa: E402
 from emokd.prepare import prepare_dataset  # noqa: E402
-from emokd.saliency import SALIENCY_FILE, compute_run_saliency, summary_table  # noqa: E402
+from emokd.saliency import SALIENCY_FILE, compute_run_saliency, spearman, summary_table  # noqa: E402
 from emokd.synthetic import ensure_generated  # noqa: E402
 
 FRONTAL = ("Fp1", "Fp2", "AF3", "AF4", "F3", "F4", "Fz", "F7", "F8")
@@ -59,6 +59,23 @@ REAL_RESULTS = ROOT / "results" / "mahnob-features"
 
 def _r(x, nd=4):
     return None if x is None else round(float(x), nd)
+
+
+def linear_weights(prepared: Path) -> np.ndarray:
+    """|least-squares weights| of valence on all trials' z-scored band power, (n_bands, 32).
+
+    A diagnostic, not a saliency method: what the best linear read-out of the features leans on.
+    With correlated features its weights spread to features that carry no valence themselves.
+    """
+    from emokd.prepare import load_prepared
+
+    trials = load_prepared(prepared, frames=False)
+    x = np.concatenate([t["eeg_bp"].reshape(len(t["eeg_bp"]), -1) for t in trials]).astype(np.float64)
+    y = np.concatenate([t["valence"] for t in trials]).astype(np.float64)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    design = np.column_stack([x, np.ones(len(x))])
+    w = np.linalg.lstsq(design, y - y.mean(), rcond=None)[0][:-1]
+    return np.abs(w).reshape(trials[0]["eeg_bp"].shape[1:])
 
 
 def synthetic(preset: str, pattern: str, seed: int, n_jobs: int) -> dict:
@@ -77,6 +94,10 @@ def synthetic(preset: str, pattern: str, seed: int, n_jobs: int) -> dict:
     print(summary_table(sal))
     tm = np.asarray(truth["truth_map"])  # (n_bands, 32)
     models = sal["models"]
+    data_ref = sal["references"]["feature_correlation"]
+    lin = linear_weights(folder / "data" / "prepared")
+    print(f"no model, each feature's |r| with valence: Spearman with the truth {data_ref['truth_spearman']:.3f}; "
+          f"|least-squares weights| on all trials: {spearman(lin, tm):.3f}")
     return {
         "preset": preset, "pattern": pattern, "seed": seed, "n_jobs": n_jobs,
         "planted": [dataclasses.asdict(c) for c in PATTERNS[pattern]],
@@ -87,6 +108,11 @@ def synthetic(preset: str, pattern: str, seed: int, n_jobs: int) -> dict:
         "channel_importance": {m: {k: [_r(v) for v in e[k]["channel_importance"]] for k in sal["methods"]}
                                for m, e in models.items()},
         "truth_band_share": [_r(v) for v in tm.sum(axis=1) / tm.sum()],
+        "data_reference": {"what": data_ref["what"], "truth_spearman": _r(data_ref["truth_spearman"]),
+                           "band_importance": [_r(v) for v in data_ref["band_importance"]]},
+        "linear_weights": {"what": "|least-squares weights| of valence on all trials' z-scored band power",
+                           "truth_spearman": _r(spearman(lin, tm)),
+                           "band_share": [_r(v) for v in lin.sum(axis=1) / lin.sum()]},
         "truth_channel_share": [_r(v) for v in tm.sum(axis=0) / tm.sum()],
         "ccc": {m: _r(results["summary"][m]["ccc"]["mean"], 3) for m in results["models"]},
         "runtime_s": {"data": round(t1 - t0, 1), "experiment": round(t2 - t1, 1), "saliency": round(t3 - t2, 1),
