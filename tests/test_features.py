@@ -12,8 +12,11 @@ from conftest import find_release
 
 from emokd import features
 from emokd.config import PAPER_TRIALS_PER_SUBJECT
+from emokd.datasets import Fold
 from emokd.errors import EmokdError
+from emokd.experiment import reference_predictions
 from emokd.features import feature_file_name, load_feature_release, published_sha256, read_feature_file
+from emokd.metrics import ccc
 
 RELEASE = find_release()
 pytestmark = pytest.mark.skipif(RELEASE is None, reason="the local copy of the MAHNOB-HCI feature release "
@@ -38,6 +41,18 @@ def test_target_is_twice_the_label_and_shapes(release):
         assert t["eeg"].shape == (n, 128) and t["eeg85"].shape == (n, 85)
         assert t["face"].shape == (n, 327) and t["gaze"].shape == (n, 2)
         assert t["eeg"].dtype == np.float32
+
+
+def test_trial_mean_oracle_scores_the_documented_073_over_all_trials(release):
+    """The data's README: each trial's own mean, concatenated over all 239 trials, scores CCC 0.73."""
+    trials = {t["key"]: t for t in release}
+    fold = Fold(0, (next(iter(trials)),), (), tuple(trials))  # the training trial only sets ref_train_mean
+    oracle = reference_predictions(trials, fold)["ref_trial_mean_oracle"]
+    y = np.concatenate([trials[k]["valence"] for k in fold.test]).astype(np.float64)
+    pred = np.concatenate([oracle[k] for k in fold.test]).astype(np.float64)
+    lin = 2 * np.cov(y, pred, bias=True)[0, 1] / (y.var() + pred.var() + (y.mean() - pred.mean()) ** 2)
+    assert lin == pytest.approx(0.73, abs=0.005)
+    assert ccc(pred, y) == pytest.approx(lin, rel=1e-5)
 
 
 def test_float64_originals_equal_float32_copies_and_match_published_sums():
