@@ -267,6 +267,28 @@ def spearman(a, b) -> float | None:
     return None if not np.isfinite(r) else float(r)
 
 
+def truth_auc(saliency_map, truth) -> float | None:
+    """How often a planted feature outranks an unplanted one: the ROC AUC of the map for ``truth > 0``.
+
+    The probability that a randomly chosen planted feature (``truth > 0``) gets more saliency
+    than a randomly chosen unplanted one (``truth == 0``), ties counting one half (the
+    Mann-Whitney U statistic divided by n_planted x n_unplanted). 1 = every planted feature
+    first, 0.5 = chance. Unlike the Spearman correlation it is not capped by the ties of the
+    unplanted features (all 0 in the truth): a sparse pattern of 9 planted features out of
+    192 caps Spearman near 0.37 for a map that ranks them perfectly, but not the AUC.
+    None when every feature, or none, is planted.
+    """
+    from scipy.stats import rankdata
+
+    m, t = np.ravel(saliency_map).astype(np.float64), np.ravel(truth)
+    pos = t > 0
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(m)  # average ranks for ties
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _lists(m):
     return None if m is None else np.round(m, 8).tolist()
 
@@ -276,7 +298,7 @@ def aggregate(records: list[dict], truth: np.ndarray | None = None) -> dict:
 
     ``records``: ``{"fold", "subject", "maps": trial_maps(...)}`` per test trial.
     Returns the JSON-ready entry: ``map`` (n_bands, 32), ``band_importance``,
-    ``channel_importance``, ``by_subject``, ``by_state``, ``by_fold``, ``truth_spearman``.
+    ``channel_importance``, ``by_subject``, ``by_state``, ``by_fold``, ``truth_spearman``, ``truth_auc``.
     """
     def mean_map(state="all", keep=lambda r: True):  # (n_bands, 32), or None without data
         m = _mean_map([r["maps"][state] for r in records if keep(r)])
@@ -285,18 +307,21 @@ def aggregate(records: list[dict], truth: np.ndarray | None = None) -> dict:
     def with_truth(m):
         return spearman(m, truth) if truth is not None and m is not None else None
 
+    def auc(m):
+        return truth_auc(m, truth) if truth is not None and m is not None else None
+
     overall = mean_map()
     by_fold = []
     for k in sorted({r["fold"] for r in records}):
         m = mean_map(keep=lambda r, k=k: r["fold"] == k)
         by_fold.append({"fold": k, "subjects": sorted({r["subject"] for r in records if r["fold"] == k}),
-                        "map": _lists(m), "truth_spearman": with_truth(m)})
+                        "map": _lists(m), "truth_spearman": with_truth(m), "truth_auc": auc(m)})
     return {"map": _lists(overall), "band_importance": _lists(overall.sum(axis=1)),
             "channel_importance": _lists(overall.sum(axis=0)),
             "by_subject": {str(s): _lists(mean_map(keep=lambda r, s=s: r["subject"] == s))
                            for s in sorted({r["subject"] for r in records})},
             "by_state": {state: _lists(mean_map(state)) for state in ("high", "low")},
-            "truth_spearman": with_truth(overall), "by_fold": by_fold}
+            "truth_spearman": with_truth(overall), "truth_auc": auc(overall), "by_fold": by_fold}
 
 
 # ------------------------------------------------------------------- a run
@@ -445,12 +470,17 @@ def _data_reference(fold_maps: list[tuple[int, np.ndarray]], truth: np.ndarray |
     def with_truth(m):
         return spearman(m, truth) if truth is not None else None
 
+    def auc(m):
+        return truth_auc(m, truth) if truth is not None else None
+
     overall = normalise(np.mean([m for _, m in fold_maps], axis=0))
     return {"what": "|Pearson r| of each feature with valence over a fold's test steps (no model), "
                     "normalised to sum 1 per fold, then averaged over folds",
             "map": _lists(overall), "band_importance": _lists(overall.sum(axis=1)),
             "channel_importance": _lists(overall.sum(axis=0)), "truth_spearman": with_truth(overall),
-            "by_fold": [{"fold": k, "map": _lists(m), "truth_spearman": with_truth(m)} for k, m in fold_maps]}
+            "truth_auc": auc(overall),
+            "by_fold": [{"fold": k, "map": _lists(m), "truth_spearman": with_truth(m), "truth_auc": auc(m)}
+                        for k, m in fold_maps]}
 
 
 def _feature_bands():
@@ -468,19 +498,25 @@ def _saved_predictions(run_dir: Path, fold: dict) -> dict | None:
 
 
 def summary_table(saliency: dict) -> str:
-    """Markdown: truth_spearman per model and method, or band importance without a truth."""
+    """Markdown: truth_spearman and truth_auc per model and method, or band importance without a truth."""
     methods, bands = saliency["methods"], saliency["bands"]
     if saliency.get("truth") is not None:
-        lines = ["| model | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
-        for name, entry in saliency["models"].items():
-            cells = [entry[m]["truth_spearman"] for m in methods]
-            lines.append(f"| {name} | " + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells) + " |")
-        text = "Spearman rank correlation of the saliency map with the planted truth map\n\n" + "\n".join(lines)
         ref = saliency.get("references", {}).get("feature_correlation")
-        if ref is not None and ref.get("truth_spearman") is not None:
-            text += ("\n\nThe data without a model (each feature's |r| with valence on the test steps): "
-                     f"{ref['truth_spearman']:.3f}")
-        return text
+        parts = []
+        for key, what in (
+            ("truth_spearman", "Spearman rank correlation of the saliency map with the planted truth map"),
+            ("truth_auc", "AUC: how often a planted feature gets more saliency than an unplanted one"),
+        ):
+            lines = ["| model | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
+            for name, entry in saliency["models"].items():
+                cells = [entry[m].get(key) for m in methods]
+                lines.append(f"| {name} | " + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells) + " |")
+            text = what + "\n\n" + "\n".join(lines)
+            if ref is not None and ref.get(key) is not None:
+                text += ("\n\nThe data without a model (each feature's |r| with valence on the test steps): "
+                         f"{ref[key]:.3f}")
+            parts.append(text)
+        return "\n\n".join(parts)
     lines = ["| model | method | " + " | ".join(bands) + " |", "|---|---|" + "---:|" * len(bands)]
     for name, entry in saliency["models"].items():
         for m in methods:

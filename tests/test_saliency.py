@@ -35,6 +35,7 @@ from emokd.saliency import (
     state_masks,
     to_band_channel,
     trial_maps,
+    truth_auc,
 )  # fmt: skip
 from emokd.train import predict
 
@@ -248,6 +249,7 @@ def test_compute_run_saliency_smoke(smoke_run, smoke_prepared):
                 assert np.array(e["by_state"][state]).sum() == pytest.approx(1.0, abs=1e-5)
             assert isinstance(e["truth_spearman"], float) and -1 <= e["truth_spearman"] <= 1
             assert e["truth_spearman"] == pytest.approx(spearmanr(m.ravel(), np.ravel(truth)).statistic, abs=1e-6)
+            assert e["truth_auc"] == pytest.approx(_auc_by_loop(m, truth), abs=1e-9)
             assert len(e["by_fold"]) == 3
         assert len(on_disk["models"][name]["occlusion"]["band_occlusion"]) == 6
         assert len(on_disk["models"][name]["occlusion"]["channel_occlusion"]) == 32
@@ -267,6 +269,28 @@ def test_compute_run_saliency_smoke(smoke_run, smoke_prepared):
     overall = np.mean(maps, axis=0) / np.mean(maps, axis=0).sum()
     np.testing.assert_allclose(ref["map"], overall, atol=1e-6)
     assert ref["truth_spearman"] == pytest.approx(spearmanr(overall.ravel(), np.ravel(truth)).statistic, abs=1e-6)
+    assert ref["truth_auc"] == pytest.approx(_auc_by_loop(overall, truth), abs=1e-9)
+
+
+def _auc_by_loop(m, truth):
+    m, truth = np.ravel(m), np.ravel(truth)
+    pos, neg = m[truth > 0], m[truth == 0]
+    wins = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def test_truth_auc_known_answers_and_a_plain_loop():
+    truth = np.zeros((6, 32))
+    truth[2, :9] = np.linspace(1, 0.6, 9)  # a sparse pattern: 9 planted cells, 183 tied at 0
+    rng = np.random.default_rng(5)
+    perfect = np.where(truth > 0, 1 + truth, rng.uniform(size=truth.shape))
+    assert truth_auc(perfect, truth) == 1.0 and truth_auc(-perfect, truth) == 0.0
+    assert truth_auc(np.ones_like(truth), truth) == 0.5  # all tied: chance
+    assert spearmanr(perfect.ravel(), truth.ravel()).statistic < 0.45  # what the ties do to Spearman
+    noisy = perfect + rng.normal(0, 0.4, truth.shape)
+    noisy[0, :5] = noisy[2, 0]  # some ties across the two groups
+    assert truth_auc(noisy, truth) == pytest.approx(_auc_by_loop(noisy, truth), abs=1e-12)
+    assert truth_auc(noisy, np.zeros_like(truth)) is None and truth_auc(noisy, np.ones_like(truth)) is None
 
 
 def test_feature_correlation_against_scipy():
