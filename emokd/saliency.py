@@ -33,7 +33,9 @@ per-trial maps, reshaped to (n_bands, 32) and normalised to sum 1.
 
 :func:`compute_run_saliency` does this for a finished run and writes
 ``RUN_DIR/saliency.json`` (format ``emokd-saliency/1``), with the Spearman rank
-correlation of each map with the planted ``truth_map`` of synthetic data. Beside
+correlation of each map with the planted ``truth_map`` of synthetic data and the AUC
+of the map for the planted features (:func:`truth_auc`, which the truth's many ties
+at 0 do not cap). Beside
 the models it stores a model-free reference, ``references.feature_correlation``:
 each feature's |Pearson r| with valence over a fold's test steps
 (:func:`feature_correlation`). It shows what the data carries; the saliency maps
@@ -289,6 +291,13 @@ def truth_auc(saliency_map, truth) -> float | None:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def _truth_scores(m, truth) -> dict:
+    """``truth_spearman`` and ``truth_auc`` of a map (None without a truth or a map)."""
+    if truth is None or m is None:
+        return {"truth_spearman": None, "truth_auc": None}
+    return {"truth_spearman": spearman(m, truth), "truth_auc": truth_auc(m, truth)}
+
+
 def _lists(m):
     return None if m is None else np.round(m, 8).tolist()
 
@@ -304,24 +313,18 @@ def aggregate(records: list[dict], truth: np.ndarray | None = None) -> dict:
         m = _mean_map([r["maps"][state] for r in records if keep(r)])
         return None if m is None else to_band_channel(m)
 
-    def with_truth(m):
-        return spearman(m, truth) if truth is not None and m is not None else None
-
-    def auc(m):
-        return truth_auc(m, truth) if truth is not None and m is not None else None
-
     overall = mean_map()
     by_fold = []
     for k in sorted({r["fold"] for r in records}):
         m = mean_map(keep=lambda r, k=k: r["fold"] == k)
         by_fold.append({"fold": k, "subjects": sorted({r["subject"] for r in records if r["fold"] == k}),
-                        "map": _lists(m), "truth_spearman": with_truth(m), "truth_auc": auc(m)})
+                        "map": _lists(m), **_truth_scores(m, truth)})
     return {"map": _lists(overall), "band_importance": _lists(overall.sum(axis=1)),
             "channel_importance": _lists(overall.sum(axis=0)),
             "by_subject": {str(s): _lists(mean_map(keep=lambda r, s=s: r["subject"] == s))
                            for s in sorted({r["subject"] for r in records})},
             "by_state": {state: _lists(mean_map(state)) for state in ("high", "low")},
-            "truth_spearman": with_truth(overall), "truth_auc": auc(overall), "by_fold": by_fold}
+            **_truth_scores(overall, truth), "by_fold": by_fold}
 
 
 # ------------------------------------------------------------------- a run
@@ -467,20 +470,12 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
 
 def _data_reference(fold_maps: list[tuple[int, np.ndarray]], truth: np.ndarray | None) -> dict:
     """The model-free map: mean over folds of each fold's normalised ``feature_correlation``."""
-    def with_truth(m):
-        return spearman(m, truth) if truth is not None else None
-
-    def auc(m):
-        return truth_auc(m, truth) if truth is not None else None
-
     overall = normalise(np.mean([m for _, m in fold_maps], axis=0))
     return {"what": "|Pearson r| of each feature with valence over a fold's test steps (no model), "
                     "normalised to sum 1 per fold, then averaged over folds",
             "map": _lists(overall), "band_importance": _lists(overall.sum(axis=1)),
-            "channel_importance": _lists(overall.sum(axis=0)), "truth_spearman": with_truth(overall),
-            "truth_auc": auc(overall),
-            "by_fold": [{"fold": k, "map": _lists(m), "truth_spearman": with_truth(m), "truth_auc": auc(m)}
-                        for k, m in fold_maps]}
+            "channel_importance": _lists(overall.sum(axis=0)), **_truth_scores(overall, truth),
+            "by_fold": [{"fold": k, "map": _lists(m), **_truth_scores(m, truth)} for k, m in fold_maps]}
 
 
 def _feature_bands():
