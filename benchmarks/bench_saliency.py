@@ -46,7 +46,14 @@ from emokd.config import (  # noqa: E402
 )
 from emokd.experiment import run_experiment  # noqa: E402
 from emokd.prepare import prepare_dataset  # noqa: E402
-from emokd.saliency import SALIENCY_FILE, compute_run_saliency, spearman, summary_table, truth_auc  # noqa: E402
+from emokd.saliency import (  # noqa: E402
+    SALIENCY_FILE,
+    compute_run_saliency,
+    ideal_ranking_spearman,
+    spearman,
+    summary_table,
+    truth_auc,
+)
 from emokd.synthetic import ensure_generated  # noqa: E402
 
 FRONTAL = ("Fp1", "Fp2", "AF3", "AF4", "F3", "F4", "Fz", "F7", "F8")
@@ -78,17 +85,6 @@ def linear_weights(prepared: Path) -> np.ndarray:
     return np.abs(w).reshape(trials[0]["eeg_bp"].shape[1:])
 
 
-def ideal_ranking_spearman(truth: np.ndarray, seed: int, n: int = 100) -> float:
-    """Mean Spearman with the truth of a map that ranks every planted feature right and the rest at random.
-
-    The ceiling of ``truth_spearman`` for a map without exact ties: the unplanted features are
-    all tied at 0 in the truth, so any order among them costs correlation.
-    """
-    rng = np.random.default_rng(seed)
-    return float(np.mean([spearman(np.where(truth > 0, 1 + truth, rng.uniform(size=truth.shape)), truth)
-                          for _ in range(n)]))
-
-
 def synthetic(preset: str, pattern: str, seed: int, n_jobs: int) -> dict:
     """Data with the planted pattern -> LOSO experiment -> saliency; the result dict."""
     folder = ROOT / "emokd-runs" / "saliency" / f"{preset}_{pattern}_seed{seed}"
@@ -115,7 +111,7 @@ def synthetic(preset: str, pattern: str, seed: int, n_jobs: int) -> dict:
         "bands": sal["bands"], "channels": sal["channels"], "methods": sal["methods"],
         "truth_spearman": {m: {k: _r(e[k]["truth_spearman"]) for k in sal["methods"]} for m, e in models.items()},
         "truth_auc": {m: {k: _r(e[k]["truth_auc"]) for k in sal["methods"]} for m, e in models.items()},
-        "ideal_ranking_spearman": _r(ideal_ranking_spearman(tm, seed)),
+        "ideal_ranking_spearman": _r(ideal_ranking_spearman(tm, np.random.default_rng(seed))),
         "band_importance": {m: {k: [_r(v) for v in e[k]["band_importance"]] for k in sal["methods"]}
                             for m, e in models.items()},
         "channel_importance": {m: {k: [_r(v) for v in e[k]["channel_importance"]] for k in sal["methods"]}

@@ -291,6 +291,15 @@ def truth_auc(saliency_map, truth) -> float | None:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def ideal_ranking_spearman(truth, rng, n: int = 100) -> float:
+    """The ceiling of ``truth_spearman``: the mean Spearman with ``truth`` of maps that rank every
+    planted feature (``truth > 0``) in the truth's order and the unplanted ones (tied at 0 in the
+    truth) in random orders, over ``n`` draws of ``rng`` (a numpy Generator)."""
+    truth = np.asarray(truth, np.float64)
+    return float(np.mean([spearman(np.where(truth > 0, 1 + truth, rng.uniform(size=truth.shape)), truth)
+                          for _ in range(n)]))
+
+
 def _truth_scores(m, truth) -> dict:
     """``truth_spearman`` and ``truth_auc`` of a map (None without a truth or a map)."""
     if truth is None or m is None:

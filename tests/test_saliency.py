@@ -29,6 +29,7 @@ from emokd.saliency import (
     compute_run_saliency,
     feature_correlation,
     gradient,
+    ideal_ranking_spearman,
     integrated_gradients,
     model_trace,
     occlusion,
@@ -291,6 +292,17 @@ def test_truth_auc_known_answers_and_a_plain_loop():
     noisy[0, :5] = noisy[2, 0]  # some ties across the two groups
     assert truth_auc(noisy, truth) == pytest.approx(_auc_by_loop(noisy, truth), abs=1e-12)
     assert truth_auc(noisy, np.zeros_like(truth)) is None and truth_auc(noisy, np.ones_like(truth)) is None
+
+
+def test_ideal_ranking_spearman_known_answers():
+    rng = np.random.default_rng(1)
+    dense = rng.uniform(0.1, 1, (6, 32))  # every feature planted: a perfect ranking is the truth's own order
+    assert ideal_ranking_spearman(dense, rng, n=5) == pytest.approx(1.0)
+    sparse = np.zeros((6, 32))
+    sparse[2, :9] = np.linspace(1, 0.6, 9)
+    cap = ideal_ranking_spearman(sparse, rng)
+    assert 0.2 < cap < 0.45  # the ties at 0 cap it far below 1 (a tied map would score 1)
+    assert spearmanr(np.where(sparse > 0, 1 + sparse, 0.0).ravel(), sparse.ravel()).statistic == pytest.approx(1.0)
 
 
 def test_feature_correlation_against_scipy():
