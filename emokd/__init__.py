@@ -15,6 +15,8 @@ Modules, in the order data flows through them:
 - ``datasets``   partitions (LOSO, TRS), normalisation, windows, frame sampling
 - ``models``     TCN, frame CNN, Teacher, Student, BiLSTM student (one contract; ``ir50``:
   the paper's face backbone)
+- ``backbone``   the teacher's face CNN, pretrained once on identities of no data set and
+  shipped; ``embeddings``: its per-frame embeddings, cached once per data set
 - ``losses``     1 - CCC and the distillation terms; ``metrics``: CCC, PCC, RMSE
 - ``train``      fit / predict / extract the teacher's knowledge / checkpoints
 - ``experiment`` teacher -> knowledge -> student -> KD student over folds

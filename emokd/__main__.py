@@ -5,6 +5,7 @@
     run      teacher -> knowledge -> student -> KD student over LOSO or TRS folds
     report   tables and figures of a finished run
     saliency which band-power features the students read (saliency on band x channel)
+    pretrain-face  pretrain the teacher's face backbone on identities of no data set
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
                                              "features, student on EEG features")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
     p.add_argument("--student", choices=("tcn", "bilstm"), default="tcn", help="student network (default tcn)")
+    p.add_argument("--teacher-backbone", choices=("frozen", "train"), default="frozen",
+                   help="frozen: the pretrained face CNN, frozen, its embeddings cached, only the TCN trains per "
+                        "fold (default, as the paper); train: the face CNN trains end to end in every fold")
     p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the feature loss (paper: 1)")
     p.add_argument("--feature-loss", choices=FEATURE_LOSSES, default="l1", help="distance of features (paper: l1)")
     p.add_argument("--kd-sweep", type=_floats, default=(), metavar="W,...",
@@ -126,6 +130,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest on a busy CPU)")
     p.add_argument("--full-length", action="store_true",
                    help="one pass over each whole trial instead of predict's 96-step windows")
+
+    p = sub.add_parser("pretrain-face", help="pretrain the teacher's face backbone (emokd ships the result)",
+                       description="Pretrain the teacher's frame CNN once on synthetic faces of identities that no "
+                                   "data set uses (face seeds from 2**31 on), labelled with what a facial-expression "
+                                   "data set would give (valence, drawn expression, eye closure). Writes FILE (the "
+                                   "state dict) and FILE with .json (config, held-out frame-level CCC, SHA-256). "
+                                   "emokd's own copy: emokd/data/face_backbone.pt.")
+    p.add_argument("--out", type=Path, required=True, help="weights file to write, e.g. face_backbone.pt")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
+    p.add_argument("--identities", type=int, help="training identities (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the clips and the training (default 0)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto, ...")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -223,7 +240,7 @@ def _run(args) -> None:
                  "kd_sweep": args.kd_sweep}
     if args.n_folds is not None:
         overrides["n_folds"] = args.n_folds
-    cfg = experiment_config(args.preset, args.protocol, args.seed, **overrides)
+    cfg = experiment_config(args.preset, args.protocol, args.seed, backbone=args.teacher_backbone, **overrides)
     cfg = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, arch=args.student))
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
@@ -263,13 +280,32 @@ def _saliency(args) -> None:
           f"-> {args.dir / 'saliency.json'}")
 
 
+def _pretrain_face(args) -> None:
+    import dataclasses
+
+    from .backbone import FacePretrainConfig, pretrain_face_backbone, save_backbone
+    from .train import resolve_device
+
+    overrides = {"seed": args.seed}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.identities is not None:
+        overrides["n_identities"] = args.identities
+    cfg = dataclasses.replace(FacePretrainConfig(), **overrides)
+    result = pretrain_face_backbone(cfg, device=str(resolve_device(args.device)), progress=not args.quiet)
+    card = save_backbone(result, args.out)
+    print(f"pretrained on {card['n_frames']} frames of {cfg.n_identities} identities in {card['seconds']:.0f} s; "
+          "held-out identities, frame-level CCC: " + ", ".join(f"{k} {v:.3f}" for k, v in card["heldout"].items()))
+    print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) and {args.out.with_suffix('.json')}")
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report,
-         "saliency": _saliency}[args.command](args)
+         "saliency": _saliency, "pretrain-face": _pretrain_face}[args.command](args)
     except EmokdError as err:
         print(f"emokd {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -216,6 +216,35 @@ def sample_frames(frames: np.ndarray, *, crop: int, train: bool, rng: np.random.
     return ((x.astype(np.float32) / 255.0 - FRAME_MEAN) / FRAME_STD).astype(np.float32)
 
 
+def sample_embeddings(emb: np.ndarray, *, augment: str, train: bool, rng: np.random.Generator | None) -> np.ndarray:
+    """One cached frame embedding per label step (the frozen-backbone teacher's input).
+
+    Parameters
+    ----------
+    emb : ndarray, float32, shape (n_steps, n_views, k, E)
+        Embeddings of every frame of each step (:mod:`emokd.embeddings`); view 0
+        is the centre crop, view 1 (when present) its horizontal mirror.
+    augment : {"none", "frame", "frame+flip"}
+        In training: ``"frame"`` draws a random frame of each step, as
+        :func:`sample_frames` does; ``"frame+flip"`` also draws one flip for the
+        whole sequence; ``"none"`` takes the evaluation input. At evaluation
+        (``train=False``) always the middle frame of the centre view.
+
+    Returns
+    -------
+    x : ndarray, float32, shape (n_steps, E)
+    """
+    n, n_views, k, _ = emb.shape
+    which, view = np.full(n, k // 2), 0
+    if train and augment != "none":
+        which = rng.integers(0, k, n)
+        if augment == "frame+flip":
+            if n_views < 2:
+                raise EmokdError("frame_augment='frame+flip' needs cached flipped embeddings (n_views 2)")
+            view = int(rng.random() < 0.5)
+    return emb[np.arange(n), view, which]
+
+
 class WindowSet:
     """The windows of a list of trials, ready to batch for one model.
 
@@ -225,23 +254,26 @@ class WindowSet:
         Each with ``key``, ``valence`` (n_steps,) and the model input under ``field``.
     field : str
         The input: ``"frames"``, face frames (n_steps, k, H, W) uint8, one sampled
-        per step (:func:`sample_frames`); any other name, features (n_steps,
-        n_features) float32 -- ``"x"``, the student's band power, by default.
+        per step (:func:`sample_frames`); ``"emb"``, cached frame embeddings
+        (n_steps, n_views, k, E), one sampled per step (:func:`sample_embeddings`);
+        any other name, features (n_steps, n_features) float32 -- ``"x"``, the
+        student's band power, by default.
     window_steps, hop_steps : int
     crop : int, the teacher's face crop
+    augment : str, how ``"emb"`` is sampled in training (``frame_augment``)
     knowledge : dict, optional
         trial key -> teacher features per window, (n_windows, window_steps, n_features)
         (from :func:`emokd.train.extract_knowledge`), for distillation.
     """
 
     def __init__(self, trials: list[dict], field: str = "x", *, window_steps: int = 96, hop_steps: int = 32,
-                 crop: int = 40, knowledge: dict | None = None):
+                 crop: int = 40, knowledge: dict | None = None, augment: str = "frame+flip"):
         for t in trials:
             if t.get(field) is None:
                 hint = (" (prepared without face frames: the visual teacher needs Sessions/<id>/face_frames.npz)"
                         if field == "frames" else "")
                 raise EmokdError(f"trial {t['key']} has no {field!r} input{hint}")
-        self.trials, self.field, self.crop = trials, field, crop
+        self.trials, self.field, self.crop, self.augment = trials, field, crop, augment
         self.window_steps, self.hop_steps = window_steps, hop_steps
         self.starts = {t["key"]: window_starts(len(t["valence"]), window_steps, hop_steps) for t in trials}
         self.index = [(i, j) for i, t in enumerate(trials) for j in range(len(self.starts[t["key"]]))]
@@ -272,6 +304,8 @@ class WindowSet:
             n = y.size
             if self.field == "frames":
                 x = sample_frames(t["frames"][s:s + n], crop=self.crop, train=train, rng=rng)
+            elif self.field == "emb":
+                x = sample_embeddings(t["emb"][s:s + n], augment=self.augment, train=train, rng=rng)
             else:
                 x = t[self.field][s:s + n]
             pad = W - n

@@ -2,8 +2,12 @@
 
 For every fold of the protocol (:func:`emokd.datasets.make_folds`):
 
-1. **teacher** -- frame CNN + TCN trained on the face frames of the training
-   trials (early stopping on the validation trials);
+1. **teacher** -- frame CNN + TCN on the face frames of the training trials
+   (early stopping on the validation trials). With a frozen pretrained backbone
+   (the default presets, :mod:`emokd.backbone`) the CNN's embeddings of every
+   frame are computed once per data set before any fold
+   (:mod:`emokd.embeddings`) and the fold trains only the TCN and head on them;
+   with ``backbone="train"`` the CNN trains end to end in every fold;
 2. **knowledge** -- the frozen teacher's TCN features for every window of the
    training and validation trials (never the test trials), cached as a named
    step: ``knowledge.npz`` + ``knowledge.json`` (the config and the teacher file
@@ -127,7 +131,14 @@ def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True)
 
 
 def _teacher_field(cfg: ExperimentConfig) -> str:
-    return "frames" if cfg.teacher_input == "frames" else "face"
+    """The trial field the teacher reads: cached embeddings, frames or facial features."""
+    if cfg.teacher_input == "frames":
+        return "emb" if _frozen_backbone(cfg) else "frames"
+    return "face"
+
+
+def _frozen_backbone(cfg: ExperimentConfig) -> bool:
+    return cfg.teacher_input == "frames" and cfg.teacher.backbone == "frozen"
 
 
 def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
@@ -136,6 +147,7 @@ def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfi
 
     st = cfg.student_train
     meta = {"step": "knowledge", "teacher_file": "teacher.pt", "teacher_sha256": sha256(fold_dir / "teacher.pt"),
+            "teacher_input": _teacher_field(cfg),
             "teacher_config": dataclasses.asdict(cfg.teacher), "window_steps": st.window_steps,
             "hop_steps": st.hop_steps, "trials": sorted(t["key"] for t in trials)}
     npz, js = fold_dir / "knowledge.npz", fold_dir / "knowledge.json"
@@ -143,7 +155,7 @@ def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfi
         with np.load(npz) as f:
             return {k: f[k] for k in f.files}
     wset = WindowSet(trials, _teacher_field(cfg), window_steps=st.window_steps, hop_steps=st.hop_steps,
-                     crop=cfg.teacher.frame_size)
+                     crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
     knowledge = extract_knowledge(teacher, wset, device=device)
     tmp = npz.with_name("knowledge.tmp.npz")
     np.savez(tmp, **knowledge)
@@ -173,8 +185,12 @@ def fold_inputs(trials: dict[str, dict], fold: Fold) -> tuple[dict[str, list[dic
 
 
 def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
-             progress: bool = False, resume: bool = True) -> dict:
-    """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict."""
+             progress: bool = False, resume: bool = True, embeddings=None) -> dict:
+    """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
+
+    ``embeddings``: the cache file of a frozen backbone (:func:`emokd.embeddings.cached_embeddings`);
+    made here when it is needed and not given.
+    """
     import torch
 
     from .models import build_model, freeze
@@ -192,7 +208,14 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
             log.info("fold %d: already done", fold.fold)
             return result
     device = resolve_device(cfg.device)
-    all_trials = load_trials(prepared_dir, cfg.data_format)
+    frozen = _frozen_backbone(cfg)
+    all_trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
+    if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
+        from .embeddings import cached_embeddings, load_embeddings
+
+        emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))
+        for k, t in all_trials.items():
+            t["emb"] = emb[k]
     parts, _ = fold_inputs(all_trials, fold)
     tt, st = cfg.teacher_train, cfg.student_train
     result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
@@ -210,7 +233,8 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
 
     def train(name, model, field, tcfg, seed, kd=None, knowledge=None):
         sets = {p: WindowSet(parts[p], field, window_steps=tcfg.window_steps, hop_steps=tcfg.hop_steps,
-                             crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None)
+                             crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None,
+                             augment=cfg.teacher.frame_augment)
                 for p in ("train", "validation", "test")}
         res = fit(model, sets["train"], sets["validation"], tcfg, seed=seed, device=device, kd=kd,
                   log_path=fold_dir / f"{name}.log.jsonl", checkpoint_path=fold_dir / f"{name}.ckpt",
@@ -309,16 +333,24 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
                        n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
     references = {f.fold: _reference_metrics(trials, f) for f in folds}
     del trials
+    embeddings = None
+    if _frozen_backbone(cfg):  # once, before any fold: the backbone saw none of these subjects
+        from .embeddings import cached_embeddings
+        from .train import resolve_device
+
+        embeddings = cached_embeddings(prepared_dir, cfg.teacher, device=resolve_device(cfg.device),
+                                       progress=progress)
     n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
     n_threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 0 else 1
     log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
     with parallel_config(backend=backend) if backend else contextlib.nullcontext():
         if n_jobs == 1 and backend is None:
-            folds_out = [run_fold(prepared_dir, f, cfg, out, n_threads=n_threads, progress=progress, resume=resume)
-                         for f in _bar(folds, progress)]
+            folds_out = [run_fold(prepared_dir, f, cfg, out, n_threads=n_threads, progress=progress, resume=resume,
+                                  embeddings=embeddings) for f in _bar(folds, progress)]
         else:
             folds_out = Parallel(n_jobs=n_jobs)(
-                delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume) for f in folds)
+                delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume,
+                                  embeddings=embeddings) for f in folds)
     models = model_names(cfg)
     for f in folds_out:
         f.pop("config", None)

@@ -60,7 +60,8 @@ from scipy.signal import lfilter
 
 from .errors import EmokdError
 
-__all__ = ["FACE_SIZE", "BATCH_FRAMES", "FaceIdentity", "make_identity", "render_faces"]
+__all__ = ["FACE_SIZE", "BATCH_FRAMES", "FaceIdentity", "drawn_expression", "frame_targets", "make_identity",
+           "render_faces"]
 
 #: Default side of the square frames, in pixels.
 FACE_SIZE = 48
@@ -233,6 +234,36 @@ def make_identity(rng: np.random.Generator) -> FaceIdentity:
 
 # --------------------------------------------------------------------------- #
 # input checks
+
+
+def drawn_expression(expression: np.ndarray, identity: FaceIdentity) -> np.ndarray:
+    """The expression a face shows: ``S * tanh((offset + gain * e) / S)``, ``S = 1.25``.
+
+    ``expression`` (any shape) is the valence signal in SD units; ``offset`` and
+    ``gain`` are the identity's ``baseline_offset`` and ``expressivity``. This is
+    what an annotator of a facial-expression data set would rate.
+    """
+    e = np.asarray(expression, dtype=np.float64)
+    return _SAT * np.tanh((identity.baseline_offset + identity.expressivity * e) / _SAT)
+
+
+def frame_targets(expression, *, identity: FaceIdentity, frames_per_step: int, blink_times_s=None,
+                  step_rate_hz: float = 4.0) -> dict[str, np.ndarray]:
+    """What the renderer knows of every frame of :func:`render_faces` (same arguments).
+
+    Returns ``{"valence": ..., "expression": ..., "eye_closure": ...}``, each of
+    shape (n_steps * frames_per_step,): the valence signal interpolated to the
+    frame times (SD units), the expression drawn on the face
+    (:func:`drawn_expression`) and how closed the eyes are by a blink (0 open,
+    1 closed). Facial-expression data sets label faces with such quantities; the
+    face backbone (:mod:`emokd.backbone`) is pretrained on them.
+    """
+    e = _check_expression(expression)
+    k = _check_pos_int(frames_per_step, "frames_per_step")
+    t = np.arange(e.size * k) / (float(step_rate_hz) * k)
+    valence = np.interp(t, np.arange(e.size) / float(step_rate_hz), e)
+    return {"valence": valence, "expression": drawn_expression(valence, identity),
+            "eye_closure": _blink_closure(t, _check_blinks(blink_times_s))}
 
 
 def _check_expression(expression) -> np.ndarray:
@@ -513,7 +544,7 @@ def render_faces(
 
     # ---- per-frame parameters (all randomness drawn here, in a fixed order) ----
     expr = np.interp(t, np.arange(e.size) / rate, e)
-    s = _SAT * np.tanh((idn.baseline_offset + idn.expressivity * expr) / _SAT)
+    s = drawn_expression(expr, idn)
     pos = np.maximum(s, 0.0)
     neg = np.maximum(-s, 0.0)
 

@@ -187,10 +187,16 @@ class FrameCNN(nn.Module):
 class Teacher(nn.Module):
     """Visual teacher: frame CNN per frame -> TCN -> ``final_layer``.
 
-    Input (batch, n_steps, frame_size, frame_size): one grey face frame per step,
-    normalised to mean 0.5, std 0.5 (values in [-1, 1]). With ``cfg.cnn="ir50"``
-    frames are resized (bilinear) to 112 px and repeated to 3 channels.
-    ``features`` is the TCN output, (batch, n_steps, tcn_channels[-1]).
+    Input, either (batch, n_steps, frame_size, frame_size): one grey face frame
+    per step, normalised to mean 0.5, std 0.5 (values in [-1, 1]); or
+    (batch, n_steps, E): the frame CNN's embeddings of such frames
+    (:meth:`embed_frames`), which is how a teacher with a frozen backbone trains
+    on cached embeddings. Both give the same output for the same frames. With
+    ``cfg.cnn="ir50"`` frames are resized (bilinear) to 112 px and repeated to 3
+    channels. ``features`` is the TCN output, (batch, n_steps, tcn_channels[-1]).
+
+    ``cfg.backbone="frozen"``: the CNN's parameters do not learn and it stays in
+    eval mode (batch-norm statistics fixed) whatever ``train()`` says.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -201,6 +207,16 @@ class Teacher(nn.Module):
         self.tcn = TCN(self.cnn.n_features, cfg.tcn_channels, cfg.kernel_size, cfg.dropout)
         self.n_features = self.tcn.n_features
         self.final_layer = nn.Linear(self.n_features, 1)
+        self.backbone_frozen = cfg.backbone == "frozen"
+        if self.backbone_frozen:
+            self.cnn.requires_grad_(False)
+            self.cnn.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.backbone_frozen:
+            self.cnn.eval()
+        return self
 
     def embed_frames(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, n_steps, S, S) -> per-frame embeddings (batch, n_steps, E)."""
@@ -212,9 +228,14 @@ class Teacher(nn.Module):
         return self.cnn(f).reshape(b, t, -1)  # (B*T, E) -> (B, T, E)
 
     def forward(self, x: torch.Tensor):
-        _check_input(x, 4, f"(batch, n_steps, {self.frame_size}, {self.frame_size})",
-                     h=self.frame_size, w=self.frame_size)
-        feats = self.tcn(self.embed_frames(x))  # (B, T, S, S) -> (B, T, E) -> (B, T, C)
+        if x.dim() == 3:  # cached embeddings
+            _check_input(x, 3, f"(batch, n_steps, {self.cnn.n_features}) embeddings", e=self.cnn.n_features)
+            emb = x
+        else:
+            _check_input(x, 4, f"(batch, n_steps, {self.frame_size}, {self.frame_size}) frames or "
+                         f"(batch, n_steps, {self.cnn.n_features}) embeddings", h=self.frame_size, w=self.frame_size)
+            emb = self.embed_frames(x)  # (B, T, S, S) -> (B, T, E)
+        feats = self.tcn(emb)  # (B, T, E) -> (B, T, C)
         return self.final_layer(feats), feats  # (B, T, 1), (B, T, C)
 
 
@@ -278,15 +299,24 @@ def build_model(cfg: ModelConfig) -> nn.Module:
 
     For a teacher with ``cnn="ir50"``, ``cfg.cnn_weights`` (a state dict of the
     backbone) is loaded with :func:`load_backbone_weights`; without it the backbone
-    keeps random weights and a warning is logged.
+    keeps random weights and a warning is logged. A small CNN with
+    ``backbone="frozen"`` loads the pretrained face backbone
+    (:func:`emokd.backbone.load_backbone`: ``cfg.cnn_weights``, or the file emokd
+    ships), checked against its SHA-256.
     """
     if cfg.arch == "tcn":
         return Student(cfg)
     if cfg.arch == "bilstm":
         return BiLSTMStudent(cfg)
-    if cfg.cnn_weights is not None and cfg.cnn != "ir50":
-        raise EmokdError(f"cnn_weights={cfg.cnn_weights!r} is only used with cnn='ir50', not cnn={cfg.cnn!r}")
+    if cfg.cnn_weights is not None and cfg.cnn != "ir50" and cfg.backbone != "frozen":
+        raise EmokdError(f"cnn_weights={cfg.cnn_weights!r} is only used with cnn='ir50' or backbone='frozen', "
+                         f"not cnn={cfg.cnn!r} with backbone={cfg.backbone!r}")
     model = Teacher(cfg)
+    if cfg.cnn == "small" and cfg.backbone == "frozen":
+        from .backbone import load_backbone
+
+        load_backbone(model.cnn, cfg.cnn_weights)
+        return model
     if cfg.cnn == "ir50" and cfg.cnn_weights is None:
         log.warning("teacher cnn='ir50' has random weights: give pretrained face weights "
                     "(cnn_weights); trained from scratch it needs far more data than MAHNOB-HCI")

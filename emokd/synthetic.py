@@ -138,6 +138,8 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
             "alpha_hz": float(rng.uniform(9.0, 11.0)),
             "scale": float(rng.uniform(0.7, 1.3)),
             "valence_offset": float(rng.normal(0.0, cfg.valence_between_sd * 0.6)),
+            # below 2**31: seeds from 2**31 on are reserved for the face backbone's pretraining
+            # identities (emokd.backbone.RESERVED_FACE_SEED), so no data set shares a face with them
             "face_seed": int(rng.integers(2**31)),
         }
         order = rng.permutation(cfg.n_clips)[:n_trials] + 1  # clip shown at each position

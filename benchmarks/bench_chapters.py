@@ -1,0 +1,61 @@
+"""Each chapter executed on its own from an empty cache, as Colab runs it: its time and peak memory.
+
+Colab gives every notebook a fresh runtime: nothing precomputed, the data generated
+inside the notebook. For every chapter this runs, in a new process and with a new,
+empty emokd cache (``EMOKD_CACHE=<tmp>/cache_<chapter>``):
+
+    jupyter nbconvert --to notebook --execute book/<chapter>.ipynb --output-dir <tmp>
+
+from the ``book/`` folder (as the build and the Colab setup cell do). Target (issue:
+a pretrained, frozen face backbone): every chapter under 150 s on 2 cores, on the
+``book`` preset. The Colab setup cell itself (clone + pip install) is skipped, as
+emokd is installed here.
+
+Run:  python benchmarks/bench_chapters.py [--preset book] [--chapters 04_teacher 05_distillation]
+Writes benchmarks/results/chapters_<preset>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+from _results import run_measured, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_S = 150.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="book")
+    ap.add_argument("--chapters", nargs="+", help="chapter names without .ipynb (default: every chapter)")
+    args = ap.parse_args()
+    chapters = args.chapters or sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    jupyter = shutil.which("jupyter") or "jupyter"
+    result = {"preset": args.preset, "cpu_count": psutil.cpu_count(), "target_seconds": TARGET_S, "chapters": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in chapters:
+            env = dict(os.environ, EMOKD_PRESET=args.preset, EMOKD_CACHE=str(Path(tmp) / f"cache_{name}"))
+            cmd = [jupyter, "nbconvert", "--to", "notebook", "--execute", f"{name}.ipynb",
+                   "--ExecutePreprocessor.timeout=1200", "--output-dir", str(Path(tmp) / "out")]
+            m = run_measured(cmd, env=env, cwd=ROOT / "book")
+            result["chapters"][name] = {"seconds": m["seconds"], "peak_rss_mb": m["peak_rss_mb"],
+                                        "within_target": m["seconds"] <= TARGET_S}
+            print(f"{name}: {m['seconds']:.0f} s, peak {m['peak_rss_mb']} MB", flush=True)
+    secs = [c["seconds"] for c in result["chapters"].values()]
+    result["slowest_seconds"] = max(secs)
+    result["all_within_target"] = all(c["within_target"] for c in result["chapters"].values())
+    print(f"slowest chapter {max(secs):.0f} s; all under {TARGET_S:.0f} s: {result['all_within_target']}")
+    print("wrote", write_result(f"chapters_{args.preset}" if not args.chapters else
+                                f"chapters_{args.preset}_partial", result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
