@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -106,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
     p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
-    p.add_argument("--fresh", action="store_true", help="ignore finished folds and checkpoints in OUT")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: ignore finished folds and checkpoints in OUT, and write into an OUT that "
+                        "holds another configuration's run, a run on other data, or files emokd did not write "
+                        "(emokd's files there are replaced; others are left alone)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("report", help="tables and figures of a finished run",
@@ -216,6 +220,7 @@ def _run(args) -> None:
 
     from .experiment import run_experiment
     from .report import markdown_table, write_report
+    from .runfolder import check_same, claim, run_lock
 
     if args.n_jobs == 0 or args.n_jobs < -1:
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
@@ -230,13 +235,19 @@ def _run(args) -> None:
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
-    args.out.mkdir(parents=True, exist_ok=True)
-    prepared = _data_for_run(args)
-    if _is_feature_release(prepared):
+    if args.data is not None and _is_feature_release(args.data):
         cfg = on_feature_release(cfg)
-    results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
-                             progress=not args.quiet, resume=not args.fresh)
-    paths = write_report(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with run_lock(args.out):
+        # Before any data is written under OUT: the folder is new, emokd's, or refused, and an earlier
+        # run of another configuration is refused (the data are compared once they are prepared)
+        marker = claim(args.out, fresh=args.fresh)
+        if marker.get("config") is not None:
+            check_same(args.out, marker["config"], None, json.loads(json.dumps(cfg.to_json())), None)
+        prepared = _data_for_run(args)
+        results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
+                                 progress=not args.quiet, resume=not args.fresh)
+        paths = write_report(args.out)
     print(markdown_table(results))
     print(f"\n{results['n_folds']} {args.protocol.upper()} folds in {results['runtime_s']:.0f} s -> "
           f"{args.out / 'results.json'}, {paths['markdown'].name}, {paths['csv'].name}, figures/")

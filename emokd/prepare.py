@@ -31,6 +31,7 @@ from . import __version__
 from .config import PrepareConfig
 from .errors import EmokdError
 from .mahnob import LABEL_FILE, read_labels, read_trial
+from .runfolder import temp_path
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def _versions() -> dict:
 
 def write_json(path: Path, obj) -> None:
     """Write ``obj`` as JSON under a temporary name, then rename (never half-written)."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
     os.replace(tmp, path)
 
@@ -171,7 +172,7 @@ def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Pat
               "subject": np.int64(subject), "trial_no": np.int64(trial_no)}
     if trial["frames"] is not None:
         arrays["frames"] = trial["frames"]
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
     os.replace(tmp, path)

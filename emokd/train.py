@@ -37,6 +37,7 @@ from .datasets import WindowSet, overlap_average
 from .errors import EmokdError
 from .losses import kd_objective
 from .metrics import ccc as ccc_metric
+from .runfolder import temp_path
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def _atomic_torch_save(obj, path: Path) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -294,7 +295,7 @@ def _progress(it, enabled: bool, desc: str):
 
 def _write_lines(path, records) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
     os.replace(tmp, path)
 

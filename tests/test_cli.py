@@ -85,3 +85,26 @@ def test_run_and_report_smoke_end_to_end(tmp_path):
     report = subprocess.run([sys.executable, "-m", "emokd", "report", str(out)], capture_output=True, text=True)
     assert report.returncode == 0 and (out / "results.md").exists()
     assert "| teacher |" in report.stdout
+    # the folder now holds this run: another configuration is refused before any work, naming the change,
+    # and the run's data (OUT/data, seed 0) and results stay as they are
+    before = (out / "results.json").read_bytes()
+    for extra, change in ((["--seed", "1"], "seed 0 -> 1"), (["--protocol", "trs"], "protocol 'loso' -> 'trs'")):
+        other = [*cmd, *extra]
+        again = subprocess.run(other, capture_output=True, text=True)
+        assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+        last = again.stderr.strip().splitlines()[-1]
+        assert change in last and "--fresh" in last
+    assert (out / "results.json").read_bytes() == before
+    assert json.loads((out / "data" / "ground_truth.json").read_text())["seed"] == 0
+
+
+def test_run_refuses_a_folder_with_files_emokd_did_not_write(tmp_path):
+    out = tmp_path / "mine"
+    (out / "figures").mkdir(parents=True)
+    (out / "results.json").write_text("{}")
+    cmd = [sys.executable, "-m", "emokd", "run", "--preset", "smoke", "--out", str(out), "--max-epochs", "1",
+           "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "holds files emokd did not write (figures, results.json)" in result.stderr.strip().splitlines()[-1]
+    assert (out / "results.json").read_text() == "{}" and not (out / "data").exists()

@@ -8,6 +8,7 @@ import pytest
 
 from emokd.config import experiment_config
 from emokd.datasets import WindowSet
+from emokd.errors import EmokdError
 from emokd.experiment import load_trials, run_experiment
 from emokd.prepare import sha256
 from emokd.train import extract_knowledge, load_model
@@ -160,8 +161,13 @@ def test_finished_run_is_returned_as_it_is(loso_run, smoke_prepared, tmp_path):
     again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
     assert (copy / "results.json").read_bytes() == before  # not rewritten: its runtime is the real one
     assert again["runtime_s"] == res["runtime_s"]
-    # another configuration in the same folder is not mistaken for it
-    other = run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), copy, n_jobs=2, progress=False)
+    # another configuration in the same folder is not mistaken for it: refused, naming the change,
+    # and run only when told to start over
+    with pytest.raises(EmokdError, match=r"configuration: seed 0 -> 1.*--fresh"):
+        run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), copy, n_jobs=2, progress=False)
+    assert (copy / "results.json").read_bytes() == before
+    other = run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), copy, n_jobs=2, progress=False,
+                           resume=False)
     assert other["seed"] == 1 and json.loads((copy / "results.json").read_text())["seed"] == 1
 
 
