@@ -152,7 +152,7 @@ def data_fingerprint(data_dir, data_format: str = "prepared") -> dict:
     from the manifest and the trial files; ``features``: ``{"kind", "files": {path: sha256}}``
     (the label file and each trial's feature file, paths relative to ``data_dir``).
     """
-    from .prepare import MANIFEST, read_manifest, sha256
+    from .prepare import MANIFEST, check_complete, read_manifest, sha256
 
     root = Path(data_dir)
     if data_format == "features":
@@ -164,6 +164,7 @@ def data_fingerprint(data_dir, data_format: str = "prepared") -> dict:
     manifest = read_manifest(root)
     if manifest is None:
         raise EmokdError(f"{root}: no {MANIFEST}; run `python -m emokd prepare` first")
+    check_complete(manifest, root / MANIFEST)
     trials = {}
     for key, entry in manifest["trials"].items():
         path = root / entry["file"]
