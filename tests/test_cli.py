@@ -55,6 +55,11 @@ def test_synth_planted_options(tmp_path, capsys):
         (["run", "--out", "x", "--kd-sweep", "a,b"], "expected comma-separated numbers"),
         (["run", "--out", "x", "--data", "/nonexistent/folder"], "--data /nonexistent/folder: no such folder"),
         (["report", "/nonexistent/run"], "/nonexistent/run/results.json"),
+        (["run", "--out", "x", "--kd-weight", "nan"], "kd_weight=nan: need a finite number"),
+        (["run", "--out", "x", "--kd-sweep", "0.5,inf"], "kd_sweep=(0.5, inf): weights must be finite"),
+        (["synth", "--out", "x", "--eeg-gain", "nan"], "eeg_gain=nan: need a finite number"),
+        (["synth", "--out", "x", "--nuisance-sd", "-1"], "nuisance_sd=-1.0: need >= 0"),
+        (["synth", "--out", "x", "--mixing-width-m", "0"], "mixing_width_m=0.0: need > 0"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
