@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -147,6 +149,53 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _check_seed(seed: int) -> None:
+    if seed < 0:
+        raise EmokdError(f"--seed {seed}: need >= 0")
+
+
+def _check_out(out: Path) -> None:
+    """An output folder that exists and is writable, or can be created: checked before any work."""
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EmokdError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EmokdError(f"--out {out}: {parent} is not writable")
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    from .train import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EmokdError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise EmokdError(f"--device {device}: Apple MPS is not available on this machine (use cpu or auto)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise EmokdError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def _check_backend(backend: str | None) -> None:
+    if backend is None:
+        return
+    from joblib.parallel import BACKENDS
+
+    if backend == "dask":
+        try:
+            from distributed import get_client
+
+            get_client()
+        except (ImportError, ValueError) as err:
+            raise EmokdError(f"--backend dask: no running dask.distributed Client ({err}); start one first "
+                             "(from Python: see the README)") from None
+    elif backend not in BACKENDS:
+        raise EmokdError(f"--backend {backend}: unknown joblib backend; choose one of {', '.join(sorted(BACKENDS))}")
+
+
 def _synth(args) -> None:
     from .synthetic import generate
 
@@ -158,6 +207,8 @@ def _synth(args) -> None:
         channels = args.planted_channels or ("all",)
         overrides["pattern"] = tuple(PlantedComponent(lo, hi, channels) for lo, hi in bands)
     cfg = synth_config(args.preset, **overrides)
+    _check_seed(args.seed)
+    _check_out(args.out)
     t0 = time.perf_counter()
     truth = generate(args.out, cfg, seed=args.seed)
     tm = np.array(truth["truth_map"])
@@ -235,6 +286,10 @@ def _run(args) -> None:
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
+    _check_seed(args.seed)
+    _check_device(args.device)
+    _check_backend(args.backend)
+    _check_out(args.out)
     if args.data is not None and _is_feature_release(args.data):
         cfg = on_feature_release(cfg)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -283,6 +338,11 @@ def main(argv=None) -> int:
          "saliency": _saliency}[args.command](args)
     except EmokdError as err:
         print(f"emokd {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a system failure (disk full, read-only, a file where a folder should be): one line
+        reason = "disk full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"emokd {args.command}: error: {where}{reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"emokd {args.command}: interrupted (completed files are kept; rerun to continue)", file=sys.stderr)

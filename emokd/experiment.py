@@ -203,8 +203,11 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     if resume and done.exists():
         result = _read_json(done)
         check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), data_id)
-        log.info("fold %d: already done", fold.fold)
-        return result
+        missing = _missing_outputs(Path(out), [result], cfg)
+        if not missing:
+            log.info("fold %d: already done", fold.fold)
+            return result
+        log.warning("fold %d: %s missing: redone (from its checkpoints)", fold.fold, ", ".join(p.name for p in missing))
     device = resolve_device(cfg.device)
     all_trials = load_trials(prepared_dir, cfg.data_format)
     parts, _ = fold_inputs(all_trials, fold)
@@ -319,21 +322,42 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
 
 
 def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, backend, progress, resume) -> dict:
-    from joblib import Parallel, delayed, parallel_config
-
     # The run folder is emokd's and holds this configuration's run on this data, or it is refused
     marker = claim(out, fresh=not resume)
     cfg_json, data = _as_json(cfg), data_fingerprint(prepared_dir, cfg.data_format)
     if "config" in marker:
         check_same(out, marker["config"], marker.get("data"), cfg_json, data)
-    record(out, cfg_json, data)
+    # the time of earlier segments of this run (stopped by an error or Ctrl-C), so that runtime_s is the whole
+    before = float(marker.get("seconds_before", 0.0)) if resume and "config" in marker else 0.0
+    record(out, cfg_json, data, seconds_before=before)
     done = out / "results.json"
     if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
         old = _read_json(done)
-        if old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT:
+        if (old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT
+                and not _missing_outputs(out, old.get("folds", []), cfg)):
             log.info("%s: already done", done)
             return old
     t0 = time.perf_counter()
+    try:
+        results = _run_folds(prepared_dir, cfg, out, data, n_jobs=n_jobs, backend=backend, progress=progress,
+                             resume=resume, t0=t0, before=before)
+        record(out, cfg_json, data, seconds_before=results["runtime_s"])
+        return results
+    except BaseException:
+        record(out, cfg_json, data, seconds_before=before + time.perf_counter() - t0)
+        raise
+
+
+def _missing_outputs(out: Path, folds: list[dict], cfg: ExperimentConfig) -> list[Path]:
+    """Model and prediction files of the listed folds that are not there (deleted after the run)."""
+    names = [f"{m}.pt" for m in model_names(cfg)] + ["predictions.npz"]
+    return [p for f in folds for p in (out / "folds" / f"fold_{f.get('fold', -1):02d}" / n for n in names)
+            if not p.is_file()]
+
+
+def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before) -> dict:
+    from joblib import Parallel, delayed, parallel_config
+
     trials = load_trials(prepared_dir, cfg.data_format)
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
                        n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
@@ -360,7 +384,7 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
                "data": str(Path(prepared_dir).resolve()), "inputs": data, "config": cfg.to_json(),
                "folds": folds_out,
                **summarise_folds(folds_out, models, REFERENCES),
-               "runtime_s": round(time.perf_counter() - t0, 1), "n_jobs": n_jobs,
+               "runtime_s": round(before + time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}
     write_json(out / "results.json", results)
     return results

@@ -136,11 +136,12 @@ def claim(out, *, fresh: bool = False) -> dict:
     return marker
 
 
-def record(out, cfg_json: dict, data: dict) -> None:
-    """Store what the run in ``out`` is computed from (its configuration and data)."""
+def record(out, cfg_json: dict, data: dict, *, seconds_before: float = 0.0) -> None:
+    """Store what the run in ``out`` is computed from (configuration, data) and the time spent so far."""
     from .prepare import write_json
 
-    write_json(Path(out) / MARKER, {"format": FORMAT, "config": cfg_json, "data": data})
+    write_json(Path(out) / MARKER, {"format": FORMAT, "config": cfg_json, "data": data,
+                                    "seconds_before": round(seconds_before, 3)})
 
 
 # -- what a run is computed from --------------------------------------------------------

@@ -203,8 +203,12 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
                            else None}, sort_keys=True)
     ck = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if ck.get("identity") != identity:
+        try:
+            ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            raise EmokdError(f"{checkpoint_path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with "
+                             "--fresh to train from the start") from None
+        if not isinstance(ck, dict) or ck.get("identity") != identity:
             log.warning("%s: ignoring checkpoint %s made with other settings", desc, checkpoint_path)
             ck = None
     if ck is not None:
