@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -110,7 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
     p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
-    p.add_argument("--fresh", action="store_true", help="ignore finished folds and checkpoints in OUT")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: ignore finished folds and checkpoints in OUT, and write into an OUT that "
+                        "holds another configuration's run, a run on other data, or files emokd did not write "
+                        "(emokd's files there are replaced; others are left alone)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("report", help="tables and figures of a finished run",
@@ -160,6 +166,53 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _check_seed(seed: int) -> None:
+    if seed < 0:
+        raise EmokdError(f"--seed {seed}: need >= 0")
+
+
+def _check_out(out: Path) -> None:
+    """An output folder that exists and is writable, or can be created: checked before any work."""
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise EmokdError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EmokdError(f"--out {out}: {parent} is not writable")
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    from .train import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EmokdError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise EmokdError(f"--device {device}: Apple MPS is not available on this machine (use cpu or auto)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise EmokdError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def _check_backend(backend: str | None) -> None:
+    if backend is None:
+        return
+    from joblib.parallel import BACKENDS
+
+    if backend == "dask":
+        try:
+            from distributed import get_client
+
+            get_client()
+        except (ImportError, ValueError) as err:
+            raise EmokdError(f"--backend dask: no running dask.distributed Client ({err}); start one first "
+                             "(from Python: see the README)") from None
+    elif backend not in BACKENDS:
+        raise EmokdError(f"--backend {backend}: unknown joblib backend; choose one of {', '.join(sorted(BACKENDS))}")
+
+
 def _synth(args) -> None:
     from .synthetic import generate
 
@@ -171,6 +224,8 @@ def _synth(args) -> None:
         channels = args.planted_channels or ("all",)
         overrides["pattern"] = tuple(PlantedComponent(lo, hi, channels) for lo, hi in bands)
     cfg = synth_config(args.preset, **overrides)
+    _check_seed(args.seed)
+    _check_out(args.out)
     t0 = time.perf_counter()
     truth = generate(args.out, cfg, seed=args.seed)
     tm = np.array(truth["truth_map"])
@@ -233,6 +288,7 @@ def _run(args) -> None:
 
     from .experiment import run_experiment
     from .report import markdown_table, write_report
+    from .runfolder import check_same, claim, run_lock
 
     if args.n_jobs == 0 or args.n_jobs < -1:
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
@@ -247,13 +303,23 @@ def _run(args) -> None:
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
-    args.out.mkdir(parents=True, exist_ok=True)
-    prepared = _data_for_run(args)
-    if _is_feature_release(prepared):
+    _check_seed(args.seed)
+    _check_device(args.device)
+    _check_backend(args.backend)
+    _check_out(args.out)
+    if args.data is not None and _is_feature_release(args.data):
         cfg = on_feature_release(cfg)
-    results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
-                             progress=not args.quiet, resume=not args.fresh)
-    paths = write_report(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with run_lock(args.out):
+        # Before any data is written under OUT: the folder is new, emokd's, or refused, and an earlier
+        # run of another configuration is refused (the data are compared once they are prepared)
+        marker = claim(args.out, fresh=args.fresh)
+        if marker.get("config") is not None:
+            check_same(args.out, marker["config"], None, json.loads(json.dumps(cfg.to_json())), None)
+        prepared = _data_for_run(args)
+        results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
+                                 progress=not args.quiet, resume=not args.fresh)
+        paths = write_report(args.out)
     print(markdown_table(results))
     print(f"\n{results['n_folds']} {args.protocol.upper()} folds in {results['runtime_s']:.0f} s -> "
           f"{args.out / 'results.json'}, {paths['markdown'].name}, {paths['csv'].name}, figures/")
@@ -308,6 +374,11 @@ def main(argv=None) -> int:
          "saliency": _saliency, "pretrain-face": _pretrain_face}[args.command](args)
     except EmokdError as err:
         print(f"emokd {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a system failure (disk full, read-only, a file where a folder should be): one line
+        reason = "disk full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"emokd {args.command}: error: {where}{reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"emokd {args.command}: interrupted (completed files are kept; rerun to continue)", file=sys.stderr)

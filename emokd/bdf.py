@@ -159,6 +159,15 @@ def check_bdf_header(path) -> dict:
     if len(rest) < 256 * n_chans:
         raise EmokdError(f"{path}: truncated inside the header ({size} bytes)")
     labels = [rest[16 * i : 16 * (i + 1)].decode("ascii", "replace").strip() for i in range(n_chans)]
+    ranges = {}
+    for name, start in (("physical", 104), ("digital", 120)):  # minimum, then maximum, 8 bytes per signal
+        try:
+            lo, hi = ([float(rest[start * n_chans + 8 * n_chans * j + 8 * i:
+                                  start * n_chans + 8 * n_chans * j + 8 * (i + 1)].decode("ascii").strip())
+                       for i in range(n_chans)] for j in (0, 1))
+        except ValueError as err:
+            raise EmokdError(f"{path}: corrupt BDF header, {name} range: {err}") from None
+        ranges[name] = list(zip(lo, hi))
     off = n_chans * (16 + 80 + 8 + 8 + 8 + 8 + 8 + 80)
     try:
         n_samples = [int(rest[off + 8 * i : off + 8 * (i + 1)].decode("ascii").strip()) for i in range(n_chans)]
@@ -177,4 +186,20 @@ def check_bdf_header(path) -> dict:
         "ch_names": labels,
         "n_samples": n_samples,
         "sfreq": [n / record_s for n in n_samples],
+        "physical_range": ranges["physical"],
+        "digital_range": ranges["digital"],
     }
+
+
+def check_ranges(path, info: dict, ch_names) -> None:
+    """Raise if a channel's physical or digital range (header) has zero width.
+
+    MNE then scales by 0/0 or x/0 and reads values of kV (or inf) without an error.
+    """
+    for ch in ch_names:
+        i = info["ch_names"].index(ch)
+        for name in ("physical", "digital"):
+            lo, hi = info[f"{name}_range"][i]
+            if lo == hi:
+                raise EmokdError(f"{path}: channel {ch}: header field '{name} minimum' = '{name} maximum' = "
+                                 f"{lo:g}, a range of zero width")

@@ -46,6 +46,20 @@ PAPER_TRIALS_PER_SUBJECT: dict[int, int] = {
 PRESETS: tuple[str, ...] = ("smoke", "book", "paper")
 
 
+def _check_numbers(obj, *, positive=(), nonnegative=()) -> None:
+    """Every number field of a config finite (NaN and inf refused); those named, > 0 or >= 0."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if v != v or v in (float("inf"), float("-inf")):
+            raise EmokdError(f"{f.name}={v!r}: need a finite number")
+        if f.name in positive and v <= 0:
+            raise EmokdError(f"{f.name}={v!r}: need > 0")
+        if f.name in nonnegative and v < 0:
+            raise EmokdError(f"{f.name}={v!r}: need >= 0")
+
+
 def _params_hash(obj) -> str:
     text = json.dumps(dataclasses.asdict(obj), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -150,6 +164,14 @@ class SynthConfig:
     face_gain: float = 1.0  # expression = face_gain * valence / valence SD (before identity gain)
 
     def __post_init__(self):
+        _check_numbers(self, positive=("sfreq", "mixing_width_m", "valence_rise_s", "margin_s", "n_clips"),
+                       nonnegative=("valence_between_sd", "valence_within_sd", "valence_smooth_steps",
+                                    "planted_power_ratio", "nuisance_sd", "subject_offset_sd", "background_uv",
+                                    "alpha_uv", "blink_rate_hz", "blink_uv", "line_noise_uv", "emg_leakage"))
+        if not -1.0 < self.valence_ar < 1.0:
+            raise EmokdError(f"valence_ar={self.valence_ar!r}: need -1 < ar < 1")
+        if not all(0.0 <= g < float("inf") for g in self.subject_gain_range):
+            raise EmokdError(f"subject_gain_range={self.subject_gain_range!r}: need finite gains >= 0")
         if not self.trials_per_subject:
             raise EmokdError("trials_per_subject is empty")
         for s, n in self.trials_per_subject.items():
@@ -300,6 +322,9 @@ class TrainConfig:
     grad_clip: float | None = None
 
     def __post_init__(self):
+        _check_numbers(self, nonnegative=("weight_decay", "lr_patience"))
+        if self.grad_clip is not None and not 0.0 < self.grad_clip < float("inf"):
+            raise EmokdError(f"grad_clip={self.grad_clip!r}: need a finite number > 0 (or None)")
         for name in ("lr", "batch_size", "max_epochs", "window_steps", "hop_steps", "early_stop"):
             if getattr(self, name) <= 0:
                 raise EmokdError(f"{name}={getattr(self, name)!r}: need > 0")
@@ -324,6 +349,7 @@ class KDConfig:
     projection: str = "auto"
 
     def __post_init__(self):
+        _check_numbers(self)
         if self.kd_weight < 0:
             raise EmokdError(f"kd_weight={self.kd_weight!r}: need >= 0")
         if self.feature_loss not in FEATURE_LOSSES:
@@ -363,12 +389,13 @@ class ExperimentConfig:
             raise EmokdError(f"preset={self.preset!r}: choose one of {', '.join(PRESETS)}")
         if self.protocol not in PROTOCOLS:
             raise EmokdError(f"protocol={self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+        _check_numbers(self)
         if self.n_folds < 2:
             raise EmokdError(f"n_folds={self.n_folds!r}: need >= 2")
         if not 0.0 < self.val_fraction < 1.0:
             raise EmokdError(f"val_fraction={self.val_fraction!r}: need 0 < fraction < 1")
-        if any(w < 0 for w in self.kd_sweep):
-            raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be >= 0")
+        if not all(0.0 <= w < float("inf") for w in self.kd_sweep):  # NaN fails both comparisons
+            raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be finite and >= 0")
         if self.data_format not in ("prepared", "features"):
             raise EmokdError(f"data_format={self.data_format!r}: choose 'prepared' or 'features'")
         if self.teacher_input not in ("frames", "face"):

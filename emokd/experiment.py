@@ -26,7 +26,9 @@ run on a Dask cluster (the workers must see ``prepared_dir`` and ``out``).
 
 Output folder::
 
-    results.json              config, folds (partitions, metrics, best epochs), summary, tests
+    results.json              config, inputs (the data's fingerprint), folds (partitions, metrics,
+                              best epochs), summary, tests
+    .emokd.json, .emokd.lock  what the folder's run is computed from; the lock held while it runs
     folds/fold_XX/            teacher.pt, student.pt, student_kd.pt (state dict + config),
                               *.log.jsonl (per epoch), *.ckpt (resumable), knowledge.*,
                               predictions.npz, fold.json (this fold's result)
@@ -51,6 +53,7 @@ from .datasets import Fold, Normaliser, WindowSet, make_folds, student_inputs
 from .errors import EmokdError
 from .metrics import fold_metrics
 from .prepare import load_prepared, sha256, write_json
+from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock, temp_path
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
@@ -157,11 +160,16 @@ def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfi
     wset = WindowSet(trials, _teacher_field(cfg), window_steps=st.window_steps, hop_steps=st.hop_steps,
                      crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
     knowledge = extract_knowledge(teacher, wset, device=device)
-    tmp = npz.with_name("knowledge.tmp.npz")
-    np.savez(tmp, **knowledge)
-    os.replace(tmp, npz)
+    _save_npz(npz, knowledge)
     write_json(js, meta)
     return knowledge
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    tmp = temp_path(path)  # a file object: np.savez adds no ".npz" to it
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
 
 
 def fold_inputs(trials: dict[str, dict], fold: Fold) -> tuple[dict[str, list[dict]], Normaliser]:
@@ -185,11 +193,13 @@ def fold_inputs(trials: dict[str, dict], fold: Fold) -> tuple[dict[str, list[dic
 
 
 def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
-             progress: bool = False, resume: bool = True, embeddings=None) -> dict:
+             progress: bool = False, resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
     """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
 
-    ``embeddings``: the cache file of a frozen backbone (:func:`emokd.embeddings.cached_embeddings`);
-    made here when it is needed and not given.
+    ``inputs``: the data's :func:`emokd.runfolder.data_fingerprint` (computed when not
+    given); a finished fold is reused only when its configuration and data match,
+    and refused otherwise. ``embeddings``: the cache file of a frozen backbone
+    (:func:`emokd.embeddings.cached_embeddings`); made here when it is needed and not given.
     """
     import torch
 
@@ -202,11 +212,15 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     fold_dir = Path(out) / "folds" / f"fold_{fold.fold:02d}"
     fold_dir.mkdir(parents=True, exist_ok=True)
     done = fold_dir / "fold.json"
+    data_id = fingerprint_id(inputs if inputs is not None else data_fingerprint(prepared_dir, cfg.data_format))
     if resume and done.exists():
-        result = json.loads(done.read_text())
-        if result.get("config") == _as_json(cfg):
+        result = _read_json(done)
+        check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), data_id)
+        missing = _missing_outputs(Path(out), [result], cfg)
+        if not missing:
             log.info("fold %d: already done", fold.fold)
             return result
+        log.warning("fold %d: %s missing: redone (from its checkpoints)", fold.fold, ", ".join(p.name for p in missing))
     device = resolve_device(cfg.device)
     frozen = _frozen_backbone(cfg)
     all_trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
@@ -275,12 +289,11 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
         arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
         for name, p in preds.items():
             arrays[f"{t['key']}__{name}"] = p[t["key"]]
-    tmp = fold_dir / "predictions.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, fold_dir / "predictions.npz")
+    _save_npz(fold_dir / "predictions.npz", arrays)
     result["predictions"] = str((fold_dir / "predictions.npz").relative_to(out))
     result["seconds"] = round(time.perf_counter() - t_start, 2)
     result["config"] = cfg.to_json()
+    result["inputs"] = data_id
     write_json(done, result)
     return result
 
@@ -314,21 +327,59 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     out : path, the run folder
     n_jobs : int, folds in parallel (joblib); each worker uses cores // n_jobs threads
     backend : str, optional, a joblib backend ("loky", "dask", ...); default: joblib's
-    resume : bool, reuse finished folds and checkpoints of an interrupted run
+    resume : bool
+        Reuse finished folds and checkpoints of an interrupted run of the same
+        configuration on the same data (compared by content: the data's
+        :func:`~emokd.runfolder.data_fingerprint`). A run folder holding another
+        configuration's run, a run on other data, or files emokd did not write is
+        refused (EmokdError naming what changed); ``resume=False`` starts over.
+        ``out/.emokd.lock`` keeps a second run out of the folder while this one runs.
     """
-    from joblib import Parallel, delayed, parallel_config
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
+        return _run_experiment(prepared_dir, cfg, out, n_jobs=n_jobs, backend=backend, progress=progress,
+                               resume=resume)
+
+
+def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, backend, progress, resume) -> dict:
+    # The run folder is emokd's and holds this configuration's run on this data, or it is refused
+    marker = claim(out, fresh=not resume)
+    cfg_json, data = _as_json(cfg), data_fingerprint(prepared_dir, cfg.data_format)
+    if "config" in marker:
+        check_same(out, marker["config"], marker.get("data"), cfg_json, data)
+    # the time of earlier segments of this run (stopped by an error or Ctrl-C), so that runtime_s is the whole
+    before = float(marker.get("seconds_before", 0.0)) if resume and "config" in marker else 0.0
+    record(out, cfg_json, data, seconds_before=before)
     done = out / "results.json"
     if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
-        old = json.loads(done.read_text())
-        if (old.get("config") == _as_json(cfg)
-                and old.get("data") == str(Path(prepared_dir).resolve()) and old.get("format") == FORMAT):
+        old = _read_json(done)
+        if (old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT
+                and not _missing_outputs(out, old.get("folds", []), cfg)):
             log.info("%s: already done", done)
             return old
     t0 = time.perf_counter()
-    trials = load_trials(prepared_dir, cfg.data_format)
+    try:
+        results = _run_folds(prepared_dir, cfg, out, data, n_jobs=n_jobs, backend=backend, progress=progress,
+                             resume=resume, t0=t0, before=before)
+        record(out, cfg_json, data, seconds_before=results["runtime_s"])
+        return results
+    except BaseException:
+        record(out, cfg_json, data, seconds_before=before + time.perf_counter() - t0)
+        raise
+
+
+def _missing_outputs(out: Path, folds: list[dict], cfg: ExperimentConfig) -> list[Path]:
+    """Model and prediction files of the listed folds that are not there (deleted after the run)."""
+    names = [f"{m}.pt" for m in model_names(cfg)] + ["predictions.npz"]
+    return [p for f in folds for p in (out / "folds" / f"fold_{f.get('fold', -1):02d}" / n for n in names)
+            if not p.is_file()]
+
+
+def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before) -> dict:
+    from joblib import Parallel, delayed, parallel_config
+
+    trials = load_trials(prepared_dir, cfg.data_format, frames=False)  # the references need labels only
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
                        n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
     references = {f.fold: _reference_metrics(trials, f) for f in folds}
@@ -346,23 +397,36 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     with parallel_config(backend=backend) if backend else contextlib.nullcontext():
         if n_jobs == 1 and backend is None:
             folds_out = [run_fold(prepared_dir, f, cfg, out, n_threads=n_threads, progress=progress, resume=resume,
-                                  embeddings=embeddings) for f in _bar(folds, progress)]
+                                  inputs=data, embeddings=embeddings) for f in _bar(folds, progress)]
         else:
             folds_out = Parallel(n_jobs=n_jobs)(
-                delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume,
+                delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume, inputs=data,
                                   embeddings=embeddings) for f in folds)
     models = model_names(cfg)
     for f in folds_out:
         f.pop("config", None)
+        f.pop("inputs", None)
         f["metrics"].update(references[f["fold"]])
     results = {"format": FORMAT, "protocol": cfg.protocol, "preset": cfg.preset, "seed": cfg.seed,
                "models": models, "references": list(REFERENCES), "n_folds": len(folds_out),
-               "data": str(Path(prepared_dir).resolve()), "config": cfg.to_json(), "folds": folds_out,
+               "data": str(Path(prepared_dir).resolve()), "inputs": data, "config": cfg.to_json(),
+               "folds": folds_out,
                **summarise_folds(folds_out, models, REFERENCES),
-               "runtime_s": round(time.perf_counter() - t0, 1), "n_jobs": n_jobs,
+               "runtime_s": round(before + time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}
     write_json(out / "results.json", results)
     return results
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON file of the run folder; unreadable: an error naming it that offers ``--fresh``."""
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EmokdError(f"{path}: not readable ({err}); rerun with --fresh to recompute it") from None
+    if not isinstance(obj, dict):
+        raise EmokdError(f"{path}: expected a JSON object; rerun with --fresh to recompute it")
+    return obj
 
 
 def _versions() -> dict:

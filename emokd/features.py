@@ -218,6 +218,13 @@ def load_feature_release(root=None, *, fetch: bool = False, cache_dir=None) -> l
         if f["target"].size != valence.size:
             raise EmokdError(f"{path}: 'target' has {f['target'].size} steps but the label file has "
                              f"{valence.size} for subject {subject} trial {trial_no}")
+        # In the release, target is exactly 2 x the label trace (float32 rounding aside): a file that does
+        # not match belongs to another trial (swapped or renamed) or was altered
+        if not np.allclose(f["target"], 2 * valence, rtol=1e-6, atol=1e-6):
+            i = int(np.argmax(np.abs(f["target"] - 2 * valence)))
+            raise EmokdError(f"{path}: field 'target' is not 2 x the label file's trace of subject {subject} trial "
+                             f"{trial_no} (step {i}: {f['target'][i]:.6g} vs 2 x {valence[i]:.6g}); swapped or "
+                             "altered file?")
         trials.append({"key": trial_key(subject, trial_no), "subject": subject, "trial_no": trial_no,
                        "valence": valence.astype(np.float32), "target": f["target"],
                        "eeg": f["eeg_band_feats_full"], "eeg85": f["eeg_band_feats"], "face": f["face_feats"],

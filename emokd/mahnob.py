@@ -27,7 +27,7 @@ import numpy as np
 import scipy.io
 
 from .bandpower import band_power
-from .bdf import check_bdf_header
+from .bdf import check_bdf_header, check_ranges
 from .config import EEG_CHANNELS, PrepareConfig
 from .errors import EmokdError
 
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 LABEL_FILE = "lable_continous_Mahnob.mat"  # sic: the public file's name
 FRAMES_FILE = "face_frames.npz"
+#: |valence| above this is not on MAHNOB-HCI's continuous scale (the public traces stay within +-0.46)
+MAX_ABS_VALENCE = 1.0
+#: |EEG| above this (V) is beyond any EEG amplifier (Biosemi ActiveTwo: +-0.262 V)
+MAX_EEG_V = 1.0
 STATUS_MASK = 0xFFFF  # Biosemi trigger bits; bits 16-23 carry system status
 
 
@@ -83,6 +87,10 @@ def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
         key = (int(subject), int(trial_no))
         if trace.size == 0 or not np.all(np.isfinite(trace)):
             raise EmokdError(f"{path}: field 'labels', trace of subject {key[0]} trial {key[1]} is empty or not finite")
+        if np.abs(trace).max() > MAX_ABS_VALENCE:
+            raise EmokdError(f"{path}: field 'labels', trace of subject {key[0]} trial {key[1]} reaches "
+                             f"{trace[np.argmax(np.abs(trace))]:.6g}, outside the valence scale "
+                             f"[-{MAX_ABS_VALENCE:g}, {MAX_ABS_VALENCE:g}]")
         if key in out:
             raise EmokdError(f"{path}: field 'trials_included' lists subject {key[0]} trial {key[1]} twice")
         out[key] = trace
@@ -157,7 +165,8 @@ def read_eeg(bdf_path, cfg: PrepareConfig = PrepareConfig()) -> tuple[np.ndarray
     import mne
 
     path = Path(bdf_path)
-    check_bdf_header(path)
+    header = check_bdf_header(path)
+    check_ranges(path, header, [c for c in EEG_CHANNELS + ("Status",) if c in header["ch_names"]])
     try:
         raw = mne.io.read_raw_bdf(path, preload=False, verbose="error")
     except Exception as err:  # MNE raises many types for corrupt headers
@@ -192,6 +201,11 @@ def check_eeg(eeg, *, source, ch_names=EEG_CHANNELS) -> None:
     flat = [ch_names[i] for i in np.flatnonzero(np.ptp(eeg, axis=1) <= 1e-12)]
     if flat:
         raise EmokdError(f"{source}: EEG channel(s) {flat} are flat (no signal)")
+    peak = np.abs(eeg).max(axis=1)
+    wild = [f"{ch_names[i]} ({peak[i]:.3g} V)" for i in np.flatnonzero(peak > MAX_EEG_V)]
+    if wild:
+        raise EmokdError(f"{source}: EEG channel(s) {', '.join(wild)} exceed {MAX_EEG_V:g} V, beyond any EEG "
+                         "amplifier's range (Biosemi: +-0.262 V); check the file's physical range")
 
 
 def eeg_band_power(eeg, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *, source="EEG") -> np.ndarray:

@@ -9,7 +9,10 @@
                      trial's source files (bytes, SHA-256), output file and shapes
 
 Re-running skips trials already prepared with the same parameters (same hash,
-output present with the recorded size, sources unchanged in size). Every file is
+output present with the recorded SHA-256, sources unchanged in size). The manifest
+says how many trials were expected (``n_expected``) and whether preparation went
+through all of them (``finished``); a stopped preparation records the trial it
+stopped at (``stopped_at``, ``failed``), and :func:`load_prepared` refuses it. Every file is
 written under a temporary name and renamed when complete, and the manifest is
 updated after each trial, so an interrupted run never leaves a half-written
 trial that looks complete.
@@ -31,6 +34,7 @@ from . import __version__
 from .config import PrepareConfig
 from .errors import EmokdError
 from .mahnob import LABEL_FILE, read_labels, read_trial
+from .runfolder import temp_path
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,7 @@ def _versions() -> dict:
 
 def write_json(path: Path, obj) -> None:
     """Write ``obj`` as JSON under a temporary name, then rename (never half-written)."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
     os.replace(tmp, path)
 
@@ -85,11 +89,30 @@ def read_manifest(out) -> dict | None:
     return manifest
 
 
+def check_complete(manifest: dict, path) -> None:
+    """Raise EmokdError unless the preparation that wrote ``manifest`` went through every trial.
+
+    A stopped preparation names the trial it stopped at; trials skipped on purpose
+    (``--skip-bad``) are listed in ``failed`` and do not make it incomplete.
+    """
+    if manifest.get("finished") is True:
+        return
+    if "finished" not in manifest:
+        raise EmokdError(f"{path}: field 'finished' is missing (prepared by an older emokd); rerun "
+                         "`python -m emokd prepare` on its source folder")
+    failed = manifest.get("failed") or {}
+    where = f"stopped at {manifest['stopped_at']}" if manifest.get("stopped_at") else "stopped"
+    why = "; ".join(f"{k}: {v}" for k, v in failed.items())
+    raise EmokdError(f"{path}: incomplete preparation ({where}, {len(manifest.get('trials', {}))} of "
+                     f"{manifest.get('n_expected', '?')} trials prepared{'; failed ' + why if why else ''}); "
+                     "fix the trial and rerun `python -m emokd prepare`, or pass --skip-bad to leave it out")
+
+
 def _is_current(entry: dict | None, out: Path, root: Path) -> bool:
-    if not entry:
+    if not entry or "sha256" not in entry:
         return False
     target = out / entry["file"]
-    if not target.is_file() or target.stat().st_size != entry["bytes"]:
+    if not target.is_file() or target.stat().st_size != entry["bytes"] or sha256(target) != entry["sha256"]:
         return False
     return all((root / s["path"]).is_file() and (root / s["path"]).stat().st_size == s["bytes"]
                for s in entry["sources"])
@@ -138,6 +161,8 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
         "params_hash": cfg.params_hash(),
         "versions": _versions(),
         "label_file": _file_record(root / LABEL_FILE, root),
+        "n_expected": len(labels),
+        "finished": False,  # True once every trial was prepared or skipped (--skip-bad)
         "trials": {},
         "failed": {},
     }
@@ -153,7 +178,9 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
         try:
             trial = read_trial(root, subject, trial_no, valence, cfg)
         except EmokdError as err:
-            if on_error == "raise":
+            if on_error == "raise":  # the manifest says where it stopped, and why
+                manifest.update(failed={key: str(err)}, stopped_at=key)
+                write_json(out / MANIFEST, manifest)
                 raise
             log.warning("skipping %s: %s", key, err)
             manifest["failed"][key] = str(err)
@@ -161,6 +188,7 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
         entry = _write_trial(out / f"{key}.npz", trial, subject, trial_no, root)
         manifest["trials"][key] = {**entry, "label_sha256": label_hash}
         write_json(out / MANIFEST, manifest)
+    manifest["finished"] = True
     write_json(out / MANIFEST, manifest)
     manifest["n_skipped"] = n_skipped
     return manifest
@@ -171,7 +199,7 @@ def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Pat
               "subject": np.int64(subject), "trial_no": np.int64(trial_no)}
     if trial["frames"] is not None:
         arrays["frames"] = trial["frames"]
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
     os.replace(tmp, path)
@@ -181,6 +209,7 @@ def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Pat
         "trial_no": trial_no,
         "file": path.name,
         "bytes": path.stat().st_size,
+        "sha256": sha256(path),
         "n_steps": int(trial["valence"].size),
         "shapes": {k: list(v.shape) for k, v in arrays.items() if np.ndim(v)},
         "stimulus_s": info["stimulus_s"],
@@ -207,6 +236,7 @@ def load_prepared(out, *, frames: bool = True, keys=None) -> list[dict]:
     manifest = read_manifest(out)
     if manifest is None:
         raise EmokdError(f"{out}: no {MANIFEST}; run `python -m emokd prepare` first")
+    check_complete(manifest, out / MANIFEST)
     if keys is not None:
         unknown = sorted(set(keys) - set(manifest["trials"]))
         if unknown:

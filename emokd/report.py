@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .errors import EmokdError
+from .runfolder import temp_path
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ def markdown_table(results: dict) -> str:
 
 
 def _atomic_write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     try:
         tmp.write_text(text, encoding="utf-8", newline="")
         os.replace(tmp, path)
@@ -362,7 +363,7 @@ def plot_fold_predictions(run_dir, fold: int, *, max_trials: int = 6):
 
 
 def _save_figure(fig, path: Path) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     try:
         fig.savefig(tmp, format="png", dpi=110)
         os.replace(tmp, path)

@@ -37,6 +37,7 @@ from .datasets import WindowSet, overlap_average
 from .errors import EmokdError
 from .losses import kd_objective
 from .metrics import ccc as ccc_metric
+from .runfolder import temp_path
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def _atomic_torch_save(obj, path: Path) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -202,8 +203,12 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
                            else None}, sort_keys=True)
     ck = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if ck.get("identity") != identity:
+        try:
+            ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            raise EmokdError(f"{checkpoint_path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with "
+                             "--fresh to train from the start") from None
+        if not isinstance(ck, dict) or ck.get("identity") != identity:
             log.warning("%s: ignoring checkpoint %s made with other settings", desc, checkpoint_path)
             ck = None
     if ck is not None:
@@ -294,7 +299,7 @@ def _progress(it, enabled: bool, desc: str):
 
 def _write_lines(path, records) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
     os.replace(tmp, path)
 

@@ -55,6 +55,15 @@ def test_synth_planted_options(tmp_path, capsys):
         (["run", "--out", "x", "--kd-sweep", "a,b"], "expected comma-separated numbers"),
         (["run", "--out", "x", "--data", "/nonexistent/folder"], "--data /nonexistent/folder: no such folder"),
         (["report", "/nonexistent/run"], "/nonexistent/run/results.json"),
+        (["run", "--out", "x", "--seed", "-1"], "--seed -1: need >= 0"),
+        (["synth", "--out", "x", "--seed", "-1"], "--seed -1: need >= 0"),
+        (["run", "--out", "x", "--backend", "bogus"], "--backend bogus: unknown joblib backend"),
+        (["run", "--out", "x", "--backend", "dask"], "--backend dask: no running dask.distributed Client"),
+        (["run", "--out", "x", "--kd-weight", "nan"], "kd_weight=nan: need a finite number"),
+        (["run", "--out", "x", "--kd-sweep", "0.5,inf"], "kd_sweep=(0.5, inf): weights must be finite"),
+        (["synth", "--out", "x", "--eeg-gain", "nan"], "eeg_gain=nan: need a finite number"),
+        (["synth", "--out", "x", "--nuisance-sd", "-1"], "nuisance_sd=-1.0: need >= 0"),
+        (["synth", "--out", "x", "--mixing-width-m", "0"], "mixing_width_m=0.0: need > 0"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
@@ -85,3 +94,48 @@ def test_run_and_report_smoke_end_to_end(tmp_path):
     report = subprocess.run([sys.executable, "-m", "emokd", "report", str(out)], capture_output=True, text=True)
     assert report.returncode == 0 and (out / "results.md").exists()
     assert "| teacher |" in report.stdout
+    # the folder now holds this run: another configuration is refused before any work, naming the change,
+    # and the run's data (OUT/data, seed 0) and results stay as they are
+    before = (out / "results.json").read_bytes()
+    for extra, change in ((["--seed", "1"], "seed 0 -> 1"), (["--protocol", "trs"], "protocol 'loso' -> 'trs'")):
+        other = [*cmd, *extra]
+        again = subprocess.run(other, capture_output=True, text=True)
+        assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+        last = again.stderr.strip().splitlines()[-1]
+        assert change in last and "--fresh" in last
+    assert (out / "results.json").read_bytes() == before
+    assert json.loads((out / "data" / "ground_truth.json").read_text())["seed"] == 0
+
+
+def test_run_refuses_a_folder_with_files_emokd_did_not_write(tmp_path):
+    out = tmp_path / "mine"
+    (out / "figures").mkdir(parents=True)
+    (out / "results.json").write_text("{}")
+    cmd = [sys.executable, "-m", "emokd", "run", "--preset", "smoke", "--out", str(out), "--max-epochs", "1",
+           "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "holds files emokd did not write (figures, results.json)" in result.stderr.strip().splitlines()[-1]
+    assert (out / "results.json").read_text() == "{}" and not (out / "data").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_unavailable_device_is_refused_before_any_work(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "emokd", "run", "--out", "x", "--device", "cuda"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--device cuda: CUDA is not available" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists()
+
+
+def test_system_failures_give_one_line(smoke_dir, tmp_path):
+    """An output path under a file (checked first), or one that is a file (an OSError from the work itself)."""
+    (tmp_path / "file").write_text("not a folder")
+    run = subprocess.run([sys.executable, "-m", "emokd", "run", "--out", str(tmp_path / "file" / "run")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"{tmp_path / 'file'} is a file, not a folder" in run.stderr.strip().splitlines()[-1]
+    prep = subprocess.run([sys.executable, "-m", "emokd", "prepare", str(smoke_dir), "--out", str(tmp_path / "file"),
+                           "--quiet"], capture_output=True, text=True)
+    assert prep.returncode == 2 and "Traceback" not in prep.stderr, prep.stderr
+    assert prep.stderr.strip().splitlines()[-1] == f"emokd prepare: error: {tmp_path / 'file'}: File exists"

@@ -8,6 +8,7 @@ import pytest
 
 from emokd.config import experiment_config
 from emokd.datasets import WindowSet
+from emokd.errors import EmokdError
 from emokd.experiment import load_trials, run_experiment
 from emokd.prepare import sha256
 from emokd.train import extract_knowledge, load_model
@@ -160,8 +161,13 @@ def test_finished_run_is_returned_as_it_is(loso_run, smoke_prepared, tmp_path):
     again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
     assert (copy / "results.json").read_bytes() == before  # not rewritten: its runtime is the real one
     assert again["runtime_s"] == res["runtime_s"]
-    # another configuration in the same folder is not mistaken for it
-    other = run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), copy, n_jobs=2, progress=False)
+    # another configuration in the same folder is not mistaken for it: refused, naming the change,
+    # and run only when told to start over
+    with pytest.raises(EmokdError, match=r"configuration: seed 0 -> 1.*--fresh"):
+        run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), copy, n_jobs=2, progress=False)
+    assert (copy / "results.json").read_bytes() == before
+    other = run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), copy, n_jobs=2, progress=False,
+                           resume=False)
     assert other["seed"] == 1 and json.loads((copy / "results.json").read_text())["seed"] == 1
 
 
@@ -178,3 +184,52 @@ def test_dask_cluster_gives_the_same_results(loso_run, smoke_prepared, tmp_path)
     assert len(stream.data) >= 3 and ran_on  # the folds ran as tasks on the cluster's workers
     # same seed, same thread count per fold: identical metrics (determinism on a CPU)
     assert _metrics(dask_res) == _metrics(res)
+
+
+def test_truncated_results_json_names_the_file_and_offers_fresh(loso_run, smoke_prepared, tmp_path):
+    import shutil
+
+    out, _ = loso_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    text = (copy / "results.json").read_text()
+    (copy / "results.json").write_text(text[: len(text) // 2])
+    with pytest.raises(EmokdError, match=r"results.json: not readable .*--fresh"):
+        run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
+
+
+def test_deleted_model_file_is_regenerated(loso_run, smoke_prepared, tmp_path):
+    import shutil
+
+    out, res = loso_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    (copy / "folds" / "fold_00" / "student.pt").unlink()
+    again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
+    assert (copy / "folds" / "fold_00" / "student.pt").is_file()
+    assert _metrics(again) == _metrics(res)  # from its checkpoint: the same model
+
+
+def test_runtime_after_a_resume_is_the_whole_run(loso_run, smoke_prepared, tmp_path):
+    import shutil
+    import time
+
+    out, res = loso_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    (copy / "results.json").unlink()
+    fold1 = copy / "folds" / "fold_01"
+    for name in ("fold.json", "student_kd.pt", "predictions.npz"):
+        (fold1 / name).unlink()
+    good = (fold1 / "student_kd.ckpt").read_bytes()
+    (fold1 / "student_kd.ckpt").write_bytes(good[:100])  # the first segment stops there
+    with pytest.raises(EmokdError, match="unreadable checkpoint"):
+        run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
+    first = json.loads((copy / ".emokd.json").read_text())["seconds_before"]
+    assert first > 0
+    (fold1 / "student_kd.ckpt").write_bytes(good)
+    t0 = time.perf_counter()
+    again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
+    second = time.perf_counter() - t0
+    assert again["runtime_s"] > second + 0.5 * first  # both segments, not the last one alone
+    assert _metrics(again) == _metrics(res)

@@ -97,12 +97,35 @@ def _damaged_copy(tmp_path, subject=2, trial_no=14, **fields):
     ({"face_feats": lambda a: a[:-5]}, "rows but 'target'"),
     ({"target": lambda a: a[:, :-5], "eeg_band_feats_full": lambda a: a[:-5], "eeg_band_feats": lambda a: a[:-5],
       "face_feats": lambda a: a[:-5], "gaze_feats": lambda a: a[:-5]}, "but the label file has"),
+    ({"target": lambda a: a * 1.01}, r"field 'target' is not 2 x the label file's trace of subject 2 trial 14"),
 ])
 def test_bad_files_name_the_file_and_field(tmp_path, fields, message):
     root, name = _damaged_copy(tmp_path, **fields)
     with pytest.raises(EmokdError, match=message) as err:
         load_feature_release(root)
     assert name in str(err.value)
+
+
+def test_swapped_files_of_the_same_length_are_refused(tmp_path):
+    """Two feature files of the same length, swapped: each loads its trial's EEG under another trial's key."""
+    from emokd.mahnob import read_labels
+
+    labels = read_labels(RELEASE / "lable_continous_Mahnob.mat")
+    by_len = {}
+    for key, v in labels.items():
+        by_len.setdefault(v.size, []).append(key)
+    a, b = next(keys for keys in by_len.values() if len(keys) >= 2)[:2]
+    root = tmp_path / "release"
+    (root / "Features").mkdir(parents=True)
+    shutil.copy(RELEASE / "lable_continous_Mahnob.mat", root)
+    for p in (RELEASE / "features").glob("*.mat"):
+        os.symlink(p, root / "Features" / p.name)
+    fa, fb = root / "Features" / feature_file_name(*a), root / "Features" / feature_file_name(*b)
+    ta, tb = os.readlink(fa), os.readlink(fb)
+    fa.unlink(), fb.unlink()
+    os.symlink(tb, fa), os.symlink(ta, fb)
+    with pytest.raises(EmokdError, match=r"field 'target' is not 2 x the label file's trace.*swapped"):
+        load_feature_release(root)
 
 
 def test_missing_file_and_no_folder(tmp_path):

@@ -4,6 +4,7 @@ writer (edfio) in the real 47-channel layout, and every bad-input case."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import edfio
@@ -277,3 +278,46 @@ def test_frames_subsampled_by_config(smoke_dir):
     full = read_trial(smoke_dir, subject, trial_no, valence)["frames"]
     two = read_trial(smoke_dir, subject, trial_no, valence, PrepareConfig(frames_per_step=2))["frames"]
     np.testing.assert_array_equal(two, full[:, ::2])
+
+
+def _patch_header_field(bdf, field_offset: int, channel: str, text: bytes):
+    """Overwrite one 8-byte per-signal header field (offset in units of n_signals, as in the EDF spec)."""
+    data = bytearray(bdf.read_bytes())
+    n = int(data[252:256].decode())
+    i = BDF_CHANNELS.index(channel)
+    start = 256 + field_offset * n + 8 * i
+    data[start:start + 8] = text.ljust(8)
+    bdf.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("field_offset, copy_from, name", [(112, 104, "physical"), (128, 120, "digital")])
+def test_zero_width_range_in_bdf_header(session, field_offset, copy_from, name):
+    """phys_min = phys_max (or dig_min = dig_max): MNE reads kV without an error; emokd refuses the file."""
+    root, valence, bdf = session
+    data = bdf.read_bytes()
+    n = int(data[252:256].decode())
+    i = BDF_CHANNELS.index("Cz")
+    low = data[256 + copy_from * n + 8 * i: 256 + copy_from * n + 8 * (i + 1)]
+    _patch_header_field(bdf, field_offset, "Cz", low)
+    with pytest.raises(EmokdError, match=re.escape(f"{bdf.name}: channel Cz: header field '{name} minimum' = "
+                                                   f"'{name} maximum' = {float(low):g}, a range of zero width")):
+        read_trial(root, 1, 2, valence)
+
+
+def test_implausible_eeg_amplitude(session):
+    """A physical range of +-9.9e12 uV for a 24-bit channel scales the EEG far beyond any amplifier: refused."""
+    root, valence, bdf = session
+    _patch_header_field(bdf, 104, "Pz", b"-9.9e+12")
+    _patch_header_field(bdf, 112, "Pz", b"9.9e+12")
+    with pytest.raises(EmokdError, match=rf"{bdf.name}: EEG channel\(s\) Pz \(\d.* V\) exceed 1 V"):
+        read_trial(root, 1, 2, valence)
+
+
+@pytest.mark.parametrize("value", [1e30, -3.0])
+def test_labels_outside_the_valence_scale(tmp_path, value):
+    trace = np.linspace(0, 0.2, 40)
+    trace[7] = value
+    write_labels(tmp_path, {(1, 2): np.linspace(0, 0.1, 40), (3, 4): trace})
+    with pytest.raises(EmokdError, match=re.escape(f"lable_continous_Mahnob.mat: field 'labels', trace of subject 3 "
+                                                   f"trial 4 reaches {value:g}, outside the valence scale [-1, 1]")):
+        read_labels(tmp_path / "lable_continous_Mahnob.mat")

@@ -106,3 +106,37 @@ def test_changed_labels_are_not_skipped(smoke_copy, tmp_path):
 def test_load_prepared_without_manifest(tmp_path):
     with pytest.raises(EmokdError, match="no manifest.json"):
         prep.load_prepared(tmp_path)
+
+
+def test_stopped_preparation_is_marked_and_refused(smoke_copy, tmp_path):
+    """prepare stops at the last trial: the manifest says so, and nothing loads it as a complete data set."""
+    from emokd.experiment import load_trials
+
+    last = sorted((smoke_copy / "Sessions").rglob("*.bdf"))[-1]
+    manifest0 = prep.prepare_dataset(smoke_copy, tmp_path / "ok", progress=False)
+    key = next(k for k, t in manifest0["trials"].items()
+               if any(s["path"].endswith(last.name) for s in t["sources"]))
+    last.write_bytes(last.read_bytes()[:-5000])
+    out = tmp_path / "prep"
+    with pytest.raises(EmokdError, match="truncated"):
+        prep.prepare_dataset(smoke_copy, out, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_expected"] == 6 and manifest["finished"] is False and manifest["stopped_at"] == key
+    assert len(manifest["trials"]) == 5 and "truncated" in manifest["failed"][key]
+    with pytest.raises(EmokdError, match=rf"incomplete preparation \(stopped at {key}, 5 of 6 trials.*failed {key}"):
+        load_trials(out)
+    # skipped on purpose, the same trial leaves a finished manifest that loads
+    skipped = prep.prepare_dataset(smoke_copy, out, progress=False, on_error="skip")
+    assert skipped["finished"] is True and list(skipped["failed"]) == [key] and len(load_trials(out)) == 5
+
+
+def test_same_size_damage_is_not_taken_for_prepared(smoke_copy, tmp_path):
+    out = tmp_path / "prep"
+    prep.prepare_dataset(smoke_copy, out, progress=False)
+    victim = sorted(out.glob("*.npz"))[0]
+    good = victim.read_bytes()
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF  # one byte flipped: same size
+    victim.write_bytes(bytes(damaged))
+    again = prep.prepare_dataset(smoke_copy, out, progress=False)
+    assert again["n_skipped"] == 5 and victim.read_bytes() == good

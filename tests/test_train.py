@@ -134,3 +134,12 @@ def test_resolve_device():
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(EmokdError, match="device"):
         resolve_device("gpu0")
+
+
+def test_truncated_checkpoint_names_the_file_and_offers_fresh(tmp_path):
+    tr, va = _sets()
+    ck = tmp_path / "m.ckpt"
+    fit(_model(), tr, va, dataclasses.replace(CFG, max_epochs=1), seed=0, checkpoint_path=ck)
+    ck.write_bytes(ck.read_bytes()[:100])
+    with pytest.raises(EmokdError, match=r"m.ckpt: unreadable checkpoint .*--fresh"):
+        fit(_model(), tr, va, CFG, seed=0, checkpoint_path=ck, resume=True)

@@ -1,0 +1,246 @@
+"""A run folder is emokd's, locked while a run uses it, and knows what it was computed from.
+
+* :func:`temp_path` -- a temporary name unique to its writer (process and thread),
+  so two writers of the same file never share one (atomic writes rename it).
+* :func:`run_lock` -- ``OUT/.emokd.lock`` held with ``fcntl.flock`` for as long as
+  a run uses ``OUT``; a second run into the same folder stops at once with
+  "another emokd run (pid N) is using OUT". Re-entrant within one process (the
+  command line and :func:`emokd.experiment.run_experiment` both take it).
+* :func:`claim` -- ``OUT`` must be new, empty, or emokd's run folder (it holds
+  ``OUT/.emokd.json``, or a ``results.json`` of emokd's format); a folder with
+  files emokd did not write is refused unless ``fresh``.
+* :func:`data_fingerprint` -- what a run is computed from: for prepared data the
+  manifest's parameters, its trial keys and each trial file's SHA-256; for the
+  feature release the SHA-256 of the label file and of each feature file.
+* :func:`check_same` -- a stored (config, data) pair against the current one:
+  raises a one-line :class:`~emokd.errors.EmokdError` naming what changed and
+  offering ``--fresh``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from .errors import EmokdError
+
+MARKER = ".emokd.json"
+LOCK = ".emokd.lock"
+FORMAT = "emokd-run/1"
+_held: dict[str, list] = {}  # resolved OUT -> [open lock file, depth]
+
+
+def temp_path(path) -> Path:
+    """``dir/name.<pid>-<thread>.tmp`` next to ``path``: unique per writer.
+
+    (``np.savez`` appends ``.npz`` to a file *name*: give it an open file instead.)
+    """
+    path = Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+
+
+@contextlib.contextmanager
+def run_lock(out):
+    """Hold ``out/.emokd.lock`` (``fcntl.flock``, exclusive) for the ``with`` block.
+
+    Raises EmokdError at once when another process holds it. Where ``fcntl`` is
+    not available (Windows) the folder is not locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    out = Path(out)
+    key = str(out.resolve())
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    path = out / LOCK
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        pid = f.read().strip() or "?"
+        f.close()
+        raise EmokdError(f"another emokd run (pid {pid}) is using {out}; wait for it to finish or choose "
+                         "another --out") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    _held[key] = [f, 1]
+    try:
+        yield
+    finally:
+        _held[key][1] -= 1
+        if _held[key][1] == 0:
+            del _held[key]
+            f.close()  # closing releases the lock; the file stays (removing it would race)
+
+
+def _is_emokd_results(path: Path) -> bool:
+    from .experiment import FORMAT as RESULTS_FORMAT
+
+    try:
+        return json.loads(path.read_text()).get("format") == RESULTS_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def read_marker(out) -> dict | None:
+    """``out/.emokd.json`` (what the run folder holds), or None when there is none."""
+    path = Path(out) / MARKER
+    if not path.is_file():
+        return None
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise EmokdError(f"{path}: not readable ({err}); rerun with --fresh to start this run folder over") \
+            from None
+    if not isinstance(marker, dict) or marker.get("format") != FORMAT:
+        raise EmokdError(f"{path}: not an emokd run marker (format {FORMAT!r} expected); rerun with --fresh")
+    return marker
+
+
+def claim(out, *, fresh: bool = False) -> dict:
+    """Make sure ``out`` is emokd's run folder (create it, or check it); return its marker.
+
+    Refuses, unless ``fresh``, a folder that holds files emokd did not write
+    (no ``.emokd.json`` and no emokd ``results.json``). Call it under :func:`run_lock`.
+    """
+    from .prepare import write_json
+
+    out = Path(out)
+    marker = read_marker(out) if not fresh else None
+    if marker is not None:
+        return marker
+    entries = sorted(p.name for p in out.iterdir() if p.name not in (LOCK, MARKER)) if out.is_dir() else []
+    if entries and not fresh and not _is_emokd_results(out / "results.json"):
+        shown = ", ".join(entries[:4]) + (f" (+{len(entries) - 4} more)" if len(entries) > 4 else "")
+        raise EmokdError(f"{out}: holds files emokd did not write ({shown}); choose a new or empty --out, "
+                         "or pass --fresh to write emokd's run into it anyway")
+    marker = {"format": FORMAT}
+    if not fresh and (out / "results.json").is_file():  # an earlier emokd's run: its results say what it was
+        old = json.loads((out / "results.json").read_text())
+        marker.update(config=old.get("config"), data=old.get("inputs"))
+    write_json(out / MARKER, marker)
+    return marker
+
+
+def record(out, cfg_json: dict, data: dict, *, seconds_before: float = 0.0) -> None:
+    """Store what the run in ``out`` is computed from (configuration, data) and the time spent so far."""
+    from .prepare import write_json
+
+    write_json(Path(out) / MARKER, {"format": FORMAT, "config": cfg_json, "data": data,
+                                    "seconds_before": round(seconds_before, 3)})
+
+
+# -- what a run is computed from --------------------------------------------------------
+
+def data_fingerprint(data_dir, data_format: str = "prepared") -> dict:
+    """What a run reads, by content: every input file's SHA-256 (each file hashed once).
+
+    ``prepared``: ``{"kind", "params", "params_hash", "label_file", "trials": {key: sha256}}``
+    from the manifest and the trial files; ``features``: ``{"kind", "files": {path: sha256}}``
+    (the label file and each trial's feature file, paths relative to ``data_dir``).
+    """
+    from .prepare import MANIFEST, check_complete, read_manifest, sha256
+
+    root = Path(data_dir)
+    if data_format == "features":
+        from .features import _find_feature_file
+        from .mahnob import LABEL_FILE, read_labels
+
+        paths = [root / LABEL_FILE] + [_find_feature_file(root, s, t) for s, t in read_labels(root / LABEL_FILE)]
+        return {"kind": "features", "files": {str(p.relative_to(root)): sha256(p) for p in paths}}
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise EmokdError(f"{root}: no {MANIFEST}; run `python -m emokd prepare` first")
+    check_complete(manifest, root / MANIFEST)
+    trials = {}
+    for key, entry in manifest["trials"].items():
+        path = root / entry["file"]
+        try:
+            trials[key] = sha256(path)
+        except OSError as err:
+            raise EmokdError(f"{path}: prepared trial {key} is not readable ({err.strerror})") from None
+    return {"kind": "prepared", "params": manifest["params"], "params_hash": manifest.get("params_hash"),
+            "label_file": (manifest.get("label_file") or {}).get("sha256"), "trials": trials}
+
+
+def fingerprint_id(data: dict) -> str:
+    """A short content hash of a :func:`data_fingerprint` (stored per fold)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _flat(obj, prefix: str = "") -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def _listed(items: list[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
+
+
+def config_changes(old: dict | None, new: dict) -> list[str]:
+    """``["seed 0 -> 1", ...]``: the fields in which two configurations (JSON) differ."""
+    if not isinstance(old, dict):
+        return ["no configuration recorded"]
+    a, b = _flat(old), _flat(new)
+    return [f"{k} {a.get(k, '(none)')!r} -> {b.get(k, '(none)')!r}" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)]
+
+
+def data_changes(old: dict | None, new: dict) -> list[str]:
+    """What differs between two :func:`data_fingerprint` values, in words."""
+    if isinstance(old, str) and isinstance(new, str):  # the short ids of fold.json
+        return [f"fingerprint {old} -> {new}"]
+    if not isinstance(old, dict):
+        return ["no data fingerprint recorded (an older emokd's run)"]
+    if old.get("kind") != new.get("kind"):
+        return [f"data kind {old.get('kind')!r} -> {new.get('kind')!r}"]
+    out = []
+    if new["kind"] == "prepared":
+        out += [f"prepare parameter {c}" for c in config_changes(old.get("params"), new["params"])]
+        if old.get("label_file") != new.get("label_file"):
+            out.append("label file")
+        files_old, files_new, what = old.get("trials", {}), new["trials"], "trial"
+    else:
+        files_old, files_new, what = old.get("files", {}), new["files"], "file"
+    added = sorted(set(files_new) - set(files_old))
+    gone = sorted(set(files_old) - set(files_new))
+    changed = sorted(k for k in set(files_old) & set(files_new) if files_old[k] != files_new[k])
+    if changed:
+        out.append(f"{what}s with other contents: {_listed(changed)}")
+    if added:
+        out.append(f"{what}s added: {_listed(added)}")
+    if gone:
+        out.append(f"{what}s removed: {_listed(gone)}")
+    return out
+
+
+def check_same(where, stored_config, stored_data, cfg_json: dict, data: dict) -> None:
+    """Raise EmokdError when ``where`` holds a run of another configuration or other data."""
+    changes = []
+    if stored_config != cfg_json:
+        changes.append("configuration: " + _listed(config_changes(stored_config, cfg_json)))
+    if stored_data != data:
+        changes.append("data: " + _listed(data_changes(stored_data, data)))
+    if changes:
+        raise EmokdError(f"{where} holds a run computed from other inputs ({'; '.join(changes)}); rerun with "
+                         "--fresh to discard it, or choose another --out")

@@ -1,0 +1,108 @@
+"""Run folders: resume knows its data, a folder is emokd's or refused, one run at a time, unique temp names."""
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from emokd.config import experiment_config
+from emokd.errors import EmokdError
+from emokd.experiment import run_experiment
+from emokd.prepare import write_json
+
+
+def _cfg(**kw):
+    cfg = experiment_config("smoke", "loso", seed=0, **kw)
+    fast = dataclasses.replace(cfg.student_train, max_epochs=1)
+    return dataclasses.replace(cfg, teacher_train=fast, student_train=fast)
+
+
+def _metrics(res):
+    return json.dumps([f["metrics"] for f in res["folds"]], sort_keys=True)
+
+
+def test_rerun_on_changed_data_is_refused_and_fresh_recomputes(smoke_prepared, tmp_path):
+    data, out = tmp_path / "prepared", tmp_path / "run"
+    shutil.copytree(smoke_prepared[0], data)
+    first = run_experiment(data, _cfg(), out, n_jobs=2, progress=False)
+    # one trial "repaired" in place: same file name, same shapes, other contents
+    key = sorted(json.loads((data / "manifest.json").read_text())["trials"])[0]
+    with np.load(data / f"{key}.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["valence"] = (arrays["valence"] * 0.5).astype(np.float32)
+    np.savez(data / f"{key}.npz", **arrays)
+    with pytest.raises(EmokdError, match=rf"data: trials with other contents: {key}\).*--fresh"):
+        run_experiment(data, _cfg(), out, n_jobs=2, progress=False)
+    # an interrupted run (no results.json yet) is refused too: its folds came from the old data
+    (out / "results.json").unlink()
+    with pytest.raises(EmokdError, match=rf"other contents: {key}"):
+        run_experiment(data, _cfg(), out, n_jobs=2, progress=False)
+    again = run_experiment(data, _cfg(), out, n_jobs=2, progress=False, resume=False)
+    assert first["inputs"]["kind"] == "prepared" and len(first["inputs"]["trials"]) == 6
+    assert again["inputs"]["trials"][key] != first["inputs"]["trials"][key]
+    assert _metrics(again) != _metrics(first)
+    # and that run, on the repaired data, now resumes as it is
+    assert run_experiment(data, _cfg(), out, n_jobs=2, progress=False)["runtime_s"] == again["runtime_s"]
+
+
+def test_folder_with_files_emokd_did_not_write_is_refused(smoke_prepared, tmp_path):
+    out = tmp_path / "mine"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "plot.png").write_bytes(b"my figure")
+    (out / "results.json").write_text('{"my": "results"}')
+    with pytest.raises(EmokdError, match=r"mine: holds files emokd did not write \(figures, results.json\)"):
+        run_experiment(smoke_prepared[0], _cfg(), out, progress=False)
+    assert (out / "results.json").read_text() == '{"my": "results"}'
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["figures", "results.json"]
+    assert not (out / "folds").exists()
+
+
+_HOLD = """
+import fcntl, os, sys, time
+f = open(sys.argv[1], "a+")
+fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_second_run_into_a_locked_folder_stops_at_once(smoke_prepared, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out / ".emokd.lock")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(EmokdError, match=rf"another emokd run \(pid {holder.pid}\) is using {out}"):
+            run_experiment(smoke_prepared[0], _cfg(), out, progress=False)
+        assert not (out / "folds").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_concurrent_writers_of_one_file_never_share_a_temporary_name(tmp_path):
+    """Two writers of the same JSON file (two runs, or two threads): each rename finds its own file."""
+    path, errors = tmp_path / "fold.json", []
+
+    def writer(n):
+        try:
+            for i in range(300):
+                write_json(path, {"writer": n, "i": i})
+        except OSError as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert json.loads(path.read_text())["i"] == 299
+    assert not list(tmp_path.glob("*.tmp"))
