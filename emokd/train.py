@@ -1,7 +1,8 @@
 """Train, evaluate and distil: one network at a time.
 
 * :func:`fit` -- Adam; ReduceLROnPlateau on validation CCC; early stopping; the
-  best epoch by validation CCC is restored at the end. Optional feature
+  best epoch by validation CCC is restored at the end (or, with
+  ``reload_best_each_epoch``, at the end of every epoch). Optional feature
   distillation from cached teacher knowledge (``kd``). Writes a per-epoch log
   (JSON lines) and, every epoch, an atomic checkpoint from which ``resume=True``
   continues with exactly the same result as an uninterrupted run.
@@ -261,6 +262,10 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         if val_ccc > best["ccc"]:
             best = {"epoch": epoch, "ccc": val_ccc, "state": copy.deepcopy(model.state_dict()),
                     "proj": copy.deepcopy(projection.state_dict()) if projection is not None else None}
+        elif cfg.reload_best_each_epoch:  # the next epoch starts from the best weights (optimiser state kept)
+            model.load_state_dict(best["state"])
+            if projection is not None:
+                projection.load_state_dict(best["proj"])
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(val_ccc=f"{val_ccc:.3f}", best=f"{best['ccc']:.3f}")
         if log_path is not None:

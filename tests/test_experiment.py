@@ -64,7 +64,8 @@ def test_reference_points_known_answers(loso_run, smoke_prepared):
     """The references, recomputed by hand from the labels: zero, training mean, trial-mean oracle."""
     out, res = loso_run
     trials = load_trials(smoke_prepared[0])
-    assert res["references"] == ["ref_zero", "ref_train_mean", "ref_trial_mean_oracle"]
+    assert res["references"] == ["ref_zero", "ref_train_mean", "ref_trial_mean_oracle", "ref_ridge_student",
+                                 "ref_ridge_teacher"]
     for f in res["folds"]:
         test = f["test"]["trials"]
         y = np.concatenate([trials[k]["valence"] for k in test]).astype(np.float64)
