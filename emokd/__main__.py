@@ -224,14 +224,10 @@ def _data_for_run(args) -> Path:
     return data / "prepared"
 
 
-def _run(args) -> None:
+def _experiment_config(args):
+    """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`)."""
     import dataclasses
 
-    from .experiment import run_experiment
-    from .report import markdown_table, write_report
-
-    if args.n_jobs == 0 or args.n_jobs < -1:
-        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
     overrides = {"device": args.device, "kd": KDConfig(kd_weight=args.kd_weight, feature_loss=args.feature_loss),
                  "kd_sweep": args.kd_sweep, "kd_select": args.kd_select, "trs_folds": args.trs_folds}
     for name in ("normalisation", "face_normalisation"):
@@ -246,6 +242,16 @@ def _run(args) -> None:
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
+    return cfg
+
+
+def _run(args) -> None:
+    from .experiment import run_experiment
+    from .report import markdown_table, write_report
+
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
+    cfg = _experiment_config(args)
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
     args.out.mkdir(parents=True, exist_ok=True)
