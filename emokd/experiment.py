@@ -242,6 +242,9 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
               "best_epoch": {}, "best_val_ccc": {}, "epochs_run": {}}
     preds = {}
+    # how the inputs were made: a checkpoint trained on other inputs is not resumed
+    inputs_made = {"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
+                   "trs_folds": cfg.trs_folds}
     # Every head starts at the training trials' mean valence: the CCC loss then
     # starts without a mean offset, which otherwise dominates its first epochs.
     mean_valence = float(np.mean(np.concatenate([t["valence"] for t in parts["train"]])))
@@ -258,7 +261,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
                 for p in ("train", "validation", "test")}
         res = fit(model, sets["train"], sets["validation"], tcfg, seed=seed, device=device, kd=kd,
                   log_path=fold_dir / f"{name}.log.jsonl", checkpoint_path=fold_dir / f"{name}.ckpt",
-                  resume=resume, progress=progress, desc=f"fold {fold.fold} {name}")
+                  resume=resume, progress=progress, desc=f"fold {fold.fold} {name}", inputs=inputs_made)
         model_cfg = cfg.teacher if name == "teacher" else cfg.student
         save_model(model, model_cfg, fold_dir / f"{name}.pt",
                    extra={"best_epoch": res.best_epoch, "fold": fold.fold, "model": name})

@@ -166,7 +166,7 @@ def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
 
 def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: TrainConfig, *, seed: int,
         device="cpu", kd: KDConfig | None = None, log_path=None, checkpoint_path=None, resume: bool = False,
-        progress: bool = False, desc: str = "", on_epoch_end=None) -> FitResult:
+        progress: bool = False, desc: str = "", on_epoch_end=None, inputs: dict | None = None) -> FitResult:
     """Train ``model`` in place; the best epoch's weights are loaded at the end.
 
     Parameters
@@ -183,6 +183,10 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         file, training continues from it.
     on_epoch_end : callable(epoch, record), optional
         Called after the epoch's checkpoint is written (tests use it to interrupt).
+    inputs : dict, optional
+        JSON-ready description of how the inputs were made (e.g. their
+        normalisation); part of the checkpoint's identity, so a checkpoint trained
+        on other inputs is not resumed.
     """
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -200,7 +204,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
     identity = json.dumps({"train": dataclasses.asdict(cfg), "seed": seed, "model": type(model).__name__,
                            "n_params": sum(p.numel() for p in params),
                            "kd": dataclasses.asdict(kd) if kd is not None and train_set.knowledge is not None
-                           else None}, sort_keys=True)
+                           else None, **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
     ck = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         ck = torch.load(checkpoint_path, map_location=device, weights_only=True)

@@ -184,3 +184,18 @@ def test_reload_best_each_epoch_resumes_exactly(tmp_path):
     resumed = fit(m3, tr, va, cfg, seed=0, checkpoint_path=ck, resume=True)
     assert [h["val_ccc"] for h in resumed.history] == [h["val_ccc"] for h in full.history]
     np.testing.assert_array_equal(predict(m3, va)["T0"], ref)
+
+
+def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
+    tr, va = _sets()
+    cfg = dataclasses.replace(CFG, max_epochs=2)
+    ck = tmp_path / "m.ckpt"
+    fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, inputs={"normalisation": "train"})
+    trained = []
+    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "train"},
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert again.epochs_run == 2 and trained == []  # resumed after its last epoch: nothing left to train
+    other = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "subject"},
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert trained == [1, 2] and json.loads(torch.load(ck, weights_only=True)["identity"])["inputs"] == \
+        {"normalisation": "subject"}
