@@ -19,10 +19,11 @@ Inputs are normalised as ``cfg.normalisation`` / ``cfg.face_normalisation`` say
 (:func:`fold_inputs`). Every model is scored on the fold's test trials
 (concatenated and per trial), next to three untrained reference points
 (:func:`reference_predictions`) and two ridge regressions on the same inputs and
-normalisation (:mod:`emokd.linear`; their alphas under ``ridge`` per fold); over folds, mean and SD per model and metric, and KD student vs student by
-paired t-test and Wilcoxon signed-rank test. Folds run in parallel with joblib;
-inside ``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they
-run on a Dask cluster (the workers must see ``prepared_dir`` and ``out``).
+normalisation (:mod:`emokd.linear`; their alphas under ``ridge`` per fold); over
+folds, mean and SD per model and metric, and KD student vs student by paired
+t-test and Wilcoxon signed-rank test. Folds run in parallel with joblib; inside
+``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they run on a
+Dask cluster (the workers must see ``prepared_dir`` and ``out``).
 
 Output folder::
 
@@ -202,9 +203,9 @@ def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "tr
     """
     keys = fold.train + fold.validation + fold.test
     fold_trials = {k: trials[k] for k in keys}
-    norm = fit_normalisers(trials, "x", fold.train, normalisation)
+    norm = fit_normalisers(fold_trials, "x", fold.train, normalisation)
     has_face = trials[fold.train[0]].get("face") is not None
-    face = fit_normalisers(trials, "face", fold.train, face_normalisation) if has_face else None
+    face = fit_normalisers(fold_trials, "face", fold.train, face_normalisation) if has_face else None
 
     def inputs(k):
         t = fold_trials[k]
