@@ -363,8 +363,8 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     figure = kd_gain_figure({k: v for k, v in all_runs.items() if v}, RESULTS / "kd_gain_vs_teacher.png")
     if figure is not None:
         lines += ["## Per-fold KD gain against the teacher", "",
-                  "KD student − student (concatenated test CCC) against the teacher's CCC, every fold of every "
-                  "seed, one panel per configuration and protocol:", "",
+                  "KD student − student (concatenated test CCC) against the teacher's CCC, every fold of "
+                  "every seed, one panel per configuration and protocol:", "",
                   "![Per-fold KD gain against the teacher's CCC](kd_gain_vs_teacher.png)", ""]
     out = RESULTS / "README.md"
     tmp = out.with_suffix(".md.tmp")

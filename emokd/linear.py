@@ -1,10 +1,11 @@
 """Ridge regression references: a linear model per fold on the same inputs as the networks.
 
-A ridge regression (:class:`RidgePath`, checked against scikit-learn's ``Ridge``) maps each label step's features to that step's
-valence, with no temporal context. It is fitted on every step of the fold's
-training trials, its regularisation ``alpha`` chosen from :data:`ALPHAS` by the
-CCC of the concatenated validation traces (the criterion the networks' best
-epoch is chosen by), then it predicts the test trials. It is not refitted on
+A ridge regression (:class:`RidgePath`, checked against scikit-learn's ``Ridge``)
+maps each label step's features to that step's valence, with no temporal
+context. It is fitted on every step of the fold's training trials, its
+regularisation ``alpha`` chosen from :data:`ALPHAS` by the CCC of the
+concatenated validation traces (the criterion the networks' best epoch is
+chosen by), then it predicts the test trials. It is not refitted on
 training + validation, as the networks are not.
 
 Two references per fold (:func:`ridge_references`), both on the run's
