@@ -1,22 +1,34 @@
-"""The recipe on the real MAHNOB-HCI feature release: LOSO and TRS, several seeds.
+"""The recipe on the real MAHNOB-HCI feature release: LOSO and TRS, several seeds, several configurations.
 
-For every protocol and seed it runs the command a user runs,
+For every configuration, protocol and seed it runs the command a user runs,
 
-    python -m emokd run --preset book --protocol P --seed S --n-jobs N --data DATA --out RUN
+    python -m emokd run <config options> --protocol P --seed S --n-jobs N --data DATA --out RUN
 
-(RUN = emokd-runs/mahnob-features/<P>_seed<S>; a rerun resumes finished folds), then
-copies the small outputs -- results.json, results.md, results.csv and
-figures/fold_ccc.png -- to results/mahnob-features/<P>_seed<S>/ and writes
-results/mahnob-features/README.md: the commands, seeds, runtimes, one table per
-protocol (seed by seed) and the paired tests. Checkpoints and predictions (which
-hold the labels, GPL-3.0 upstream) stay in RUN and are never committed.
+(RUN = emokd-runs/mahnob-features/<name>; a rerun resumes: finished folds are reused and
+interrupted training continues from its checkpoints), then copies the small outputs --
+results.json, results.md, results.csv and figures/fold_ccc.png -- to
+results/mahnob-features/<name>/ and writes results/mahnob-features/README.md: the declared
+tests, the commands, seeds, runtimes, one table per configuration and protocol (seed by seed),
+the paired tests and a figure of the per-fold KD gain against the teacher's CCC. Checkpoints
+and predictions (which hold the labels, GPL-3.0 upstream) stay in RUN and are never committed.
 
-For LOSO the folds are the same subjects under every seed, so it also tests
-KD student vs student on the per-subject CCC averaged over the seeds (declared
-before any result was seen; TRS folds differ by seed, so TRS is reported seed by seed).
+Configurations (:data:`CONFIGS`; <name> = <config>_<P>_seed<S>, the book runs keep <P>_seed<S>):
 
-Run:  python benchmarks/bench_real.py [--data ../shared/data/mahnob-hci] [--protocols trs loso]
-                                      [--seeds 0 1 2] [--n-jobs 2] [--rerun] [--report-only]
+- ``book``: the book preset (the first real-data runs);
+- ``paper``: the released code's settings (``--preset paper``);
+- ``book_subject``: the book settings with subject normalisation of the EEG and facial features;
+- ``kdsel``: whichever of ``paper`` and ``book_subject`` has the better validation CCC on this
+  protocol (:func:`choose_base`, declared in the README before the runs) with the KD weight
+  chosen per fold on validation (``--kd-select``); its folder is ``kdsel-<base>_<P>_seed<S>``
+  and starts from the base run's checkpoints (same seed), so its teacher, student and KD
+  student are the base run's.
+
+For LOSO the folds are the same subjects under every seed, so it also tests on the per-subject
+CCC averaged over the seeds (declared before any result was seen; TRS folds differ by seed, so
+TRS is reported seed by seed).
+
+Run:  python benchmarks/bench_real.py [--configs book paper book_subject kdsel] [--protocols trs loso]
+                                      [--seeds 0 1 2] [--n-jobs 2] [--device auto] [--rerun] [--report-only]
 Writes results/mahnob-features/ and benchmarks/results/real_mahnob.json (runtimes).
 """
 
@@ -44,23 +56,90 @@ RUNS = ROOT / "emokd-runs" / "mahnob-features"
 KEEP = ("results.json", "results.md", "results.csv", "figures/fold_ccc.png")
 
 
-def command(protocol: str, seed: int, n_jobs: int, data: str, out: Path) -> list[str]:
-    return [sys.executable, "-m", "emokd", "run", "--preset", "book", "--protocol", protocol, "--seed", str(seed),
-            "--n-jobs", str(n_jobs), "--data", data, "--out", str(out), "--quiet"]
+#: configuration -> the options of `python -m emokd run` that make it
+CONFIGS: dict[str, list[str]] = {
+    "book": ["--preset", "book"],
+    "paper": ["--preset", "paper"],
+    "book_subject": ["--preset", "book", "--normalisation", "subject", "--face-normalisation", "subject"],
+}
+KD_GRID = "0,0.1,0.3,1,3"  # the kdsel grid: 0 (the plain student) and 1 (the KD student) are reused
+KDSEL_BASES = ("paper", "book_subject")
+LABELS = {"book": "book settings (train normalisation)", "paper": "paper preset (the released code's settings)",
+          "book_subject": "book settings, subject normalisation"}
+#: files of a base run that a kdsel run starts from (its teacher, student and KD student)
+REUSE = ("teacher.ckpt", "teacher.log.jsonl", "student.ckpt", "student.log.jsonl", "student_kd.ckpt",
+         "student_kd.log.jsonl")
 
 
-def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = False) -> float | None:
+def run_name(config: str, protocol: str, seed: int) -> str:
+    return f"{protocol}_seed{seed}" if config == "book" else f"{config}_{protocol}_seed{seed}"
+
+
+def config_options(config: str) -> list[str]:
+    """``kdsel-<base>`` -> the base's options plus the KD grid; otherwise :data:`CONFIGS`."""
+    if config.startswith("kdsel-"):
+        return CONFIGS[config.removeprefix("kdsel-")] + ["--kd-select", KD_GRID]
+    return CONFIGS[config]
+
+
+def command(protocol: str, seed: int, n_jobs: int, data: str, out: Path, config: str = "book",
+            device: str | None = None) -> list[str]:
+    return ([sys.executable, "-m", "emokd", "run", *config_options(config), "--protocol", protocol, "--seed",
+             str(seed), "--n-jobs", str(n_jobs), "--data", data, "--out", str(out)]
+            + (["--device", device] if device else []) + ["--quiet"])
+
+
+def validation_ccc(runs: list[dict]) -> float:
+    """The criterion of :func:`choose_base`: the mean over folds and seeds of the best validation CCC of the
+    student and the KD student (both models averaged); test scores are never read."""
+    return float(np.mean([np.mean([f["best_val_ccc"]["student"], f["best_val_ccc"]["student_kd"]])
+                          for r in runs for f in r["folds"]]))
+
+
+def choose_base(protocol: str) -> tuple[str, dict]:
+    """The kdsel base for ``protocol``: the configuration of :data:`KDSEL_BASES` with the better validation CCC
+    over the seeds finished for every base (results/ copies). Raises SystemExit if a base has no run."""
+    found = {b: {r["seed"]: r for r in _load(b, protocol)} for b in KDSEL_BASES}
+    seeds = sorted(set.intersection(*(set(v) for v in found.values())))
+    if not seeds:
+        raise SystemExit(f"kdsel on {protocol}: run {' and '.join(KDSEL_BASES)} on {protocol} first "
+                         f"(finished seeds: { {b: sorted(v) for b, v in found.items()} })")
+    scores = {b: validation_ccc([found[b][s] for s in seeds]) for b in KDSEL_BASES}
+    best = max(KDSEL_BASES, key=lambda b: scores[b])  # ties: the first, paper
+    return best, {"seeds": seeds, "validation_ccc": scores, "base": best}
+
+
+def _seed_from_base(base_run: Path, run: Path) -> None:
+    """Copy the base run's checkpoints into a new kdsel run folder (fit resumes from them exactly)."""
+    if not base_run.is_dir() or (run / "folds").exists():
+        return
+    for fold_dir in sorted((base_run / "folds").glob("fold_*")):
+        dest = run / "folds" / fold_dir.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in REUSE:
+            if (fold_dir / name).exists():
+                shutil.copyfile(fold_dir / name, dest / (name + ".tmp"))
+                os.replace(dest / (name + ".tmp"), dest / name)
+
+
+def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = False, config: str = "book",
+            device: str | None = None) -> float | None:
     """Run (or resume) one experiment and copy its small outputs; returns the wall time in seconds.
 
     A finished run (its results.json copied to results/) is kept as it is unless ``rerun``:
-    resuming it would rewrite its runtime with the seconds the resume took.
+    resuming it would rewrite its runtime with the seconds the resume took. An interrupted run
+    resumes from its run folder (finished folds reused, training continued from checkpoints).
     """
-    run = RUNS / f"{protocol}_seed{seed}"
+    run = RUNS / run_name(config, protocol, seed)
     dest = RESULTS / run.name
     if (dest / "results.json").exists() and not rerun:
         return None
+    if config.startswith("kdsel-") and not rerun:
+        _seed_from_base(RUNS / run_name(config.removeprefix("kdsel-"), protocol, seed), run)
     t0 = time.perf_counter()
-    subprocess.run(command(protocol, seed, n_jobs, data, run) + (["--fresh"] if rerun else []), check=True, cwd=ROOT)
+    cmd = command(protocol, seed, n_jobs, data, run, config, device) + (["--fresh"] if rerun else [])
+    print("$ " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     for name in KEEP:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -77,26 +156,31 @@ def _f(x: float, spec: str = ".3f") -> str:
     return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
 
 
-def table(runs: list[dict]) -> list[str]:
+def table(runs: list[dict], kd_model: str = "student_kd") -> list[str]:
     """One row per seed: CCC (concatenated and per trial) of every model and reference, and the KD test."""
     res0 = runs[0]["results"]
     names = res0["models"] + res0.get("references", [])
-    head = ["seed", "folds"] + [f"{n} CCC" for n in names] + ["student / KD per-trial CCC", "KD − student",
-                                                                 "t-test p", "Wilcoxon p", "d_z", "KD better"]
+    head = ["seed", "folds"] + [f"{n} CCC" for n in names] + [f"student / {_short(kd_model)} per-trial CCC",
+                                                                 f"{_short(kd_model)} − student", "t-test p",
+                                                                 "Wilcoxon p", "d_z", "KD better"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
         res = r["results"]
-        t = res["tests"]["student_kd_vs_student"]
+        t = res["tests"][f"{kd_model}_vs_student"]
         s = res["summary"]
         pt = res["summary_per_trial"]
-        diff = np.mean(_fold_ccc(res, "student_kd")) - np.mean(_fold_ccc(res, "student"))
+        diff = np.mean(_fold_ccc(res, kd_model)) - np.mean(_fold_ccc(res, "student"))
         cells = [str(r["seed"]), str(res["n_folds"])]
         cells += [_f(s[n]["ccc"]["mean"]) + " ± " + _f(s[n]["ccc"]["sd"]) for n in names]
-        cells += [_f(pt["student"]["ccc"]["mean"]) + " / " + _f(pt["student_kd"]["ccc"]["mean"]),
+        cells += [_f(pt["student"]["ccc"]["mean"]) + " / " + _f(pt[kd_model]["ccc"]["mean"]),
                   _f(diff, "+.3f"), _f(t["t_test_p"], ".3g"), _f(t["wilcoxon_p"], ".3g"),
                   _f(t["effect_size"], ".2f"), f"{t['n_better']}/{t['n_folds']}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _short(model: str) -> str:
+    return {"student_kd": "KD", "student_kd_selected": "KD (selected)"}.get(model, model)
 
 
 def _runtime(res: dict) -> str:
@@ -110,20 +194,140 @@ def _runtime(res: dict) -> str:
             f"{fold_s / 60:.1f} min summed over the folds")
 
 
-def seed_averaged_test(runs: list[dict]) -> dict | None:
-    """LOSO: KD vs student on each subject's CCC averaged over seeds (same folds under every seed)."""
+def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student") -> dict | None:
+    """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (same folds under every seed)."""
     if len(runs) < 2:
         return None
     folds = [[f["test"]["subjects"] for f in r["results"]["folds"]] for r in runs]
-    if any(f != folds[0] for f in folds):
+    if any(f != folds[0] for f in folds) or any(a not in r["results"]["folds"][0]["metrics"] or
+                                                b not in r["results"]["folds"][0]["metrics"] for r in runs):
         return None
-    kd = np.mean([_fold_ccc(r["results"], "student_kd") for r in runs], axis=0)
-    st = np.mean([_fold_ccc(r["results"], "student") for r in runs], axis=0)
-    return {"seeds": [r["seed"] for r in runs], **paired_tests(kd, st, names=("student_kd", "student")),
-            "mean_student_kd": float(kd.mean()), "mean_student": float(st.mean())}
+    va = np.mean([_fold_ccc(r["results"], a) for r in runs], axis=0)
+    vb = np.mean([_fold_ccc(r["results"], b) for r in runs], axis=0)
+    return {"seeds": [r["seed"] for r in runs], "a": a, "b": b, **paired_tests(va, vb, names=(a, b)),
+            f"mean_{a}": float(va.mean()), f"mean_{b}": float(vb.mean())}
 
 
-def write_readme(all_runs: dict[str, list[dict]]) -> Path:
+#: the seed-averaged LOSO tests of every configuration, ``(a, b)``: a vs b on each subject's CCC
+SEED_TESTS = {"book": [("student_kd", "student")],
+              "paper": [("student_kd", "student"), ("student", "ref_ridge_student"),
+                        ("teacher", "ref_ridge_teacher")],
+              "book_subject": [("student_kd", "student"), ("student", "ref_ridge_student"),
+                               ("teacher", "ref_ridge_teacher")],
+              "kdsel": [("student_kd_selected", "student")]}
+
+DECLARED = """## Issue 15: what is tested, declared before the runs
+
+Written on {date}, before any run of the configurations below (issue 15, *Real data,
+examined*). The book-settings runs above were the first look; these ask whether the null result
+holds under the released code's own settings, under subject normalisation and with the KD weight
+chosen on validation, and how the networks compare with ridge regression on the same features.
+
+Configurations (`benchmarks/bench_real.py --configs ...`):
+
+- **(a) `paper`**: `--preset paper`, the released code's settings (lr 1e-5, batch 2, 15 student
+  / 30 teacher epochs, best weights reloaded every epoch, EEG not normalised, facial features
+  z-scored with training statistics);
+- **(b) `book_subject`**: the book settings with every subject's EEG and facial features
+  z-scored with that subject's own statistics (for the test subject: a calibration on its
+  unlabelled recordings);
+- **(c) `kdsel-<base>`**: the base, (a) or (b), whose student and KD student have the higher
+  validation CCC (mean over folds and the seeds finished for both, of the two models' best
+  validation CCC; test scores are not read), with the KD weight chosen per fold from
+  {{0, 0.1, 0.3, 1, 3}} by validation CCC (0 = the plain student), scored as `student_kd_selected`.
+  Chosen separately for LOSO and TRS.
+
+Seeds: LOSO 0, 1, 2 for (a) and (b), at least seed 0 for (c); TRS seed 0 for each.
+
+**The tests** (LOSO, as for the book runs): for each subject, its concatenated test CCC
+averaged over the seeds; paired two-sided t-test and Wilcoxon signed-rank test over the 24
+subjects, effect size d_z, the number of subjects where the first model is better. Per
+configuration:
+
+1. KD student vs student (for (c): `student_kd_selected` vs student) -- H1: the KD student's
+   CCC is higher (the paper: p < 0.05 under LOSO). Three such tests (a, b, c), reported with
+   raw p-values and Holm's correction over the three.
+2. TCN student vs `ref_ridge_student` (ridge on the same EEG features and normalisation) and
+   teacher vs `ref_ridge_teacher` (ridge on the 327 facial features) -- H2: the networks beat
+   ridge. Four tests ((a), (b) x 2), Holm-corrected over the four.
+
+TRS (folds differ by seed) is reported seed by seed with the same paired tests over its 10
+folds, as secondary evidence. Expectation, stated now: on the book runs KD did not help (LOSO
+p = 0.74 seed-averaged); we expect no significant KD gain in (a) or (b), and ridge to be close
+to the TCN student (the per-step EEG features carry little temporal structure beyond what a
+linear read-out gets). A null result is reported as it is; no configuration is chosen on test
+scores.
+"""
+DECLARED_ON = "2026-12-01"  # the date of the declaration (the commit that added it)
+
+
+def _holm(ps: list[float]) -> list[float]:
+    """Holm-adjusted p-values (step-down), in the order given."""
+    order = np.argsort(ps)
+    adj, running = np.empty(len(ps)), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        adj[i] = running
+    return adj.tolist()
+
+
+def kd_gain_figure(all_runs: dict[tuple[str, str], list[dict]], out: Path) -> Path | None:
+    """Per-fold KD gain (KD student − student, concatenated CCC) against the teacher's CCC, one panel per
+    configuration and protocol (every seed's folds as points)."""
+    panels = [(key, runs) for key, runs in all_runs.items() if runs]
+    if not panels:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharey=True, squeeze=False)
+    for ax, ((config, protocol), runs) in zip(axes[0], panels):
+        kd = "student_kd_selected" if config.startswith("kdsel") else "student_kd"
+        for r in runs:
+            res = r["results"]
+            gain = np.array(_fold_ccc(res, kd)) - np.array(_fold_ccc(res, "student"))
+            ax.scatter(_fold_ccc(res, "teacher"), gain, s=12, label=f"seed {r['seed']}")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set(title=f"{config}, {protocol.upper()}", xlabel="teacher CCC (fold)")
+    axes[0][0].set_ylabel("KD − student CCC (fold)")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    tmp = out.with_name(out.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
+def _load(config: str, protocol: str) -> list[dict]:
+    """The finished runs of a configuration (results/ copies), by seed."""
+    pattern = {"book": f"{protocol}_seed*", "kdsel": f"kdsel-*_{protocol}_seed*"}.get(
+        config, f"{config}_{protocol}_seed*")
+    found = []
+    for path in RESULTS.glob(f"{pattern}/results.json"):
+        if config != "kdsel" and path.parent.name != run_name(config, protocol,
+                                                              int(path.parent.name.rpartition("seed")[2])):
+            continue
+        found.append(json.loads(path.read_text()) | {"_name": path.parent.name})
+    return sorted(found, key=lambda r: r["seed"])
+
+
+def _runs_of(config: str, protocol: str) -> list[dict]:
+    """What :func:`write_readme` needs of each finished run: seed, results, the command."""
+    out = []
+    for res in _load(config, protocol):
+        name = res.pop("_name")
+        cfg_name = name.rpartition(f"_{protocol}_")[0] if config != "book" else "book"
+        cmd = command(protocol, res["seed"], res["n_jobs"], "../shared/data/mahnob-hci",
+                      Path(f"emokd-runs/mahnob-features/{name}"), cfg_name)
+        out.append({"protocol": protocol, "seed": res["seed"], "results": res, "runtime_s": res["runtime_s"],
+                    "config": cfg_name, "command": "python " + " ".join(cmd[1:-1])})
+    return out
+
+
+def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     lines = ["# The recipe on the real MAHNOB-HCI feature release", "",
              "Written by `python benchmarks/bench_real.py` (do not edit by hand). Data: the public feature "
              "release of Soleymani et al. 2016 (239 trials, 24 subjects; see `emokd.features` and the "
@@ -137,19 +341,31 @@ def write_readme(all_runs: dict[str, list[dict]]) -> Path:
              "points on the same test trials: the constant 0, the training mean (both CCC 0 by definition) "
              "and each test trial's own mean, an oracle that reads the test labels. RMSE and PCC are in each "
              "run's `results.md`.", ""]
-    for protocol, runs in all_runs.items():
-        if not runs:
+    for (config, protocol), runs in all_runs.items():
+        if config != "book" or not runs:
             continue
-        lines += [f"## {protocol.upper()} ({runs[0]['results']['n_folds']} folds)", ""] + table(runs) + [""]
-        avg = seed_averaged_test(runs) if protocol == "loso" else None
-        if avg:
-            lines += [f"Seed-averaged (seeds {', '.join(map(str, avg['seeds']))}), KD student vs student over "
-                      f"{avg['n_folds']} subjects: mean CCC {avg['mean_student_kd']:.3f} vs "
-                      f"{avg['mean_student']:.3f}, t-test p = {_f(avg['t_test_p'], '.3g')}, Wilcoxon p = "
-                      f"{_f(avg['wilcoxon_p'], '.3g')}, d_z = {_f(avg['effect_size'], '.2f')}, KD better for "
-                      f"{avg['n_better']} of {avg['n_folds']} subjects.", ""]
-        lines += ["Commands and runtimes (2-core CPU):", ""]
-        lines += [f"- `{r['command']}` — {_runtime(r['results'])}" for r in runs] + [""]
+        lines += _section(config, protocol, runs, f"## {protocol.upper()} ({runs[0]['results']['n_folds']} folds)")
+    lines += [DECLARED.format(date=DECLARED_ON)]
+    family = {"kd": [], "ridge": []}
+    for (config, protocol), runs in all_runs.items():
+        if config == "book" or not runs:
+            continue
+        label = LABELS.get(config, config)
+        if config.startswith("kdsel"):
+            label = f"{LABELS[config.removeprefix('kdsel-')]} + KD weight chosen on validation"
+        lines += _section(config, protocol, runs, f"## {config}: {label}, {protocol.upper()} "
+                                                  f"({runs[0]['results']['n_folds']} folds)", family)
+    for name, tests in family.items():
+        if len(tests) > 1:
+            adj = _holm([t["t_test_p"] for t in tests])
+            lines += [f"Holm-corrected t-test p over the {len(tests)} {'KD' if name == 'kd' else 'ridge'} "
+                      "tests: " + "; ".join(f"{t['label']}: {p:.3g}" for t, p in zip(tests, adj)), ""]
+    figure = kd_gain_figure({k: v for k, v in all_runs.items() if v}, RESULTS / "kd_gain_vs_teacher.png")
+    if figure is not None:
+        lines += ["## Per-fold KD gain against the teacher", "",
+                  "KD student − student (concatenated test CCC) against the teacher's CCC, every fold of "
+                  "every seed, one panel per configuration and protocol:", "",
+                  "![Per-fold KD gain against the teacher's CCC](kd_gain_vs_teacher.png)", ""]
     out = RESULTS / "README.md"
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
@@ -157,36 +373,78 @@ def write_readme(all_runs: dict[str, list[dict]]) -> Path:
     return out
 
 
+def _section(config: str, protocol: str, runs: list[dict], title: str, family: dict | None = None) -> list[str]:
+    kd = "student_kd_selected" if config.startswith("kdsel") else "student_kd"
+    lines = [title, ""] + table(runs, kd) + [""]
+    if kd == "student_kd_selected":
+        weights = [w for r in runs for w in r["results"].get("kd_selected_weights", [])]
+        vals, counts = np.unique(weights, return_counts=True)
+        lines += ["KD weights chosen on validation (folds x seeds): "
+                  + ", ".join(f"{v:g}: {c}" for v, c in zip(vals, counts)), ""]
+    for a, b in SEED_TESTS.get(config.partition("-")[0], []) if protocol == "loso" else []:
+        avg = seed_averaged_test(runs, a, b)
+        if not avg:
+            continue
+        if config == "book":  # the wording of the first real-data runs, kept
+            lines += [f"Seed-averaged (seeds {', '.join(map(str, avg['seeds']))}), KD student vs student over "
+                      f"{avg['n_folds']} subjects: mean CCC {avg['mean_student_kd']:.3f} vs "
+                      f"{avg['mean_student']:.3f}, t-test p = {_f(avg['t_test_p'], '.3g')}, Wilcoxon p = "
+                      f"{_f(avg['wilcoxon_p'], '.3g')}, d_z = {_f(avg['effect_size'], '.2f')}, KD better for "
+                      f"{avg['n_better']} of {avg['n_folds']} subjects.", ""]
+            continue
+        lines += [f"Seed-averaged (seeds {', '.join(map(str, avg['seeds']))}), {a} vs {b} over "
+                  f"{avg['n_folds']} subjects: mean CCC {avg[f'mean_{a}']:.3f} vs {avg[f'mean_{b}']:.3f}, "
+                  f"t-test p = {_f(avg['t_test_p'], '.3g')}, Wilcoxon p = {_f(avg['wilcoxon_p'], '.3g')}, "
+                  f"d_z = {_f(avg['effect_size'], '.2f')}, {a} better for {avg['n_better']} of "
+                  f"{avg['n_folds']} subjects.", ""]
+        if family is not None and np.isfinite(avg["t_test_p"]):
+            family["kd" if b == "student" else "ridge"].append(
+                {"label": f"{config} {a} vs {b}", "t_test_p": avg["t_test_p"]})
+    if config == "book":
+        lines += ["Commands and runtimes (2-core CPU):", ""]
+    else:
+        lines += ["Commands and runtimes:", ""]
+    lines += [f"- `{r['command']}` — {_runtime(r['results'])}" for r in runs] + [""]
+    return lines
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mahnob-hci"))
+    ap.add_argument("--configs", nargs="+", default=["book"], choices=[*CONFIGS, "kdsel"],
+                    help="configurations to run (default: book); kdsel needs paper and book_subject finished")
     ap.add_argument("--protocols", nargs="+", default=["trs", "loso"], choices=["trs", "loso"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--device", help="passed to `python -m emokd run --device` (default: its auto)")
     ap.add_argument("--rerun", action="store_true", help="run again (from scratch) what results/ already holds")
     ap.add_argument("--report-only", action="store_true", help="only rewrite results/mahnob-features/README.md")
     args = ap.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    done = {p: [] for p in ("trs", "loso")}
-    for seed in [] if args.report_only else args.seeds:
-        for protocol in args.protocols:
-            wall = run_one(protocol, seed, args.n_jobs, args.data, rerun=args.rerun)
-            done_in = "already in results/" if wall is None else f"{wall:.0f} s"
-            print(f"{protocol} seed {seed}: {done_in}", flush=True)
+    for config in [] if args.report_only else args.configs:
+        for seed in args.seeds:
+            for protocol in args.protocols:
+                name = config
+                if config == "kdsel":
+                    base, why = choose_base(protocol)
+                    print(f"kdsel on {protocol}: base {base} (validation CCC {why['validation_ccc']}, "
+                          f"seeds {why['seeds']})", flush=True)
+                    name = f"kdsel-{base}"
+                wall = run_one(protocol, seed, args.n_jobs, args.data, rerun=args.rerun, config=name,
+                               device=args.device)
+                done_in = "already in results/" if wall is None else f"{wall:.0f} s"
+                print(f"{name} {protocol} seed {seed}: {done_in}", flush=True)
     # the README covers every run present, including those of earlier invocations
-    for protocol in done:
-        paths = RESULTS.glob(f"{protocol}_seed*/results.json")
-        for path in sorted(paths, key=lambda p: int(p.parent.name.rpartition("seed")[2])):
-            res = json.loads(path.read_text())
-            seed = res["seed"]
-            cmd = command(protocol, seed, res["n_jobs"], "../shared/data/mahnob-hci",
-                          Path(f"emokd-runs/mahnob-features/{protocol}_seed{seed}"))
-            done[protocol].append({"protocol": protocol, "seed": seed, "results": res, "runtime_s": res["runtime_s"],
-                                   "command": "python " + " ".join(cmd[1:-1])})
+    done = {}
+    for config in [*CONFIGS, "kdsel"]:
+        for protocol in ("trs", "loso"):
+            for r in _runs_of(config, protocol):
+                done.setdefault((r["config"], protocol), []).append(r)
     readme = write_readme(done)
-    summary = {p: [{k: r[k] for k in ("seed", "runtime_s", "command")}
-                   | {"kd_vs_student": r["results"]["tests"]["student_kd_vs_student"]} for r in runs]
-               for p, runs in done.items()}
+    summary = {(p if c == "book" else f"{c}_{p}"): [
+        {k: r[k] for k in ("seed", "runtime_s", "command")}
+        | {"kd_vs_student": r["results"]["tests"]["student_kd_vs_student"]} for r in runs]
+        for (c, p), runs in done.items()}
     print(readme.read_text())
     print(write_result("real_mahnob", {"data": args.data, "runs": summary}))
 

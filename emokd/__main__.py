@@ -24,8 +24,10 @@ import numpy as np
 from .config import (
     EEG_CHANNELS,
     FEATURE_LOSSES,
+    NORMALISATIONS,
     PRESETS,
     PROTOCOLS,
+    TRS_FOLDS,
     KDConfig,
     PlantedComponent,
     PrepareConfig,
@@ -110,6 +112,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--feature-loss", choices=FEATURE_LOSSES, default="l1", help="distance of features (paper: l1)")
     p.add_argument("--kd-sweep", type=_floats, default=(), metavar="W,...",
                    help="extra KD students with these weights, e.g. 0.1,0.3,3")
+    p.add_argument("--kd-select", type=_floats, default=(), metavar="W,...",
+                   help="choose the KD weight per fold on validation CCC from this grid (must hold 0, the plain "
+                        "student), e.g. 0,0.1,0.3,1,3; scored as student_kd_selected")
+    p.add_argument("--normalisation", choices=NORMALISATIONS,
+                   help="student inputs: none, train (pooled training statistics) or subject (each subject's own "
+                        "statistics, the test subject's from its unlabelled recordings); default: the preset's "
+                        "(paper: none, else train)")
+    p.add_argument("--face-normalisation", choices=NORMALISATIONS,
+                   help="the same for the facial features of the feature release (default: train)")
+    p.add_argument("--trs-folds", choices=TRS_FOLDS, default="shuffled",
+                   help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code)")
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
     p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
@@ -283,17 +296,17 @@ def _data_for_run(args) -> Path:
     return data / "prepared"
 
 
-def _run(args) -> None:
+def _experiment_config(args):
+    """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`)."""
     import dataclasses
 
-    from .experiment import run_experiment
-    from .report import markdown_table, write_report
-    from .runfolder import check_same, claim, run_lock
-
-    if args.n_jobs == 0 or args.n_jobs < -1:
-        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
     overrides = {"device": args.device, "kd": KDConfig(kd_weight=args.kd_weight, feature_loss=args.feature_loss),
-                 "kd_sweep": args.kd_sweep}
+                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select, "trs_folds": args.trs_folds}
+    for name in ("normalisation", "face_normalisation"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.max_epochs is not None:
+        overrides["face_teacher_max_epochs"] = args.max_epochs
     if args.n_folds is not None:
         overrides["n_folds"] = args.n_folds
     cfg = experiment_config(args.preset, args.protocol, args.seed, backbone=args.teacher_backbone, **overrides)
@@ -301,6 +314,17 @@ def _run(args) -> None:
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
+    return cfg
+
+
+def _run(args) -> None:
+    from .experiment import run_experiment
+    from .report import markdown_table, write_report
+    from .runfolder import check_same, claim, run_lock
+
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
+    cfg = _experiment_config(args)
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
     _check_seed(args.seed)

@@ -1,11 +1,12 @@
 """From prepared trials to training batches: partitions, normalisation, windows.
 
 * :func:`make_folds` -- LOSO (one subject per test fold) or TRS (``n_folds`` folds
-  of trials shuffled with the seed; the released code formed contiguous blocks
-  instead). The remaining trials of a fold are shuffled with the seed and split
-  80/20 into training and validation.
-* :class:`Normaliser` -- z-scores of the 192 band-power features, fitted on the
-  training trials of a fold only.
+  of trials shuffled with the seed, or, as the released code, contiguous blocks
+  of trials in subject order). The remaining trials of a fold are shuffled with
+  the seed and split 80/20 into training and validation.
+* :class:`Normaliser` -- z-scores of features; :func:`fit_normalisers` -- one per
+  trial under ``none`` / ``train`` (the fold's training trials pooled) /
+  ``subject`` (each subject's own trials).
 * :func:`window_starts` and :class:`WindowSet` -- windows of 96 label steps every
   32 steps plus one aligned to the end of the trial; short trials zero-padded
   (and masked); one face frame per step (random frame, random 40x40 crop and
@@ -63,7 +64,7 @@ def _split_train_val(keys: list[str], val_fraction: float, rng: np.random.Genera
 
 
 def make_folds(subject_of: dict[str, int], protocol: str, *, seed: int, n_folds: int = 10,
-               val_fraction: float = 0.2) -> list[Fold]:
+               val_fraction: float = 0.2, trs_folds: str = "shuffled") -> list[Fold]:
     """Partition trials into folds.
 
     Parameters
@@ -74,6 +75,11 @@ def make_folds(subject_of: dict[str, int], protocol: str, *, seed: int, n_folds:
         ``loso``: fold k tests the k-th subject (in increasing id order).
         ``trs``: the trials, shuffled with ``seed``, are cut into ``n_folds``
         near-equal folds.
+    trs_folds : {"shuffled", "contiguous"}
+        ``contiguous``: the released code's TRS -- the trials in subject order
+        (then trial number; trial keys sort so) cut into ``n_folds`` contiguous
+        near-equal blocks, without a shuffle; a subject's trials then mostly sit
+        in one or two test folds and in the training data of the others.
     seed : int
         The TRS shuffle uses ``default_rng([seed, 0])``; the training/validation
         split of fold k uses ``default_rng([seed, 1, k])``.
@@ -91,7 +97,12 @@ def make_folds(subject_of: dict[str, int], protocol: str, *, seed: int, n_folds:
     elif protocol == "trs":
         if not 2 <= n_folds <= len(keys):
             raise EmokdError(f"TRS with n_folds={n_folds}: need 2 <= n_folds <= {len(keys)} trials")
-        order = np.random.default_rng([seed, 0]).permutation(len(keys))
+        if trs_folds == "shuffled":
+            order = np.random.default_rng([seed, 0]).permutation(len(keys))
+        elif trs_folds == "contiguous":
+            order = np.array(sorted(range(len(keys)), key=lambda i: (subject_of[keys[i]], keys[i])))
+        else:
+            raise EmokdError(f"trs_folds={trs_folds!r}: choose 'shuffled' or 'contiguous'")
         tests = [tuple(sorted(keys[i] for i in part)) for part in np.array_split(order, n_folds)]
     else:
         raise EmokdError(f"protocol={protocol!r}: choose 'loso' or 'trs'")
@@ -127,6 +138,45 @@ class Normaliser:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype(np.float32)
+
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def fit_normalisers(trials: dict[str, dict], field: str, train_keys, how: str) -> dict:
+    """One normalising function per trial of ``trials`` for the input ``field``.
+
+    Parameters
+    ----------
+    trials : dict
+        trial key -> trial dict with ``subject`` and ``field`` (n_steps, n_features).
+    field : str, e.g. ``"x"`` (the student's input) or ``"face"``
+    train_keys : the fold's training trials
+    how : {"none", "train", "subject"}
+        ``none``: the features as they are (float32). ``train``: z-scored with the
+        statistics of ``train_keys`` pooled (no validation or test trial enters
+        them). ``subject``: every trial z-scored with the statistics of all the
+        trials of its own subject in ``trials`` -- for a test subject these are its
+        test recordings (a calibration on unlabelled data of the new subject).
+        Only features are read, never labels.
+
+    Returns
+    -------
+    normalisers : dict, trial key -> callable ``(n_steps, n_features) -> float32 array``
+    """
+    if how == "none":
+        return {k: _identity for k in trials}
+    if how == "train":
+        norm = Normaliser.fit([trials[k][field] for k in train_keys])
+        return {k: norm for k in trials}
+    if how == "subject":
+        by_subject = {}
+        for k in sorted(trials):
+            by_subject.setdefault(trials[k]["subject"], []).append(k)
+        per = {s: Normaliser.fit([trials[k][field] for k in keys]) for s, keys in by_subject.items()}
+        return {k: per[trials[k]["subject"]] for k in trials}
+    raise EmokdError(f"normalisation {how!r}: choose 'none', 'train' or 'subject'")
 
 
 # --------------------------------------------------------------------- windows

@@ -15,14 +15,19 @@ For every fold of the protocol (:func:`emokd.datasets.make_folds`):
 3. **student** -- TCN on the 192 band-power features, 1 - CCC loss;
 4. **student_kd** -- the same student from the same initial weights, trained on
    1 - CCC + kd_weight * L1(teacher features, student features); plus one
-   ``student_kd_w<w>`` per weight of ``cfg.kd_sweep``.
+   ``student_kd_w<w>`` per weight of ``cfg.kd_sweep``;
+5. **student_kd_selected** (with ``cfg.kd_select``) -- the student of the grid's
+   KD weight (0 = the plain student) with the best validation CCC.
 
-Every model is scored on the fold's test trials (concatenated and per trial),
-next to three untrained reference points (:func:`reference_predictions`);
-over folds, mean and SD per model and metric, and KD student vs student by
-paired t-test and Wilcoxon signed-rank test. Folds run in parallel with joblib;
-inside ``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they
-run on a Dask cluster (the workers must see ``prepared_dir`` and ``out``).
+Inputs are normalised as ``cfg.normalisation`` / ``cfg.face_normalisation`` say
+(:func:`fold_inputs`). Every model is scored on the fold's test trials
+(concatenated and per trial), next to three untrained reference points
+(:func:`reference_predictions`) and two ridge regressions on the same inputs and
+normalisation (:mod:`emokd.linear`; their alphas under ``ridge`` per fold); over
+folds, mean and SD per model and metric, and KD student vs student by paired
+t-test and Wilcoxon signed-rank test. Folds run in parallel with joblib; inside
+``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they run on a
+Dask cluster (the workers must see ``prepared_dir`` and ``out``).
 
 Output folder::
 
@@ -49,7 +54,7 @@ import numpy as np
 
 from . import __version__
 from .config import ExperimentConfig
-from .datasets import Fold, Normaliser, WindowSet, make_folds, student_inputs
+from .datasets import Fold, WindowSet, fit_normalisers, make_folds, student_inputs
 from .errors import EmokdError
 from .metrics import fold_metrics
 from .prepare import load_prepared, sha256, write_json
@@ -62,12 +67,33 @@ FORMAT = "emokd-results/1"
 _ROLE = {"teacher": 0, "student": 1}
 
 
+def _extra_weights(cfg: ExperimentConfig) -> list[float]:
+    """KD weights trained besides 0 (``student``) and ``kd.kd_weight`` (``student_kd``): the sweep, then
+    the rest of the selection grid."""
+    out = list(cfg.kd_sweep)
+    out += [w for w in cfg.kd_select if w != 0 and w != cfg.kd.kd_weight and w not in out]
+    return out
+
+
+def _kd_model(cfg: ExperimentConfig, w: float) -> str:
+    """The student trained with KD weight ``w``."""
+    if w == 0:
+        return "student"
+    if w == cfg.kd.kd_weight:
+        return "student_kd"
+    return f"student_kd_w{w:g}"
+
+
 def model_names(cfg: ExperimentConfig) -> list[str]:
-    """``teacher``, ``student``, ``student_kd`` and one ``student_kd_w<w>`` per swept weight."""
-    return ["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in cfg.kd_sweep]
+    """``teacher``, ``student``, ``student_kd``, one ``student_kd_w<w>`` per swept weight (and per weight of
+    the selection grid not trained otherwise), then ``student_kd_selected`` with ``kd_select``."""
+    return (["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in _extra_weights(cfg)]
+            + (["student_kd_selected"] if cfg.kd_select else []))
 
 
-REFERENCES = ("ref_zero", "ref_train_mean", "ref_trial_mean_oracle")
+UNTRAINED = ("ref_zero", "ref_train_mean", "ref_trial_mean_oracle")
+#: every reference model of a results.json: the untrained points and the ridge regressions (:mod:`emokd.linear`)
+REFERENCES = UNTRAINED + ("ref_ridge_student", "ref_ridge_teacher")
 
 
 def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict[str, np.ndarray]]:
@@ -81,10 +107,11 @@ def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict
       of a concatenated CCC comes from getting each trial's level right. Its
       per-trial CCC is 0 (a constant has no covariance).
 
-    Returns ``{name: {trial key: (n_steps,) float32}}``, one entry per :data:`REFERENCES`.
+    Returns ``{name: {trial key: (n_steps,) float32}}``, one entry per :data:`UNTRAINED`
+    (the ridge references: :func:`emokd.linear.ridge_references`).
     """
     train_mean = float(np.mean(np.concatenate([trials[k]["valence"] for k in fold.train])))
-    out = {name: {} for name in REFERENCES}
+    out = {name: {} for name in UNTRAINED}
     for k in fold.test:
         y = np.asarray(trials[k]["valence"], np.float64)
         out["ref_zero"][k] = np.zeros(len(y), np.float32)
@@ -93,9 +120,16 @@ def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict
     return out
 
 
-def _reference_metrics(trials: dict[str, dict], fold: Fold) -> dict:
+def _reference_metrics(trials: dict[str, dict], fold: Fold, cfg: ExperimentConfig) -> tuple[dict, dict]:
+    """Metrics of every reference on the fold's test trials, and the ridge models' chosen alphas."""
+    from .linear import ridge_references
+
     refs = reference_predictions(trials, fold)
-    return {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
+    ridge, info = ridge_references(trials, fold, normalisation=cfg.normalisation,
+                                   face_normalisation=cfg.face_normalisation, crop=cfg.teacher.frame_size)
+    refs.update(ridge)
+    metrics = {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
+    return metrics, info
 
 
 def _as_json(cfg: ExperimentConfig) -> dict:
@@ -172,24 +206,34 @@ def _save_npz(path: Path, arrays: dict) -> None:
     os.replace(tmp, path)
 
 
-def fold_inputs(trials: dict[str, dict], fold: Fold) -> tuple[dict[str, list[dict]], Normaliser]:
-    """The fold's partitions with z-scored student inputs, and the normaliser.
+def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "train",
+                face_normalisation: str = "train") -> tuple[dict[str, list[dict]], object]:
+    """The fold's partitions with normalised inputs, and the student's normaliser.
 
-    The normalisation statistics come from the training trials only; validation
-    and test trials are transformed with them (band power ``x``, and facial
-    features ``face`` when the data has them). Returns ``{"train" | "validation" |
-    "test": [trial, ...]}`` (copies; ``x`` normalised) and the :class:`Normaliser`.
+    ``normalisation`` applies to the student's input ``x``, ``face_normalisation``
+    to the facial features ``face`` when the data has them
+    (:func:`emokd.datasets.fit_normalisers`): ``"train"`` (default) z-scores with
+    the statistics of the fold's training trials only, validation and test trials
+    transformed with them; ``"subject"`` with each subject's own statistics over
+    all its trials (the test subject's too: a calibration on its unlabelled
+    recordings); ``"none"`` leaves them as they are. Returns ``{"train" |
+    "validation" | "test": [trial, ...]}`` (copies; ``x``, ``face`` normalised) and,
+    for ``"train"``, the :class:`Normaliser` of ``x`` (otherwise the dict trial key
+    -> normalising function).
     """
-    norm = Normaliser.fit([trials[k]["x"] for k in fold.train])
-    first = trials[fold.train[0]]
-    face = Normaliser.fit([trials[k]["face"] for k in fold.train]) if first.get("face") is not None else None
+    keys = fold.train + fold.validation + fold.test
+    fold_trials = {k: trials[k] for k in keys}
+    norm = fit_normalisers(fold_trials, "x", fold.train, normalisation)
+    has_face = trials[fold.train[0]].get("face") is not None
+    face = fit_normalisers(fold_trials, "face", fold.train, face_normalisation) if has_face else None
 
-    def inputs(t):
-        return dict(t, x=norm(t["x"]), **({"face": face(t["face"])} if face is not None else {}))
+    def inputs(k):
+        t = fold_trials[k]
+        return dict(t, x=norm[k](t["x"]), **({"face": face[k](t["face"])} if face is not None else {}))
 
-    parts = {name: [inputs(trials[k]) for k in keys]
-             for name, keys in (("train", fold.train), ("validation", fold.validation), ("test", fold.test))}
-    return parts, norm
+    parts = {name: [inputs(k) for k in ks]
+             for name, ks in (("train", fold.train), ("validation", fold.validation), ("test", fold.test))}
+    return parts, (norm[fold.train[0]] if normalisation == "train" else norm)
 
 
 def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
@@ -230,11 +274,15 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
         emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))
         for k, t in all_trials.items():
             t["emb"] = emb[k]
-    parts, _ = fold_inputs(all_trials, fold)
+    parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
+                           face_normalisation=cfg.face_normalisation)
     tt, st = cfg.teacher_train, cfg.student_train
     result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
               "best_epoch": {}, "best_val_ccc": {}, "epochs_run": {}}
     preds = {}
+    # how the inputs were made: a checkpoint trained on other inputs is not resumed
+    inputs_made = {"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
+                   "trs_folds": cfg.trs_folds}
     # Every head starts at the training trials' mean valence: the CCC loss then
     # starts without a mean offset, which otherwise dominates its first epochs.
     mean_valence = float(np.mean(np.concatenate([t["valence"] for t in parts["train"]])))
@@ -252,7 +300,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
                 for p in ("train", "validation", "test")}
         res = fit(model, sets["train"], sets["validation"], tcfg, seed=seed, device=device, kd=kd,
                   log_path=fold_dir / f"{name}.log.jsonl", checkpoint_path=fold_dir / f"{name}.ckpt",
-                  resume=resume, progress=progress, desc=f"fold {fold.fold} {name}")
+                  resume=resume, progress=progress, desc=f"fold {fold.fold} {name}", inputs=inputs_made)
         model_cfg = cfg.teacher if name == "teacher" else cfg.student
         save_model(model, model_cfg, fold_dir / f"{name}.pt",
                    extra={"best_epoch": res.best_epoch, "fold": fold.fold, "model": name})
@@ -278,9 +326,15 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
 
     train("student", fresh_student(), "x", st, s_seed)
     train("student_kd", fresh_student(), "x", st, s_seed, kd=cfg.kd, knowledge=knowledge)
-    for w in cfg.kd_sweep:
+    for w in _extra_weights(cfg):
         kd = dataclasses.replace(cfg.kd, kd_weight=w)
         train(f"student_kd_w{w:g}", fresh_student(), "x", st, s_seed, kd=kd, knowledge=knowledge)
+    if cfg.kd_select:  # the KD weight chosen on validation CCC only (ties: the smaller weight)
+        val = {w: result["best_val_ccc"][_kd_model(cfg, w)] for w in cfg.kd_select}
+        chosen = max(sorted(val), key=lambda w: val[w])
+        preds["student_kd_selected"] = preds[_kd_model(cfg, chosen)]
+        result["kd_selected"] = {"weight": chosen, "model": _kd_model(cfg, chosen),
+                                 "val_ccc": {f"{w:g}": val[w] for w in sorted(val)}}
     # Scores and predictions on the test trials
     truth = {t["key"]: t["valence"] for t in parts["test"]}
     result["metrics"] = {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}
@@ -379,10 +433,10 @@ def _missing_outputs(out: Path, folds: list[dict], cfg: ExperimentConfig) -> lis
 def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before) -> dict:
     from joblib import Parallel, delayed, parallel_config
 
-    trials = load_trials(prepared_dir, cfg.data_format, frames=False)  # the references need labels only
+    trials = load_trials(prepared_dir, cfg.data_format)
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
-                       n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
-    references = {f.fold: _reference_metrics(trials, f) for f in folds}
+                       n_folds=cfg.n_folds, val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
+    references = {f.fold: _reference_metrics(trials, f, cfg) for f in folds}
     del trials
     embeddings = None
     if _frozen_backbone(cfg):  # once, before any fold: the backbone saw none of these subjects
@@ -403,15 +457,18 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                 delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume, inputs=data,
                                   embeddings=embeddings) for f in folds)
     models = model_names(cfg)
+    refs = [r for r in REFERENCES if all(r in references[f.fold][0] for f in folds)]
     for f in folds_out:
         f.pop("config", None)
         f.pop("inputs", None)
-        f["metrics"].update(references[f["fold"]])
+        f["metrics"].update(references[f["fold"]][0])
+        f["ridge"] = references[f["fold"]][1]
     results = {"format": FORMAT, "protocol": cfg.protocol, "preset": cfg.preset, "seed": cfg.seed,
-               "models": models, "references": list(REFERENCES), "n_folds": len(folds_out),
+               "models": models, "references": refs, "n_folds": len(folds_out),
                "data": str(Path(prepared_dir).resolve()), "inputs": data, "config": cfg.to_json(),
                "folds": folds_out,
-               **summarise_folds(folds_out, models, REFERENCES),
+               **summarise_folds(folds_out, models, refs),
+               **({"kd_selected_weights": [f["kd_selected"]["weight"] for f in folds_out]} if cfg.kd_select else {}),
                "runtime_s": round(before + time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}
     write_json(out / "results.json", results)

@@ -11,10 +11,14 @@ The layout of the database (Soleymani et al. 2012)::
 for a real copy, save your face-tracker's 48x48 crops of the stimulus period in it).
 Without it a trial is prepared with EEG and labels only.
 
-The recipe (the paper's released code): find stimulus start and end from the two
-rising edges of Status; crop [start - 1 s, end + 5 s]; band-pass 0.3-45 Hz;
-average reference; relative band power in 2 s windows every 0.25 s, so window k
-is centred on start + k / 4 s, the time of label step k.
+The recipe: find stimulus start and end from the two rising edges of Status;
+crop [start - 1 s, end + 5 s]; band-pass 0.3-45 Hz; average reference; relative
+band power in 2 s windows every 0.25 s, so window k is centred on start + k / 4 s,
+the time of label step k. The paper's released code never reads Status: it crops
+at fixed times, [29 s, end of the recording - 25 s], which is the same interval
+when the database's 30 s margins hold exactly; emokd reads the edges so that a
+recording whose margins differ is aligned to its stimulus (and one whose Status
+does not have two edges is reported, not silently misaligned).
 """
 
 from __future__ import annotations

@@ -435,7 +435,8 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
         missing = [k for k in fold.train + fold.validation + fold.test if k not in trials]
         if missing:
             raise EmokdError(f"{where}: fold {fold.fold} names trials {missing} that {data} does not have")
-        parts, _ = fold_inputs(trials, fold)
+        parts, _ = fold_inputs(trials, fold, normalisation=cfg.normalisation,
+                               face_normalisation=cfg.face_normalisation)
         r = feature_correlation(np.concatenate([t["x"] for t in parts["test"]]),
                                 np.concatenate([t["valence"] for t in parts["test"]]))
         data_maps.append((fold.fold, to_band_channel(normalise(r))))

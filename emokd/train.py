@@ -1,7 +1,8 @@
 """Train, evaluate and distil: one network at a time.
 
 * :func:`fit` -- Adam; ReduceLROnPlateau on validation CCC; early stopping; the
-  best epoch by validation CCC is restored at the end. Optional feature
+  best epoch by validation CCC is restored at the end (or, with
+  ``reload_best_each_epoch``, at the end of every epoch). Optional feature
   distillation from cached teacher knowledge (``kd``). Writes a per-epoch log
   (JSON lines) and, every epoch, an atomic checkpoint from which ``resume=True``
   continues with exactly the same result as an uninterrupted run.
@@ -166,7 +167,7 @@ def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
 
 def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: TrainConfig, *, seed: int,
         device="cpu", kd: KDConfig | None = None, log_path=None, checkpoint_path=None, resume: bool = False,
-        progress: bool = False, desc: str = "", on_epoch_end=None) -> FitResult:
+        progress: bool = False, desc: str = "", on_epoch_end=None, inputs: dict | None = None) -> FitResult:
     """Train ``model`` in place; the best epoch's weights are loaded at the end.
 
     Parameters
@@ -183,6 +184,10 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         file, training continues from it.
     on_epoch_end : callable(epoch, record), optional
         Called after the epoch's checkpoint is written (tests use it to interrupt).
+    inputs : dict, optional
+        JSON-ready description of how the inputs were made (e.g. their
+        normalisation); part of the checkpoint's identity, so a checkpoint trained
+        on other inputs is not resumed.
     """
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -200,7 +205,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
     identity = json.dumps({"train": dataclasses.asdict(cfg), "seed": seed, "model": type(model).__name__,
                            "n_params": sum(p.numel() for p in params),
                            "kd": dataclasses.asdict(kd) if kd is not None and train_set.knowledge is not None
-                           else None}, sort_keys=True)
+                           else None, **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
     ck = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         try:
@@ -266,6 +271,10 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         if val_ccc > best["ccc"]:
             best = {"epoch": epoch, "ccc": val_ccc, "state": copy.deepcopy(model.state_dict()),
                     "proj": copy.deepcopy(projection.state_dict()) if projection is not None else None}
+        elif cfg.reload_best_each_epoch:  # the next epoch starts from the best weights (optimiser state kept)
+            model.load_state_dict(best["state"])
+            if projection is not None:
+                projection.load_state_dict(best["proj"])
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(val_ccc=f"{val_ccc:.3f}", best=f"{best['ccc']:.3f}")
         if log_path is not None:

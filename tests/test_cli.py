@@ -139,3 +139,22 @@ def test_system_failures_give_one_line(smoke_dir, tmp_path):
                            "--quiet"], capture_output=True, text=True)
     assert prep.returncode == 2 and "Traceback" not in prep.stderr, prep.stderr
     assert prep.stderr.strip().splitlines()[-1] == f"emokd prepare: error: {tmp_path / 'file'}: File exists"
+
+
+def test_run_options_become_config_fields(tmp_path):
+    from emokd.__main__ import _experiment_config, _parser
+
+    args = _parser().parse_args(["run", "--preset", "paper", "--protocol", "trs", "--out", str(tmp_path),
+                                 "--normalisation", "subject", "--face-normalisation", "subject",
+                                 "--kd-select", "0,0.3,1", "--trs-folds", "contiguous"])
+    cfg = _experiment_config(args)
+    assert (cfg.normalisation, cfg.face_normalisation, cfg.trs_folds) == ("subject", "subject", "contiguous")
+    assert cfg.kd_select == (0.0, 0.3, 1.0) and cfg.face_teacher_max_epochs == 30
+    assert cfg.student_train.reload_best_each_epoch and cfg.student_train.max_epochs == 15
+    book = _experiment_config(_parser().parse_args(["run", "--out", str(tmp_path)]))
+    from emokd.config import experiment_config
+
+    assert book == experiment_config("book", "loso", 0)  # no option given: today's book run
+    short = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", str(tmp_path),
+                                                     "--max-epochs", "2"]))
+    assert short.face_teacher_max_epochs == short.student_train.max_epochs == short.teacher_train.max_epochs == 2

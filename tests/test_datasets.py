@@ -145,3 +145,78 @@ def test_normalisation_from_training_trials_only():
     np.testing.assert_array_equal(norm.mean, norm2.mean)
     np.testing.assert_allclose(np.concatenate([t["x"] for t in parts["train"]]).mean(0), 0, atol=1e-5)
     assert Normaliser.fit([np.ones((4, 2))]).std.tolist() == [1.0, 1.0]  # constant features stay finite
+
+
+def _feature_trials(seed=5, n_subjects=4, per=3):
+    rng = np.random.default_rng(seed)
+    subject_of = _subjects(n_subjects, per)
+    return subject_of, {k: {"key": k, "subject": s, "valence": rng.normal(size=10),
+                            "x": rng.normal(size=(10, 6)) * s + s, "face": rng.normal(size=(10, 4)) - s}
+                        for k, s in subject_of.items()}
+
+
+def _inputs(parts, field="x"):
+    return {t["key"]: t[field] for p in parts.values() for t in p}
+
+
+@pytest.mark.parametrize("how", ["none", "train", "subject"])
+def test_normalisation_never_reads_labels(how):
+    subject_of, trials = _feature_trials()
+    fold = make_folds(subject_of, "loso", seed=0)[2]
+    parts, _ = fold_inputs(trials, fold, normalisation=how, face_normalisation=how)
+    relabelled = {k: dict(t, valence=t["valence"] * -3 + 1) for k, t in trials.items()}
+    parts2, _ = fold_inputs(relabelled, fold, normalisation=how, face_normalisation=how)
+    for field in ("x", "face"):
+        a, b = _inputs(parts, field), _inputs(parts2, field)
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_train_normalisation_never_reads_the_test_subject():
+    """Under ``train`` (and ``subject``) another test subject's features do not change the training inputs."""
+    subject_of, trials = _feature_trials()
+    fold = make_folds(subject_of, "loso", seed=0)[0]
+    changed = {k: dict(t, x=t["x"] * 50 - 9, face=t["face"] + 4) if k in fold.test else t
+               for k, t in trials.items()}
+    for how in ("train", "subject"):
+        a = _inputs(fold_inputs(trials, fold, normalisation=how, face_normalisation=how)[0])
+        b = _inputs(fold_inputs(changed, fold, normalisation=how, face_normalisation=how)[0])
+        for k in fold.train + fold.validation:
+            np.testing.assert_array_equal(a[k], b[k])
+        assert not np.array_equal(a[fold.test[0]], b[fold.test[0]]) or how == "subject"
+
+
+def test_subject_normalisation_by_a_plain_loop():
+    subject_of, trials = _feature_trials()
+    fold = make_folds(subject_of, "loso", seed=0)[1]
+    parts, norms = fold_inputs(trials, fold, normalisation="subject", face_normalisation="subject")
+    got, got_face = _inputs(parts), _inputs(parts, "face")
+    for s in sorted(set(subject_of.values())):
+        keys = [k for k in sorted(trials) if trials[k]["subject"] == s]
+        for field, out in (("x", got), ("face", got_face)):
+            pooled = np.concatenate([trials[k][field] for k in keys])
+            mean, sd = pooled.mean(0), pooled.std(0)
+            for k in keys:
+                np.testing.assert_allclose(out[k], (trials[k][field] - mean) / sd, rtol=1e-5, atol=1e-5)
+            # each subject's own trials, pooled, are z-scored
+            z = np.concatenate([out[k] for k in keys])
+            np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
+            np.testing.assert_allclose(z.std(0), 1, atol=1e-5)
+    none, _ = fold_inputs(trials, fold, normalisation="none", face_normalisation="train")
+    for k, x in _inputs(none).items():
+        np.testing.assert_array_equal(x, trials[k]["x"].astype(np.float32))
+    with pytest.raises(EmokdError, match="'zscore'"):
+        fold_inputs(trials, fold, normalisation="zscore")
+
+
+def test_trs_contiguous_blocks_in_subject_order():
+    subject_of = _subjects(6, 5)
+    folds = make_folds(subject_of, "trs", seed=3, n_folds=10, trs_folds="contiguous")
+    keys = sorted(subject_of, key=lambda k: (subject_of[k], k))
+    assert [list(f.test) for f in folds] == [keys[3 * i:3 * i + 3] for i in range(10)]
+    # the seed changes only the training/validation split, never the test blocks
+    assert [f.test for f in make_folds(subject_of, "trs", seed=4, n_folds=10, trs_folds="contiguous")] == \
+        [f.test for f in folds]
+    for f in folds:
+        assert sorted(f.train + f.validation + f.test) == sorted(subject_of)
+    with pytest.raises(EmokdError, match="'blocks'"):
+        make_folds(subject_of, "trs", seed=0, trs_folds="blocks")

@@ -65,7 +65,8 @@ def test_reference_points_known_answers(loso_run, smoke_prepared):
     """The references, recomputed by hand from the labels: zero, training mean, trial-mean oracle."""
     out, res = loso_run
     trials = load_trials(smoke_prepared[0])
-    assert res["references"] == ["ref_zero", "ref_train_mean", "ref_trial_mean_oracle"]
+    assert res["references"] == ["ref_zero", "ref_train_mean", "ref_trial_mean_oracle", "ref_ridge_student",
+                                 "ref_ridge_teacher"]
     for f in res["folds"]:
         test = f["test"]["trials"]
         y = np.concatenate([trials[k]["valence"] for k in test]).astype(np.float64)
@@ -233,3 +234,25 @@ def test_runtime_after_a_resume_is_the_whole_run(loso_run, smoke_prepared, tmp_p
     second = time.perf_counter() - t0
     assert again["runtime_s"] > second + 0.5 * first  # both segments, not the last one alone
     assert _metrics(again) == _metrics(res)
+
+
+def test_kd_weight_selected_on_validation_and_ridge_references(smoke_prepared, tmp_path):
+    """kd_select: per fold the grid's weight with the best validation CCC, reusing student (0) and
+    student_kd (1); ridge references and their alphas in results.json; subject normalisation runs."""
+    cfg = _cfg(kd_select=(0.0, 0.5, 1.0), normalisation="subject")
+    one = dataclasses.replace(cfg.student_train, max_epochs=1)
+    cfg = dataclasses.replace(cfg, teacher_train=one, student_train=one)
+    res = run_experiment(smoke_prepared[0], cfg, tmp_path, progress=False)
+    assert res["models"] == ["teacher", "student", "student_kd", "student_kd_w0.5", "student_kd_selected"]
+    by_weight = {0.0: "student", 0.5: "student_kd_w0.5", 1.0: "student_kd"}
+    for f in res["folds"]:
+        val = {w: f["best_val_ccc"][m] for w, m in by_weight.items()}
+        chosen = max(sorted(val), key=lambda w: val[w])  # a plain argmax; ties to the smaller weight
+        assert f["kd_selected"]["weight"] == chosen and f["kd_selected"]["model"] == by_weight[chosen]
+        assert f["metrics"]["student_kd_selected"] == f["metrics"][by_weight[chosen]]
+        assert set(f["ridge"]) == {"ref_ridge_student", "ref_ridge_teacher"}
+        for name in ("ref_ridge_student", "ref_ridge_teacher"):
+            assert set(f["metrics"][name]) == {"concatenated", "per_trial"}
+    assert res["kd_selected_weights"] == [f["kd_selected"]["weight"] for f in res["folds"]]
+    assert res["tests"]["student_kd_selected_vs_student"]["n_folds"] == 3
+    assert "student_kd_w0.5.ckpt" in {p.name for p in (tmp_path / "folds" / "fold_00").iterdir()}

@@ -143,3 +143,68 @@ def test_truncated_checkpoint_names_the_file_and_offers_fresh(tmp_path):
     ck.write_bytes(ck.read_bytes()[:100])
     with pytest.raises(EmokdError, match=r"m.ckpt: unreadable checkpoint .*--fresh"):
         fit(_model(), tr, va, CFG, seed=0, checkpoint_path=ck, resume=True)
+
+
+def _noisy_cfg(reload):
+    """A high learning rate, so that validation CCC falls in some epochs."""
+    return dataclasses.replace(CFG, lr=0.05, max_epochs=8, early_stop=8, lr_patience=8,
+                               reload_best_each_epoch=reload)
+
+
+def test_reload_best_each_epoch_starts_every_epoch_from_the_best_weights():
+    from emokd.train import evaluate_ccc
+
+    seen = {}
+    for reload in (False, True):
+        tr, va = _sets()
+        m = _model()
+        at_end = []
+        res = fit(m, tr, va, _noisy_cfg(reload), seed=0,
+                  on_epoch_end=lambda epoch, rec: at_end.append(evaluate_ccc(m, va)))
+        vals = [h["val_ccc"] for h in res.history]
+        running_best = np.maximum.accumulate(vals)
+        if reload:  # after every epoch the model is back at the best weights so far
+            np.testing.assert_allclose(at_end, running_best, rtol=1e-6, atol=1e-6)
+        else:  # the weights of the epoch just trained
+            np.testing.assert_allclose(at_end, vals, rtol=1e-6, atol=1e-6)
+        seen[reload] = vals
+    assert any(np.diff(seen[False]) < 0), "the test needs an epoch whose validation CCC falls"
+    assert seen[True] != seen[False]
+
+
+def test_reload_best_each_epoch_resumes_exactly(tmp_path):
+    cfg = _noisy_cfg(True)
+    tr, va = _sets()
+    m = _model()
+    full = fit(m, tr, va, cfg, seed=0)
+    ref = predict(m, va)["T0"]
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(epoch, record):
+        if epoch == 4:
+            raise Stop
+
+    ck = tmp_path / "m.ckpt"
+    with pytest.raises(Stop):
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=interrupt)
+    m3 = _model(seed=99)
+    resumed = fit(m3, tr, va, cfg, seed=0, checkpoint_path=ck, resume=True)
+    assert [h["val_ccc"] for h in resumed.history] == [h["val_ccc"] for h in full.history]
+    np.testing.assert_array_equal(predict(m3, va)["T0"], ref)
+
+
+def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
+    tr, va = _sets()
+    cfg = dataclasses.replace(CFG, max_epochs=2)
+    ck = tmp_path / "m.ckpt"
+    fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, inputs={"normalisation": "train"})
+    trained = []
+    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "train"},
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert again.epochs_run == 2 and trained == []  # resumed after its last epoch: nothing left to train
+    other = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "subject"},
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert trained == [1, 2] and json.loads(torch.load(ck, weights_only=True)["identity"])["inputs"] == \
+        {"normalisation": "subject"}

@@ -1,0 +1,67 @@
+"""benchmarks/bench_real.py: the commands of each configuration, the kdsel base chosen on validation only,
+Holm's correction, resumable run folders."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_real  # noqa: E402
+
+
+def test_commands_of_each_configuration():
+    out = Path("emokd-runs/mahnob-features/x")
+    cmd = bench_real.command("loso", 1, 2, "DATA", out, "paper")
+    assert cmd[1:] == ["-m", "emokd", "run", "--preset", "paper", "--protocol", "loso", "--seed", "1", "--n-jobs",
+                       "2", "--data", "DATA", "--out", str(out), "--quiet"]
+    sub = bench_real.command("trs", 0, 1, "DATA", out, "kdsel-book_subject", device="cuda")
+    assert sub[4:12] == ["--preset", "book", "--normalisation", "subject", "--face-normalisation", "subject",
+                         "--kd-select", "0,0.1,0.3,1,3"] and sub[-3:] == ["--device", "cuda", "--quiet"]
+    assert bench_real.run_name("book", "loso", 2) == "loso_seed2"  # the committed book runs keep their folders
+    assert bench_real.run_name("paper", "trs", 0) == "paper_trs_seed0"
+    from emokd.__main__ import _parser
+
+    for config in ("paper", "book_subject", "kdsel-paper"):  # every command parses
+        _parser().parse_args(bench_real.command("loso", 0, 1, "D", out, config)[3:])
+
+
+def test_holm_known_answer():
+    # p = (0.01, 0.04, 0.03): sorted 0.01 x 3, 0.03 x 2, 0.04 x 1 -> 0.03, 0.06, 0.06 (monotone)
+    assert bench_real._holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def _fake(path: Path, seed: int, val: float, test: float):
+    folds = [{"fold": k, "test": {"subjects": [k]}, "best_val_ccc": {"student": val, "student_kd": val},
+              "metrics": {m: {"concatenated": {"ccc": test}} for m in ("teacher", "student", "student_kd")}}
+             for k in range(3)]
+    path.mkdir(parents=True)
+    (path / "results.json").write_text(json.dumps({"seed": seed, "folds": folds, "n_jobs": 1}))
+
+
+def test_kdsel_base_is_chosen_on_validation_never_on_test(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_real, "RESULTS", tmp_path)
+    with pytest.raises(SystemExit, match="run paper and book_subject"):
+        bench_real.choose_base("loso")
+    _fake(tmp_path / "paper_loso_seed0", 0, val=0.30, test=0.9)  # the better test score ...
+    _fake(tmp_path / "book_subject_loso_seed0", 0, val=0.40, test=0.1)  # ... the better validation score
+    _fake(tmp_path / "book_subject_loso_seed1", 1, val=0.0, test=0.1)  # a seed the other base lacks: ignored
+    base, why = bench_real.choose_base("loso")
+    assert base == "book_subject" and why["seeds"] == [0]
+    assert why["validation_ccc"] == {"paper": pytest.approx(0.30), "book_subject": pytest.approx(0.40)}
+    assert [r["seed"] for r in bench_real._load("book_subject", "loso")] == [0, 1]
+    assert bench_real._load("book", "loso") == []  # paper_loso_seed0 is not a book run
+
+
+def test_kdsel_starts_from_the_base_runs_checkpoints(tmp_path):
+    base, run = tmp_path / "base", tmp_path / "kdsel"
+    (base / "folds" / "fold_00").mkdir(parents=True)
+    for name in ("teacher.ckpt", "student.ckpt", "student_kd.ckpt", "fold.json", "predictions.npz"):
+        (base / "folds" / "fold_00" / name).write_text(name)
+    bench_real._seed_from_base(base, run)
+    got = sorted(p.name for p in (run / "folds" / "fold_00").iterdir())
+    assert got == ["student.ckpt", "student_kd.ckpt", "teacher.ckpt"]  # never the base's finished fold.json
+    (run / "folds" / "fold_00" / "student.ckpt").write_text("trained further")
+    bench_real._seed_from_base(base, run)  # an interrupted kdsel run is resumed, not overwritten
+    assert (run / "folds" / "fold_00" / "student.ckpt").read_text() == "trained further"
