@@ -235,6 +235,10 @@ def markdown_table(results: dict) -> str:
         caption += (" ref_* rows are untrained reference points on the same test trials: the constant 0, "
                     "the training mean, and each test trial's own mean (an oracle that reads the test "
                     "labels; n/a = undefined for a constant prediction).")
+        if any(r.startswith("ref_ridge") for r in results["references"]):
+            caption += (" Except ref_ridge_student and ref_ridge_teacher: ridge regressions trained on the "
+                        "student's and the teacher's inputs of the training trials (same folds and "
+                        "normalisation; alpha chosen on validation CCC).")
     lines += ["", caption, ""]
     lines += [_test_line(name, t) for name, t in _tests(results).items()]
     return "\n".join(lines) + "\n"
