@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="tables and figures of a finished run",
                        description="Read DIR/results.json and write results.md, results.csv and figures/.")
-    p.add_argument("dir", type=Path, help="a run folder (with results.json)")
+    p.add_argument("dir", type=Path, help="a run folder (with results.json); only read")
+    p.add_argument("--out", type=Path, help="where to write (default: DIR; give it for a read-only run folder)")
 
     p = sub.add_parser("saliency", help="which band-power features the students read",
                        description="Saliency of each fold's students on its test trials, mapped onto band x "
@@ -147,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="students of the run (default: student,student_kd)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto, ...")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest on a busy CPU)")
+    p.add_argument("--out", type=Path, help="where to write saliency.json (default: DIR, which is only read)")
     p.add_argument("--full-length", action="store_true",
                    help="one pass over each whole trial instead of predict's 96-step windows")
 
@@ -353,7 +355,9 @@ def _report(args) -> None:
     from .report import load_results, markdown_table, write_report
 
     results = load_results(args.dir)
-    paths = write_report(args.dir)
+    out = args.out or args.dir
+    _check_writable(out, "--out" if args.out else "DIR")
+    paths = write_report(args.dir, out)
     print(markdown_table(results))
     print("\nwrote " + ", ".join(str(p) for p in paths.values() if not isinstance(p, list)))
 
@@ -363,11 +367,23 @@ def _saliency(args) -> None:
 
     if args.threads < 1:
         raise EmokdError(f"--threads {args.threads}: need >= 1")
+    out = args.out or args.dir
+    _check_writable(out, "--out" if args.out else "DIR")
     sal = compute_run_saliency(args.dir, methods=args.methods or METHODS, models=args.models, device=args.device,
-                               windowed=not args.full_length, n_threads=args.threads)
+                               windowed=not args.full_length, n_threads=args.threads, out=out)
     print(summary_table(sal))
     print(f"\n{len(sal['models'])} model(s) x {len(sal['methods'])} method(s) in {sal['seconds']:.1f} s "
-          f"-> {args.dir / 'saliency.json'}")
+          f"-> {out / 'saliency.json'}")
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """Refuse, before any work, an output folder that cannot be written (a read-only run folder)."""
+    import os
+
+    target = folder if folder.exists() else next((p for p in folder.parents if p.exists()), Path("."))
+    if not target.is_dir() or not os.access(target, os.W_OK):
+        hint = "; write the outputs elsewhere with --out" if what == "DIR" else ""
+        raise EmokdError(f"{what} {folder}: not a writable folder{hint}")
 
 
 def _pretrain_face(args) -> None:

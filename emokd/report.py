@@ -377,17 +377,20 @@ def _save_figure(fig, path: Path) -> Path:
     return path
 
 
-def write_report(run_dir) -> dict[str, Path]:
-    """Write ``results.md``, ``results.csv`` and ``figures/*.png`` into ``run_dir``.
+def write_report(run_dir, out=None) -> dict[str, Path]:
+    """Write ``results.md``, ``results.csv`` and ``figures/*.png`` into ``out`` (default: ``run_dir``).
 
-    Every file goes to a temporary name first and is renamed when complete; the
-    markdown, which links the figures, is written last. Returns the paths by name:
-    ``markdown``, ``csv``, ``fold_ccc`` and ``predictions_fold_XX`` per fold.
+    ``run_dir`` is only read, so a finished run on a read-only share can be
+    reported elsewhere. Every file goes to a temporary name first and is renamed
+    when complete; the markdown, which links the figures, is written last. Returns
+    the paths by name: ``markdown``, ``csv``, ``fold_ccc`` and ``predictions_fold_XX``
+    per fold.
     """
     run_dir = Path(run_dir)
     results = load_results(run_dir)
-    fig_dir = run_dir / "figures"
-    fig_dir.mkdir(exist_ok=True)
+    out = Path(out) if out is not None else run_dir
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
 
     paths["fold_ccc"] = _save_figure(plot_fold_ccc(results).figure, fig_dir / "fold_ccc.png")
@@ -408,6 +411,6 @@ def write_report(run_dir) -> dict[str, Path]:
         md += [f"Fold {entry['fold']}{held_out}:", "",
                f"![Fold {entry['fold']} predictions](figures/{name}.png)", ""]
 
-    paths["csv"] = write_csv(results, run_dir / "results.csv")
-    paths["markdown"] = _atomic_write_text(run_dir / "results.md", "\n".join(md))
+    paths["csv"] = write_csv(results, out / "results.csv")
+    paths["markdown"] = _atomic_write_text(out / "results.md", "\n".join(md))
     return paths

@@ -367,8 +367,11 @@ def _check_models(results: dict, models, where) -> None:
 
 
 def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "student_kd"), device="cpu",
-                         windowed: bool = True, n_threads: int | None = 1, write: bool = True) -> dict:
-    """Saliency of each fold's students on its test trials; writes ``RUN_DIR/saliency.json``.
+                         windowed: bool = True, n_threads: int | None = 1, write: bool = True, out=None) -> dict:
+    """Saliency of each fold's students on its test trials; writes ``OUT/saliency.json``.
+
+    ``out`` defaults to ``run_dir``; ``run_dir`` itself is only read (a finished run
+    on a read-only share can write its saliency elsewhere).
 
     ``n_threads`` sets torch's CPU threads for the call (restored after; None: leave
     torch's setting). The default is 1: the batches are small, and on a 2-core CPU that
@@ -393,12 +396,12 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
     if n_threads:
         torch.set_num_threads(n_threads)
     try:
-        return _run_saliency(Path(run_dir), tuple(methods), tuple(models), device, windowed, write)
+        return _run_saliency(Path(run_dir), tuple(methods), tuple(models), device, windowed, write, out)
     finally:
         torch.set_num_threads(old)
 
 
-def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write: bool) -> dict:
+def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write: bool, out=None) -> dict:
     from .experiment import fold_inputs, load_trials
     from .prepare import write_json
     from .report import load_results
@@ -474,7 +477,9 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
                 "checks": {"max_abs_diff_vs_saved_predictions": checks},
                 "seconds": round(time.perf_counter() - t0, 2)}
     if write:
-        write_json(run_dir / SALIENCY_FILE, saliency)
+        out = Path(out) if out is not None else run_dir
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / SALIENCY_FILE, saliency)
     return saliency
 
 

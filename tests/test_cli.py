@@ -105,6 +105,23 @@ def test_run_and_report_smoke_end_to_end(tmp_path):
         assert change in last and "--fresh" in last
     assert (out / "results.json").read_bytes() == before
     assert json.loads((out / "data" / "ground_truth.json").read_text())["seed"] == 0
+    # report and saliency with --out only read the run folder (a finished run on a read-only share)
+    snapshot = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    report = subprocess.run([sys.executable, "-m", "emokd", "report", str(out), "--out", str(tmp_path / "rep")],
+                            capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "rep" / "results.md").is_file() and (tmp_path / "rep" / "figures" / "fold_ccc.png").is_file()
+    sal = subprocess.run([sys.executable, "-m", "emokd", "saliency", str(out), "--out", str(tmp_path / "sal"),
+                          "--methods", "gradient", "--models", "student"], capture_output=True, text=True)
+    assert sal.returncode == 0, sal.stderr
+    assert json.loads((tmp_path / "sal" / "saliency.json").read_text())["methods"] == ["gradient"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == snapshot
+    # an output folder that cannot be written is refused before any work, in one line
+    (tmp_path / "afile").write_text("")
+    bad = subprocess.run([sys.executable, "-m", "emokd", "report", str(out), "--out", str(tmp_path / "afile")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--out" in bad.stderr.strip().splitlines()[-1] and "not a writable folder" in bad.stderr
 
 
 def test_run_refuses_a_folder_with_files_emokd_did_not_write(tmp_path):
