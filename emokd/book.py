@@ -72,12 +72,13 @@ def synthetic_data(preset_name: str | None = None, *, progress: bool = False) ->
     return raw, raw / "prepared"
 
 
-def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs: int = 1,
+def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs: int = 2,
                progress: bool = False) -> tuple[Path, dict]:
     """One experiment of the preset on its synthetic data, run once and then reused.
 
-    ``n_jobs=1`` keeps a book-preset build within Binder's 2 GB. Returns the run
-    folder and its results (``results.json``).
+    ``n_jobs=2``: two folds at a time (Binder and Colab have 2 cores). The folds read
+    the frozen backbone's cached embeddings, not the frames, so two of them fit in
+    Binder's 2 GB. Returns the run folder and its results (``results.json``).
     """
     from .experiment import run_experiment
 
