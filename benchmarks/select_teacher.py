@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _results import write_result
+from _results import RESULTS, write_result
 from joblib import Parallel, delayed
 
 from emokd import book
@@ -71,7 +72,8 @@ def main() -> None:
         base = experiment_config(args.preset, "loso", book.SEED)
         subjects = {k: t["subject"] for k, t in load_trials(prepared, frames=False).items()}
         folds = make_folds(subjects, "loso", seed=base.seed, n_folds=base.n_folds, val_fraction=base.val_fraction)
-        out = {}
+        path = RESULTS / f"teacher_selection_{args.preset}.json"
+        out = json.loads(path.read_text())["variants"] if path.is_file() else {}  # earlier variants are kept
         for variant in args.variants:
             augment, lr = variant.split(":")
             cfg = dataclasses.replace(base, teacher=dataclasses.replace(base.teacher, frame_augment=augment),
@@ -82,12 +84,16 @@ def main() -> None:
                             "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in rows])), 4),
                             "mean_test_ccc": round(float(np.mean([r["test_ccc"] for r in rows])), 4),
                             "best_epochs": [r["best_epoch"] for r in rows]}
-            print(f"{variant}: validation CCC {out[variant]['mean_best_val_ccc']:.3f} (test, for the record: "
+            print(f"{variant}: validation CCC {out[variant]['mean_best_val_ccc']:.4f} (test, for the record: "
                   f"{out[variant]['mean_test_ccc']:.3f}); best epochs {out[variant]['best_epochs']}", flush=True)
+            _write(args.preset, out)  # after every variant: a cut run keeps what it finished
+    print(f"chosen on validation: {max(out, key=lambda v: out[v]['mean_best_val_ccc'])}")
+
+
+def _write(preset: str, out: dict) -> None:
     chosen = max(out, key=lambda v: out[v]["mean_best_val_ccc"])
-    print(f"chosen on validation: {chosen}")
-    print("wrote", write_result(f"teacher_selection_{args.preset}",
-                                {"preset": args.preset, "seed": book.SEED, "variants": out, "chosen": chosen,
+    print("wrote", write_result(f"teacher_selection_{preset}",
+                                {"preset": preset, "seed": book.SEED, "variants": out, "chosen": chosen,
                                  "criterion": "mean over the 8 LOSO folds of the teacher's best validation CCC"}))
 
 
