@@ -66,7 +66,7 @@ def test_deterministic_from_seed(tmp_path):
                (("a", 3), ("b", 3), ("c", 4)))
     assert a == b and a != c
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 3 + 2 * 3
+    assert len(files) == 4 + 2 * 3  # labels, latent valence, ground truth, README; 3 per session
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     label = "lable_continous_Mahnob.mat"
