@@ -210,7 +210,12 @@ def _p(x: float) -> str:
 
 def markdown(study: dict) -> str:
     an, lines = study["analysis"], []
-    lines += [f"# KD study results ({study['preset']} preset, LOSO, seeds {study['seeds']})", "",
+    lines += [f"# KD study results ({study['preset']} preset, LOSO, seeds {study['seeds']})", ""]
+    if study.get("missing_runs"):
+        lines += [f"**Partial study**: {len(study['missing_runs'])} runs not finished yet "
+                  f"({', '.join(study['missing_runs'])}); only the seeds with every condition are analysed. "
+                  "Rerun `python benchmarks/bench_kd_study.py` to finish it.", ""]
+    lines += [
               f"Command: `{study['command']}`; total runtime {study['runtime_s'] / 60:.1f} min "
               f"(sum of the runs' own runtimes {study['runs_runtime_s'] / 60:.1f} min).", "",
               "KD - student difference in concatenated CCC, mean [95 % CI] over fold x seed units "
@@ -308,20 +313,36 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--work", type=Path, default=REPO / "emokd-runs" / "kd-study", help="data and run folders")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "kd-study", help="where results go")
+    ap.add_argument("--no-run", action="store_true",
+                    help="train nothing: analyse the finished runs under --work only (a partial study says so)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.h3_noise not in args.noise:
         sys.exit(f"--h3-noise {args.h3_noise:g} must be one of --noise {args.noise}")
     conditions = [(n, 0.0) for n in args.noise] + [(args.h3_noise, p) for p in args.private if p > 0]
     t0 = time.perf_counter()
-    rows, run_seconds = {condition_name(*c): [] for c in conditions}, {}
+    rows, run_seconds, missing = {condition_name(*c): [] for c in conditions}, {}, []
     for seed in args.seeds:  # seed-major: an interrupted study has whole seeds of every condition
         for noise, private in conditions:
             name = condition_name(noise, private)
-            logging.info("condition %s, seed %d", name, seed)
-            res = run_condition(args.work, args.preset, seed, noise, private, args.n_jobs)
+            done = args.work / "runs" / f"{name}_seed{seed}" / "results.json"
+            if args.no_run:
+                if not done.is_file():
+                    missing.append(f"{name}_seed{seed}")
+                    continue
+                res = json.loads(done.read_text())
+            else:
+                logging.info("condition %s, seed %d", name, seed)
+                res = run_condition(args.work, args.preset, seed, noise, private, args.n_jobs)
             rows[name] += fold_scores(res, seed)
             run_seconds[f"{name}_seed{seed}"] = res["runtime_s"]
+    if missing:  # analyse whole seeds only, so every condition has the same fold x seed units
+        args.seeds = [s for s in args.seeds if not any(m.endswith(f"_seed{s}") for m in missing)]
+        if not args.seeds:
+            sys.exit(f"no seed has finished every condition; missing: {', '.join(missing)}")
+        rows = {c: [r for r in rs if r["seed"] in args.seeds] for c, rs in rows.items()}
+        logging.warning("partial study: %d runs missing (%s); analysing seeds %s", len(missing),
+                        ", ".join(missing), args.seeds)
     analysis = analyse(rows, args.noise, args.private, args.h3_noise, args.seeds)
     cmd = "python benchmarks/bench_kd_study.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                     " " + " ".join(argv if argv is not None else sys.argv[1:]))
@@ -331,7 +352,8 @@ def main(argv=None) -> dict:
              "runtime_s": round(time.perf_counter() - t0, 1), "runs_runtime_s": round(sum(run_seconds.values()), 1),
              "run_seconds": run_seconds, "n_jobs": args.n_jobs, "cpu_count": os.cpu_count(),
              "python": platform.python_version(), "analysis": analysis,
-             "verdicts": verdicts(analysis, args.noise, args.h3_noise), "folds": rows}
+             "verdicts": verdicts(analysis, args.noise, args.h3_noise), "folds": rows,
+             "missing_runs": missing, "complete": not missing}
     args.out.mkdir(parents=True, exist_ok=True)
     _write(args.out / "results.json", json.dumps(study, indent=1) + "\n")
     _write(args.out / "results.md", markdown(study))
