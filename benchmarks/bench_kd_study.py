@@ -89,6 +89,20 @@ def condition_name(noise: float, private: float) -> str:
     return f"noise{noise:g}_private{private:g}"
 
 
+def run_order(noise_levels, private_levels, h3_noise: float) -> list[tuple[float, float]]:
+    """The conditions of one seed, ``(noise, private)``, in the order they run.
+
+    The most informative first, so that a study stopped part-way holds the contrasts that need
+    the fewest runs: exact labels (H1), the highest noise (H2's extremes), H3's noise level and
+    its face-only levels, then the remaining noise levels.
+    """
+    first = [noise_levels[0], noise_levels[-1], h3_noise]
+    order = [(n, 0.0) for n in dict.fromkeys(first)]
+    order += [(h3_noise, p) for p in private_levels if p > 0]
+    order += [(n, 0.0) for n in noise_levels if (n, 0.0) not in order]
+    return order
+
+
 def run_condition(work: Path, preset: str, seed: int, noise: float, private: float, n_jobs: int) -> dict:
     """Generate, prepare and run one (seed, noise, face-only content) condition; its results.json."""
     from emokd.config import experiment_config, synth_config
@@ -319,7 +333,7 @@ def main(argv=None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.h3_noise not in args.noise:
         sys.exit(f"--h3-noise {args.h3_noise:g} must be one of --noise {args.noise}")
-    conditions = [(n, 0.0) for n in args.noise] + [(args.h3_noise, p) for p in args.private if p > 0]
+    conditions = run_order(args.noise, args.private, args.h3_noise)
     t0 = time.perf_counter()
     rows, run_seconds, missing = {condition_name(*c): [] for c in conditions}, {}, []
     for seed in args.seeds:  # seed-major: an interrupted study has whole seeds of every condition
@@ -336,13 +350,17 @@ def main(argv=None) -> dict:
                 res = run_condition(args.work, args.preset, seed, noise, private, args.n_jobs)
             rows[name] += fold_scores(res, seed)
             run_seconds[f"{name}_seed{seed}"] = res["runtime_s"]
-    if missing:  # analyse whole seeds only, so every condition has the same fold x seed units
-        args.seeds = [s for s in args.seeds if not any(m.endswith(f"_seed{s}") for m in missing)]
+    if missing:  # analyse whole seeds only, so every analysed condition has the same fold x seed units
+        finished = {name for name in run_seconds}
+        first = condition_name(*conditions[0])
+        args.seeds = [s for s in args.seeds if f"{first}_seed{s}" in finished]
         if not args.seeds:
-            sys.exit(f"no seed has finished every condition; missing: {', '.join(missing)}")
-        rows = {c: [r for r in rs if r["seed"] in args.seeds] for c, rs in rows.items()}
-        logging.warning("partial study: %d runs missing (%s); analysing seeds %s", len(missing),
-                        ", ".join(missing), args.seeds)
+            sys.exit(f"no seed has finished its first condition; missing: {', '.join(missing)}")
+        rows = {c: [r for r in rs if r["seed"] in args.seeds] for c, rs in rows.items()
+                if all(f"{c}_seed{s}" in finished for s in args.seeds)}
+        args.noise = [n for n in args.noise if condition_name(n, 0.0) in rows]
+        logging.warning("partial study: %d runs missing (%s); analysing seeds %s, conditions %s", len(missing),
+                        ", ".join(missing), args.seeds, ", ".join(rows))
     analysis = analyse(rows, args.noise, args.private, args.h3_noise, args.seeds)
     cmd = "python benchmarks/bench_kd_study.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                     " " + " ".join(argv if argv is not None else sys.argv[1:]))

@@ -81,3 +81,9 @@ def test_latent_metrics_on_the_same_steps_as_label_metrics(study, condition):
         assert key in res
     ccc = [f["metrics_latent"]["student"]["concatenated"]["ccc"] for f in res["folds"]]
     assert res["summary_latent"]["student"]["ccc"]["mean"] == pytest.approx(np.mean(ccc))
+
+
+def test_run_order_puts_the_cheapest_contrasts_first():
+    order = bench_kd_study.run_order([0.0, 0.5, 1.0, 2.0], [1.0], 1.0)
+    assert order == [(0.0, 0.0), (2.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 0.0)]
+    assert sorted(order) == sorted([(n, 0.0) for n in (0.0, 0.5, 1.0, 2.0)] + [(1.0, 1.0)])  # each once
