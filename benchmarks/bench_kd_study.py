@@ -295,7 +295,7 @@ def figure(study: dict, path: Path, noise_levels, h3_noise: float, private_level
                                  label=f"face-only content {p:g} ({target})")
     axes[0].axhline(0, color="grey", lw=0.8)
     axes[0].set(xlabel="annotation noise (valence SDs)", ylabel="KD - student CCC (95 % CI)",
-                title="KD gain per fold x seed")
+                title="KD gain, mean over fold x seed units")
     axes[0].legend(fontsize="small")
     for m, colour in zip(MODELS, ("tab:green", "tab:blue", "tab:red")):
         for target, ls in (("labels", "--"), ("latent", "-")):
