@@ -230,8 +230,8 @@ def markdown(study: dict) -> str:
                   f"({', '.join(study['missing_runs'])}); only the seeds with every condition are analysed. "
                   "Rerun `python benchmarks/bench_kd_study.py` to finish it.", ""]
     lines += [
-              f"Command: `{study['command']}`; total runtime {study['runtime_s'] / 60:.1f} min "
-              f"(sum of the runs' own runtimes {study['runs_runtime_s'] / 60:.1f} min).", "",
+              f"Command: `{study['command']}` (this command: {study['runtime_s'] / 60:.1f} min; the runs' own "
+              f"runtimes sum to {study['runs_runtime_s'] / 60:.1f} min, listed at the end).", "",
               "KD - student difference in concatenated CCC, mean [95 % CI] over fold x seed units "
               f"(n = {next(iter(an['conditions'].values()))['n_units']}), paired t-test and Wilcoxon p; "
               "then the mean CCC of each model.", "",
@@ -335,7 +335,8 @@ def main(argv=None) -> dict:
         sys.exit(f"--h3-noise {args.h3_noise:g} must be one of --noise {args.noise}")
     conditions = run_order(args.noise, args.private, args.h3_noise)
     t0 = time.perf_counter()
-    rows, run_seconds, missing = {condition_name(*c): [] for c in conditions}, {}, []
+    shown = [(n, 0.0) for n in args.noise] + [c for c in conditions if c[1] > 0]  # tables: by noise, then H3
+    rows, run_seconds, missing = {condition_name(*c): [] for c in shown}, {}, []
     for seed in args.seeds:  # seed-major: an interrupted study has whole seeds of every condition
         for noise, private in conditions:
             name = condition_name(noise, private)
