@@ -128,6 +128,9 @@ def fold_scores(res: dict, seed: int) -> list[dict]:
             for m in MODELS:
                 for scheme in ("concatenated", "per_trial"):
                     row[f"{m}_{target}_{scheme}"] = f[field][m][scheme]["ccc"]
+                row[f"{m}_{target}_pcc"] = f[field][m]["concatenated"]["pcc"]
+            row[f"ref_ridge_student_{target}_concatenated"] = f[field]["ref_ridge_student"]["concatenated"]["ccc"]
+        row["teacher_best_epoch"] = f["best_epoch"]["teacher"]
         rows.append(row)
     return rows
 
@@ -163,6 +166,17 @@ def analyse(rows: dict, noise_levels, private_levels, h3_noise: float, seeds) ->
             for m in MODELS:
                 c[f"{m}_ccc_{target}"] = float(np.mean([r[f"{m}_{target}_concatenated"] for r in rows[cond]]))
                 c[f"{m}_ccc_{target}_per_trial"] = float(np.mean([r[f"{m}_{target}_per_trial"] for r in rows[cond]]))
+        # diagnostics, added after the first runs to ask why a gain appears or not:
+        # descriptive only, no verdict uses them
+        rs = rows[cond]
+        c["diagnostics"] = {
+            "teacher_pcc_latent": float(np.mean([r["teacher_latent_pcc"] for r in rs])),
+            "student_pcc_latent": float(np.mean([r["student_latent_pcc"] for r in rs])),
+            "ridge_student_ccc_latent": float(np.mean([r["ref_ridge_student_latent_concatenated"] for r in rs])),
+            "teacher_best_epoch_mean": float(np.mean([r["teacher_best_epoch"] for r in rs])),
+            # a teacher whose CCC against the labels stays near 0: the CCC-loss trap (predictions swinging wide)
+            "teacher_failed_units": int(sum(r["teacher_labels_concatenated"] < 0.05 for r in rs)),
+        }
         conditions[cond] = c
     out = {"conditions": conditions}
 
@@ -250,6 +264,18 @@ def markdown(study: dict) -> str:
         lines.append(f"| {cond} | {_fmt(c['kd_gain_labels_per_trial'])} | {_fmt(c['kd_gain_latent_per_trial'])} | "
                      + " | ".join(f"{c[f'{m}_ccc_labels_per_trial']:.3f} / {c[f'{m}_ccc_latent_per_trial']:.3f}"
                                   for m in MODELS) + " |")
+    lines += ["", "Diagnostics (descriptive, added after the first runs; no verdict uses them): teacher and "
+              "student PCC against the latent (shape, not scale), the ridge regression on the student's inputs "
+              "against the latent (a linear reference), the teacher's mean best epoch, and units whose teacher "
+              "failed (CCC against the labels < 0.05)", "",
+              "| condition | teacher PCC / CCC vs latent | student PCC / CCC vs latent | ridge student CCC vs latent "
+              "| teacher best epoch | teacher failed |", "|---|---|---|---|---|---|"]
+    for cond, c in an["conditions"].items():
+        d = c["diagnostics"]
+        lines.append(f"| {cond} | {d['teacher_pcc_latent']:.3f} / {c['teacher_ccc_latent']:.3f} | "
+                     f"{d['student_pcc_latent']:.3f} / {c['student_ccc_latent']:.3f} | "
+                     f"{d['ridge_student_ccc_latent']:.3f} | {d['teacher_best_epoch_mean']:.1f} | "
+                     f"{d['teacher_failed_units']} of {c['n_units']} |")
     lines += ["", "## Verdicts", ""]
     v = study["verdicts"]
     if "H1" in v:
