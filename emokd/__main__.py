@@ -78,9 +78,18 @@ def _parser() -> argparse.ArgumentParser:
                         ("emg_leakage", "facial EMG in frontal/temporal gamma following expression (0 = off)"),
                         ("line_noise_uv", "50 Hz line noise amplitude (uV)"),
                         ("blink_rate_hz", "blinks per second"),
-                        ("mixing_width_m", "volume conduction width (m)")]:
+                        ("mixing_width_m", "volume conduction width (m)"),
+                        ("face_private_sd", "face-only expression drift unrelated to valence, in valence SDs "
+                                            "(default 0 = off)"),
+                        ("face_private_tau_s", "its time constant in s (default 10)")]:
         g.add_argument("--" + name.replace("_", "-"), type=float, help=help_)
     g.add_argument("--frames-per-step", type=int, help="face frames per 4 Hz label step (paper: 16)")
+    g = p.add_argument_group("annotation model: the labels annotate the latent valence (defaults: exact labels)")
+    for name, help_ in [("annotation_lag_s", "raters report the latent valence this many seconds late (default 0)"),
+                        ("annotation_noise_sd", "each rater's smooth noise, in valence SDs (default 0)"),
+                        ("annotation_noise_tau_s", "time constant of that drift-like noise, s (default 5)")]:
+        g.add_argument("--" + name.replace("_", "-"), type=float, help=help_)
+    g.add_argument("--n-raters", type=int, help="raters averaged into the label trace (default 1)")
 
     p = sub.add_parser("prepare", help="prepare per-trial arrays from a MAHNOB-HCI-layout folder",
                        description="Read every labelled trial (BDF via MNE, labels, face frames), compute band "
@@ -233,7 +242,9 @@ def _synth(args) -> None:
 
     overrides = {k: getattr(args, k) for k in ("eeg_gain", "nuisance_sd", "subject_offset_sd", "emg_leakage",
                                                "line_noise_uv", "blink_rate_hz", "mixing_width_m",
-                                               "frames_per_step") if getattr(args, k) is not None}
+                                               "frames_per_step", "face_private_sd", "face_private_tau_s",
+                                               "annotation_lag_s", "annotation_noise_sd", "annotation_noise_tau_s",
+                                               "n_raters") if getattr(args, k) is not None}
     if args.planted_bands or args.planted_channels:
         bands = args.planted_bands or [(c.lo_hz, c.hi_hz) for c in synth_config(args.preset).pattern]
         channels = args.planted_channels or ("all",)

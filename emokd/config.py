@@ -131,6 +131,22 @@ class SynthConfig:
     ``subject_offset_sd`` in log power, gain drawn from ``subject_gain_range``),
     spatial mixing between electrodes (Gaussian of their distance,
     ``mixing_width_m``), blinks, 50 Hz line noise and optional facial EMG.
+
+    Annotation model (see :func:`emokd.synthetic.annotate`): the face and the EEG
+    follow the *latent* valence; the label file holds its annotation by
+    ``n_raters`` raters, averaged. Each rater reports the latent trace
+    ``annotation_lag_s`` late, plus smooth rater noise: a stationary AR(1) drift
+    with time constant ``annotation_noise_tau_s`` and SD ``annotation_noise_sd``
+    valence SDs (so the average of the raters has SD
+    ``annotation_noise_sd / sqrt(n_raters)``). The defaults (no lag, no noise, one
+    rater) make the labels the latent trace exactly, as before this model existed.
+
+    Face-only content (``face_private_sd``, in valence SDs; 0 = off): the face
+    shows an extra expression drift unrelated to valence (a stationary AR(1) with
+    time constant ``face_private_tau_s``), which the EEG does not carry and the
+    annotators do not rate. It makes part of what the face teacher sees, and so
+    of its features, modality-specific: the case in which the modality focusing
+    hypothesis (Xue et al. 2023) predicts that cross-modal distillation helps less.
     """
 
     trials_per_subject: dict[int, int] = field(default_factory=lambda: {1: 2, 2: 2, 3: 2})
@@ -162,12 +178,25 @@ class SynthConfig:
     emg_leakage: float = 0.0  # facial EMG in frontal/temporal gamma that follows expression (0 = off)
     # face frames
     face_gain: float = 1.0  # expression = face_gain * valence / valence SD (before identity gain)
+    face_private_sd: float = 0.0  # face-only expression drift unrelated to valence, in valence SDs (0 = off)
+    face_private_tau_s: float = 10.0  # its time constant (AR(1) at 4 Hz)
+    # annotation model: the label file holds annotations of the latent valence
+    annotation_lag_s: float = 0.0  # raters report the latent trace this late (s)
+    annotation_noise_sd: float = 0.0  # each rater's smooth noise, in valence SDs (0 = exact labels)
+    annotation_noise_tau_s: float = 5.0  # its time constant (AR(1) at 4 Hz: drift, not white noise)
+    n_raters: int = 1  # raters averaged into the label trace
 
     def __post_init__(self):
         _check_numbers(self, positive=("sfreq", "mixing_width_m", "valence_rise_s", "margin_s", "n_clips"),
                        nonnegative=("valence_between_sd", "valence_within_sd", "valence_smooth_steps",
                                     "planted_power_ratio", "nuisance_sd", "subject_offset_sd", "background_uv",
-                                    "alpha_uv", "blink_rate_hz", "blink_uv", "line_noise_uv", "emg_leakage"))
+                                    "alpha_uv", "blink_rate_hz", "blink_uv", "line_noise_uv", "emg_leakage",
+                                    "face_private_sd", "annotation_lag_s", "annotation_noise_sd"))
+        for name in ("face_private_tau_s", "annotation_noise_tau_s"):
+            if not getattr(self, name) > 0:
+                raise EmokdError(f"{name}={getattr(self, name)!r}: need > 0")
+        if isinstance(self.n_raters, bool) or not isinstance(self.n_raters, int) or self.n_raters < 1:
+            raise EmokdError(f"n_raters={self.n_raters!r}: need a whole number >= 1")
         if not -1.0 < self.valence_ar < 1.0:
             raise EmokdError(f"valence_ar={self.valence_ar!r}: need -1 < ar < 1")
         if not all(0.0 <= g < float("inf") for g in self.subject_gain_range):

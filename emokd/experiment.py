@@ -25,7 +25,12 @@ Inputs are normalised as ``cfg.normalisation`` / ``cfg.face_normalisation`` say
 (:func:`reference_predictions`) and two ridge regressions on the same inputs and
 normalisation (:mod:`emokd.linear`; their alphas under ``ridge`` per fold); over
 folds, mean and SD per model and metric, and KD student vs student by paired
-t-test and Wilcoxon signed-rank test. Folds run in parallel with joblib; inside
+t-test and Wilcoxon signed-rank test. On synthetic data, whose prepared trials
+hold the latent valence that the labels annotate, every model and reference is
+also scored against the latent trace on the same test steps (``metrics_latent``
+per fold; ``summary_latent``, ``summary_latent_per_trial`` and ``tests_latent``
+over folds): it shows whether a model learned the state or the annotators'
+noise. Folds run in parallel with joblib; inside
 ``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they run on a
 Dask cluster (the workers must see ``prepared_dir`` and ``out``).
 
@@ -129,7 +134,26 @@ def _reference_metrics(trials: dict[str, dict], fold: Fold, cfg: ExperimentConfi
                                    face_normalisation=cfg.face_normalisation, crop=cfg.teacher.frame_size)
     refs.update(ridge)
     metrics = {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
-    return metrics, info
+    latent = latent_metrics({k: trials[k] for k in fold.test}, refs)
+    return metrics, info, latent
+
+
+def latent_metrics(test_trials: dict[str, dict], preds: dict[str, dict[str, np.ndarray]]) -> dict | None:
+    """Every model's :func:`~emokd.metrics.fold_metrics` against the latent valence, or None.
+
+    ``test_trials``: trial key -> trial with ``latent`` (n_steps,) (synthetic data;
+    the labels ``valence`` annotate it) or None; ``preds``: model -> trial key ->
+    (n_steps,). Scored on the very steps the label metrics use (the whole test
+    trace; a latent of another length is an error). None when any test trial has
+    no latent (real data).
+    """
+    if any(t.get("latent") is None for t in test_trials.values()):
+        return None
+    for k, t in test_trials.items():
+        if np.shape(t["latent"]) != np.shape(t["valence"]):
+            raise EmokdError(f"trial {k}: latent valence has shape {np.shape(t['latent'])}, its labels "
+                             f"{np.shape(t['valence'])}")
+    return {name: fold_metrics({k: (t["latent"], p[k]) for k, t in test_trials.items()}) for name, p in preds.items()}
 
 
 def _as_json(cfg: ExperimentConfig) -> dict:
@@ -338,6 +362,9 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     # Scores and predictions on the test trials
     truth = {t["key"]: t["valence"] for t in parts["test"]}
     result["metrics"] = {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}
+    latent = latent_metrics({t["key"]: t for t in parts["test"]}, preds)
+    if latent is not None:
+        result["metrics_latent"] = latent
     arrays = {}
     for t in parts["test"]:
         arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
@@ -352,21 +379,27 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     return result
 
 
-def summarise_folds(folds: list[dict], models: list[str], references=()) -> dict:
-    """``summary`` (concatenated), ``summary_per_trial`` (models and references) and the paired ``tests``."""
+def summarise_folds(folds: list[dict], models: list[str], references=(), *, field: str = "metrics",
+                    prefix: str = "") -> dict:
+    """``summary`` (concatenated), ``summary_per_trial`` (models and references) and the paired ``tests``.
+
+    ``field="metrics_latent"``, ``prefix="_latent"``: the same of the scores against the latent valence
+    (``summary_latent``, ``summary_latent_per_trial``, ``tests_latent``).
+    """
     out = {}
     for scheme, key in (("concatenated", "summary"), ("per_trial", "summary_per_trial")):
-        out[key] = {m: {metric: summarise([f["metrics"][m][scheme][metric] for f in folds])
+        key = key.replace("summary", "summary" + prefix)
+        out[key] = {m: {metric: summarise([f[field][m][scheme][metric] for f in folds])
                         for metric in ("rmse", "pcc", "ccc")} for m in [*models, *references]}
-    ccc = {m: [f["metrics"][m]["concatenated"]["ccc"] for f in folds] for m in models}
+    ccc = {m: [f[field][m]["concatenated"]["ccc"] for f in folds] for m in models}
     tests = {"student_kd_vs_student": paired_tests(ccc["student_kd"], ccc["student"],
                                                    names=("student_kd", "student")),
              "teacher_vs_student": paired_tests(ccc["teacher"], ccc["student"], names=("teacher", "student"))}
     for m in models[3:]:
         tests[f"{m}_vs_student"] = paired_tests(ccc[m], ccc["student"], names=(m, "student"))
     for t in tests.values():
-        t["metric"] = "ccc (concatenated)"
-    out["tests"] = tests
+        t["metric"] = "ccc (concatenated)" + (" against the latent valence" if prefix else "")
+    out["tests" + prefix] = tests
     return out
 
 
@@ -458,16 +491,22 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                                   embeddings=embeddings) for f in folds)
     models = model_names(cfg)
     refs = [r for r in REFERENCES if all(r in references[f.fold][0] for f in folds)]
+    # scores against the latent valence: synthetic data, every fold (a fold of an older emokd has none)
+    has_latent = all(references[f["fold"]][2] is not None and "metrics_latent" in f for f in folds_out)
     for f in folds_out:
         f.pop("config", None)
         f.pop("inputs", None)
         f["metrics"].update(references[f["fold"]][0])
         f["ridge"] = references[f["fold"]][1]
+        if has_latent:
+            f["metrics_latent"].update(references[f["fold"]][2])
     results = {"format": FORMAT, "protocol": cfg.protocol, "preset": cfg.preset, "seed": cfg.seed,
                "models": models, "references": refs, "n_folds": len(folds_out),
                "data": str(Path(prepared_dir).resolve()), "inputs": data, "config": cfg.to_json(),
                "folds": folds_out,
                **summarise_folds(folds_out, models, refs),
+               **(summarise_folds(folds_out, models, refs, field="metrics_latent", prefix="_latent")
+                  if has_latent else {}),
                **({"kd_selected_weights": [f["kd_selected"]["weight"] for f in folds_out]} if cfg.kd_select else {}),
                "runtime_s": round(before + time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}

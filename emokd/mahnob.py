@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 LABEL_FILE = "lable_continous_Mahnob.mat"  # sic: the public file's name
 FRAMES_FILE = "face_frames.npz"
+#: synthetic datasets only: the latent valence the signals follow (the label file holds its annotation)
+LATENT_FILE = "latent_valence.npz"
 #: |valence| above this is not on MAHNOB-HCI's continuous scale (the public traces stay within +-0.46)
 MAX_ABS_VALENCE = 1.0
 #: |EEG| above this (V) is beyond any EEG amplifier (Biosemi ActiveTwo: +-0.262 V)
@@ -98,6 +100,26 @@ def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
         if key in out:
             raise EmokdError(f"{path}: field 'trials_included' lists subject {key[0]} trial {key[1]} twice")
         out[key] = trace
+    return out
+
+
+def read_latent(root) -> dict[tuple[int, int], np.ndarray] | None:
+    """The latent valence of a synthetic dataset, ``(subject, trial_no) -> (n_steps,)`` float64; None when
+    ``root`` has no :data:`LATENT_FILE` (real data: only the annotated labels exist)."""
+    path = Path(root) / LATENT_FILE
+    if not path.is_file():
+        return None
+    out = {}
+    with np.load(path, allow_pickle=False) as npz:
+        for name in npz.files:
+            try:
+                subject, trial_no = (int(part[1:]) for part in name.split("_"))
+            except ValueError:
+                raise EmokdError(f"{path}: array {name!r} is not named P<subject>_T<trial_no>") from None
+            trace = np.asarray(npz[name], dtype=np.float64)
+            if trace.ndim != 1 or not np.all(np.isfinite(trace)):
+                raise EmokdError(f"{path}: array {name!r} is not a finite trace of shape (n_steps,)")
+            out[(subject, trial_no)] = trace
     return out
 
 

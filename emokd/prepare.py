@@ -4,7 +4,9 @@
 :func:`emokd.mahnob.read_trial` and writes ``ROOT/prepared/`` (or ``out``)::
 
     P01_T10.npz      eeg_bp float32 (n_steps, 6, 32), valence float32 (n_steps,),
-                     frames uint8 (n_steps, k, 48, 48) when the session has face frames
+                     frames uint8 (n_steps, k, 48, 48) when the session has face frames,
+                     latent float32 (n_steps,) when the dataset has a latent valence (synthetic:
+                     ``latent_valence.npz``; ``valence`` is then its annotation)
     manifest.json    parameters (+ hash), library versions, the label file and each
                      trial's source files (bytes, SHA-256), output file and shapes
 
@@ -33,7 +35,7 @@ import numpy as np
 from . import __version__
 from .config import PrepareConfig
 from .errors import EmokdError
-from .mahnob import LABEL_FILE, read_labels, read_trial
+from .mahnob import LABEL_FILE, read_labels, read_latent, read_trial
 from .runfolder import temp_path
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,7 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
     root = Path(root)
     out = Path(out) if out is not None else root / "prepared"
     labels = read_labels(root / LABEL_FILE)
+    latent = read_latent(root)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.tmp"):  # left by an interrupted run: never complete
         stale.unlink()
@@ -171,7 +174,14 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
         key = trial_key(subject, trial_no)
         previous = reuse["trials"].get(key) if reuse else None
         label_hash = hashlib.sha256(np.asarray(valence, dtype=np.float64).tobytes()).hexdigest()
-        if _is_current(previous, out, root) and previous.get("label_sha256") == label_hash:
+        lat = None if latent is None else latent.get((subject, trial_no))
+        if latent is not None and (lat is None or lat.shape != np.shape(valence)):
+            raise EmokdError(f"{root / 'latent_valence.npz'}: subject {subject} trial {trial_no}: "
+                             f"{'no trace' if lat is None else f'{lat.size} steps'}, the labels have "
+                             f"{np.size(valence)}")
+        lat_hash = None if lat is None else hashlib.sha256(lat.tobytes()).hexdigest()
+        if (_is_current(previous, out, root) and previous.get("label_sha256") == label_hash
+                and previous.get("latent_sha256") == lat_hash):
             manifest["trials"][key] = previous
             n_skipped += 1
             continue
@@ -185,8 +195,11 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
             log.warning("skipping %s: %s", key, err)
             manifest["failed"][key] = str(err)
             continue
+        if lat is not None:
+            trial["latent"] = lat.astype(trial["valence"].dtype)
         entry = _write_trial(out / f"{key}.npz", trial, subject, trial_no, root)
-        manifest["trials"][key] = {**entry, "label_sha256": label_hash}
+        manifest["trials"][key] = {**entry, "label_sha256": label_hash,
+                                   **({"latent_sha256": lat_hash} if lat_hash else {})}
         write_json(out / MANIFEST, manifest)
     manifest["finished"] = True
     write_json(out / MANIFEST, manifest)
@@ -199,6 +212,8 @@ def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Pat
               "subject": np.int64(subject), "trial_no": np.int64(trial_no)}
     if trial["frames"] is not None:
         arrays["frames"] = trial["frames"]
+    if trial.get("latent") is not None:
+        arrays["latent"] = trial["latent"]
     tmp = temp_path(path)
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -230,7 +245,9 @@ def load_prepared(out, *, frames: bool = True, keys=None) -> list[dict]:
     -------
     trials : list of dict
         ``subject``, ``trial_no``, ``key``, ``eeg_bp`` (n_steps, n_bands, n_chans),
-        ``valence`` (n_steps,), ``frames`` (n_steps, k, 48, 48) or None.
+        ``valence`` (n_steps,), ``frames`` (n_steps, k, 48, 48) or None, ``latent``
+        (n_steps,) the latent valence of synthetic data (``valence`` is its
+        annotation) or None.
     """
     out = Path(out)
     manifest = read_manifest(out)
@@ -250,5 +267,6 @@ def load_prepared(out, *, frames: bool = True, keys=None) -> list[dict]:
                 "key": key, "subject": int(npz["subject"]), "trial_no": int(npz["trial_no"]),
                 "eeg_bp": npz["eeg_bp"], "valence": npz["valence"],
                 "frames": npz["frames"] if frames and "frames" in npz.files else None,
+                "latent": npz["latent"] if "latent" in npz.files else None,
             })
     return trials

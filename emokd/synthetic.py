@@ -5,6 +5,8 @@ Layout (that of the real database, so that one reader serves both)::
     DIR/
       lable_continous_Mahnob.mat     continuous valence at 4 Hz (format of the public file)
       ground_truth.json              the planted truth and every parameter
+      latent_valence.npz             the latent valence of every trial (key P01_T10 -> (n_steps,)),
+                                     which the face and the EEG follow; the label file holds its annotations
       README.txt                     what is here
       Sessions/<id>/                 id = (subject - 1) * 130 + trial_no
         Part_<s>_S_Trial<trial_no/2>_emotion.bdf   47 channels, 256 Hz, Biosemi ranges
@@ -14,7 +16,22 @@ Layout (that of the real database, so that one reader serves both)::
 Each subject watches ``n_clips`` clips in a random order (trial_no = 2 * position);
 each clip has a fixed length and its own mean valence, as in the real experiment.
 The EEG (see :mod:`emokd.simeeg`) and the face frames (see :mod:`emokd.faces`)
-both follow the same valence trace; blinks appear in both at the same times.
+both follow the same *latent* valence trace; blinks appear in both at the same
+times. The label file holds *annotations* of it (:func:`annotate`): raters who
+report it late (``annotation_lag_s``), with smooth drift-like errors
+(``annotation_noise_sd``, ``annotation_noise_tau_s``), averaged over
+``n_raters``; by default the labels are the latent trace exactly. Real MAHNOB-HCI
+valence traces were annotated by people watching the participants' faces, so they
+lag, drift and disagree; a face teacher trained on them can track the expression
+better than the labels do, which is the regime where distillation is predicted to
+help (Vapnik and Vashist 2009; Lopez-Paz et al. 2016).
+
+Optionally the face also shows content that the EEG cannot predict
+(``face_private_sd``): an expression drift unrelated to valence, not rated by the
+annotators. It is the second axis of the distillation study
+(``benchmarks/bench_kd_study.py``): the modality focusing hypothesis (Xue et al.
+2023) predicts that distillation helps less when part of the teacher's knowledge
+is specific to its own modality.
 """
 
 from __future__ import annotations
@@ -34,7 +51,7 @@ from . import faces, simeeg
 from .bandpower import BAND_NAMES, BANDS
 from .bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
 from .config import BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS, SynthConfig
-from .mahnob import FRAMES_FILE, LABEL_FILE, bdf_name, session_dir, session_id
+from .mahnob import FRAMES_FILE, LABEL_FILE, LATENT_FILE, bdf_name, session_dir, session_id
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +78,47 @@ def valence_trace(rng, n_steps: int, mean: float, cfg: SynthConfig) -> np.ndarra
     dev = np.convolve(ar, kernel, mode="valid")
     rise = 1.0 - np.exp(-np.arange(n_steps) / (cfg.valence_rise_s * LABEL_RATE_HZ))
     return rise * (mean + cfg.valence_within_sd * dev)
+
+
+def smooth_noise(rng, n_steps: int, tau_s: float, *, n_series: int = 1) -> np.ndarray:
+    """Stationary unit-variance AR(1) noise at 4 Hz, shape (n_series, n_steps).
+
+    ``phi = exp(-0.25 / tau_s)``; the first value is drawn from the stationary
+    distribution N(0, 1), so every step has variance 1 and the lag-k
+    autocorrelation is ``phi**k`` (a drift with time constant ``tau_s`` seconds).
+    """
+    phi = float(np.exp(-1.0 / (tau_s * LABEL_RATE_HZ)))
+    e = rng.standard_normal((n_series, n_steps))
+    e[:, 1:] *= np.sqrt(1.0 - phi**2)
+    return lfilter([1.0], [1.0, -phi], e, axis=1)
+
+
+def annotate(latent: np.ndarray, cfg: SynthConfig, *, valence_sd: float, rng) -> np.ndarray:
+    """The label trace that ``cfg.n_raters`` annotators give a latent valence trace, shape (n_steps,).
+
+    Each rater reports ``latent`` delayed by ``cfg.annotation_lag_s`` (linear
+    interpolation between 4 Hz steps; before the lag has passed, the first value)
+    plus ``cfg.annotation_noise_sd * valence_sd`` x :func:`smooth_noise` with time
+    constant ``cfg.annotation_noise_tau_s``, independent between raters; the label
+    is their mean. With no lag and no noise the label *is* ``latent`` (the same
+    array values, bit for bit) and ``rng`` is not used.
+
+    Parameters
+    ----------
+    latent : ndarray, shape (n_steps,), valence at 4 Hz (label units)
+    cfg : SynthConfig
+    valence_sd : float, the SD that defines one valence SD (label units)
+    rng : numpy.random.Generator
+    """
+    latent = np.asarray(latent, dtype=np.float64)
+    if cfg.annotation_lag_s == 0 and cfg.annotation_noise_sd == 0:
+        return latent.copy()
+    t = np.arange(latent.size) / LABEL_RATE_HZ
+    seen = np.interp(t - cfg.annotation_lag_s, t, latent)  # clamps to latent[0] before the lag has passed
+    if cfg.annotation_noise_sd == 0:
+        return seen
+    noise = smooth_noise(rng, latent.size, cfg.annotation_noise_tau_s, n_series=cfg.n_raters)
+    return seen + cfg.annotation_noise_sd * valence_sd * noise.mean(axis=0)
 
 
 def _likert(value: float, sd: float) -> int:
@@ -121,7 +179,8 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
     plan : dict
         ``clips`` (length_s, mean_valence), ``weights`` (n_components, 32) planted
         channel weights, ``subjects`` (id -> bias parameters), ``trials`` (list of
-        dicts: subject, trial_no, clip, seed, ``valence`` (n_steps,) at 4 Hz),
+        dicts: subject, trial_no, clip, seed, ``valence`` (n_steps,) the latent
+        valence at 4 Hz, ``label`` (n_steps,) its annotation, :func:`annotate`),
         ``valence_sd`` (the SD that defines "one valence SD").
     """
     rng = np.random.default_rng(seed)
@@ -151,12 +210,15 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
             valence = valence_trace(np.random.default_rng([trial_seed, 0]), n_steps, mean, cfg)
             trials.append({"subject": s, "trial_no": int(2 * pos), "clip": int(clip), "seed": trial_seed,
                            "mean_valence": float(mean), "valence": valence})
+    valence_sd = float(np.hypot(cfg.valence_between_sd, cfg.valence_within_sd))
+    for t in trials:  # its own random stream ([seed, 2]): the annotation changes no signal
+        t["label"] = annotate(t["valence"], cfg, valence_sd=valence_sd, rng=np.random.default_rng([t["seed"], 2]))
     return {
         "clips": {"length_s": clip_len, "mean_valence": clip_mean},
         "weights": weights,
         "subjects": subjects,
         "trials": trials,
-        "valence_sd": float(np.hypot(cfg.valence_between_sd, cfg.valence_within_sd)),
+        "valence_sd": valence_sd,
     }
 
 
@@ -200,7 +262,7 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
     included = np.array([[t["subject"], t["trial_no"]] for t in p["trials"]], dtype=np.uint8)
     cells = np.empty((len(p["trials"]), 1), dtype=object)
     for i, t in enumerate(p["trials"]):
-        cells[i, 0] = t["valence"][None, :]  # (1, n_steps), float64
+        cells[i, 0] = t["label"][None, :]  # (1, n_steps), float64: the annotation of the latent valence
     buf = io.BytesIO()
     scipy.io.savemat(buf, {"trials_included": included, "labels": cells})
     data = bytearray(buf.getvalue())
@@ -209,6 +271,12 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
     tmp = out / (LABEL_FILE + ".tmp")
     tmp.write_bytes(bytes(data))
     os.replace(tmp, out / LABEL_FILE)
+
+    # the latent valence the signals follow, beside the labels (trial key as in emokd.prepare)
+    tmp = out / (LATENT_FILE + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **{f"P{t['subject']:02d}_T{t['trial_no']:02d}": t["valence"] for t in p["trials"]})
+    os.replace(tmp, out / LATENT_FILE)
 
     truth = {
         "seed": seed,
@@ -221,7 +289,12 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
         "valence_sd": p["valence_sd"],
         "subjects": {str(k): v for k, v in p["subjects"].items()},
         "clips": {k: v.tolist() for k, v in p["clips"].items()},
-        "trials": [{k: v for k, v in t.items() if k != "valence"} for t in p["trials"]],
+        "trials": [{k: v for k, v in t.items() if k not in ("valence", "label")} for t in p["trials"]],
+        "latent_file": LATENT_FILE,
+        "annotation": {"lag_s": cfg.annotation_lag_s, "noise_sd": cfg.annotation_noise_sd,
+                       "noise_tau_s": cfg.annotation_noise_tau_s, "n_raters": cfg.n_raters,
+                       "noise_units": "valence_sd", "labels_equal_latent":
+                           cfg.annotation_lag_s == 0 and cfg.annotation_noise_sd == 0},
     }
     tmp = out / (TRUTH_FILE + ".tmp")
     tmp.write_text(json.dumps(truth, indent=1) + "\n")
@@ -231,6 +304,8 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
         f"{TRUTH_FILE}: the planted truth: truth_map[band][channel] is how strongly valence drives the\n"
         "relative power of each feature band (bands, band_names) at each channel (channels);\n"
         "subjects: each subject's bias; config: every generator parameter.\n"
+        f"{LATENT_FILE}: the latent valence of each trial (P<subject>_T<trial_no>), which the EEG and the faces\n"
+        f"follow; {LABEL_FILE} holds its annotation (ground_truth.json: annotation).\n"
     )
     log.info("wrote %d synthetic trials to %s", len(p["trials"]), out)
     return truth
@@ -255,6 +330,11 @@ def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
     after = t > t_steps[-1]
     z[after] *= np.exp(-(t[after] - t_steps[-1]) / 5.0)
     expression = cfg.face_gain * z
+    private = None
+    if cfg.face_private_sd > 0:  # face-only drift, its own random stream ([seed, 3]); not in the EEG's planted power
+        private = cfg.face_private_sd * smooth_noise(np.random.default_rng([trial["seed"], 3]), n_steps,
+                                                     cfg.face_private_tau_s)[0]  # (n_steps,) valence SDs
+        expression = expression + cfg.face_gain * np.interp(t, t_steps, private, left=0.0, right=0.0)
 
     blinks = np.flatnonzero(rng.random(n_times) < cfg.blink_rate_hz / sfreq)
     eeg = simeeg.simulate_eeg(z, cfg=cfg, subject=subject, weights=weights, mixing=mixing, rng=rng,
@@ -274,7 +354,8 @@ def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
     fps = LABEL_RATE_HZ * cfg.frames_per_step
     stim_blinks = (blinks[(blinks >= margin) & (blinks < margin + n_stim)] - margin) / sfreq
     identity = faces.make_identity(np.random.default_rng(subject["face_seed"]))
-    frames = faces.render_faces(cfg.face_gain * valence / total_sd, identity=identity,
+    shown = valence / total_sd if private is None else valence / total_sd + private  # (n_steps,) SD units
+    frames = faces.render_faces(cfg.face_gain * shown, identity=identity,
                                 frames_per_step=cfg.frames_per_step, rng=rng, blink_times_s=stim_blinks)
     tmp = folder / (FRAMES_FILE + ".tmp")
     with open(tmp, "wb") as f:

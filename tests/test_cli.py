@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emokd.__main__ import main
@@ -42,10 +43,29 @@ def test_synth_planted_options(tmp_path, capsys):
     assert [c for c, w in zip(truth["channels"], alpha) if w > 0] == ["Fp1", "Fp2"]
 
 
+def test_synth_annotation_options(tmp_path, capsys):
+    from emokd.mahnob import LABEL_FILE, read_labels, read_latent
+
+    out = tmp_path / "data"
+    args = ["synth", "--preset", "smoke", "--out", str(out), "--annotation-lag-s", "1.5", "--annotation-noise-sd",
+            "0.5", "--annotation-noise-tau-s", "3", "--n-raters", "2", "--face-private-sd", "0.25",
+            "--face-private-tau-s", "8"]
+    assert main(args) == 0
+    truth = json.loads((out / "ground_truth.json").read_text())
+    assert {k: truth["config"][k] for k in ("annotation_lag_s", "annotation_noise_sd", "annotation_noise_tau_s",
+                                            "n_raters", "face_private_sd", "face_private_tau_s")} == {
+        "annotation_lag_s": 1.5, "annotation_noise_sd": 0.5, "annotation_noise_tau_s": 3.0, "n_raters": 2,
+        "face_private_sd": 0.25, "face_private_tau_s": 8.0}
+    labels, latent = read_labels(out / LABEL_FILE), read_latent(out)
+    assert set(labels) == set(latent) and not any(np.array_equal(labels[k], latent[k]) for k in labels)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["synth", "--preset", "huge", "--out", "x"], "invalid choice: 'huge'"),
+        (["synth", "--out", "x", "--n-raters", "0"], "n_raters=0: need a whole number >= 1"),
+        (["synth", "--out", "x", "--annotation-noise-sd", "-1"], "annotation_noise_sd=-1.0: need >= 0"),
         (["synth", "--out", "x", "--planted-bands", "alpha"], "bands must look like '18-30,30-45'"),
         (["synth", "--out", "x", "--planted-channels", "Fp1,Q7"], "unknown channel(s) ['Q7']"),
         (["synth", "--out", "x", "--planted-bands", "30-300"], "planted band 30-300 Hz"),

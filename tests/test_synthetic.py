@@ -1,5 +1,6 @@
 """The synthetic MAHNOB-HCI-like dataset: layout, determinism, statistics, planted truth."""
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 
@@ -66,7 +67,7 @@ def test_deterministic_from_seed(tmp_path):
                (("a", 3), ("b", 3), ("c", 4)))
     assert a == b and a != c
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 3 + 2 * 3
+    assert len(files) == 4 + 2 * 3  # labels, latent valence, ground truth, README; 3 per session
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     label = "lable_continous_Mahnob.mat"
@@ -173,6 +174,12 @@ def test_emg_leakage_adds_frontal_gamma(tmp_path):
         (dict(pattern=(PlantedComponent(8.0, 12.0, ("Xz",)),)), "not EEG channel names"),
         (dict(trials_per_subject={1: 0}), "trials_per_subject"),
         (dict(frames_per_step=0), "frames_per_step"),
+        (dict(n_raters=0), "n_raters=0"),
+        (dict(n_raters=1.5), "n_raters=1.5"),
+        (dict(annotation_noise_sd=-0.1), "annotation_noise_sd=-0.1"),
+        (dict(annotation_lag_s=-1.0), "annotation_lag_s=-1.0"),
+        (dict(annotation_noise_tau_s=0.0), "annotation_noise_tau_s=0.0"),
+        (dict(face_private_sd=float("nan")), "face_private_sd=nan"),
     ],
 )
 def test_bad_config(overrides, match):
@@ -183,3 +190,85 @@ def test_bad_config(overrides, match):
 def test_unknown_preset():
     with pytest.raises(EmokdError, match="unknown preset 'huge'"):
         synth_config("huge")
+
+
+# --- the annotation model: measured on generated traces against the saved latent valence ----------------
+
+def _labels_and_latent(root):
+    from emokd.mahnob import LABEL_FILE, read_labels, read_latent
+
+    labels, latent = read_labels(root / LABEL_FILE), read_latent(root)
+    assert latent is not None and set(labels) == set(latent)
+    return labels, latent
+
+
+def test_default_labels_are_the_latent_exactly(smoke_dir, smoke_prepared):
+    import json
+
+    from emokd.prepare import load_prepared
+
+    labels, latent = _labels_and_latent(smoke_dir)
+    for key in labels:
+        assert labels[key].dtype == latent[key].dtype and np.array_equal(labels[key], latent[key]), key
+    truth = json.loads((smoke_dir / "ground_truth.json").read_text())
+    assert truth["latent_file"] == "latent_valence.npz" and truth["annotation"]["labels_equal_latent"] is True
+    for t in load_prepared(smoke_prepared[0], frames=False):  # carried into the prepared trials
+        assert t["latent"] is not None and np.array_equal(t["latent"], t["valence"])
+
+
+def test_annotation_lag_is_the_cross_correlation_peak(tmp_path):
+    from scipy.signal import correlate, correlation_lags
+
+    for noise in (0.0, 0.5):
+        cfg = synth_config("smoke", trials_per_subject={1: 2}, annotation_lag_s=2.0, annotation_noise_sd=noise)
+        generate(tmp_path / f"n{noise}", cfg, seed=1, progress=False)
+        labels, latent = _labels_and_latent(tmp_path / f"n{noise}")
+        window = np.arange(-40, 41)  # lags (steps) pooled over the trials, which differ in length
+        xc = np.zeros(window.size)
+        for key in labels:  # cross-correlation of the step-to-step changes (sharper than of the smooth traces)
+            a, b = np.diff(labels[key]), np.diff(latent[key])
+            full, lags = correlate(a, b, mode="full"), correlation_lags(a.size, b.size, mode="full")
+            xc += full[np.searchsorted(lags, window)]
+        peak = window[np.argmax(xc)]
+        assert abs(peak - 8) <= (0 if noise == 0 else 1), (noise, peak)  # 2 s = 8 steps at 4 Hz
+        if noise == 0:  # exactly the latent, 8 steps late
+            for key in labels:
+                assert np.allclose(labels[key][8:], latent[key][:-8], atol=1e-12)
+
+
+def test_annotation_noise_sd_drift_and_raters(tmp_path):
+    """Residual SD in valence SDs matches the option and falls as 1/sqrt(n_raters); it drifts (AR(1), tau 5 s)."""
+    cfg = synth_config("smoke", trials_per_subject={1: 1, 2: 1}, annotation_noise_sd=0.8)
+    truth = generate(tmp_path / "g", cfg, seed=2, progress=False)
+    labels, latent = _labels_and_latent(tmp_path / "g")
+    p = plan(cfg, seed=2)  # the written files are the plan's traces
+    for t in p["trials"]:
+        key = (t["subject"], t["trial_no"])
+        assert np.array_equal(labels[key], t["label"]) and np.array_equal(latent[key], t["valence"])
+    sd = truth["valence_sd"]
+    # the statistics need long records: the paper-sized plan (239 trials, no signals written)
+    res = {}
+    for n_raters in (1, 4):
+        big = synth_config("paper", annotation_noise_sd=0.8, n_raters=n_raters)
+        r = np.concatenate([t["label"] - t["valence"] for t in plan(big, seed=3)["trials"]]) / sd
+        res[n_raters] = np.sqrt(np.mean(r**2))  # the noise has mean 0: no mean removed
+        if n_raters == 1:
+            lag1 = np.mean([np.corrcoef(x[:-1], x[1:])[0, 1] for x in
+                            ((t["label"] - t["valence"]) for t in plan(big, seed=3)["trials"])])
+            assert lag1 == pytest.approx(np.exp(-0.25 / 5.0), abs=0.02)  # drift, not white noise
+    assert res[1] == pytest.approx(0.8, rel=0.08)
+    assert res[4] == pytest.approx(0.4, rel=0.08)
+    assert res[4] / res[1] == pytest.approx(0.5, rel=0.1)
+
+
+def test_face_private_content_changes_only_the_faces(tmp_path):
+    base = synth_config("smoke", trials_per_subject={1: 1})
+    generate(tmp_path / "a", base, seed=5, progress=False)
+    generate(tmp_path / "b", dataclasses.replace(base, face_private_sd=1.0), seed=5, progress=False)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    for rel in files:
+        same = (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+        if rel.name == "face_frames.npz":
+            assert not same
+        elif rel.name not in ("ground_truth.json",):
+            assert same, rel  # EEG, labels, latent and session.xml untouched
