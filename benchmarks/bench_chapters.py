@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--preset", default="book")
     ap.add_argument("--chapters", nargs="+", help="chapter names without .ipynb (default: every chapter)")
     args = ap.parse_args()
-    chapters = args.chapters or sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    chapters = args.chapters or sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]*_*.ipynb"))
     jupyter = shutil.which("jupyter") or "jupyter"
     result = {"preset": args.preset, "cpu_count": psutil.cpu_count(), "target_seconds": TARGET_S, "chapters": {}}
     with tempfile.TemporaryDirectory() as tmp:
