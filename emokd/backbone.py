@@ -23,8 +23,8 @@ same with its small frame CNN (:class:`emokd.models.FrameCNN`):
 3. **A small, checked file.** :func:`pretrain_face_backbone` returns the CNN's
    state dict, its config, the held-out identities' frame-level CCC and the
    SHA-256 of the weights; ``python -m emokd pretrain-face --out FILE`` writes it.
-   emokd ships the result (``emokd/data/face_backbone.pt``, about 330 kB, with
-   ``face_backbone.json``): pretraining takes about 10 minutes on 2 CPU cores,
+   emokd ships the result (``emokd/data/face_backbone.pt``, about 106 kB, with
+   ``face_backbone.json``): pretraining took 386 s on 2 busy CPU cores,
    which would blow a cold Colab chapter's budget, while the file is small and
    anyone can rebuild it with the command above.
 """
