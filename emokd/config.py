@@ -523,8 +523,9 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
 
     ``backbone="frozen"`` (the default): the teacher's face CNN is pretrained on
     other identities and frozen, as in the paper (:mod:`emokd.backbone`); per fold
-    only its TCN and head train, on cached embeddings, and in ``book`` until the
-    validation CCC has not improved for 20 epochs (at most 300).
+    only its TCN and head train, on cached embeddings; in ``book`` for at most 30
+    epochs, early stopping after 8 (the cheapest budget within 0.005 of the best
+    validation CCC: ``benchmarks/select_teacher_budget.py``).
     ``backbone="train"``: the frame CNN trains end to end in every fold (emokd's
     earlier teacher; in ``book`` and ``smoke`` a narrower CNN at lr 3e-4, at most
     30 epochs, early stopping after 10).
@@ -578,8 +579,8 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
         teacher = ModelConfig(arch="teacher", cnn_width=8, backbone="train")
         teacher_train = dataclasses.replace(train, lr=min(train.lr, 3e-4), max_epochs=min(train.max_epochs, 30),
                                             early_stop=10)
-    elif backbone == "frozen" and preset == "book":  # cheap: train the TCN until validation stops improving
-        teacher_train = dataclasses.replace(train, max_epochs=300, early_stop=20, lr_patience=5)
+    elif backbone == "frozen" and preset == "book":  # budget chosen on validation (select_teacher_budget.py)
+        teacher_train = dataclasses.replace(train, max_epochs=30, early_stop=8, lr_patience=5)
     base = ExperimentConfig(preset=preset, protocol=protocol, seed=seed, n_folds=n_folds, teacher=teacher,
                             student=ModelConfig(arch="tcn"), teacher_train=teacher_train, student_train=train,
                             **paper)
