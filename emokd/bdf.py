@@ -98,14 +98,15 @@ def write_bdf(
         raise EmokdError(f"write_bdf: {n_times} samples is not a whole number of 1 s records at {sfreq} Hz")
     start = start or _dt.datetime(2009, 7, 9, 12, 0, 0)
 
-    codes = _digital(data, physical_ranges)  # (C, T), int32
-    signals = [
-        edfio.BdfSignal.from_digital(codes[i], sfreq, label=name, transducer_type="Active Electrode",
-                                     physical_dimension=unit, physical_range=tuple(map(float, prange)),
-                                     digital_range=(DIGITAL_MIN, DIGITAL_MAX), prefiltering="HP:DC; LP:417 Hz")
-        for i, (name, unit, prange) in enumerate(zip(ch_names, units, physical_ranges))
-    ]
+    codes = _digital(data, physical_ranges)  # (C, T), int32; Status: its codes as they are (gain 1)
     try:
+        signals = [
+            edfio.BdfSignal.from_digital(codes[i], sfreq, label=name, transducer_type="Active Electrode",
+                                         physical_dimension=unit, physical_range=tuple(map(float, prange)),
+                                         digital_range=(DIGITAL_MIN, DIGITAL_MAX),
+                                         prefiltering="HP:DC; LP:417 Hz")
+            for i, (name, unit, prange) in enumerate(zip(ch_names, units, physical_ranges))
+        ]
         bdf = edfio.Bdf(signals, starttime=start.time(), data_record_duration=1)
         bdf.startdate = start.date()  # the legacy field; edfio also writes it into `recording` ...
         bdf.local_recording_identification = recording  # ... which is set after it
