@@ -64,8 +64,9 @@ def topomaps(means: np.ndarray, path: Path) -> None:
     import matplotlib.pyplot as plt
     import mne
 
-    info = mne.create_info(list(EEG_CHANNELS), 256.0, "eeg")
-    info.set_montage("biosemi32")
+    from emokd.montage import eeg_info
+
+    info = eeg_info(256.0)
     blocks = means.reshape(4, 32)
     fig, axes = plt.subplots(1, 5, figsize=(13, 3))
     for ax, data, title in zip(axes, [*blocks, blocks[1] - blocks[0]],

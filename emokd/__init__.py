@@ -9,7 +9,9 @@ Modules, in the order data flows through them:
 - ``config``     frozen configurations and named presets (smoke, book, paper)
 - ``synthetic``  a MAHNOB-HCI-like dataset with a planted ground truth (uses ``simeeg``,
   ``faces``, ``bdf``)
-- ``mahnob``     read one session of the MAHNOB-HCI layout (BDF via MNE, labels, frames)
+- ``mahnob``     read one session of the MAHNOB-HCI layout (BDF via MNE, labels, frames;
+  ``read_raw``: the recording as a typed MNE Raw with the stimulus annotated)
+- ``montage``    the Biosemi-32 montage as MNE objects, built in this one place
 - ``bandpower``  fast sliding-window relative band power (pure numpy)
 - ``prepare``    prepare a whole dataset: per-trial arrays plus a manifest
 - ``datasets``   partitions (LOSO, TRS), normalisation, windows, frame sampling

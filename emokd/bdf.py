@@ -1,8 +1,9 @@
-"""A minimal BDF (Biosemi 24-bit EDF) writer and a header check.
+"""Write BDF (Biosemi 24-bit EDF) files with edfio, and check a file's header.
 
-Reading is MNE's job (:func:`mne.io.read_raw_bdf`); this module writes the files
-of the synthetic dataset in the layout of MAHNOB-HCI (Biosemi ActiveTwo ranges,
-1 s data records, a ``Status`` trigger channel) and checks a file's header
+Reading is MNE's job (:func:`mne.io.read_raw_bdf`); writing is edfio's
+(:class:`edfio.Bdf`, the writer MNE's own export uses). This module writes the
+files of the synthetic dataset in the layout of MAHNOB-HCI (Biosemi ActiveTwo
+ranges, 1 s data records, a ``Status`` trigger channel) and checks a file's header
 against its size before MNE reads it, because MNE only warns about a truncated
 file and then reads what is there.
 
@@ -25,24 +26,26 @@ from .errors import EmokdError
 DIGITAL_MIN, DIGITAL_MAX = -8388608, 8388607  # 24-bit
 #: Biosemi ActiveTwo physical range of the EEG/EXG channels, in microvolts.
 BIOSEMI_UV = (-262144.0, 262143.0)
+#: What Biosemi writes in the header's 44-byte "reserved" field (edfio leaves it blank)
+BIOSEMI_RESERVED = "24BIT"
 
 
-def _field(value, width: int) -> bytes:
-    text = str(value)
-    if len(text) > width:
-        raise EmokdError(f"BDF header field {text!r} is longer than {width} characters")
-    return text.ljust(width).encode("ascii")
+def _digital(data, physical_ranges) -> np.ndarray:
+    """Physical values -> 24-bit codes, shape (n_channels, n_times), int32.
 
-
-def _number(value: float, width: int = 8) -> bytes:
-    """A number in at most ``width`` characters (integers exactly, others rounded)."""
-    if float(value).is_integer():
-        return _field(str(int(value)), width)
-    for digits in range(width, 0, -1):
-        text = f"{value:.{digits}g}"
-        if len(text) <= width:
-            return _field(text, width)
-    raise EmokdError(f"BDF header: cannot write {value!r} in {width} characters")
+    ``rint((x - phys_min) * (dig_max - dig_min) / (phys_max - phys_min) + dig_min)``,
+    clipped to the digital range. edfio can quantise physical values itself, with the
+    same formula rearranged (``round(x / gain - offset)``, no clipping): a value
+    within rounding error of a half-step may then get the neighbouring code. The
+    codes are computed here, in emokd's order, so that the synthetic recordings stay
+    identical, byte for byte, to those of emokd's earlier hand-written BDF writer.
+    """
+    lo = np.array([r[0] for r in physical_ranges], dtype=np.float64)[:, None]
+    hi = np.array([r[1] for r in physical_ranges], dtype=np.float64)[:, None]
+    gain = (DIGITAL_MAX - DIGITAL_MIN) / (hi - lo)
+    codes = np.rint((data - lo) * gain + DIGITAL_MIN)
+    np.clip(codes, DIGITAL_MIN, DIGITAL_MAX, out=codes)
+    return codes.astype(np.int32)
 
 
 def write_bdf(
@@ -73,11 +76,19 @@ def write_bdf(
         Physical dimension of each channel (e.g. ``"uV"``, ``"Boolean"``).
     physical_ranges : sequence of (min, max), length n_channels
         Physical range mapped onto the full 24-bit digital range.
+    start : datetime, optional
+        Start of the recording (header fields startdate and starttime); default
+        2009-07-09 12:00:00.
+    patient, recording : str
+        The header's local patient and recording identification (80 characters
+        at most); the defaults are EDF+'s anonymous values.
 
     Returns
     -------
     path : Path
     """
+    import edfio
+
     path = Path(path)
     data = np.asarray(data, dtype=np.float64)
     n_chans, n_times = data.shape
@@ -85,39 +96,33 @@ def write_bdf(
         raise EmokdError("write_bdf: ch_names, units and physical_ranges need one entry per channel")
     if n_times % sfreq:
         raise EmokdError(f"write_bdf: {n_times} samples is not a whole number of 1 s records at {sfreq} Hz")
-    n_records = n_times // sfreq
     start = start or _dt.datetime(2009, 7, 9, 12, 0, 0)
 
-    header = b"\xffBIOSEMI"
-    header += _field(patient, 80) + _field(recording, 80)
-    header += _field(start.strftime("%d.%m.%y"), 8) + _field(start.strftime("%H.%M.%S"), 8)
-    header += _number(256 * (n_chans + 1)) + _field("24BIT", 44)
-    header += _number(n_records) + _number(1) + _field(n_chans, 4)
-    header += b"".join(_field(name, 16) for name in ch_names)
-    header += b"".join(_field("Active Electrode", 80) for _ in ch_names)
-    header += b"".join(_field(unit, 8) for unit in units)
-    header += b"".join(_number(float(lo)) for lo, _ in physical_ranges)
-    header += b"".join(_number(float(hi)) for _, hi in physical_ranges)
-    header += b"".join(_number(DIGITAL_MIN) for _ in ch_names)
-    header += b"".join(_number(DIGITAL_MAX) for _ in ch_names)
-    header += b"".join(_field("HP:DC; LP:417 Hz", 80) for _ in ch_names)
-    header += b"".join(_number(sfreq) for _ in ch_names)
-    header += b"".join(_field("", 32) for _ in ch_names)
-    assert len(header) == 256 * (n_chans + 1)
-
-    lo = np.array([r[0] for r in physical_ranges], dtype=np.float64)[:, None]
-    hi = np.array([r[1] for r in physical_ranges], dtype=np.float64)[:, None]
-    gain = (DIGITAL_MAX - DIGITAL_MIN) / (hi - lo)
-    digital = np.rint((data - lo) * gain + DIGITAL_MIN)
-    np.clip(digital, DIGITAL_MIN, DIGITAL_MAX, out=digital)
-    # (C, R * sfreq) -> (R, C, sfreq): records hold one second of every channel in turn
-    records = digital.astype("<i4").reshape(n_chans, n_records, sfreq).transpose(1, 0, 2)
-    raw = np.ascontiguousarray(records).view(np.uint8).reshape(-1, 4)[:, :3]  # little-endian low 3 bytes
+    codes = _digital(data, physical_ranges)  # (C, T), int32; Status: its codes as they are (gain 1)
+    try:
+        signals = [
+            edfio.BdfSignal.from_digital(codes[i], sfreq, label=name, transducer_type="Active Electrode",
+                                         physical_dimension=unit, physical_range=tuple(map(float, prange)),
+                                         digital_range=(DIGITAL_MIN, DIGITAL_MAX),
+                                         prefiltering="HP:DC; LP:417 Hz")
+            for i, (name, unit, prange) in enumerate(zip(ch_names, units, physical_ranges))
+        ]
+        bdf = edfio.Bdf(signals, starttime=start.time(), data_record_duration=1)
+        bdf.startdate = start.date()  # the legacy field; edfio also writes it into `recording` ...
+        bdf.local_recording_identification = recording  # ... which is set after it
+        bdf.local_patient_identification = patient
+    except ValueError as err:  # edfio checks field lengths and characters
+        raise EmokdError(f"write_bdf: {err}") from None
+    content = bytearray(bdf.to_bytes())
+    # the 44-byte "reserved" field (bytes 192-235): edfio writes it blank, as EDF says;
+    # Biosemi's BDF format has "24BIT" there (ActiveView, which recorded MAHNOB-HCI,
+    # writes it). No reader needs it (MNE skips the field); it keeps the synthetic files
+    # byte-identical to those of emokd's earlier writer.
+    content[192:236] = BIOSEMI_RESERVED.ljust(44).encode("ascii")
 
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        f.write(header)
-        f.write(np.ascontiguousarray(raw).tobytes())
+        f.write(content)
     os.replace(tmp, path)
     return path
 

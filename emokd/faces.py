@@ -14,7 +14,10 @@ one-pixel-wide anti-aliased edge. The shapes, back to front: head (hair colour),
 face ellipse (skin), two eyes (sclera ellipse with a round iris, clipped to the
 sclera), two brows (thick line segments), a faint nose and the mouth (a thick
 parabolic arc). Left/right features are drawn once, on ``|x|`` in face
-coordinates, which mirrors them for free.
+coordinates, which mirrors them for free. :func:`render_faces` draws them in five
+stages, one function each: ``_draw_head`` (background, hair, skin),
+``_draw_eyes_and_brows``, ``_draw_nose``, ``_draw_mouth`` and
+``_light_and_quantise`` (lighting, pixel noise, rounding to uint8).
 
 The expression value ``e`` of each frame is first mapped to a subject's own
 expression ``s = S * tanh((offset + gain * e) / S)`` with ``S = 1.25``: the
@@ -243,8 +246,8 @@ def drawn_expression(expression: np.ndarray, identity: FaceIdentity) -> np.ndarr
     ``gain`` are the identity's ``baseline_offset`` and ``expressivity``. This is
     what an annotator of a facial-expression data set would rate.
     """
-    e = np.asarray(expression, dtype=np.float64)
-    return _SAT * np.tanh((identity.baseline_offset + identity.expressivity * e) / _SAT)
+    values = np.asarray(expression, dtype=np.float64)
+    return _SAT * np.tanh((identity.baseline_offset + identity.expressivity * values) / _SAT)
 
 
 def frame_targets(expression, *, identity: FaceIdentity, frames_per_step: int, blink_times_s=None,
@@ -258,31 +261,31 @@ def frame_targets(expression, *, identity: FaceIdentity, frames_per_step: int, b
     1 closed). Facial-expression data sets label faces with such quantities; the
     face backbone (:mod:`emokd.backbone`) is pretrained on them.
     """
-    e = _check_expression(expression)
-    k = _check_pos_int(frames_per_step, "frames_per_step")
-    t = np.arange(e.size * k) / (float(step_rate_hz) * k)
-    valence = np.interp(t, np.arange(e.size) / float(step_rate_hz), e)
+    values = _check_expression(expression)
+    per_step = _check_pos_int(frames_per_step, "frames_per_step")
+    time_s = np.arange(values.size * per_step) / (float(step_rate_hz) * per_step)
+    valence = np.interp(time_s, np.arange(values.size) / float(step_rate_hz), values)
     return {"valence": valence, "expression": drawn_expression(valence, identity),
-            "eye_closure": _blink_closure(t, _check_blinks(blink_times_s))}
+            "eye_closure": _blink_closure(time_s, _check_blinks(blink_times_s))}
 
 
 def _check_expression(expression) -> np.ndarray:
     try:
-        e = np.asarray(expression, dtype=float)
+        values = np.asarray(expression, dtype=float)
     except (TypeError, ValueError):
         raise EmokdError(
             f"expression must be a 1-D array of numbers, got {type(expression).__name__}"
         ) from None
-    if e.ndim != 1:
-        raise EmokdError(f"expression must be 1-D (n_steps,), got shape {e.shape}")
-    if e.size == 0:
+    if values.ndim != 1:
+        raise EmokdError(f"expression must be 1-D (n_steps,), got shape {values.shape}")
+    if values.size == 0:
         raise EmokdError("expression is empty: need at least one step")
-    bad = np.flatnonzero(~np.isfinite(e))
+    bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise EmokdError(
-            f"expression holds NaN or infinite values, first at index {bad[0]}: {e[bad[0]]!r}"
+            f"expression holds NaN or infinite values, first at index {bad[0]}: {values[bad[0]]!r}"
         )
-    return e
+    return values
 
 
 def _check_pos_int(value, name: str) -> int:
@@ -295,16 +298,16 @@ def _check_blinks(blink_times_s) -> np.ndarray:
     if blink_times_s is None:
         return np.empty(0)
     try:
-        b = np.asarray(blink_times_s, dtype=float)
+        blinks = np.asarray(blink_times_s, dtype=float)
     except (TypeError, ValueError):
         raise EmokdError(
             f"blink_times_s must be a 1-D array of seconds, got {blink_times_s!r}"
         ) from None
-    if b.ndim != 1:
-        raise EmokdError(f"blink_times_s must be 1-D (n_blinks,), got shape {b.shape}")
-    if not np.all(np.isfinite(b)):
+    if blinks.ndim != 1:
+        raise EmokdError(f"blink_times_s must be 1-D (n_blinks,), got shape {blinks.shape}")
+    if not np.all(np.isfinite(blinks)):
         raise EmokdError("blink_times_s holds NaN or infinite values")
-    return np.sort(b)
+    return np.sort(blinks)
 
 
 # --------------------------------------------------------------------------- #
@@ -424,12 +427,12 @@ class _Box:
 def _box(xlo, xhi, ylo, yhi, cx, cy, size) -> _Box:
     """Image pixel box covering face-coordinate box [xlo,xhi] x [ylo,yhi] under any pose."""
     corners = np.array([[xlo, ylo], [xlo, yhi], [xhi, ylo], [xhi, yhi]], dtype=float)
-    smax = math.exp(_MAX_LOG_SCALE)
+    max_scale = math.exp(_MAX_LOG_SCALE)
     xs, ys = [], []
-    for ang in (-_MAX_ROT_RAD, 0.0, _MAX_ROT_RAD):
-        c, s = math.cos(ang), math.sin(ang)
-        xs.append(smax * (c * corners[:, 0] - s * corners[:, 1]))
-        ys.append(smax * (s * corners[:, 0] + c * corners[:, 1]))
+    for angle in (-_MAX_ROT_RAD, 0.0, _MAX_ROT_RAD):
+        cos_a, sin_a = math.cos(angle), math.sin(angle)
+        xs.append(max_scale * (cos_a * corners[:, 0] - sin_a * corners[:, 1]))
+        ys.append(max_scale * (sin_a * corners[:, 0] + cos_a * corners[:, 1]))
     xs = np.concatenate(xs)
     ys = np.concatenate(ys)
     margin = _MAX_SHIFT_PX * size / FACE_SIZE + 1.5
@@ -443,22 +446,291 @@ def _box(xlo, xhi, ylo, yhi, cx, cy, size) -> _Box:
 class _Pose:
     """Per-frame pose of one batch, mapping pixel boxes to face coordinates."""
 
-    def __init__(self, tx, ty, rot, log_scale, cx, cy, scale_px):
-        inv = np.exp(-log_scale) / scale_px  # face units per pixel
-        self.cs = _f32(np.cos(rot) * inv)
-        self.sn = _f32(np.sin(rot) * inv)
-        self.ox = _f32(cx + tx)  # image position of the face origin, px
-        self.oy = _f32(cy + ty)
+    def __init__(self, shift_x_px, shift_y_px, rotation_rad, log_scale, cx, cy, scale_px):
+        face_per_px = np.exp(-log_scale) / scale_px  # face units per pixel
+        self.cos = _f32(np.cos(rotation_rad) * face_per_px)  # (B, 1, 1)
+        self.sin = _f32(np.sin(rotation_rad) * face_per_px)
+        self.origin_x = _f32(cx + shift_x_px)  # image position of the face origin, px
+        self.origin_y = _f32(cy + shift_y_px)
 
     def coords(self, box: _Box):
         """Face coordinates ``x, y`` (face px at 48 x 48) of the pixels in ``box``."""
         cols = np.arange(box.c0, box.c1, dtype=np.float32).reshape(1, 1, -1)
         rows = np.arange(box.r0, box.r1, dtype=np.float32).reshape(1, -1, 1)
-        px = cols - self.ox  # (B, 1, w)
-        py = rows - self.oy  # (B, h, 1)
-        x = self.cs * px + self.sn * py
-        y = self.cs * py - self.sn * px
+        px = cols - self.origin_x  # (B, 1, w)
+        py = rows - self.origin_y  # (B, h, 1)
+        x = self.cos * px + self.sin * py  # (B, h, w)
+        y = self.cos * py - self.sin * px
         return x, y
+
+
+# --------------------------------------------------------------------------- #
+# what changes from frame to frame, and what does not
+
+
+@dataclass(frozen=True)
+class _FrameParams:
+    """Per-frame parameters of a render, each an ndarray of shape (n_frames,), float64.
+
+    Pose: ``shift_x_px``, ``shift_y_px`` (image px), ``rotation_rad``,
+    ``log_scale``. Lighting: ``light_gain`` (factor), ``light_offset`` (grey
+    levels), ``light_gradient`` (fraction at the image edge). Features (face px):
+    ``eye_half_height``; the brows' inner end ``brow_inner_x``, ``brow_inner_y``
+    and outer height ``brow_outer_y``; the mouth's ``mouth_half_width`` and
+    ``mouth_curvature`` (its corners sit ``0.6 * curvature`` px above its centre
+    line).
+    """
+
+    shift_x_px: np.ndarray
+    shift_y_px: np.ndarray
+    rotation_rad: np.ndarray
+    log_scale: np.ndarray
+    light_gain: np.ndarray
+    light_offset: np.ndarray
+    light_gradient: np.ndarray
+    eye_half_height: np.ndarray
+    brow_inner_x: np.ndarray
+    brow_inner_y: np.ndarray
+    brow_outer_y: np.ndarray
+    mouth_half_width: np.ndarray
+    mouth_curvature: np.ndarray
+
+
+def _frame_params(values, identity: FaceIdentity, *, rate_hz: float, frames_per_step: int, blinks,
+                  rng) -> _FrameParams:
+    """Expression, pose, lighting and blinks at every frame.
+
+    ``values`` (n_steps,) is the expression at ``rate_hz``, interpolated to the
+    n_steps * frames_per_step frame times; ``blinks`` (n_blinks,) are sorted blink
+    times, s. All randomness of a render except the pixel noise is drawn here, in a
+    fixed order.
+    """
+    n_frames = values.size * frames_per_step
+    dt = 1.0 / (rate_hz * frames_per_step)
+    time_s = np.arange(n_frames) * dt  # (n_frames,)
+    shown = drawn_expression(np.interp(time_s, np.arange(values.size) / rate_hz, values), identity)
+    smile = np.maximum(shown, 0.0)
+    frown = np.maximum(-shown, 0.0)
+    eye_open = (1.0 - 0.25 * smile + 0.08 * frown) * (1.0 - 0.97 * _blink_closure(time_s, blinks))
+    brow_y = identity.eye_y - identity.brow_gap
+    # keyword arguments are evaluated in order: this is the fixed order of the draws from rng
+    return _FrameParams(
+        shift_x_px=_jitter(rng, n_frames, dt, _MAX_SHIFT_PX, 1.0),
+        shift_y_px=_jitter(rng, n_frames, dt, _MAX_SHIFT_PX, 1.0),
+        rotation_rad=_jitter(rng, n_frames, dt, _MAX_ROT_RAD, math.radians(2.0)),
+        log_scale=_jitter(rng, n_frames, dt, _MAX_LOG_SCALE, 0.02),
+        light_gain=np.exp(0.15 * _slow_drift(rng, time_s)),
+        light_offset=8.0 * _slow_drift(rng, time_s),
+        light_gradient=identity.light_gradient + 0.12 * _slow_drift(rng, time_s),
+        eye_half_height=identity.eye_half_height * eye_open,  # narrower for smiles, wider for frowns, shut in blinks
+        # brows: inner end lowered and drawn in for frowns, whole brow raised for smiles
+        brow_inner_x=identity.eye_spacing - identity.brow_half_length + 0.6 * frown,
+        brow_inner_y=brow_y + 1.8 * frown - 0.9 * smile,
+        brow_outer_y=brow_y - 0.3 * frown - 0.7 * smile,
+        # mouth: y(x) = mouth_y - curvature * ((x / w)^2 - 0.4): corners at mouth_y - 0.6 curvature
+        mouth_half_width=identity.mouth_half_width * (1.0 + 0.10 * smile - 0.04 * frown),
+        mouth_curvature=3.2 * shown,
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Fixed geometry of a render at ``size`` x ``size`` px.
+
+    ``scale_px`` (image px per face px), ``centre_x``, ``centre_y`` (image px of the
+    face origin before the pose), the head ellipse (``head_half_width``,
+    ``head_half_height``, centre height ``head_centre_y``, face px) and the height
+    ``hair_bottom`` where the hair has faded out, ``brow_outer_x`` (face px), the
+    pixel boxes each feature can reach under any pose, and ``x_norm``
+    (size,) float32, the column positions from -1 (left edge) to 1 (right edge).
+    """
+
+    size: int
+    scale_px: float
+    centre_x: float
+    centre_y: float
+    head_half_width: float
+    head_half_height: float
+    head_centre_y: float
+    hair_bottom: float
+    brow_outer_x: float
+    full_box: _Box
+    eye_box: _Box
+    nose_box: _Box
+    mouth_box: _Box
+    x_norm: np.ndarray
+
+
+def _layout(identity: FaceIdentity, size: int) -> _Layout:
+    """The :class:`_Layout` of ``identity``'s face in frames of ``size`` x ``size`` px."""
+    scale_px = size / FACE_SIZE
+    cx = (size - 1) / 2.0
+    cy = (size - 1) / 2.0 + identity.face_offset_y * scale_px
+    brow_y = identity.eye_y - identity.brow_gap
+    eye_reach_x = identity.eye_spacing + identity.eye_half_width + 1.0
+    eye_box = _box(
+        -eye_reach_x, eye_reach_x,
+        brow_y - 0.9 * _SAT - identity.brow_half_thickness - 1.0,
+        identity.eye_y + identity.eye_half_height * 1.1 + 1.0,
+        cx, cy, size,
+    )
+    nose_box = _box(-2.5, 2.5, identity.nose_y - identity.nose_length - 1.5, identity.nose_y + 1.5, cx, cy, size)
+    mouth_reach_x = identity.mouth_half_width * (1.0 + 0.10 * _SAT) + identity.lip_half_thickness + 1.0
+    mouth_reach_y = 0.6 * 3.2 * _SAT + identity.lip_half_thickness + 1.0  # corners move +-0.6 curvature
+    mouth_box = _box(
+        -mouth_reach_x, mouth_reach_x, identity.mouth_y - mouth_reach_y, identity.mouth_y + mouth_reach_y,
+        cx, cy, size,
+    )
+    return _Layout(
+        size=size,
+        scale_px=scale_px,
+        centre_x=cx,
+        centre_y=cy,
+        head_half_width=identity.face_half_width + identity.hair_side,
+        head_half_height=identity.face_half_height + 0.5 * identity.hair_top,
+        head_centre_y=-0.5 * identity.hair_top,
+        hair_bottom=identity.eye_y + 5.0,
+        brow_outer_x=identity.eye_spacing + identity.brow_half_length,
+        full_box=_Box(0, size, 0, size),
+        eye_box=eye_box,
+        nose_box=nose_box,
+        mouth_box=mouth_box,
+        x_norm=(np.arange(size, dtype=np.float32) - np.float32(cx)) / np.float32(size / 2.0),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# the five drawing stages, back to front; each works on a batch of B frames
+
+
+def _draw_head(pose: _Pose, identity: FaceIdentity, layout: _Layout, n_batch: int) -> np.ndarray:
+    """Stage 1: background, head (hair, fading out below ear level) and face (skin).
+
+    Returns
+    -------
+    img : ndarray of float32, shape (n_batch, size, size)
+        Grey levels (0-255) before lighting.
+    """
+    f32 = np.float32
+    size = layout.size
+    img = np.full((n_batch, size, size), identity.background_grey, dtype=np.float32)
+    x, y = pose.coords(layout.full_box)  # (B, size, size) each, face px
+    dist = _ellipse_sdf(x, y - f32(layout.head_centre_y), f32(layout.head_half_width), f32(layout.head_half_height))
+    alpha = _coverage(dist)
+    fade = f32(layout.hair_bottom) - y  # hair fades out below ear level
+    fade *= f32(0.35)
+    np.clip(fade, 0.0, 1.0, out=fade)
+    alpha *= fade
+    _blend(img, alpha, f32(identity.hair_grey))
+    dist = _ellipse_sdf(x, y, f32(identity.face_half_width), f32(identity.face_half_height))
+    _blend(img, _coverage(dist), f32(identity.skin_grey))
+    return img
+
+
+def _draw_eyes_and_brows(img, pose: _Pose, identity: FaceIdentity, layout: _Layout, *, eye_half_height,
+                         brow_inner_x, brow_inner_y, brow_outer_y) -> None:
+    """Stage 2, in place on ``img`` (B, size, size) float32: lids, sclerae, irises and brows.
+
+    Left and right are drawn at once on ``|x|``. The per-frame arguments are
+    ndarrays of shape (B,), face px (see :class:`_FrameParams`).
+    """
+    f32 = np.float32
+    box = layout.eye_box
+    x, y = pose.coords(box)  # (B, h, w) each, face px
+    np.abs(x, out=x)
+    region = img[:, box.r0:box.r1, box.c0:box.c1]  # a view: drawing on it draws on img
+    x_eye = x - f32(identity.eye_spacing)
+    y_eye = y - f32(identity.eye_y)
+    half_height = _f32(np.maximum(eye_half_height, 0.05))  # (B, 1, 1)
+    # dark lid/lash outline; left alone as a line when the eye is closed
+    lid = _ellipse_sdf(x_eye, y_eye, f32(identity.eye_half_width + 0.4), half_height + f32(0.5), thin=True)
+    lid = _coverage(lid)
+    lid *= f32(0.85)
+    _blend(region, lid, f32(identity.brow_grey))
+    sclera = _coverage(_ellipse_sdf(x_eye, y_eye, f32(identity.eye_half_width), half_height, thin=True))
+    iris = np.square(x_eye)
+    iris += np.square(y_eye)
+    np.sqrt(iris, out=iris)
+    iris -= f32(identity.iris_radius)
+    iris = _coverage(iris)
+    iris *= sclera  # the iris is clipped to the sclera
+    _blend(region, sclera, f32(identity.sclera_grey))
+    _blend(region, iris, f32(identity.iris_grey))
+    dist = _segment_sdf(
+        x, y, _f32(brow_inner_x), _f32(brow_inner_y), f32(layout.brow_outer_x),
+        _f32(brow_outer_y), f32(identity.brow_half_thickness),
+    )
+    _blend(region, _coverage(dist), f32(identity.brow_grey))
+
+
+def _draw_nose(img, pose: _Pose, identity: FaceIdentity, layout: _Layout) -> None:
+    """Stage 3, in place on ``img`` (B, size, size) float32: a faint short vertical line with a soft edge."""
+    f32 = np.float32
+    box = layout.nose_box
+    x, y = pose.coords(box)  # (B, h, w) each, face px
+    dist = _segment_sdf(
+        x, y, f32(0.0), f32(identity.nose_y - identity.nose_length), f32(0.0),
+        f32(identity.nose_y), f32(0.6),
+    )
+    alpha = _coverage(dist)
+    alpha *= f32(0.6)
+    _blend(img[:, box.r0:box.r1, box.c0:box.c1], alpha, f32(identity.nose_grey))
+
+
+def _draw_mouth(img, pose: _Pose, identity: FaceIdentity, layout: _Layout, *, half_width, curvature) -> None:
+    """Stage 4, in place on ``img`` (B, size, size) float32: a thick parabolic arc, drawn on ``|x|``.
+
+    ``half_width`` and ``curvature`` are ndarrays of shape (B,), face px; the arc
+    is ``y(x) = mouth_y - curvature * ((x / half_width)^2 - 0.4)`` for
+    ``|x| <= half_width``, its distance taken to first order.
+    """
+    f32 = np.float32
+    box = layout.mouth_box
+    x, y = pose.coords(box)  # (B, h, w) each, face px
+    np.abs(x, out=x)
+    width = _f32(half_width)  # (B, 1, 1)
+    curv = _f32(curvature)  # (B, 1, 1)
+    x_arc = np.minimum(x, width)  # clamp to the arc's extent
+    beyond = x - x_arc  # distance beyond the corner, along x
+    x_rel = x_arc / width
+    y_arc = np.square(x_rel)
+    y_arc -= f32(0.4)
+    y_arc *= -curv
+    y_arc += f32(identity.mouth_y)
+    dist = y - y_arc
+    slope = x_rel * (2.0 * curv / width)
+    np.square(slope, out=slope)
+    slope += f32(1.0)
+    np.square(dist, out=dist)
+    dist /= slope  # squared perpendicular distance (first order)
+    np.square(beyond, out=beyond)
+    dist += beyond
+    np.sqrt(dist, out=dist)
+    dist -= f32(identity.lip_half_thickness)
+    _blend(img[:, box.r0:box.r1, box.c0:box.c1], _coverage(dist), f32(identity.lip_grey))
+
+
+def _light_and_quantise(img, layout: _Layout, *, gain, offset, gradient, rng) -> np.ndarray:
+    """Stage 5: ``img * gain * (1 + gradient * x_norm) + offset``, pixel noise, rounding.
+
+    ``img`` (B, size, size) float32 is modified in place; ``gain``, ``offset``
+    (grey levels) and ``gradient`` are ndarrays of shape (B,). Draws the noise
+    (``_NOISE_GREY`` grey levels SD) from ``rng``.
+
+    Returns
+    -------
+    frames : ndarray of uint8, shape (B, size, size)
+    """
+    f32 = np.float32
+    light = _f32(gain) * (f32(1.0) + _f32(gradient) * layout.x_norm.reshape(1, 1, -1))
+    img *= light
+    img += _f32(offset)
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    noise *= f32(_NOISE_GREY)
+    img += noise
+    img += f32(0.5)
+    np.clip(img, 0.0, 255.0, out=img)
+    return img.astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- #
@@ -519,180 +791,41 @@ def render_faces(
         is not a positive int, ``step_rate_hz`` is not positive and finite, or
         ``blink_times_s`` is not a 1-D finite array.
     """
-    e = _check_expression(expression)
-    fps_step = _check_pos_int(frames_per_step, "frames_per_step")
+    values = _check_expression(expression)
+    frames_per_step = _check_pos_int(frames_per_step, "frames_per_step")
     size = _check_pos_int(size, "size")
     if not isinstance(identity, FaceIdentity):
         raise EmokdError(f"identity must be a FaceIdentity, got {type(identity).__name__}")
     if not isinstance(rng, np.random.Generator):
         raise EmokdError(f"rng must be a numpy.random.Generator, got rng={rng!r}")
     try:
-        rate = float(step_rate_hz)
+        rate_hz = float(step_rate_hz)
     except (TypeError, ValueError):
-        rate = float("nan")
-    if not (math.isfinite(rate) and rate > 0):
+        rate_hz = float("nan")
+    if not (math.isfinite(rate_hz) and rate_hz > 0):
         raise EmokdError(
             f"step_rate_hz must be a positive number of Hz, got step_rate_hz={step_rate_hz!r}"
         )
     blinks = _check_blinks(blink_times_s)
 
-    idn = identity
-    n_frames = e.size * fps_step
-    frame_rate = rate * fps_step
-    dt = 1.0 / frame_rate
-    t = np.arange(n_frames) * dt
-
-    # ---- per-frame parameters (all randomness drawn here, in a fixed order) ----
-    expr = np.interp(t, np.arange(e.size) / rate, e)
-    s = drawn_expression(expr, idn)
-    pos = np.maximum(s, 0.0)
-    neg = np.maximum(-s, 0.0)
-
-    tx = _jitter(rng, n_frames, dt, _MAX_SHIFT_PX, 1.0)
-    ty = _jitter(rng, n_frames, dt, _MAX_SHIFT_PX, 1.0)
-    rot = _jitter(rng, n_frames, dt, _MAX_ROT_RAD, math.radians(2.0))
-    log_scale = _jitter(rng, n_frames, dt, _MAX_LOG_SCALE, 0.02)
-    light_gain = np.exp(0.15 * _slow_drift(rng, t))
-    light_offset = 8.0 * _slow_drift(rng, t)
-    light_grad = idn.light_gradient + 0.12 * _slow_drift(rng, t)
-    closure = _blink_closure(t, blinks)
-
-    # mouth: y(x) = mouth_y - curv * ((x / w)^2 - 0.4): corners at mouth_y - 0.6 curv
-    curv = 3.2 * s
-    mouth_w = idn.mouth_half_width * (1.0 + 0.10 * pos - 0.04 * neg)
-    # brows: inner end lowered and drawn in for frowns, whole brow raised for smiles
-    brow_y = idn.eye_y - idn.brow_gap
-    brow_in_x = idn.eye_spacing - idn.brow_half_length + 0.6 * neg
-    brow_out_x = idn.eye_spacing + idn.brow_half_length
-    brow_in_y = brow_y + 1.8 * neg - 0.9 * pos
-    brow_out_y = brow_y - 0.3 * neg - 0.7 * pos
-    # eyes: narrower for smiles, a bit wider for frowns; closed in blinks
-    eye_open = (1.0 - 0.25 * pos + 0.08 * neg) * (1.0 - 0.97 * closure)
-    eye_h = idn.eye_half_height * eye_open
-
-    # ---- fixed geometry ----
-    scale_px = size / FACE_SIZE
-    cx = (size - 1) / 2.0
-    cy = (size - 1) / 2.0 + idn.face_offset_y * scale_px
-    head_a = idn.face_half_width + idn.hair_side
-    head_b = idn.face_half_height + 0.5 * idn.hair_top
-    head_cy = -0.5 * idn.hair_top
-    hair_bottom = idn.eye_y + 5.0
-    ex_max = idn.eye_spacing + idn.eye_half_width + 1.0
-    eye_box = _box(
-        -ex_max, ex_max,
-        brow_y - 0.9 * _SAT - idn.brow_half_thickness - 1.0,
-        idn.eye_y + idn.eye_half_height * 1.1 + 1.0,
-        cx, cy, size,
-    )
-    nose_box = _box(-2.5, 2.5, idn.nose_y - idn.nose_length - 1.5, idn.nose_y + 1.5, cx, cy, size)
-    mw_max = idn.mouth_half_width * (1.0 + 0.10 * _SAT) + idn.lip_half_thickness + 1.0
-    mouth_reach = 0.6 * 3.2 * _SAT + idn.lip_half_thickness + 1.0  # corners move +-0.6 curv
-    mouth_box = _box(
-        -mw_max, mw_max, idn.mouth_y - mouth_reach, idn.mouth_y + mouth_reach, cx, cy, size
-    )
-    full = _Box(0, size, 0, size)
-    xn = (np.arange(size, dtype=np.float32) - np.float32(cx)) / np.float32(size / 2.0)  # -1..1
+    params = _frame_params(values, identity, rate_hz=rate_hz, frames_per_step=frames_per_step, blinks=blinks,
+                           rng=rng)
+    layout = _layout(identity, size)
+    n_frames = values.size * frames_per_step
 
     out = np.empty((n_frames, size, size), dtype=np.uint8)
-    f32 = np.float32
-    for start in range(0, n_frames, BATCH_FRAMES):
-        sl = slice(start, min(start + BATCH_FRAMES, n_frames))
-        nb = sl.stop - sl.start
-        pose = _Pose(tx[sl], ty[sl], rot[sl], log_scale[sl], cx, cy, scale_px)
-
-        # background, head (hair), face (skin)
-        img = np.full((nb, size, size), idn.background_grey, dtype=np.float32)
-        x, y = pose.coords(full)
-        d = _ellipse_sdf(x, y - f32(head_cy), f32(head_a), f32(head_b))
-        d = _coverage(d)
-        fade = f32(hair_bottom) - y  # hair fades out below ear level
-        fade *= f32(0.35)
-        np.clip(fade, 0.0, 1.0, out=fade)
-        d *= fade
-        _blend(img, d, f32(idn.hair_grey))
-        del fade
-        d = _ellipse_sdf(x, y, f32(idn.face_half_width), f32(idn.face_half_height))
-        _blend(img, _coverage(d), f32(idn.skin_grey))
-        del x, y, d
-
-        # eyes and brows (mirrored on |x|)
-        b = eye_box
-        x, y = pose.coords(b)
-        np.abs(x, out=x)
-        sub = img[:, b.r0:b.r1, b.c0:b.c1]
-        xe = x - f32(idn.eye_spacing)
-        ye = y - f32(idn.eye_y)
-        eh = _f32(np.maximum(eye_h[sl], 0.05))
-        # dark lid/lash outline; left alone as a line when the eye is closed
-        lid = _ellipse_sdf(xe, ye, f32(idn.eye_half_width + 0.4), eh + f32(0.5), thin=True)
-        lid = _coverage(lid)
-        lid *= f32(0.85)
-        _blend(sub, lid, f32(idn.brow_grey))
-        sclera = _coverage(_ellipse_sdf(xe, ye, f32(idn.eye_half_width), eh, thin=True))
-        iris = np.square(xe)
-        iris += np.square(ye)
-        np.sqrt(iris, out=iris)
-        iris -= f32(idn.iris_radius)
-        iris = _coverage(iris)
-        iris *= sclera
-        _blend(sub, sclera, f32(idn.sclera_grey))
-        _blend(sub, iris, f32(idn.iris_grey))
-        d = _segment_sdf(
-            x, y, _f32(brow_in_x[sl]), _f32(brow_in_y[sl]), f32(brow_out_x),
-            _f32(brow_out_y[sl]), f32(idn.brow_half_thickness),
-        )
-        _blend(sub, _coverage(d), f32(idn.brow_grey))
-        del x, y, xe, ye, lid, sclera, iris, d
-
-        # nose: a faint short line with a soft edge
-        b = nose_box
-        x, y = pose.coords(b)
-        d = _segment_sdf(
-            x, y, f32(0.0), f32(idn.nose_y - idn.nose_length), f32(0.0),
-            f32(idn.nose_y), f32(0.6),
-        )
-        a = _coverage(d)
-        a *= f32(0.6)
-        sub = img[:, b.r0:b.r1, b.c0:b.c1]
-        _blend(sub, a, f32(idn.nose_grey))
-        del x, y, d, a
-
-        # mouth: thick parabolic arc on |x|
-        b = mouth_box
-        x, y = pose.coords(b)
-        np.abs(x, out=x)
-        w = _f32(mouth_w[sl])
-        c = _f32(curv[sl])
-        xc = np.minimum(x, w)  # clamp to the arc's extent
-        over = x - xc  # distance beyond the corner, along x
-        xw = xc / w
-        y_curve = np.square(xw)
-        y_curve -= f32(0.4)
-        y_curve *= -c
-        y_curve += f32(idn.mouth_y)
-        dy = y - y_curve
-        slope = xw * (2.0 * c / w)
-        np.square(slope, out=slope)
-        slope += f32(1.0)
-        np.square(dy, out=dy)
-        dy /= slope  # squared perpendicular distance (first order)
-        np.square(over, out=over)
-        dy += over
-        np.sqrt(dy, out=dy)
-        dy -= f32(idn.lip_half_thickness)
-        sub = img[:, b.r0:b.r1, b.c0:b.c1]
-        _blend(sub, _coverage(dy), f32(idn.lip_grey))
-        del x, y, xc, over, xw, y_curve, dy, slope
-
-        # lighting: gain * (1 + gradient * x) + offset, then noise and rounding
-        gmap = _f32(light_gain[sl]) * (f32(1.0) + _f32(light_grad[sl]) * xn.reshape(1, 1, -1))
-        img *= gmap
-        img += _f32(light_offset[sl])
-        noise = rng.standard_normal(img.shape, dtype=np.float32)
-        noise *= f32(_NOISE_GREY)
-        img += noise
-        img += f32(0.5)
-        np.clip(img, 0.0, 255.0, out=img)
-        out[sl] = img.astype(np.uint8)
+    for first in range(0, n_frames, BATCH_FRAMES):
+        batch = slice(first, min(first + BATCH_FRAMES, n_frames))
+        pose = _Pose(params.shift_x_px[batch], params.shift_y_px[batch], params.rotation_rad[batch],
+                     params.log_scale[batch], layout.centre_x, layout.centre_y, layout.scale_px)
+        img = _draw_head(pose, identity, layout, batch.stop - batch.start)  # (B, size, size) float32
+        _draw_eyes_and_brows(img, pose, identity, layout, eye_half_height=params.eye_half_height[batch],
+                             brow_inner_x=params.brow_inner_x[batch], brow_inner_y=params.brow_inner_y[batch],
+                             brow_outer_y=params.brow_outer_y[batch])
+        _draw_nose(img, pose, identity, layout)
+        _draw_mouth(img, pose, identity, layout, half_width=params.mouth_half_width[batch],
+                    curvature=params.mouth_curvature[batch])
+        out[batch] = _light_and_quantise(img, layout, gain=params.light_gain[batch],
+                                         offset=params.light_offset[batch],
+                                         gradient=params.light_gradient[batch], rng=rng)
     return out

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from . import montage
 from .bandpower import band_power
 from .bdf import check_bdf_header, check_ranges
 from .config import EEG_CHANNELS, PrepareConfig
@@ -175,8 +176,112 @@ def find_stimulus(status, *, source="Status") -> tuple[int, int]:
     return int(edges[0]), int(edges[1])
 
 
+#: Descriptions of the annotations that :func:`read_raw` puts at the two rising edges of Status.
+STIMULUS_START, STIMULUS_END = "stimulus/start", "stimulus/end"
+
+
+def session_bdf(session) -> Path:
+    """The BDF file of a session: ``session`` itself if it is a file, else the one ``*.bdf`` in the folder."""
+    path = Path(session)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise EmokdError(f"{path}: no such session folder or BDF file")
+    found = sorted(path.glob("*.bdf"))
+    if len(found) != 1:
+        raise EmokdError(f"{path}: expected one BDF file in the session folder, "
+                         f"found {[p.name for p in found] or 'none'}")
+    return found[0]
+
+
+def _open_bdf(path: Path, *, preload: bool = False):
+    """Check the header (complete file, ranges of non-zero width), then let MNE open the file."""
+    import mne
+
+    header = check_bdf_header(path)
+    check_ranges(path, header, [c for c in EEG_CHANNELS + ("Status",) if c in header["ch_names"]])
+    try:
+        return mne.io.read_raw_bdf(path, preload=preload, verbose="error")
+    except Exception as err:  # MNE raises many types for corrupt headers
+        raise EmokdError(f"{path}: MNE cannot read this BDF file ({type(err).__name__}: {err})") from None
+
+
+def _as_mahnob(raw, path: Path, *, stimulus: bool = True):
+    """Channel types, the montage and (``stimulus``) the stimulus annotations, in place on ``raw``."""
+    import mne
+
+    missing = [c for c in EEG_CHANNELS + ("Status",) if c not in raw.ch_names]
+    if missing:
+        raise EmokdError(f"{path}: channel(s) {missing} missing (found {raw.ch_names})")
+    # the units MNE read (V, or none for Status) stay: the types name what the channels hold
+    raw.set_channel_types(montage.channel_types(raw.ch_names), on_unit_change="ignore", verbose="error")
+    raw.set_montage(montage.biosemi32())
+    if stimulus:
+        start, end = find_stimulus(raw.get_data(picks=["Status"])[0], source=str(path))
+        sfreq = raw.info["sfreq"]
+        raw.set_annotations(mne.Annotations(onset=[start / sfreq, end / sfreq], duration=[0.0, 0.0],
+                                            description=[STIMULUS_START, STIMULUS_END]))
+    return raw
+
+
+def read_raw(session, *, preload: bool = False, stimulus: bool = True):
+    """One session's BDF recording as an MNE Raw, typed, with its montage and the stimulus marked.
+
+    Parameters
+    ----------
+    session : path-like
+        A session folder (``ROOT/Sessions/<id>``, holding one ``.bdf`` file) or
+        the BDF file itself.
+    preload : bool
+        Load the data into memory (MNE's ``preload``).
+    stimulus : bool
+        Annotate the stimulus (see below). False reads a recording whose Status
+        channel does not have exactly two rising edges (some real files), without
+        annotations.
+
+    Returns
+    -------
+    raw : mne.io.Raw
+        All channels of the file (MAHNOB-HCI: 47, 256 Hz) as MNE reads them (in V;
+        Status in its digital codes, masked by MNE to the low 17 bits), with
+        channel types ``eeg`` for the 32 EEG channels and
+        :data:`emokd.montage.NON_EEG_TYPES` for the others (ECG, GSR, resp,
+        temperature, misc; Status: stim), the ``biosemi32`` montage, and two
+        zero-duration annotations at the rising edges of Status
+        (:func:`find_stimulus`): :data:`STIMULUS_START` at the first sample of the
+        stimulus and :data:`STIMULUS_END` at the first sample after it.
+        :func:`stimulus_samples` reads them back.
+
+    Raises
+    ------
+    EmokdError
+        If the file is truncated or corrupt, a range in its header has zero width,
+        an EEG channel or Status is missing, or (``stimulus``) Status does not have
+        two rising edges.
+    """
+    path = session_bdf(session)
+    return _as_mahnob(_open_bdf(path, preload=preload), path, stimulus=stimulus)
+
+
+def stimulus_samples(raw) -> tuple[int, int]:
+    """Samples of the stimulus start and end that :func:`read_raw` annotated, counted from the
+    start of the file (MNE's events convention: ``first_samp`` included, so a cropped Raw gives
+    the same numbers)."""
+    import mne
+
+    events, _ = mne.events_from_annotations(raw, event_id={STIMULUS_START: 1, STIMULUS_END: 2}, verbose="error")
+    found = {code: events[events[:, 2] == code, 0] for code in (1, 2)}
+    if any(found[code].size != 1 for code in (1, 2)):
+        raise EmokdError(f"{raw.filenames[0] if raw.filenames else 'raw'}: expected one {STIMULUS_START!r} and one "
+                         f"{STIMULUS_END!r} annotation, found {found[1].size} and {found[2].size} "
+                         "(read the file with emokd.mahnob.read_raw; a crop can remove them)")
+    return int(found[1][0]), int(found[2][0])
+
+
 def read_eeg(bdf_path, cfg: PrepareConfig = PrepareConfig()) -> tuple[np.ndarray, dict]:
     """Read a session's BDF with MNE, crop around the stimulus, filter, re-reference.
+
+    The stimulus is found as :func:`read_raw` finds it (the two rising edges of Status).
 
     Returns
     -------
@@ -191,19 +296,11 @@ def read_eeg(bdf_path, cfg: PrepareConfig = PrepareConfig()) -> tuple[np.ndarray
     import mne
 
     path = Path(bdf_path)
-    header = check_bdf_header(path)
-    check_ranges(path, header, [c for c in EEG_CHANNELS + ("Status",) if c in header["ch_names"]])
-    try:
-        raw = mne.io.read_raw_bdf(path, preload=False, verbose="error")
-    except Exception as err:  # MNE raises many types for corrupt headers
-        raise EmokdError(f"{path}: MNE cannot read this BDF file ({type(err).__name__}: {err})") from None
+    raw = _open_bdf(path)
     sfreq = raw.info["sfreq"]
     if sfreq != cfg.sfreq:
         raise EmokdError(f"{path}: sampling rate {sfreq:g} Hz, expected {cfg.sfreq:g} Hz")
-    missing = [c for c in EEG_CHANNELS + ("Status",) if c not in raw.ch_names]
-    if missing:
-        raise EmokdError(f"{path}: channel(s) {missing} missing (found {raw.ch_names})")
-    start, end = find_stimulus(raw.get_data(picks=["Status"])[0], source=str(path))
+    start, end = stimulus_samples(_as_mahnob(raw, path))
 
     first = start - int(round(cfg.before_s * sfreq))
     stop = end + int(round(cfg.after_s * sfreq))

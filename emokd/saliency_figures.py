@@ -24,11 +24,11 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import montage
 from .config import EEG_CHANNELS
 from .errors import EmokdError
 
 CMAP = "viridis"
-MONTAGE = "biosemi32"
 HEAD_RADIUS_M = 0.095  # the head sphere of MNE's topomaps
 
 
@@ -37,16 +37,9 @@ HEAD_RADIUS_M = 0.095  # the head sphere of MNE's topomaps
 
 @functools.lru_cache(maxsize=4)
 def montage_info(channels: tuple[str, ...] = EEG_CHANNELS):
-    """An :class:`mne.Info` with ``channels`` (EEG) at their positions in MNE's ``biosemi32`` montage."""
-    import mne
-
-    montage = mne.channels.make_standard_montage(MONTAGE)
-    unknown = [c for c in channels if c not in montage.ch_names]
-    if unknown:
-        raise EmokdError(f"channels {unknown} are not in the {MONTAGE} montage")
-    info = mne.create_info(list(channels), 256.0, "eeg")
-    info.set_montage(montage)
-    return info
+    """An :class:`mne.Info` with ``channels`` (EEG) at their positions in MNE's ``biosemi32`` montage
+    (:func:`emokd.montage.eeg_info`, cached: every figure needs it)."""
+    return montage.eeg_info(ch_names=channels)
 
 
 def electrode_mni_mm(channels=EEG_CHANNELS) -> np.ndarray:

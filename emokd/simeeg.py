@@ -19,29 +19,15 @@ temporal channels following the expression, and 50 Hz line noise.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .config import EEG_CHANNELS, PlantedComponent
+# the Biosemi-32 positions live in emokd.montage; re-exported here, where the book and
+# emokd.synthetic have always found them (simeeg.electrode_positions)
+from .montage import electrode_positions
 
 FRONTAL = ("Fp1", "Fp2", "AF3", "AF4", "F7", "F8", "F3", "F4", "Fz")
 EMG_SITES = ("Fp1", "Fp2", "AF3", "AF4", "F7", "F8", "T7", "T8", "FC5", "FC6")
-
-
-@functools.lru_cache(maxsize=8)
-def electrode_positions(ch_names=EEG_CHANNELS) -> np.ndarray:
-    """Positions (m, head coordinates) of Biosemi-32 electrodes, shape (n_channels, 3).
-
-    Cached (read-only result): every synthetic trial needs them.
-    """
-    import mne  # only here: the rest of the module is numpy
-
-    montage = mne.channels.make_standard_montage("biosemi32")
-    pos = montage.get_positions()["ch_pos"]
-    out = np.array([pos[name] for name in tuple(ch_names)])
-    out.flags.writeable = False
-    return out
 
 
 def mixing_matrix(positions, width_m: float) -> np.ndarray:
@@ -58,9 +44,9 @@ def mixing_matrix(positions, width_m: float) -> np.ndarray:
     mixing : ndarray, shape (n_channels, n_channels)
         Rows sum (in squares) to 1, so uncorrelated unit sources stay unit variance.
     """
-    n = len(positions)
+    n_chans = len(positions)
     if width_m <= 0:
-        return np.eye(n)
+        return np.eye(n_chans)
     dist = np.linalg.norm(positions[:, None, :] - positions[None, :, :], axis=-1)
     mix = np.exp(-(dist**2) / (2 * width_m**2))
     return mix / np.sqrt((mix**2).sum(axis=1, keepdims=True))
@@ -71,8 +57,8 @@ def band_noise(rng, n_chans: int, n_times: int, sfreq: float, lo: float, hi: flo
     freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
     gain = np.clip((freqs - lo + 0.5), 0, 1) * np.clip((hi + 0.5 - freqs), 0, 1)
     spec = np.fft.rfft(rng.standard_normal((n_chans, n_times)), axis=-1) * gain
-    x = np.fft.irfft(spec, n=n_times, axis=-1)
-    return x / x.std(axis=-1, keepdims=True)
+    noise = np.fft.irfft(spec, n=n_times, axis=-1)
+    return noise / noise.std(axis=-1, keepdims=True)
 
 
 def pink_noise(rng, n_chans: int, n_times: int, sfreq: float, exponent: float = 1.5) -> np.ndarray:
@@ -81,15 +67,15 @@ def pink_noise(rng, n_chans: int, n_times: int, sfreq: float, exponent: float = 
     gain = np.maximum(freqs, 0.5) ** (-exponent / 2)
     gain[0] = 0.0
     spec = np.fft.rfft(rng.standard_normal((n_chans, n_times)), axis=-1) * gain
-    x = np.fft.irfft(spec, n=n_times, axis=-1)
-    return x / x.std(axis=-1, keepdims=True)
+    noise = np.fft.irfft(spec, n=n_times, axis=-1)
+    return noise / noise.std(axis=-1, keepdims=True)
 
 
 def pink_band_fraction(lo: float, hi: float, sfreq: float, exponent: float = 1.5) -> float:
     """Fraction of the power of :func:`pink_noise` that lies in lo-hi Hz."""
-    f = np.linspace(0, sfreq / 2, 8193)[1:]
-    p = np.maximum(f, 0.5) ** -exponent
-    return float(p[(f >= lo) & (f <= hi)].sum() / p.sum())
+    freqs = np.linspace(0, sfreq / 2, 8193)[1:]
+    power = np.maximum(freqs, 0.5) ** -exponent
+    return float(power[(freqs >= lo) & (freqs <= hi)].sum() / power.sum())
 
 
 def slow_noise(rng, shape, n_times: int, sfreq: float, time_constant_s: float = 4.0) -> np.ndarray:
@@ -105,9 +91,9 @@ def slow_noise(rng, shape, n_times: int, sfreq: float, time_constant_s: float = 
     white = rng.standard_normal((*shape, n_slow + 2 * half))
     smooth = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), -1, white)
     smooth /= np.sqrt((kernel**2).sum())
-    t_slow = np.arange(n_slow) / rate
-    t = np.arange(n_times) / sfreq
-    return np.apply_along_axis(lambda v: np.interp(t, t_slow, v), -1, smooth)
+    slow_time_s = np.arange(n_slow) / rate
+    time_s = np.arange(n_times) / sfreq
+    return np.apply_along_axis(lambda v: np.interp(time_s, slow_time_s, v), -1, smooth)
 
 
 def planted_weights(pattern, rng, ch_names=EEG_CHANNELS) -> np.ndarray:
@@ -117,15 +103,15 @@ def planted_weights(pattern, rng, ch_names=EEG_CHANNELS) -> np.ndarray:
     ``("all",)`` every channel gets one from U(0.3, 1), so a "diffuse" effect
     still has a ranking that saliency can recover. Other channels get 0.
     """
-    w = np.zeros((len(pattern), len(ch_names)))
+    weights = np.zeros((len(pattern), len(ch_names)))
     for k, comp in enumerate(pattern):
         if "all" in comp.channels:
-            w[k] = rng.uniform(0.3, 1.0, len(ch_names))
+            weights[k] = rng.uniform(0.3, 1.0, len(ch_names))
         else:
-            idx = [ch_names.index(c) for c in comp.channels]
-            w[k, idx] = rng.uniform(0.6, 1.0, len(idx))
-        w[k] *= comp.weight
-    return w
+            picks = [ch_names.index(ch) for ch in comp.channels]
+            weights[k, picks] = rng.uniform(0.6, 1.0, len(picks))
+        weights[k] *= comp.weight
+    return weights
 
 
 def truth_map(pattern: tuple[PlantedComponent, ...], weights, bands) -> np.ndarray:
@@ -182,13 +168,13 @@ def simulate_eeg(
     sources = pink_noise(rng, n_chans, n_times, sfreq) * cfg.background_uv
 
     # posterior alpha, fading with distance from the occipital pole
-    pos = electrode_positions(ch_names)
-    occ = pos[[ch_names.index(c) for c in ("O1", "Oz", "O2")]].mean(axis=0)
-    alpha_w = np.exp(-np.linalg.norm(pos - occ, axis=1) ** 2 / (2 * 0.06**2))
+    positions = electrode_positions(ch_names)
+    occipital = positions[[ch_names.index(ch) for ch in ("O1", "Oz", "O2")]].mean(axis=0)
+    alpha_weight = np.exp(-np.linalg.norm(positions - occipital, axis=1) ** 2 / (2 * 0.06**2))
     alpha_env = np.exp(0.4 * slow_noise(rng, (n_chans,), n_times, sfreq, 3.0))
-    f0 = subject["alpha_hz"]
-    alpha = band_noise(rng, n_chans, n_times, sfreq, f0 - 1.0, f0 + 1.0) * alpha_env
-    sources += cfg.alpha_uv * alpha_w[:, None] * alpha / alpha_env.std()
+    peak_hz = subject["alpha_hz"]
+    alpha = band_noise(rng, n_chans, n_times, sfreq, peak_hz - 1.0, peak_hz + 1.0) * alpha_env
+    sources += cfg.alpha_uv * alpha_weight[:, None] * alpha / alpha_env.std()
 
     # planted components: power follows valence at the planted channels
     for k, comp in enumerate(cfg.pattern):
@@ -207,20 +193,20 @@ def simulate_eeg(
     eeg = mixing @ sources * subject["scale"]  # (C, T): volume conduction
 
     # blinks: ~300 ms bumps, strongest at Fp1/Fp2
-    front = np.array([{"Fp1": 1.0, "Fp2": 1.0, "AF3": 0.6, "AF4": 0.6}.get(c, 0.3 if c in FRONTAL else 0.03)
-                      for c in ch_names])
+    front = np.array([{"Fp1": 1.0, "Fp2": 1.0, "AF3": 0.6, "AF4": 0.6}.get(ch, 0.3 if ch in FRONTAL else 0.03)
+                      for ch in ch_names])
     width = int(0.3 * sfreq)
     bump = np.sin(np.pi * np.arange(width) / width) ** 2
-    for s in blink_samples:
-        seg = slice(s, min(s + width, n_times))
-        eeg[:, seg] += cfg.blink_uv * rng.uniform(0.7, 1.3) * front[:, None] * bump[: seg.stop - s]
+    for onset in blink_samples:
+        span = slice(onset, min(onset + width, n_times))
+        eeg[:, span] += cfg.blink_uv * rng.uniform(0.7, 1.3) * front[:, None] * bump[: span.stop - onset]
 
     if cfg.emg_leakage > 0 and expression is not None:
-        sites = np.array([c in EMG_SITES for c in ch_names], dtype=float)
+        sites = np.array([ch in EMG_SITES for ch in ch_names], dtype=float)
         emg = band_noise(rng, n_chans, n_times, sfreq, 20.0, min(100.0, sfreq / 2 - 1))
         eeg += cfg.emg_leakage * cfg.background_uv * sites[:, None] * np.abs(expression)[None, :] * emg
 
-    t = np.arange(n_times) / sfreq
-    line = cfg.line_noise_uv * rng.uniform(0.5, 1.5, (n_chans, 1))
-    eeg += line * np.sin(2 * np.pi * 50.0 * t + rng.uniform(0, 2 * np.pi, (n_chans, 1)))
+    time_s = np.arange(n_times) / sfreq
+    line_uv = cfg.line_noise_uv * rng.uniform(0.5, 1.5, (n_chans, 1))
+    eeg += line_uv * np.sin(2 * np.pi * 50.0 * time_s + rng.uniform(0, 2 * np.pi, (n_chans, 1)))
     return eeg

@@ -88,9 +88,9 @@ def smooth_noise(rng, n_steps: int, tau_s: float, *, n_series: int = 1) -> np.nd
     autocorrelation is ``phi**k`` (a drift with time constant ``tau_s`` seconds).
     """
     phi = float(np.exp(-1.0 / (tau_s * LABEL_RATE_HZ)))
-    e = rng.standard_normal((n_series, n_steps))
-    e[:, 1:] *= np.sqrt(1.0 - phi**2)
-    return lfilter([1.0], [1.0, -phi], e, axis=1)
+    innovations = rng.standard_normal((n_series, n_steps))
+    innovations[:, 1:] *= np.sqrt(1.0 - phi**2)
+    return lfilter([1.0], [1.0, -phi], innovations, axis=1)
 
 
 def annotate(latent: np.ndarray, cfg: SynthConfig, *, valence_sd: float, rng) -> np.ndarray:
@@ -113,8 +113,8 @@ def annotate(latent: np.ndarray, cfg: SynthConfig, *, valence_sd: float, rng) ->
     latent = np.asarray(latent, dtype=np.float64)
     if cfg.annotation_lag_s == 0 and cfg.annotation_noise_sd == 0:
         return latent.copy()
-    t = np.arange(latent.size) / LABEL_RATE_HZ
-    seen = np.interp(t - cfg.annotation_lag_s, t, latent)  # clamps to latent[0] before the lag has passed
+    time_s = np.arange(latent.size) / LABEL_RATE_HZ
+    seen = np.interp(time_s - cfg.annotation_lag_s, time_s, latent)  # clamps to latent[0] before the lag has passed
     if cfg.annotation_noise_sd == 0:
         return seen
     noise = smooth_noise(rng, latent.size, cfg.annotation_noise_tau_s, n_series=cfg.n_raters)
@@ -152,13 +152,13 @@ def _session_xml(path: Path, *, subject, trial_no, clip, clip_len_s, mean, sd, r
 
 def _other_channels(rng, n_times: int, sfreq: float) -> np.ndarray:
     """Plausible EXG (ECG/EOG), GSR, Erg, Resp and Temp signals in uV, (14, n_times)."""
-    t = np.arange(n_times) / sfreq
+    time_s = np.arange(n_times) / sfreq
     out = rng.normal(0, 5.0, (14, n_times))
-    beat = np.exp(-0.5 * (((t * rng.uniform(1.0, 1.3)) % 1.0 - 0.5) / 0.01) ** 2)
+    beat = np.exp(-0.5 * (((time_s * rng.uniform(1.0, 1.3)) % 1.0 - 0.5) / 0.01) ** 2)
     out[0:3] += 800.0 * beat  # EXG1-3: ECG-like
     out[8:10] += 1000.0 + 50.0 * np.cumsum(rng.standard_normal(n_times)) / np.sqrt(sfreq)  # GSR
-    out[10:12] += 300.0 * np.sin(2 * np.pi * 1.15 * t)  # Erg
-    out[12] += 2000.0 * np.sin(2 * np.pi * 0.25 * t)  # Resp
+    out[10:12] += 300.0 * np.sin(2 * np.pi * 1.15 * time_s)  # Erg
+    out[12] += 2000.0 * np.sin(2 * np.pi * 0.25 * time_s)  # Resp
     out[13] += 30000.0  # Temp
     return out
 
@@ -166,8 +166,8 @@ def _other_channels(rng, n_times: int, sfreq: float) -> np.ndarray:
 def _status(n_times: int, start: int, end: int, sfreq: float) -> np.ndarray:
     status = np.full(n_times, STATUS_CMS, dtype=np.float64)
     width = int(0.1 * sfreq)
-    for s in (start, end):
-        status[s : s + width] += STATUS_CODE
+    for edge in (start, end):
+        status[edge : edge + width] += STATUS_CODE
     return status
 
 
@@ -190,8 +190,8 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
     clip_mean = cfg.valence_mean + cfg.valence_between_sd * 0.8 * rng.standard_normal(cfg.n_clips)
     weights = simeeg.planted_weights(cfg.pattern, rng)
     subjects, trials = {}, []
-    for s, n_trials in cfg.trials_per_subject.items():
-        subjects[s] = {
+    for subject, n_trials in cfg.trials_per_subject.items():
+        subjects[subject] = {
             "offsets": rng.normal(0.0, cfg.subject_offset_sd, len(cfg.pattern)).tolist(),
             "gain": float(rng.uniform(*cfg.subject_gain_range)),
             "alpha_hz": float(rng.uniform(9.0, 11.0)),
@@ -203,16 +203,17 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
         }
         order = rng.permutation(cfg.n_clips)[:n_trials] + 1  # clip shown at each position
         positions = np.sort(rng.choice(np.arange(1, 21), n_trials, replace=False))
-        for pos, clip in zip(positions, order):
+        for position, clip in zip(positions, order):
             trial_seed = int(rng.integers(2**31))
             n_steps = int(round(clip_len[clip - 1] * LABEL_RATE_HZ))
-            mean = clip_mean[clip - 1] + subjects[s]["valence_offset"]
+            mean = clip_mean[clip - 1] + subjects[subject]["valence_offset"]
             valence = valence_trace(np.random.default_rng([trial_seed, 0]), n_steps, mean, cfg)
-            trials.append({"subject": s, "trial_no": int(2 * pos), "clip": int(clip), "seed": trial_seed,
-                           "mean_valence": float(mean), "valence": valence})
+            trials.append({"subject": subject, "trial_no": int(2 * position), "clip": int(clip),
+                           "seed": trial_seed, "mean_valence": float(mean), "valence": valence})
     valence_sd = float(np.hypot(cfg.valence_between_sd, cfg.valence_within_sd))
-    for t in trials:  # its own random stream ([seed, 2]): the annotation changes no signal
-        t["label"] = annotate(t["valence"], cfg, valence_sd=valence_sd, rng=np.random.default_rng([t["seed"], 2]))
+    for trial in trials:  # its own random stream ([seed, 2]): the annotation changes no signal
+        trial["label"] = annotate(trial["valence"], cfg, valence_sd=valence_sd,
+                                  rng=np.random.default_rng([trial["seed"], 2]))
     return {
         "clips": {"length_s": clip_len, "mean_valence": clip_mean},
         "weights": weights,
@@ -313,28 +314,28 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
 
 def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
     """Write one session folder: BDF, face frames, session.xml."""
-    s, trial_no, clip, valence = trial["subject"], trial["trial_no"], trial["clip"], trial["valence"]
+    subject_id, trial_no, clip, valence = trial["subject"], trial["trial_no"], trial["clip"], trial["valence"]
     rng = np.random.default_rng([trial["seed"], 1])
     sfreq = cfg.sfreq
     n_steps = valence.size
-    dur = n_steps / LABEL_RATE_HZ
+    duration_s = n_steps / LABEL_RATE_HZ
 
     margin = int(cfg.margin_s * sfreq)
-    n_stim = int(round(dur * sfreq))
+    n_stim = int(round(duration_s * sfreq))
     # BDF records are whole seconds: the margin after the stimulus is 30 s or a little more
     n_times = int(np.ceil((2 * margin + n_stim) / sfreq) * sfreq)
     # valence in SD units at every sample: 0 before, the trace during, fading after
-    t_steps = np.arange(n_steps) / LABEL_RATE_HZ
-    t = (np.arange(n_times) - margin) / sfreq
-    z = np.interp(t, t_steps, valence / total_sd, left=0.0, right=valence[-1] / total_sd)
-    after = t > t_steps[-1]
-    z[after] *= np.exp(-(t[after] - t_steps[-1]) / 5.0)
+    step_time_s = np.arange(n_steps) / LABEL_RATE_HZ
+    time_s = (np.arange(n_times) - margin) / sfreq  # from stimulus start
+    z = np.interp(time_s, step_time_s, valence / total_sd, left=0.0, right=valence[-1] / total_sd)
+    after = time_s > step_time_s[-1]
+    z[after] *= np.exp(-(time_s[after] - step_time_s[-1]) / 5.0)
     expression = cfg.face_gain * z
     private = None
     if cfg.face_private_sd > 0:  # face-only drift, its own random stream ([seed, 3]); not in the EEG's planted power
         private = cfg.face_private_sd * smooth_noise(np.random.default_rng([trial["seed"], 3]), n_steps,
                                                      cfg.face_private_tau_s)[0]  # (n_steps,) valence SDs
-        expression = expression + cfg.face_gain * np.interp(t, t_steps, private, left=0.0, right=0.0)
+        expression = expression + cfg.face_gain * np.interp(time_s, step_time_s, private, left=0.0, right=0.0)
 
     blinks = np.flatnonzero(rng.random(n_times) < cfg.blink_rate_hz / sfreq)
     eeg = simeeg.simulate_eeg(z, cfg=cfg, subject=subject, weights=weights, mixing=mixing, rng=rng,
@@ -343,12 +344,12 @@ def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
     status = _status(n_times, margin, margin + n_stim, sfreq)
     data = np.vstack([eeg, other, status[None, :]])
 
-    folder = session_dir(out, s, trial_no)
+    folder = session_dir(out, subject_id, trial_no)
     folder.mkdir(parents=True, exist_ok=True)
     units = ["uV"] * (len(BDF_CHANNELS) - 1) + ["Boolean"]
     ranges = [BIOSEMI_UV] * (len(BDF_CHANNELS) - 1) + [(float(DIGITAL_MIN), float(DIGITAL_MAX))]
     assert len(EEG_CHANNELS) + len(OTHER_CHANNELS) == data.shape[0]
-    write_bdf(folder / bdf_name(s, trial_no), data, ch_names=BDF_CHANNELS, sfreq=int(sfreq),
+    write_bdf(folder / bdf_name(subject_id, trial_no), data, ch_names=BDF_CHANNELS, sfreq=int(sfreq),
               units=units, physical_ranges=ranges)
 
     fps = LABEL_RATE_HZ * cfg.frames_per_step
@@ -362,5 +363,5 @@ def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
         np.savez(f, frames=frames, fps=np.float64(fps))
     os.replace(tmp, folder / FRAMES_FILE)
 
-    _session_xml(folder / "session.xml", subject=s, trial_no=trial_no, clip=clip, clip_len_s=dur,
+    _session_xml(folder / "session.xml", subject=subject_id, trial_no=trial_no, clip=clip, clip_len_s=duration_s,
                  mean=trial["mean_valence"], sd=total_sd, rng=rng, fps=fps)

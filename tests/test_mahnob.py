@@ -18,7 +18,8 @@ from scipy.signal import welch
 from emokd.bdf import BIOSEMI_UV, check_bdf_header, write_bdf
 from emokd.config import BDF_CHANNELS, EEG_CHANNELS, PrepareConfig
 from emokd.errors import EmokdError
-from emokd.mahnob import check_eeg, find_stimulus, read_eeg, read_labels, read_trial, session_dir
+from emokd.mahnob import (STIMULUS_END, STIMULUS_START, check_eeg, find_stimulus, read_eeg, read_labels, read_raw,
+                          read_trial, session_bdf, session_dir, stimulus_samples)
 
 SFREQ = 256
 
@@ -140,6 +141,78 @@ def test_our_writer_roundtrip_through_mne(tmp_path):
     np.testing.assert_allclose(edf.signals[1].data, data[1], atol=resolution_uv)
     assert check_bdf_header(path)["n_records"] == 4
     assert not list(tmp_path.glob("*.tmp"))
+
+
+# --- read_raw: the session as an MNE Raw ----------------------------------------------
+
+def test_read_raw_on_synthetic(smoke_dir):
+    """Types, montage, and stimulus annotations that agree with mne.find_events on the same file."""
+    folder = next((smoke_dir / "Sessions").iterdir())
+    raw = read_raw(folder)
+    assert raw.ch_names == list(BDF_CHANNELS) and raw.info["sfreq"] == SFREQ
+    types = dict(zip(raw.ch_names, raw.get_channel_types()))
+    assert [types[ch] for ch in EEG_CHANNELS] == ["eeg"] * 32
+    assert [types[ch] for ch in ("EXG1", "GSR1", "Resp", "Temp", "Status")] == ["ecg", "gsr", "resp",
+                                                                               "temperature", "stim"]
+    assert set(raw.get_montage().ch_names) == set(EEG_CHANNELS)
+    ref = mne.io.read_raw_bdf(session_bdf(folder), verbose="error")
+    ref.set_montage("biosemi32", on_missing="ignore")  # MNE's own way, by the montage's name
+    picks = [raw.ch_names.index(ch) for ch in EEG_CHANNELS]
+    np.testing.assert_array_equal([raw.info["chs"][i]["loc"][:3] for i in picks],
+                                  [ref.info["chs"][i]["loc"][:3] for i in picks])
+
+    events = mne.find_events(mne.io.read_raw_bdf(session_bdf(folder), verbose="error"), stim_channel="Status",
+                             verbose="error")  # MNE alone, on the same file
+    assert events.shape == (2, 3)
+    assert list(raw.annotations.description) == [STIMULUS_START, STIMULUS_END]
+    np.testing.assert_array_equal(raw.time_as_index(raw.annotations.onset, use_rounding=True), events[:, 0])
+    from_annotations, _ = mne.events_from_annotations(raw, verbose="error")
+    np.testing.assert_array_equal(from_annotations[:, 0], events[:, 0])
+    assert stimulus_samples(raw) == tuple(events[:, 0]) == read_eeg(session_bdf(folder))[1]["stimulus_samples"]
+    # the EEG is what MNE reads from the file, untouched
+    np.testing.assert_array_equal(raw.get_data(picks=list(EEG_CHANNELS), stop=SFREQ),
+                                  mne.io.read_raw_bdf(session_bdf(folder), verbose="error")
+                                  .get_data(picks=list(EEG_CHANNELS), stop=SFREQ))
+
+
+def test_read_raw_independent_file(tmp_path):
+    """An edfio-written session (Status 255): the folder or the file, preloaded or not, cropped or not."""
+    edfio_session(tmp_path, 3, 8, stim_s=(31.0, 64.5))
+    folder = session_dir(tmp_path, 3, 8)
+    raw = read_raw(folder, preload=True)
+    events = mne.find_events(raw, stim_channel="Status", verbose="error")
+    np.testing.assert_array_equal(events[:, 0], [31 * SFREQ, int(64.5 * SFREQ)])
+    assert stimulus_samples(raw) == tuple(events[:, 0])
+    assert stimulus_samples(read_raw(session_bdf(folder))) == tuple(events[:, 0])
+    cropped = raw.copy().crop(10.0, 90.0)  # events count from the file's start, so do the annotations
+    assert stimulus_samples(cropped) == tuple(mne.find_events(cropped, stim_channel="Status", verbose="error")[:, 0])
+    with pytest.raises(EmokdError, match="expected one 'stimulus/start' and one 'stimulus/end' annotation, "
+                                         "found 0 and 1"):
+        stimulus_samples(raw.copy().crop(40.0, 90.0))
+
+
+def test_read_raw_without_two_edges(tmp_path):
+    edfio_session(tmp_path, status_edges=[30 * SFREQ, 50 * SFREQ, 70 * SFREQ])
+    folder = session_dir(tmp_path, 1, 2)
+    with pytest.raises(EmokdError, match="Status channel has 3 rising edges"):
+        read_raw(folder)
+    raw = read_raw(folder, stimulus=False)  # the recording itself, without annotations
+    assert len(raw.annotations) == 0 and raw.get_channel_types(picks="Status") == ["stim"]
+    assert len(mne.find_events(raw, stim_channel="Status", verbose="error")) == 3
+
+
+def test_read_raw_bad_session(tmp_path, session):
+    root, _, bdf = session
+    with pytest.raises(EmokdError, match="no such session folder or BDF file"):
+        read_raw(tmp_path / "nowhere")
+    (bdf.parent / "Part_1_N_Trial1_emotion.bdf").write_bytes(bdf.read_bytes())
+    with pytest.raises(EmokdError, match=r"expected one BDF file in the session folder, found \['Part_1_N"):
+        read_raw(bdf.parent)
+    data = bytearray(bdf.read_bytes())
+    data[256 + 16 * 23 : 256 + 16 * 24] = b"Zz".ljust(16)  # rename Cz
+    bdf.write_bytes(bytes(data))
+    with pytest.raises(EmokdError, match=r"channel\(s\) \['Cz'\] missing"):
+        read_raw(bdf)
 
 
 # --- bad input ------------------------------------------------------------------------
