@@ -80,8 +80,14 @@ def write_edition(out: Path, edition: str, *, student_branch: str = "student") -
     if edition not in EDITIONS:
         raise ValueError(f"edition {edition!r}: choose one of {EDITIONS}")
     dst = out / edition
-    if dst.exists():
-        shutil.rmtree(dst)
+    if dst.exists():  # written anew, except its _build (the execution cache of earlier builds)
+        for child in dst.iterdir():
+            if child.name == "_build":
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     shutil.copytree(ROOT / "book", dst / "book",
                     ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__", "_build"))
     cfg = _config(edition, student_branch)
