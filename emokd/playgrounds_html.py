@@ -264,7 +264,7 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
         x = bar_x0 if val >= 0 else bar_x0 + bar_half * val
         yy = 28 if k == "ccc" else 58
         rows.append(f'<text x="8" y="{yy + 12}" font-size="12">{name}</text>'
-                    f'<text data-metric="{k}" x="44" y="{yy + 12}" font-size="12">{_fmt(scores[k])}</text>'
+                    f'<text data-metric="{k}" x="50" y="{yy + 12}" font-size="12">{_fmt(scores[k])}</text>'
                     f'<rect data-bar="{k}" x="{x:.1f}" y="{yy}" width="{abs(bar_half * val):.1f}" height="16" '
                     f'fill="{"#1f77b4" if k == "ccc" else "#7f7f7f"}"/>')
     scores_svg = (f'<svg data-view="scores" width="190" height="120" viewBox="0 0 190 120" role="img">'
@@ -273,7 +273,7 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
                   f'<text x="{bar_x0 - 3}" y="16" font-size="9">0</text>'
                   f'<text x="{bar_x0 + bar_half - 6}" y="16" font-size="9">1</text>'
                   f'{"".join(rows)}<text x="8" y="104" font-size="12">RMSE</text>'
-                  f'<text data-metric="rmse" x="44" y="104" font-size="12">{_fmt(scores["rmse"])}</text>'
+                  f'<text data-metric="rmse" x="50" y="104" font-size="12">{_fmt(scores["rmse"])}</text>'
                   "</svg>")
     controls = "".join(
         f'<label>{_CCC_LABELS[k]} <input type="range" data-control="{k}" min="{lo:g}" max="{hi:g}" '
@@ -434,7 +434,7 @@ def bandpower_explorer_html(grid: dict, valence, *, channel: str, channel_index:
              f'band at {html.escape(channel)} (left scale)</tspan>, <tspan fill="#d62728">valence '
              "(its own scale)</tspan></text>"
              f'<text x="{w_ / 2:.0f}" y="{h_ - 8:.0f}" font-size="11" text-anchor="middle">window centre '
-             f"(s from stimulus start), {t_lo:.0f} to {t_hi:.0f}</text></svg>")
+             f"(s from stimulus start), {t_lo:.3g} to {t_hi:.3g}</text></svg>")
     r_all = [abs(x) for s in summary.values() for x in s["r"] if x is not None and math.isfinite(x)]
     r_max = max(r_all) if r_all else 1.0
     head = "".join(f"<th>hop {h:g} s</th>" for h in hops)
@@ -627,8 +627,9 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
                 f"{ticks}{yt}"
                 f'<text x="{w / 2:.0f}" y="{h - 8:.0f}" font-size="11" text-anchor="middle">annotation noise '
                 "(valence SDs)</text>"
-                f'<text x="{pad}" y="{pad - 12}" font-size="11">KD gain (KD student - student, CCC): '
-                "dots = fold x seed, square = mean, bar = 95 % interval</text></svg>")
+                f'<text x="{pad}" y="{pad - 22}" font-size="11">KD gain = KD student - student (CCC)</text>'
+                f'<text x="{pad}" y="{pad - 8}" font-size="11">dots: fold x seed units; square, bar: '
+                "mean, 95 % interval</text></svg>")
     my = lambda c: h - pad - (h - 2 * pad) * c  # noqa: E731
     legend = "".join(f'<text x="{pad + 6 + 100 * i}" y="{pad - 12}" font-size="11" fill="{c}">{m}</text>'
                      for i, (m, c) in enumerate(_MODEL_COLOURS.items()))

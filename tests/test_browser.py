@@ -326,11 +326,10 @@ PLAYGROUNDS = {"ccc": "book/04_teacher.html", "bandpower": "book/03_band_power.h
 
 _PG_STATE_JS = """
 const root = arguments[0];
-const controls = {};
-for (const c of root.querySelectorAll('[data-control]')) controls[c.dataset.control] = c.value;
 return {
   selection: root.getAttribute('data-selection'),
-  controls: controls,
+  // [name, value] pairs in document order (an object's keys may come back sorted)
+  controls: Array.from(root.querySelectorAll('[data-control]')).map(c => [c.dataset.control, c.value]),
   caption: (root.querySelector('[data-view="caption"]') || {}).textContent,
   svg: Array.from(root.querySelectorAll('svg[data-view]')).map(s => s.innerHTML.length + ':' +
        Array.from(s.querySelectorAll('polyline, circle, rect')).map(e => e.getAttribute('points') ||
@@ -370,9 +369,9 @@ def test_playground_answers_every_control(browser, site, kind):
     root = playground(browser, site, kind)
     first = browser.execute_script(_PG_STATE_JS, root)
     problems = []
-    if first["selection"] != "|".join(first["controls"].values()):
+    if first["selection"] != "|".join(v for _, v in first["controls"]):
         problems.append(f"data-selection {first['selection']!r} does not match the controls {first['controls']}")
-    for name, value in first["controls"].items():
+    for name, value in first["controls"]:
         el = root.find_element(By.CSS_SELECTOR, f'[data-control="{name}"]')
         if el.tag_name == "select":
             options = [o.get_attribute("value") for o in Select(el).options]
