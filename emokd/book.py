@@ -22,7 +22,9 @@ book-preset run or the reverse.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
 
 from .config import PRESETS, PrepareConfig, experiment_config, preset_from_env, synth_config
@@ -73,18 +75,66 @@ def synthetic_data(preset_name: str | None = None, *, progress: bool = False) ->
 
 
 def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs: int = 2,
-               progress: bool = False) -> tuple[Path, dict]:
+               progress: bool = True) -> tuple[Path, dict]:
     """One experiment of the preset on its synthetic data, run once and then reused.
 
     ``n_jobs=2``: two folds at a time (Binder and Colab have 2 cores). The folds read
     the frozen backbone's cached embeddings, not the frames, so two of them fit in
     Binder's 2 GB. Returns the run folder and its results (``results.json``).
+
+    ``progress``: while it trains, a progress bar (``tqdm.auto``: a widget in Jupyter
+    and Colab, text in a terminal) counts the trained models of all folds (teacher,
+    student, KD student, ...), read from the model files the folds write; nothing is
+    shown when the run is already in the cache.
     """
     from .experiment import run_experiment
 
     name = _preset(preset_name)
-    _, prepared = synthetic_data(name, progress=progress)
+    _, prepared = synthetic_data(name)
     out = cache_dir() / f"book-{name}" / f"{protocol}_seed{SEED}"
     cfg = experiment_config(name, protocol, SEED)
-    results = run_experiment(prepared, cfg, out, n_jobs=n_jobs, progress=progress, resume=True)
-    return out, results
+    bar = _model_bar(out, prepared, cfg) if progress and not (out / "results.json").is_file() else None
+    with bar or contextlib.nullcontext():
+        return out, run_experiment(prepared, cfg, out, n_jobs=n_jobs, progress=False, resume=True)
+
+
+def _n_models(prepared: Path, cfg) -> int:
+    """How many models the experiment trains: folds x models per fold."""
+    from .datasets import make_folds
+    from .experiment import model_names
+    from .prepare import read_manifest
+
+    subject_of = {k: int(t["subject"]) for k, t in read_manifest(prepared)["trials"].items()}
+    folds = make_folds(subject_of, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds,
+                       val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
+    return len(folds) * len([m for m in model_names(cfg) if m != "student_kd_selected"])
+
+
+@contextlib.contextmanager
+def _model_bar(out: Path, prepared: Path, cfg, every_s: float = 1.0):
+    """A tqdm.auto bar over the experiment's models, advanced by a thread that counts the
+    ``folds/fold_*/*.pt`` files (each written once a model has finished training)."""
+    from tqdm.auto import tqdm
+
+    total = _n_models(prepared, cfg)
+
+    def done() -> int:
+        return min(total, sum(1 for _ in (out / "folds").glob("fold_*/*.pt")))
+
+    bar = tqdm(total=total, desc=f"training {cfg.protocol} ({total} models)", unit="model")
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(every_s):
+            bar.update(done() - bar.n)
+
+    bar.update(done())
+    thread = threading.Thread(target=poll, name="emokd-progress", daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+        bar.update(done() - bar.n)
+        bar.close()

@@ -4,12 +4,17 @@ The smoke build of the session (fixture `built_book`, conftest.py) is served ove
 http://127.0.0.1 by a local http.server and opened by the system's Chromium through its
 chromedriver (Selenium; never a browser or driver of Selenium's own: SE_OFFLINE and explicit
 paths). Every page of the book loads all its images and logs no error of its own to the
-console; failures of external URLs (MathJax and Thebe come from CDNs, which the browser is
-kept from reaching) are counted, not failed. The saliency chapter's static explorer
+console; failures of external URLs (the browser is kept from reaching any host but the local
+server) are counted, not failed. The pages need no network: no script, style sheet, font or image
+they load comes from another host, and every formula is typeset by the MathJax served from the
+build (book/_static/mathjax), with no raw LaTeX left. The saliency chapter's static explorer
 (emokd.explorer: a div.emokd-explorer with selects data-control=model|method|band|subject|state,
 an SVG topomap of 32 circle[data-channel], an SVG of rect[data-band] bars, a caption and
 data-selection="model|method|band|subject|state") is operated like a reader does: each choice
-must change data-selection, the caption and the picture, and choosing back restores it.
+must change data-selection, the caption and the picture, and choosing back restores it. The
+playgrounds (emokd.playgrounds_html: div.emokd-playground with input[type=range] or select
+data-control) answer their controls the same way, and the CCC playground's scores are those
+Python computes for the same sliders.
 
 Skipped as a whole only when chromium or chromedriver is absent (.ci/run installs them).
 """
@@ -258,3 +263,156 @@ def test_saliency_explorer_responds_to_its_controls(browser, site):
     own, _ = console_errors(browser, site)
     problems += [f"console error: {e}" for e in own]
     assert not problems, f"{EXPLORER_PAGE}, explorer #{roots[0].get_attribute('id')}:{listing(problems)}"
+
+
+# ------------------------------------------------------------------ offline assets and formulas
+
+_EXTERNAL_JS = """
+const here = location.origin;
+const urls = [];
+for (const e of document.querySelectorAll('script[src], link[href], img[src], source[src], iframe[src]')) {
+  const rel = (e.getAttribute('rel') || '').toLowerCase();
+  if (e.tagName === 'LINK' && !/stylesheet|preload|icon|modulepreload/.test(rel)) continue;
+  const u = new URL(e.getAttribute('src') || e.getAttribute('href'), location.href);
+  if (/^https?:$/.test(u.protocol) && u.origin !== here) urls.push(e.tagName.toLowerCase() + ' ' + u.href);
+}
+for (const r of performance.getEntriesByType('resource')) {
+  if (/^https?:/.test(r.name) && new URL(r.name).origin !== here) urls.push('requested ' + r.name);
+}
+return urls;
+"""
+
+_MATH_JS = """
+const maths = Array.from(document.querySelectorAll('.math'));
+return {n: maths.length,
+        typeset: maths.filter(m => m.querySelector('mjx-container')).length,
+        raw: maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80)),
+        leftover: Array.from(document.querySelectorAll('article, main, body')).slice(0, 1)
+                       .map(e => e.innerText).join('').match(/\\\\\\(|\\\\\\[/g) || []};
+"""
+
+MATH_PAGES = [p for p in PAGES if p.startswith("book/0")]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p], ids=lambda p: p)
+def test_page_loads_nothing_from_another_host(browser, site, page):
+    visit(browser, site + page)
+    external = browser.execute_script(_EXTERNAL_JS)
+    assert not external, f"/{page} needs the network:{listing(external)}"
+
+
+@pytest.mark.parametrize("page", MATH_PAGES, ids=lambda p: p)
+def test_formulas_render_without_a_network(browser, site, page):
+    visit(browser, site + page)
+    state = browser.execute_script(_MATH_JS)
+    if state["n"] == 0:
+        pytest.skip(f"/{page} has no formula")
+    try:
+        WebDriverWait(browser, 30).until(
+            lambda d: (s := d.execute_script(_MATH_JS))["typeset"] == s["n"] and not s["leftover"])
+    except TimeoutException:
+        state = browser.execute_script(_MATH_JS)
+        own, external = console_errors(browser, site)
+        pytest.fail(f"/{page}: {state['typeset']} of {state['n']} formulas typeset by MathJax; raw LaTeX: "
+                    f"{state['raw'][:3] + state['leftover'][:3]}; console:{listing(own + external)}", pytrace=False)
+    own, _ = console_errors(browser, site)
+    assert not own, f"/{page}:{listing(own)}"
+
+
+# ----------------------------------------------------------------------------- the playgrounds
+
+PLAYGROUNDS = {"ccc": "book/04_teacher.html", "bandpower": "book/03_band_power.html",
+               "kdstudy": "book/05b_when_teachers_help.html"}
+
+_PG_STATE_JS = """
+const root = arguments[0];
+return {
+  selection: root.getAttribute('data-selection'),
+  // [name, value] pairs in document order (an object's keys may come back sorted)
+  controls: Array.from(root.querySelectorAll('[data-control]')).map(c => [c.dataset.control, c.value]),
+  caption: (root.querySelector('[data-view="caption"]') || {}).textContent,
+  svg: Array.from(root.querySelectorAll('svg[data-view]')).map(s => s.innerHTML.length + ':' +
+       Array.from(s.querySelectorAll('polyline, circle, rect')).map(e => e.getAttribute('points') ||
+       (e.getAttribute('cx') || e.getAttribute('x')) + ',' + (e.getAttribute('cy') || e.getAttribute('y')) +
+       ',' + e.getAttribute('width')).join(';')).join('|'),
+  metrics: Object.fromEntries(Array.from(root.querySelectorAll('[data-metric]'))
+                              .map(e => [e.dataset.metric, e.textContent])),
+};
+"""
+
+_SET_RANGE_JS = """
+const input = arguments[0];
+input.value = arguments[1];
+input.dispatchEvent(new Event('input', {bubbles: true}));
+"""
+
+
+def playground(driver, site, kind):
+    visit(driver, site + PLAYGROUNDS[kind])
+    roots = driver.find_elements(By.CSS_SELECTOR, f'div.emokd-playground[data-playground="{kind}"]')
+    if not roots:
+        pytest.fail(f"{PLAYGROUNDS[kind]} has no static {kind} playground (div.emokd-playground)", pytrace=False)
+    console_errors(driver, site)
+    return roots[0]
+
+
+def set_control(driver, root, name, value):
+    el = root.find_element(By.CSS_SELECTOR, f'[data-control="{name}"]')
+    if el.tag_name == "select":
+        Select(el).select_by_value(value)
+    else:
+        driver.execute_script(_SET_RANGE_JS, el, value)
+
+
+@pytest.mark.parametrize("kind", list(PLAYGROUNDS))
+def test_playground_answers_every_control(browser, site, kind):
+    root = playground(browser, site, kind)
+    first = browser.execute_script(_PG_STATE_JS, root)
+    problems = []
+    if first["selection"] != "|".join(v for _, v in first["controls"]):
+        problems.append(f"data-selection {first['selection']!r} does not match the controls {first['controls']}")
+    for name, value in first["controls"]:
+        el = root.find_element(By.CSS_SELECTOR, f'[data-control="{name}"]')
+        if el.tag_name == "select":
+            options = [o.get_attribute("value") for o in Select(el).options]
+            other = next((o for o in options if o != value), None)
+        else:
+            other = el.get_attribute("max") if value != el.get_attribute("max") else el.get_attribute("min")
+        if other is None:
+            continue  # a single option (e.g. one KD weight in the study): nothing to choose
+        set_control(browser, root, name, other)
+        after = browser.execute_script(_PG_STATE_JS, root)
+        what = f"{name}: {value} -> {other}"
+        if after["selection"] == first["selection"]:
+            problems.append(f"{what}: data-selection did not change")
+        if after["caption"] == first["caption"] and after["svg"] == first["svg"]:
+            problems.append(f"{what}: neither the caption nor the picture changed")
+        set_control(browser, root, name, value)
+        if browser.execute_script(_PG_STATE_JS, root) != first:
+            problems.append(f"{what} -> {value}: the first view is not restored")
+    own, _ = console_errors(browser, site)
+    problems += [f"console error: {e}" for e in own]
+    assert not problems, f"{PLAYGROUNDS[kind]}, {kind} playground:{listing(problems)}"
+
+
+def test_ccc_playground_shows_what_python_computes(browser, site):
+    import json
+
+    import numpy as np
+
+    from emokd.playgrounds import distort, playground_scores
+
+    root = playground(browser, site, "ccc")
+    data = json.loads(root.find_element(By.CSS_SELECTOR, 'script[data-role="emokd-data"]')
+                      .get_attribute("textContent"))
+    y, z = np.array(data["y"]), np.array(data["z"])
+    for values in ({"offset": "1", "scale": "1", "noise": "0", "lag": "0"},
+                   {"offset": "-0.5", "scale": "2.5", "noise": "0.7", "lag": "3.5"},
+                   {"offset": "0", "scale": "0", "noise": "0", "lag": "0"}):
+        for name, v in values.items():
+            set_control(browser, root, name, v)
+        shown = browser.execute_script(_PG_STATE_JS, root)["metrics"]
+        s = playground_scores(y, distort(y, offset=float(values["offset"]), scale=float(values["scale"]),
+                                         noise=float(values["noise"]), lag_s=float(values["lag"]), z=z))
+        expected = {k: "n/a" if not np.isfinite(v) else f"{v:.3f}" for k, v in s.items()}
+        assert shown == expected, f"sliders {values}: the page shows {shown}, Python computes {expected}"
