@@ -15,12 +15,12 @@ phys_min) / (dig_max - dig_min).
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .errors import EmokdError
+from .fileio import atomic_open
 
 DIGITAL_MIN, DIGITAL_MAX = -8388608, 8388607  # 24-bit
 #: Biosemi ActiveTwo physical range of the EEG/EXG channels, in microvolts.
@@ -114,11 +114,9 @@ def write_bdf(
     records = digital.astype("<i4").reshape(n_chans, n_records, sfreq).transpose(1, 0, 2)
     raw = np.ascontiguousarray(records).view(np.uint8).reshape(-1, 4)[:, :3]  # little-endian low 3 bytes
 
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         f.write(header)
         f.write(np.ascontiguousarray(raw).tobytes())
-    os.replace(tmp, path)
     return path
 
 

@@ -51,19 +51,18 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .config import ExperimentConfig
 from .datasets import Fold, WindowSet, fit_normalisers, make_folds, student_inputs
 from .errors import EmokdError
 from .metrics import fold_metrics
-from .prepare import load_prepared, sha256, write_json
-from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock, temp_path
+from .fileio import save_npz, sha256, versions, write_json
+from .prepare import load_prepared
+from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
@@ -218,16 +217,9 @@ def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfi
     wset = WindowSet(trials, _teacher_field(cfg), window_steps=st.window_steps, hop_steps=st.hop_steps,
                      crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
     knowledge = extract_knowledge(teacher, wset, device=device)
-    _save_npz(npz, knowledge)
+    save_npz(npz, knowledge)
     write_json(js, meta)
     return knowledge
-
-
-def _save_npz(path: Path, arrays: dict) -> None:
-    tmp = temp_path(path)  # a file object: np.savez adds no ".npz" to it
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
 
 
 def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "train",
@@ -370,7 +362,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
         arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
         for name, p in preds.items():
             arrays[f"{t['key']}__{name}"] = p[t["key"]]
-    _save_npz(fold_dir / "predictions.npz", arrays)
+    save_npz(fold_dir / "predictions.npz", arrays)
     result["predictions"] = str((fold_dir / "predictions.npz").relative_to(out))
     result["seconds"] = round(time.perf_counter() - t_start, 2)
     result["config"] = cfg.to_json()
@@ -526,10 +518,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _versions() -> dict:
-    import torch
-
-    return {"emokd": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__}
+    return versions(["emokd", "python", "numpy", "torch"])
 
 
 def _bar(it, enabled):

@@ -22,7 +22,6 @@ import io
 import json
 import logging
 import math
-import os
 import zipfile
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .errors import EmokdError
-from .runfolder import temp_path
+from .fileio import atomic_path, write_text
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
@@ -244,16 +243,6 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    tmp = temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_csv(results: dict, path) -> Path:
     """Per-fold metrics, then ``fold = mean`` and ``fold = sd`` rows, written atomically.
 
@@ -275,7 +264,7 @@ def write_csv(results: dict, path) -> Path:
             for model in _rows(results):
                 by_metric = {r["metric"]: r[stat] for r in rows if r["model"] == model}
                 w.writerow([stat, model, scheme] + [repr(by_metric[m]) for m in ("rmse", "pcc", "ccc")])
-    return _atomic_write_text(Path(path), buf.getvalue())
+    return write_text(Path(path), buf.getvalue())
 
 
 # -- figures ------------------------------------------------------------------------
@@ -367,12 +356,10 @@ def plot_fold_predictions(run_dir, fold: int, *, max_trials: int = 6):
 
 
 def _save_figure(fig, path: Path) -> Path:
-    tmp = temp_path(path)
     try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
 
@@ -412,5 +399,5 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
                f"![Fold {entry['fold']} predictions](figures/{name}.png)", ""]
 
     paths["csv"] = write_csv(results, out / "results.csv")
-    paths["markdown"] = _atomic_write_text(out / "results.md", "\n".join(md))
+    paths["markdown"] = write_text(out / "results.md", "\n".join(md))
     return paths

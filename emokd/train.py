@@ -24,7 +24,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from .datasets import WindowSet, overlap_average
 from .errors import EmokdError
 from .losses import kd_objective
 from .metrics import ccc as ccc_metric
-from .runfolder import temp_path
+from .fileio import torch_save, write_text
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +56,9 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise EmokdError(f"device={device!r}: {err}") from None
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    path = Path(path)
-    tmp = temp_path(path)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def save_model(model: torch.nn.Module, cfg: ModelConfig, path, extra: dict | None = None) -> None:
     """Write ``{"state_dict", "config" (JSON text), **extra}`` atomically."""
-    _atomic_torch_save({"state_dict": model.state_dict(), "config": json.dumps(dataclasses.asdict(cfg)),
+    torch_save({"state_dict": model.state_dict(), "config": json.dumps(dataclasses.asdict(cfg)),
                         **(extra or {})}, path)
 
 
@@ -280,7 +272,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         if log_path is not None:
             _append_line(log_path, record)
         if checkpoint_path is not None:
-            _atomic_torch_save({
+            torch_save({
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "projection": projection.state_dict() if projection is not None else None,
                 "epoch": epoch, "best_epoch": best["epoch"], "best_ccc": float(best["ccc"]),
@@ -307,10 +299,7 @@ def _progress(it, enabled: bool, desc: str):
 
 
 def _write_lines(path, records) -> None:
-    path = Path(path)
-    tmp = temp_path(path)
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def _append_line(path, record) -> None:
