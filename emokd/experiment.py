@@ -63,11 +63,11 @@ from .metrics import fold_metrics
 from .fileio import save_npz, sha256, versions, write_json
 from .prepare import load_prepared
 from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
+from .runs import FORMAT, PREDICTIONS, fold_dir, missing_outputs, read_json
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
 
-FORMAT = "emokd-results/1"
 _ROLE = {"teacher": 0, "student": 1}
 
 
@@ -190,31 +190,25 @@ def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True)
     return trials
 
 
-def _teacher_field(cfg: ExperimentConfig) -> str:
-    """The trial field the teacher reads: cached embeddings, frames or facial features."""
-    if cfg.teacher_input == "frames":
-        return "emb" if _frozen_backbone(cfg) else "frames"
-    return "face"
-
-
 def _frozen_backbone(cfg: ExperimentConfig) -> bool:
     return cfg.teacher_input == "frames" and cfg.teacher.backbone == "frozen"
 
 
-def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
-    """Step 2: the teacher's features for the training and validation windows (cached)."""
+def _knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
+    """Step 2: the teacher's features (it reads trial ``field``) for the training and validation windows,
+    cached in ``here``."""
     from .train import extract_knowledge
 
-    st = cfg.student_train
-    meta = {"step": "knowledge", "teacher_file": "teacher.pt", "teacher_sha256": sha256(fold_dir / "teacher.pt"),
-            "teacher_input": _teacher_field(cfg),
-            "teacher_config": dataclasses.asdict(cfg.teacher), "window_steps": st.window_steps,
-            "hop_steps": st.hop_steps, "trials": sorted(t["key"] for t in trials)}
-    npz, js = fold_dir / "knowledge.npz", fold_dir / "knowledge.json"
+    windows = cfg.student_train  # knowledge is cut into the student's windows
+    meta = {"step": "knowledge", "teacher_file": "teacher.pt", "teacher_sha256": sha256(here / "teacher.pt"),
+            "teacher_input": field,
+            "teacher_config": dataclasses.asdict(cfg.teacher), "window_steps": windows.window_steps,
+            "hop_steps": windows.hop_steps, "trials": sorted(t["key"] for t in trials)}
+    npz, js = here / "knowledge.npz", here / "knowledge.json"
     if js.exists() and npz.exists() and json.loads(js.read_text()) == meta:
         with np.load(npz) as f:
             return {k: f[k] for k in f.files}
-    wset = WindowSet(trials, _teacher_field(cfg), window_steps=st.window_steps, hop_steps=st.hop_steps,
+    wset = WindowSet(trials, field, window_steps=windows.window_steps, hop_steps=windows.hop_steps,
                      crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
     knowledge = extract_knowledge(teacher, wset, device=device)
     save_npz(npz, knowledge)
@@ -252,6 +246,72 @@ def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "tr
     return parts, (norm[fold.train[0]] if normalisation == "train" else norm)
 
 
+@dataclasses.dataclass(frozen=True)
+class _FoldSetup:
+    """What every model of one fold is trained with (see :func:`run_fold`)."""
+
+    cfg: ExperimentConfig
+    fold: int
+    here: Path  # the fold's folder
+    parts: dict  # "train" | "validation" | "test" -> [trial, ...], inputs normalised
+    device: object
+    resume: bool
+    progress: bool
+    inputs_made: dict  # how the inputs were made: a checkpoint trained on other inputs is not resumed
+    mean_valence: float  # of the training trials: every head starts there
+
+
+def _new_model(model_cfg, mean_valence: float):
+    """A model whose head starts at the training trials' mean valence: the CCC loss then starts
+    without a mean offset, which otherwise dominates its first epochs."""
+    import torch
+
+    from .models import build_model
+
+    model = build_model(model_cfg)
+    with torch.no_grad():
+        model.final_layer.bias.fill_(mean_valence)
+    return model
+
+
+def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, seed: int, *, kd=None,
+                 knowledge=None):
+    """Train one model of the fold, save ``<name>.pt``; returns its FitResult and its test predictions."""
+    from .train import fit, predict, save_model
+
+    cfg = setup.cfg
+    sets = {p: WindowSet(setup.parts[p], field, window_steps=train_cfg.window_steps, hop_steps=train_cfg.hop_steps,
+                         crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None,
+                         augment=cfg.teacher.frame_augment)
+            for p in ("train", "validation", "test")}
+    res = fit(model, sets["train"], sets["validation"], train_cfg, seed=seed, device=setup.device, kd=kd,
+              log_path=setup.here / f"{name}.log.jsonl", checkpoint_path=setup.here / f"{name}.ckpt",
+              resume=setup.resume, progress=setup.progress, desc=f"fold {setup.fold} {name}",
+              inputs=setup.inputs_made)
+    save_model(model, cfg.teacher if name == "teacher" else cfg.student, setup.here / f"{name}.pt",
+               extra={"best_epoch": res.best_epoch, "fold": setup.fold, "model": name})
+    return res, predict(model, sets["test"], device=setup.device)
+
+
+def _students(cfg: ExperimentConfig) -> list[tuple[str, object]]:
+    """(name, KD config or None) of every student a fold trains, in training order."""
+    return ([("student", None), ("student_kd", cfg.kd)]
+            + [(f"student_kd_w{w:g}", dataclasses.replace(cfg.kd, kd_weight=w)) for w in _extra_weights(cfg)])
+
+
+def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dict[str, dict]:
+    """The trials a fold reads; with a frozen backbone its cached embeddings (``emb``) instead of frames."""
+    frozen = _frozen_backbone(cfg)
+    trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
+    if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
+        from .embeddings import cached_embeddings, load_embeddings
+
+        emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))
+        for k, t in trials.items():
+            t["emb"] = emb[k]
+    return trials
+
+
 def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
              progress: bool = False, resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
     """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
@@ -264,111 +324,84 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     import torch
 
     from .models import build_model, freeze
-    from .train import fit, predict, resolve_device, save_model
+    from .train import resolve_device
 
     if n_threads:
         torch.set_num_threads(n_threads)
     t_start = time.perf_counter()
-    fold_dir = Path(out) / "folds" / f"fold_{fold.fold:02d}"
-    fold_dir.mkdir(parents=True, exist_ok=True)
-    done = fold_dir / "fold.json"
+    here = fold_dir(out, fold.fold)
+    here.mkdir(parents=True, exist_ok=True)
+    done = here / "fold.json"
     data_id = fingerprint_id(inputs if inputs is not None else data_fingerprint(prepared_dir, cfg.data_format))
     if resume and done.exists():
-        result = _read_json(done)
+        result = read_json(done)
         check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), data_id)
-        missing = _missing_outputs(Path(out), [result], cfg)
+        missing = missing_outputs(out, [fold.fold], model_names(cfg))
         if not missing:
             log.info("fold %d: already done", fold.fold)
             return result
         log.warning("fold %d: %s missing: redone (from its checkpoints)", fold.fold, ", ".join(p.name for p in missing))
     device = resolve_device(cfg.device)
-    frozen = _frozen_backbone(cfg)
-    all_trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
-    if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
-        from .embeddings import cached_embeddings, load_embeddings
-
-        emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))
-        for k, t in all_trials.items():
-            t["emb"] = emb[k]
+    all_trials = _fold_trials(prepared_dir, cfg, device, embeddings)
     parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
                            face_normalisation=cfg.face_normalisation)
-    tt, st = cfg.teacher_train, cfg.student_train
-    result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
-              "best_epoch": {}, "best_val_ccc": {}, "epochs_run": {}}
-    preds = {}
-    # how the inputs were made: a checkpoint trained on other inputs is not resumed
-    inputs_made = {"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
-                   "trs_folds": cfg.trs_folds}
-    # Every head starts at the training trials' mean valence: the CCC loss then
-    # starts without a mean offset, which otherwise dominates its first epochs.
-    mean_valence = float(np.mean(np.concatenate([t["valence"] for t in parts["train"]])))
-
-    def build(model_cfg):
-        m = build_model(model_cfg)
-        with torch.no_grad():
-            m.final_layer.bias.fill_(mean_valence)
-        return m
-
-    def train(name, model, field, tcfg, seed, kd=None, knowledge=None):
-        sets = {p: WindowSet(parts[p], field, window_steps=tcfg.window_steps, hop_steps=tcfg.hop_steps,
-                             crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None,
-                             augment=cfg.teacher.frame_augment)
-                for p in ("train", "validation", "test")}
-        res = fit(model, sets["train"], sets["validation"], tcfg, seed=seed, device=device, kd=kd,
-                  log_path=fold_dir / f"{name}.log.jsonl", checkpoint_path=fold_dir / f"{name}.ckpt",
-                  resume=resume, progress=progress, desc=f"fold {fold.fold} {name}", inputs=inputs_made)
-        model_cfg = cfg.teacher if name == "teacher" else cfg.student
-        save_model(model, model_cfg, fold_dir / f"{name}.pt",
-                   extra={"best_epoch": res.best_epoch, "fold": fold.fold, "model": name})
-        result["best_epoch"][name], result["best_val_ccc"][name] = res.best_epoch, res.best_val_ccc
-        result["epochs_run"][name] = res.epochs_run
-        preds[name] = predict(model, sets["test"], device=device)
-        return model
-
-    # 1. teacher
-    torch.manual_seed(_seed(cfg.seed, fold.fold, "teacher"))
-    teacher = train("teacher", build(cfg.teacher), _teacher_field(cfg), tt, _seed(cfg.seed, fold.fold, "teacher"))
+    setup = _FoldSetup(cfg, fold.fold, here, parts, device, resume, progress,
+                       inputs_made={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
+                                    "trs_folds": cfg.trs_folds},
+                       mean_valence=float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
+    trained = {}  # name -> (FitResult, test predictions), in training order
+    # 1. teacher, on the frozen backbone's cached embeddings or on its own input (frames, facial features)
+    teacher_field = "emb" if _frozen_backbone(cfg) else cfg.teacher_input
+    t_seed = _seed(cfg.seed, fold.fold, "teacher")
+    torch.manual_seed(t_seed)
+    teacher = _new_model(cfg.teacher, setup.mean_valence)
+    trained["teacher"] = _train_model(setup, "teacher", teacher, teacher_field, cfg.teacher_train, t_seed)
     # 2. knowledge (training and validation trials only)
-    knowledge = _knowledge(freeze(teacher), fold_dir, parts["train"] + parts["validation"], cfg, device)
+    knowledge = _knowledge(freeze(teacher), teacher_field, here, parts["train"] + parts["validation"], cfg, device)
     # 3. student and 4. KD students, all from the same initial weights
     s_seed = _seed(cfg.seed, fold.fold, "student")
     torch.manual_seed(s_seed)
-    init = build(cfg.student).state_dict()
-
-    def fresh_student():
-        m = build_model(cfg.student)
-        m.load_state_dict(init)
-        return m
-
-    train("student", fresh_student(), "x", st, s_seed)
-    train("student_kd", fresh_student(), "x", st, s_seed, kd=cfg.kd, knowledge=knowledge)
-    for w in _extra_weights(cfg):
-        kd = dataclasses.replace(cfg.kd, kd_weight=w)
-        train(f"student_kd_w{w:g}", fresh_student(), "x", st, s_seed, kd=kd, knowledge=knowledge)
+    init = _new_model(cfg.student, setup.mean_valence).state_dict()
+    for name, kd in _students(cfg):
+        student = build_model(cfg.student)
+        student.load_state_dict(init)
+        trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd,
+                                     knowledge=knowledge if kd is not None else None)
+    result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
+              "best_epoch": {n: r.best_epoch for n, (r, _) in trained.items()},
+              "best_val_ccc": {n: r.best_val_ccc for n, (r, _) in trained.items()},
+              "epochs_run": {n: r.epochs_run for n, (r, _) in trained.items()}}
+    preds = {n: p for n, (_, p) in trained.items()}
     if cfg.kd_select:  # the KD weight chosen on validation CCC only (ties: the smaller weight)
         val = {w: result["best_val_ccc"][_kd_model(cfg, w)] for w in cfg.kd_select}
         chosen = max(sorted(val), key=lambda w: val[w])
         preds["student_kd_selected"] = preds[_kd_model(cfg, chosen)]
         result["kd_selected"] = {"weight": chosen, "model": _kd_model(cfg, chosen),
                                  "val_ccc": {f"{w:g}": val[w] for w in sorted(val)}}
-    # Scores and predictions on the test trials
-    truth = {t["key"]: t["valence"] for t in parts["test"]}
-    result["metrics"] = {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}
-    latent = latent_metrics({t["key"]: t for t in parts["test"]}, preds)
-    if latent is not None:
-        result["metrics_latent"] = latent
-    arrays = {}
-    for t in parts["test"]:
-        arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
-        for name, p in preds.items():
-            arrays[f"{t['key']}__{name}"] = p[t["key"]]
-    save_npz(fold_dir / "predictions.npz", arrays)
-    result["predictions"] = str((fold_dir / "predictions.npz").relative_to(out))
+    result.update(_score_and_save(parts["test"], preds, here, out))
     result["seconds"] = round(time.perf_counter() - t_start, 2)
     result["config"] = cfg.to_json()
     result["inputs"] = data_id
     write_json(done, result)
     return result
+
+
+def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:
+    """Every model's metrics on the test trials (and against the latent valence, where there is one);
+    the predictions written to ``here/predictions.npz``. Returns the fold result's fields."""
+    truth = {t["key"]: t["valence"] for t in test}
+    fields = {"metrics": {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}}
+    latent = latent_metrics({t["key"]: t for t in test}, preds)
+    if latent is not None:
+        fields["metrics_latent"] = latent
+    arrays = {}
+    for t in test:
+        arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
+        for name, p in preds.items():
+            arrays[f"{t['key']}__{name}"] = p[t["key"]]
+    save_npz(here / PREDICTIONS, arrays)
+    fields["predictions"] = str((here / PREDICTIONS).relative_to(out))
+    return fields
 
 
 def summarise_folds(folds: list[dict], models: list[str], references=(), *, field: str = "metrics",
@@ -432,9 +465,9 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
     record(out, cfg_json, data, seconds_before=before)
     done = out / "results.json"
     if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
-        old = _read_json(done)
+        old = read_json(done)
         if (old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT
-                and not _missing_outputs(out, old.get("folds", []), cfg)):
+                and not missing_outputs(out, [f.get("fold", -1) for f in old.get("folds", [])], model_names(cfg))):
             log.info("%s: already done", done)
             return old
     t0 = time.perf_counter()
@@ -446,13 +479,6 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
     except BaseException:
         record(out, cfg_json, data, seconds_before=before + time.perf_counter() - t0)
         raise
-
-
-def _missing_outputs(out: Path, folds: list[dict], cfg: ExperimentConfig) -> list[Path]:
-    """Model and prediction files of the listed folds that are not there (deleted after the run)."""
-    names = [f"{m}.pt" for m in model_names(cfg)] + ["predictions.npz"]
-    return [p for f in folds for p in (out / "folds" / f"fold_{f.get('fold', -1):02d}" / n for n in names)
-            if not p.is_file()]
 
 
 def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before) -> dict:
@@ -504,17 +530,6 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                "versions": _versions()}
     write_json(out / "results.json", results)
     return results
-
-
-def _read_json(path: Path) -> dict:
-    """A JSON file of the run folder; unreadable: an error naming it that offers ``--fresh``."""
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise EmokdError(f"{path}: not readable ({err}); rerun with --fresh to recompute it") from None
-    if not isinstance(obj, dict):
-        raise EmokdError(f"{path}: expected a JSON object; rerun with --fresh to recompute it")
-    return obj
 
 
 def _versions() -> dict:

@@ -77,11 +77,11 @@ def run_lock(out):
 
 
 def _is_emokd_results(path: Path) -> bool:
-    from .experiment import FORMAT as RESULTS_FORMAT
+    from . import runs
 
     try:
-        return json.loads(path.read_text()).get("format") == RESULTS_FORMAT
-    except (OSError, ValueError, AttributeError):
+        return runs.read_json(path).get("format") == runs.FORMAT
+    except EmokdError:
         return False
 
 
@@ -107,6 +107,7 @@ def claim(out, *, fresh: bool = False) -> dict:
     (no ``.emokd.json`` and no emokd ``results.json``). Call it under :func:`run_lock`.
     """
     from .fileio import write_json
+    from .runs import read_json
 
     out = Path(out)
     marker = read_marker(out) if not fresh else None
@@ -119,7 +120,7 @@ def claim(out, *, fresh: bool = False) -> dict:
                          "or pass --fresh to write emokd's run into it anyway")
     marker = {"format": FORMAT}
     if not fresh and (out / "results.json").is_file():  # an earlier emokd's run: its results say what it was
-        old = json.loads((out / "results.json").read_text())
+        old = read_json(out / "results.json")
         marker.update(config=old.get("config"), data=old.get("inputs"))
     write_json(out / MARKER, marker)
     return marker
