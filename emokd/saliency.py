@@ -131,7 +131,7 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
 
 
 def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write: bool, out=None) -> dict:
-    from .experiment import load_trials
+    from .folddata import load_trials
     from .fileio import write_json
     from .runs import load_run
     from .train import resolve_device
@@ -189,7 +189,7 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
 
 def _test_inputs(run, fold, trials: dict, cfg) -> list[dict]:
     """The fold's test trials, z-scored as the fold's models saw them."""
-    from .experiment import fold_inputs
+    from .folddata import fold_inputs
 
     missing = [k for k in fold.train + fold.validation + fold.test if k not in trials]
     if missing:

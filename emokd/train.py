@@ -198,33 +198,33 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
                            "n_params": sum(p.numel() for p in params),
                            "kd": dataclasses.asdict(kd) if kd is not None and train_set.knowledge is not None
                            else None, **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
-    ck = None
+    checkpoint = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         try:
-            ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
+            checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             raise EmokdError(f"{checkpoint_path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with "
                              "--fresh to train from the start") from None
-        if not isinstance(ck, dict) or ck.get("identity") != identity:
+        if not isinstance(checkpoint, dict) or checkpoint.get("identity") != identity:
             log.warning("%s: ignoring checkpoint %s made with other settings", desc, checkpoint_path)
-            ck = None
-    if ck is not None:
-        model.load_state_dict(ck["model"])
+            checkpoint = None
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
         if projection is not None:
-            projection.load_state_dict(ck["projection"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        rng.bit_generator.state = json.loads(ck["numpy_rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        history = json.loads(ck["history"])
-        best = {"epoch": ck["best_epoch"], "ccc": ck["best_ccc"], "state": ck["best_model"],
-                "proj": ck.get("best_projection")}
-        start = ck["epoch"] + 1
-        log.info("%s: resuming after epoch %d", desc, ck["epoch"])
+            projection.load_state_dict(checkpoint["projection"])
+        opt.load_state_dict(checkpoint["optimizer"])
+        sched.load_state_dict(checkpoint["scheduler"])
+        rng.bit_generator.state = json.loads(checkpoint["numpy_rng"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        history = json.loads(checkpoint["history"])
+        best = {"epoch": checkpoint["best_epoch"], "ccc": checkpoint["best_ccc"], "state": checkpoint["best_model"],
+                "proj": checkpoint.get("best_projection")}
+        start = checkpoint["epoch"] + 1
+        log.info("%s: resuming after epoch %d", desc, checkpoint["epoch"])
     if log_path is not None:  # the log always equals the history (rewritten on resume)
         _write_lines(log_path, history)
     kd_weight = kd.kd_weight if kd is not None else 0.0
-    kind = kd.feature_loss if kd is not None else "l1"
+    feature_loss = kd.feature_loss if kd is not None else "l1"
     stopped = "max_epochs"
     bar = _progress(range(start, cfg.max_epochs + 1), progress, desc)
     for epoch in bar:
@@ -243,7 +243,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
             if projection is not None:
                 feats = projection(feats)
             loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
-                                       kd_weight=kd_weight, kind=kind)
+                                       kd_weight=kd_weight, feature_loss=feature_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
