@@ -32,6 +32,7 @@ So ``f`` here is the scored prediction exactly (checked against the run's
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -50,7 +51,8 @@ _MAX_WINDOWS = 256  # windows per forward pass (memory)
 # ----------------------------------------------------------- the model as f(x)
 
 
-def _overlap_matrix(starts: list[int], window_steps: int, n_steps: int) -> torch.Tensor:
+@functools.lru_cache(maxsize=8)  # one per trial length: IG and occlusion call it for every batch
+def _overlap_matrix(starts: tuple[int, ...], window_steps: int, n_steps: int) -> torch.Tensor:
     """:func:`~emokd.datasets.overlap_average` as a matrix M, (n_steps, n_windows * window_steps).
 
     ``M @ outputs.reshape(-1)`` is the overlap average of the window outputs: the rule is
@@ -78,7 +80,7 @@ def model_trace(model, x: torch.Tensor, *, window_steps: int | None = 96, hop_st
     w = w.reshape(b * len(starts), window_steps, f)  # (B * n_win, W, F)
     out = torch.cat([model(w[i:i + max_windows])[0][..., 0] for i in range(0, len(w), max_windows)])
     out = out.reshape(b, len(starts) * window_steps)  # (B, n_win * W)
-    return out @ _overlap_matrix(starts, window_steps, n).to(out).T  # (B, n_win * W) @ (n_win * W, T) -> (B, T)
+    return out @ _overlap_matrix(tuple(starts), window_steps, n).to(out).T  # (B, n_win * W) @ (n_win * W, T) -> (B, T)
 
 
 def as_tensor(x, device) -> torch.Tensor:
