@@ -179,9 +179,7 @@ def occlusion(model, x, groups=None, *, device="cpu", max_copies: int | None = N
             raise EmokdError(f"occlusion: group {i} shares features with an earlier group; groups must be disjoint")
         mask[0, idx] = i
     first = [int(np.min(g)) for g in groups]  # each group's attribution stands at all its features
-    n_rest = int((mask < 0).sum())
-    if n_rest:  # features in no group: one more group, never reported
-        mask[mask < 0] = len(groups)
+    mask[mask < 0] = len(groups)  # features in no group (if any): one more group, never reported
 
     def forward(rows):  # (copies * T, F) -> (copies * T,)
         return model_trace(model, rows.reshape(-1, n, f), **window).reshape(-1)
