@@ -38,16 +38,20 @@ def temp_path(path) -> Path:
 def atomic_path(path):
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
-    On an exception in the ``with`` block the temporary file is removed and
-    ``path`` is left as it was.
+    On an error in the ``with`` block the temporary file is removed and ``path`` is
+    left as it was. An interrupt (KeyboardInterrupt, SystemExit) leaves the temporary
+    file as a killed process would: ``path`` is still as it was, and the ``*.tmp``
+    name says it is incomplete (:func:`emokd.prepare.prepare_dataset` removes such
+    files when it starts).
     """
     path = Path(path)
     tmp = temp_path(path)
     try:
         yield tmp
-        os.replace(tmp, path)
-    finally:
+    except Exception:
         tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager

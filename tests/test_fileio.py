@@ -60,6 +60,17 @@ def test_failed_torch_save_and_json_keep_old_file(tmp_path):
     assert js.read_text() == "{}"
 
 
+def test_an_interrupted_write_keeps_the_old_file_and_its_temporary_says_incomplete(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{}")
+    with pytest.raises(KeyboardInterrupt):
+        with fileio.atomic_path(path) as tmp:
+            tmp.write_text('{"half')
+            raise KeyboardInterrupt
+    assert path.read_text() == "{}"
+    assert [p.suffix for p in tmp_path.iterdir() if p != path] == [".tmp"]
+
+
 def test_a_new_file_that_fails_is_not_created(tmp_path):
     with pytest.raises(ValueError):
         with fileio.atomic_path(tmp_path / "new.txt") as tmp:
