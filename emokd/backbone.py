@@ -36,7 +36,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -45,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EmokdError
+from .fileio import write_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -246,10 +246,8 @@ def save_backbone(result: dict, path) -> dict:
                                                           "n_frames", "n_heldout_frames", "seconds")},
             "targets": list(TARGETS), "reserved_face_seed": RESERVED_FACE_SEED,
             "command": "python -m emokd pretrain-face --out " + path.name}
-    for target, payload in ((path, data), (path.with_suffix(".json"), (json.dumps(card, indent=1) + "\n").encode())):
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(payload)
-        os.replace(tmp, target)
+    write_bytes(path, data)
+    write_json(path.with_suffix(".json"), card)
     return card
 
 

@@ -16,12 +16,12 @@ phys_min) / (dig_max - dig_min).
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .errors import EmokdError
+from .fileio import atomic_open
 
 DIGITAL_MIN, DIGITAL_MAX = -8388608, 8388607  # 24-bit
 #: Biosemi ActiveTwo physical range of the EEG/EXG channels, in microvolts.
@@ -120,10 +120,8 @@ def write_bdf(
     # byte-identical to those of emokd's earlier writer.
     content[192:236] = BIOSEMI_RESERVED.ljust(44).encode("ascii")
 
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         f.write(content)
-    os.replace(tmp, path)
     return path
 
 

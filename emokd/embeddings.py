@@ -30,6 +30,7 @@ import numpy as np
 
 from .config import ModelConfig
 from .errors import EmokdError
+from .fileio import save_npz, write_json
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +140,8 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
         if t["frames"] is None:
             raise EmokdError(f"{prepared_dir / manifest['trials'][k]['file']}: no face frames for the visual teacher")
         arrays[k] = embed_trial(teacher, t["frames"], views=views, device=device)
-    tmp = npz.with_name(f"{npz.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, npz)
-    tmp = card.with_name(f"{card.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, card)
+    save_npz(npz, arrays)
+    write_json(card, meta)
     log.info("cached %d trials' embeddings in %s", len(arrays), npz)
     return npz
 

@@ -34,6 +34,9 @@ noise. Folds run in parallel with joblib; inside
 ``joblib.parallel_config(backend="dask")`` (or ``backend="dask"``) they run on a
 Dask cluster (the workers must see ``prepared_dir`` and ``out``).
 
+One fold is :func:`emokd.fold.run_fold`; what it reads and its untrained references
+are :mod:`emokd.folddata`; the finished run folder is read back by :mod:`emokd.runs`.
+
 Output folder::
 
     results.json              config, inputs (the data's fingerprint), folds (partitions, metrics,
@@ -47,336 +50,29 @@ Output folder::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import __version__
 from .config import ExperimentConfig
-from .datasets import Fold, WindowSet, fit_normalisers, make_folds, student_inputs
-from .errors import EmokdError
-from .metrics import fold_metrics
-from .prepare import load_prepared, sha256, write_json
-from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock, temp_path
+from .datasets import make_folds
+from .fileio import versions, write_json
+from .fold import _as_json, _frozen_backbone, _seed, model_names, run_fold  # noqa: F401  (_seed: re-exported)
+from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment import ... keeps working)
+    REFERENCES,
+    UNTRAINED,
+    fold_inputs,
+    latent_metrics,
+    load_trials,
+    reference_metrics,
+    reference_predictions,
+)
+from .runfolder import check_same, claim, data_fingerprint, record, run_lock
+from .runs import FORMAT, missing_outputs, read_json
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
-
-FORMAT = "emokd-results/1"
-_ROLE = {"teacher": 0, "student": 1}
-
-
-def _extra_weights(cfg: ExperimentConfig) -> list[float]:
-    """KD weights trained besides 0 (``student``) and ``kd.kd_weight`` (``student_kd``): the sweep, then
-    the rest of the selection grid."""
-    out = list(cfg.kd_sweep)
-    out += [w for w in cfg.kd_select if w != 0 and w != cfg.kd.kd_weight and w not in out]
-    return out
-
-
-def _kd_model(cfg: ExperimentConfig, w: float) -> str:
-    """The student trained with KD weight ``w``."""
-    if w == 0:
-        return "student"
-    if w == cfg.kd.kd_weight:
-        return "student_kd"
-    return f"student_kd_w{w:g}"
-
-
-def model_names(cfg: ExperimentConfig) -> list[str]:
-    """``teacher``, ``student``, ``student_kd``, one ``student_kd_w<w>`` per swept weight (and per weight of
-    the selection grid not trained otherwise), then ``student_kd_selected`` with ``kd_select``."""
-    return (["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in _extra_weights(cfg)]
-            + (["student_kd_selected"] if cfg.kd_select else []))
-
-
-UNTRAINED = ("ref_zero", "ref_train_mean", "ref_trial_mean_oracle")
-#: every reference model of a results.json: the untrained points and the ridge regressions (:mod:`emokd.linear`)
-REFERENCES = UNTRAINED + ("ref_ridge_student", "ref_ridge_teacher")
-
-
-def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict[str, np.ndarray]]:
-    """Reference points on the fold's test trials; nothing is trained.
-
-    - ``ref_zero``: the constant 0, the neutral middle of the valence scale
-      (every MAHNOB-HCI trace starts there);
-    - ``ref_train_mean``: the constant mean valence of the training trials;
-    - ``ref_trial_mean_oracle``: each test trial's own mean valence, a constant
-      per trial. It reads the test labels, so it is not a model: it shows how much
-      of a concatenated CCC comes from getting each trial's level right. Its
-      per-trial CCC is 0 (a constant has no covariance).
-
-    Returns ``{name: {trial key: (n_steps,) float32}}``, one entry per :data:`UNTRAINED`
-    (the ridge references: :func:`emokd.linear.ridge_references`).
-    """
-    train_mean = float(np.mean(np.concatenate([trials[k]["valence"] for k in fold.train])))
-    out = {name: {} for name in UNTRAINED}
-    for k in fold.test:
-        y = np.asarray(trials[k]["valence"], np.float64)
-        out["ref_zero"][k] = np.zeros(len(y), np.float32)
-        out["ref_train_mean"][k] = np.full(len(y), train_mean, np.float32)
-        out["ref_trial_mean_oracle"][k] = np.full(len(y), y.mean(), np.float32)
-    return out
-
-
-def _reference_metrics(trials: dict[str, dict], fold: Fold, cfg: ExperimentConfig) -> tuple[dict, dict]:
-    """Metrics of every reference on the fold's test trials, and the ridge models' chosen alphas."""
-    from .linear import ridge_references
-
-    refs = reference_predictions(trials, fold)
-    ridge, info = ridge_references(trials, fold, normalisation=cfg.normalisation,
-                                   face_normalisation=cfg.face_normalisation, crop=cfg.teacher.frame_size)
-    refs.update(ridge)
-    metrics = {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
-    latent = latent_metrics({k: trials[k] for k in fold.test}, refs)
-    return metrics, info, latent
-
-
-def latent_metrics(test_trials: dict[str, dict], preds: dict[str, dict[str, np.ndarray]]) -> dict | None:
-    """Every model's :func:`~emokd.metrics.fold_metrics` against the latent valence, or None.
-
-    ``test_trials``: trial key -> trial with ``latent`` (n_steps,) (synthetic data;
-    the labels ``valence`` annotate it) or None; ``preds``: model -> trial key ->
-    (n_steps,). Scored on the very steps the label metrics use (the whole test
-    trace; a latent of another length is an error). None when any test trial has
-    no latent (real data).
-    """
-    if any(t.get("latent") is None for t in test_trials.values()):
-        return None
-    for k, t in test_trials.items():
-        if np.shape(t["latent"]) != np.shape(t["valence"]):
-            raise EmokdError(f"trial {k}: latent valence has shape {np.shape(t['latent'])}, its labels "
-                             f"{np.shape(t['valence'])}")
-    return {name: fold_metrics({k: (t["latent"], p[k]) for k, t in test_trials.items()}) for name, p in preds.items()}
-
-
-def _as_json(cfg: ExperimentConfig) -> dict:
-    """The config as it reads back from a JSON file (tuples become lists), to compare with stored ones."""
-    return json.loads(json.dumps(cfg.to_json()))
-
-
-def _seed(seed: int, fold: int, role: str) -> int:
-    """An independent seed per (experiment seed, fold, role)."""
-    return int(np.random.SeedSequence([seed, fold, _ROLE[role]]).generate_state(1)[0])
-
-
-def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True) -> dict[str, dict]:
-    """Trials by key, each with the student's input ``x`` (n_steps, n_features).
-
-    ``frames=False`` leaves out the face frames of prepared data (most of its bytes),
-    for uses that only need the EEG.
-
-    ``prepared`` (a folder written by :mod:`emokd.prepare`): ``x`` is the band
-    power flattened band-major (192), the teacher's input ``frames``.
-    ``features`` (the public release, :mod:`emokd.features`): ``x`` is
-    ``eeg_band_feats_full`` (128), the teacher's input ``face`` (327).
-    """
-    if data_format == "features":
-        from .features import load_feature_release
-
-        trials = {t["key"]: dict(t, x=t["eeg"]) for t in load_feature_release(data_dir)}
-    else:
-        trials = {}
-        for t in load_prepared(data_dir, frames=frames):
-            t["x"] = student_inputs(t["eeg_bp"])
-            trials[t["key"]] = t
-    if not trials:
-        raise EmokdError(f"{data_dir}: no trials")
-    return trials
-
-
-def _teacher_field(cfg: ExperimentConfig) -> str:
-    """The trial field the teacher reads: cached embeddings, frames or facial features."""
-    if cfg.teacher_input == "frames":
-        return "emb" if _frozen_backbone(cfg) else "frames"
-    return "face"
-
-
-def _frozen_backbone(cfg: ExperimentConfig) -> bool:
-    return cfg.teacher_input == "frames" and cfg.teacher.backbone == "frozen"
-
-
-def _knowledge(teacher, fold_dir: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
-    """Step 2: the teacher's features for the training and validation windows (cached)."""
-    from .train import extract_knowledge
-
-    st = cfg.student_train
-    meta = {"step": "knowledge", "teacher_file": "teacher.pt", "teacher_sha256": sha256(fold_dir / "teacher.pt"),
-            "teacher_input": _teacher_field(cfg),
-            "teacher_config": dataclasses.asdict(cfg.teacher), "window_steps": st.window_steps,
-            "hop_steps": st.hop_steps, "trials": sorted(t["key"] for t in trials)}
-    npz, js = fold_dir / "knowledge.npz", fold_dir / "knowledge.json"
-    if js.exists() and npz.exists() and json.loads(js.read_text()) == meta:
-        with np.load(npz) as f:
-            return {k: f[k] for k in f.files}
-    wset = WindowSet(trials, _teacher_field(cfg), window_steps=st.window_steps, hop_steps=st.hop_steps,
-                     crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
-    knowledge = extract_knowledge(teacher, wset, device=device)
-    _save_npz(npz, knowledge)
-    write_json(js, meta)
-    return knowledge
-
-
-def _save_npz(path: Path, arrays: dict) -> None:
-    tmp = temp_path(path)  # a file object: np.savez adds no ".npz" to it
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
-def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "train",
-                face_normalisation: str = "train") -> tuple[dict[str, list[dict]], object]:
-    """The fold's partitions with normalised inputs, and the student's normaliser.
-
-    ``normalisation`` applies to the student's input ``x``, ``face_normalisation``
-    to the facial features ``face`` when the data has them
-    (:func:`emokd.datasets.fit_normalisers`): ``"train"`` (default) z-scores with
-    the statistics of the fold's training trials only, validation and test trials
-    transformed with them; ``"subject"`` with each subject's own statistics over
-    all its trials (the test subject's too: a calibration on its unlabelled
-    recordings); ``"none"`` leaves them as they are. Returns ``{"train" |
-    "validation" | "test": [trial, ...]}`` (copies; ``x``, ``face`` normalised) and,
-    for ``"train"``, the :class:`Normaliser` of ``x`` (otherwise the dict trial key
-    -> normalising function).
-    """
-    keys = fold.train + fold.validation + fold.test
-    fold_trials = {k: trials[k] for k in keys}
-    norm = fit_normalisers(fold_trials, "x", fold.train, normalisation)
-    has_face = trials[fold.train[0]].get("face") is not None
-    face = fit_normalisers(fold_trials, "face", fold.train, face_normalisation) if has_face else None
-
-    def inputs(k):
-        t = fold_trials[k]
-        return dict(t, x=norm[k](t["x"]), **({"face": face[k](t["face"])} if face is not None else {}))
-
-    parts = {name: [inputs(k) for k in ks]
-             for name, ks in (("train", fold.train), ("validation", fold.validation), ("test", fold.test))}
-    return parts, (norm[fold.train[0]] if normalisation == "train" else norm)
-
-
-def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
-             progress: bool = False, resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
-    """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
-
-    ``inputs``: the data's :func:`emokd.runfolder.data_fingerprint` (computed when not
-    given); a finished fold is reused only when its configuration and data match,
-    and refused otherwise. ``embeddings``: the cache file of a frozen backbone
-    (:func:`emokd.embeddings.cached_embeddings`); made here when it is needed and not given.
-    """
-    import torch
-
-    from .models import build_model, freeze
-    from .train import fit, predict, resolve_device, save_model
-
-    if n_threads:
-        torch.set_num_threads(n_threads)
-    t_start = time.perf_counter()
-    fold_dir = Path(out) / "folds" / f"fold_{fold.fold:02d}"
-    fold_dir.mkdir(parents=True, exist_ok=True)
-    done = fold_dir / "fold.json"
-    data_id = fingerprint_id(inputs if inputs is not None else data_fingerprint(prepared_dir, cfg.data_format))
-    if resume and done.exists():
-        result = _read_json(done)
-        check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), data_id)
-        missing = _missing_outputs(Path(out), [result], cfg)
-        if not missing:
-            log.info("fold %d: already done", fold.fold)
-            return result
-        log.warning("fold %d: %s missing: redone (from its checkpoints)", fold.fold, ", ".join(p.name for p in missing))
-    device = resolve_device(cfg.device)
-    frozen = _frozen_backbone(cfg)
-    all_trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
-    if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
-        from .embeddings import cached_embeddings, load_embeddings
-
-        emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))
-        for k, t in all_trials.items():
-            t["emb"] = emb[k]
-    parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
-                           face_normalisation=cfg.face_normalisation)
-    tt, st = cfg.teacher_train, cfg.student_train
-    result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
-              "best_epoch": {}, "best_val_ccc": {}, "epochs_run": {}}
-    preds = {}
-    # how the inputs were made: a checkpoint trained on other inputs is not resumed
-    inputs_made = {"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
-                   "trs_folds": cfg.trs_folds}
-    # Every head starts at the training trials' mean valence: the CCC loss then
-    # starts without a mean offset, which otherwise dominates its first epochs.
-    mean_valence = float(np.mean(np.concatenate([t["valence"] for t in parts["train"]])))
-
-    def build(model_cfg):
-        m = build_model(model_cfg)
-        with torch.no_grad():
-            m.final_layer.bias.fill_(mean_valence)
-        return m
-
-    def train(name, model, field, tcfg, seed, kd=None, knowledge=None):
-        sets = {p: WindowSet(parts[p], field, window_steps=tcfg.window_steps, hop_steps=tcfg.hop_steps,
-                             crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None,
-                             augment=cfg.teacher.frame_augment)
-                for p in ("train", "validation", "test")}
-        res = fit(model, sets["train"], sets["validation"], tcfg, seed=seed, device=device, kd=kd,
-                  log_path=fold_dir / f"{name}.log.jsonl", checkpoint_path=fold_dir / f"{name}.ckpt",
-                  resume=resume, progress=progress, desc=f"fold {fold.fold} {name}", inputs=inputs_made)
-        model_cfg = cfg.teacher if name == "teacher" else cfg.student
-        save_model(model, model_cfg, fold_dir / f"{name}.pt",
-                   extra={"best_epoch": res.best_epoch, "fold": fold.fold, "model": name})
-        result["best_epoch"][name], result["best_val_ccc"][name] = res.best_epoch, res.best_val_ccc
-        result["epochs_run"][name] = res.epochs_run
-        preds[name] = predict(model, sets["test"], device=device)
-        return model
-
-    # 1. teacher
-    torch.manual_seed(_seed(cfg.seed, fold.fold, "teacher"))
-    teacher = train("teacher", build(cfg.teacher), _teacher_field(cfg), tt, _seed(cfg.seed, fold.fold, "teacher"))
-    # 2. knowledge (training and validation trials only)
-    knowledge = _knowledge(freeze(teacher), fold_dir, parts["train"] + parts["validation"], cfg, device)
-    # 3. student and 4. KD students, all from the same initial weights
-    s_seed = _seed(cfg.seed, fold.fold, "student")
-    torch.manual_seed(s_seed)
-    init = build(cfg.student).state_dict()
-
-    def fresh_student():
-        m = build_model(cfg.student)
-        m.load_state_dict(init)
-        return m
-
-    train("student", fresh_student(), "x", st, s_seed)
-    train("student_kd", fresh_student(), "x", st, s_seed, kd=cfg.kd, knowledge=knowledge)
-    for w in _extra_weights(cfg):
-        kd = dataclasses.replace(cfg.kd, kd_weight=w)
-        train(f"student_kd_w{w:g}", fresh_student(), "x", st, s_seed, kd=kd, knowledge=knowledge)
-    if cfg.kd_select:  # the KD weight chosen on validation CCC only (ties: the smaller weight)
-        val = {w: result["best_val_ccc"][_kd_model(cfg, w)] for w in cfg.kd_select}
-        chosen = max(sorted(val), key=lambda w: val[w])
-        preds["student_kd_selected"] = preds[_kd_model(cfg, chosen)]
-        result["kd_selected"] = {"weight": chosen, "model": _kd_model(cfg, chosen),
-                                 "val_ccc": {f"{w:g}": val[w] for w in sorted(val)}}
-    # Scores and predictions on the test trials
-    truth = {t["key"]: t["valence"] for t in parts["test"]}
-    result["metrics"] = {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}
-    latent = latent_metrics({t["key"]: t for t in parts["test"]}, preds)
-    if latent is not None:
-        result["metrics_latent"] = latent
-    arrays = {}
-    for t in parts["test"]:
-        arrays[f"{t['key']}__true"] = np.asarray(t["valence"], np.float32)
-        for name, p in preds.items():
-            arrays[f"{t['key']}__{name}"] = p[t["key"]]
-    _save_npz(fold_dir / "predictions.npz", arrays)
-    result["predictions"] = str((fold_dir / "predictions.npz").relative_to(out))
-    result["seconds"] = round(time.perf_counter() - t_start, 2)
-    result["config"] = cfg.to_json()
-    result["inputs"] = data_id
-    write_json(done, result)
-    return result
 
 
 def summarise_folds(folds: list[dict], models: list[str], references=(), *, field: str = "metrics",
@@ -440,9 +136,9 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
     record(out, cfg_json, data, seconds_before=before)
     done = out / "results.json"
     if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
-        old = _read_json(done)
+        old = read_json(done)
         if (old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT
-                and not _missing_outputs(out, old.get("folds", []), cfg)):
+                and not missing_outputs(out, [f.get("fold", -1) for f in old.get("folds", [])], model_names(cfg))):
             log.info("%s: already done", done)
             return old
     t0 = time.perf_counter()
@@ -456,20 +152,13 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
         raise
 
 
-def _missing_outputs(out: Path, folds: list[dict], cfg: ExperimentConfig) -> list[Path]:
-    """Model and prediction files of the listed folds that are not there (deleted after the run)."""
-    names = [f"{m}.pt" for m in model_names(cfg)] + ["predictions.npz"]
-    return [p for f in folds for p in (out / "folds" / f"fold_{f.get('fold', -1):02d}" / n for n in names)
-            if not p.is_file()]
-
-
 def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before) -> dict:
     from joblib import Parallel, delayed, parallel_config
 
     trials = load_trials(prepared_dir, cfg.data_format)
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
                        n_folds=cfg.n_folds, val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
-    references = {f.fold: _reference_metrics(trials, f, cfg) for f in folds}
+    references = {f.fold: reference_metrics(trials, f, cfg) for f in folds}
     del trials
     embeddings = None
     if _frozen_backbone(cfg):  # once, before any fold: the backbone saw none of these subjects
@@ -514,22 +203,8 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     return results
 
 
-def _read_json(path: Path) -> dict:
-    """A JSON file of the run folder; unreadable: an error naming it that offers ``--fresh``."""
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise EmokdError(f"{path}: not readable ({err}); rerun with --fresh to recompute it") from None
-    if not isinstance(obj, dict):
-        raise EmokdError(f"{path}: expected a JSON object; rerun with --fresh to recompute it")
-    return obj
-
-
 def _versions() -> dict:
-    import torch
-
-    return {"emokd": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__}
+    return versions(["emokd", "python", "numpy", "torch"])
 
 
 def _bar(it, enabled):

@@ -28,7 +28,7 @@ import uuid
 import numpy as np
 
 from .errors import EmokdError
-from .saliency import spearman
+from .aggregation import spearman
 from .saliency_figures import plot_band_importance, plot_band_topomaps, topomap_xy, view_map
 
 #: viridis in 32 steps (matplotlib's at i / 31, minimum to maximum), the static explorer's colour map

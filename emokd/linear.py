@@ -141,7 +141,7 @@ def ridge_references(trials: dict[str, dict], fold, *, normalisation: str = "tra
     Returns ``({name: {test key: (n_steps,) float32}}, {name: info})``; without a
     teacher input, only ``ref_ridge_student``.
     """
-    from .experiment import fold_inputs
+    from .folddata import fold_inputs
 
     parts, _ = fold_inputs(trials, fold, normalisation=normalisation, face_normalisation=face_normalisation)
     preds, info = {}, {}

@@ -87,10 +87,11 @@ def feature_distance(teacher: torch.Tensor, student: torch.Tensor, mask: torch.T
 
 
 def kd_objective(pred, target, student_features, teacher_features=None, mask=None, *,
-                 kd_weight: float = 1.0, kind: str = "l1") -> tuple[torch.Tensor, dict[str, float]]:
+                 kd_weight: float = 1.0, feature_loss: str = "l1") -> tuple[torch.Tensor, dict[str, float]]:
     """The student's objective: ``(1 - CCC) + kd_weight * D(teacher, student)``.
 
     Without teacher features (or with ``kd_weight`` 0) it is the plain CCC loss.
+    ``feature_loss``: the distance D, a ``kind`` of :func:`feature_distance`.
 
     Returns
     -------
@@ -102,6 +103,6 @@ def kd_objective(pred, target, student_features, teacher_features=None, mask=Non
     if teacher_features is None or kd_weight == 0:
         kd = torch.zeros((), dtype=task.dtype)
     else:
-        kd = feature_distance(teacher_features, student_features, mask, kind)
+        kd = feature_distance(teacher_features, student_features, mask, feature_loss)
     total = task + kd_weight * kd
     return total, {"ccc_loss": float(task.detach()), "kd_loss": float(kd.detach()), "total": float(total.detach())}

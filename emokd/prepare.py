@@ -26,17 +26,14 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .config import PrepareConfig
 from .errors import EmokdError
 from .mahnob import LABEL_FILE, read_labels, read_latent, read_trial
-from .runfolder import temp_path
+from .fileio import save_npz, sha256, versions, write_json  # sha256, write_json: also imported from here
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +46,12 @@ def trial_key(subject: int, trial_no: int) -> str:
     return f"P{subject:02d}_T{trial_no:02d}"
 
 
-def sha256(path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _file_record(path: Path, root: Path) -> dict:
     return {"path": str(path.relative_to(root)), "bytes": path.stat().st_size, "sha256": sha256(path)}
 
 
 def _versions() -> dict:
-    import mne
-    import scipy
-
-    return {"emokd": __version__, "mne": mne.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "python": platform.python_version()}
-
-
-def write_json(path: Path, obj) -> None:
-    """Write ``obj`` as JSON under a temporary name, then rename (never half-written)."""
-    tmp = temp_path(path)
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+    return versions(["emokd", "mne", "numpy", "scipy", "python"])
 
 
 def read_manifest(out) -> dict | None:
@@ -214,10 +191,7 @@ def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Pat
         arrays["frames"] = trial["frames"]
     if trial.get("latent") is not None:
         arrays["latent"] = trial["latent"]
-    tmp = temp_path(path)
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    save_npz(path, arrays)
     info = trial["info"]
     return {
         "subject": subject,

@@ -9,9 +9,10 @@ per-fold metrics of every model, see :func:`load_results`) and, per fold, an
     DIR/figures/fold_ccc.png             concatenated CCC per fold and model
     DIR/figures/predictions_fold_XX.png  true vs predicted valence, test trials
 
-The tables are computed from the per-fold metrics (mean and sample SD over folds,
-as the paper reports them); the ``summary`` stored in ``results.json`` is only
-checked against them. Nothing here picks a matplotlib backend: the book draws
+The run folder is read by :mod:`emokd.runs`; the tables are computed from its long
+DataFrame of per-fold metrics (:func:`emokd.runs.metrics_frame`: mean and sample SD
+over folds, as the paper reports them); the ``summary`` stored in ``results.json`` is
+only checked against them. Nothing here picks a matplotlib backend: the book draws
 inline, scripts and tests set ``MPLBACKEND=Agg``; figures this module saves are closed.
 """
 
@@ -19,119 +20,32 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
-import os
-import zipfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .errors import EmokdError
-from .runfolder import temp_path
+from .fileio import atomic_path, write_text
+from .metrics import METRICS
+from .runs import FORMAT, RESULTS, SCHEMES, Run, check_results, load_run, metrics_frame, read_results  # noqa: F401
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
 
-RESULTS = "results.json"
-FORMAT = "emokd-results/1"
-#: Scoring schemes: each fold's test trials joined into one sequence, or scored
-#: trial by trial and averaged within the fold.
-SCHEMES = ("concatenated", "per_trial")
-METRICS = ("ccc", "pcc", "rmse")
+#: the tables' order of :data:`emokd.metrics.METRICS`: the headline metric first (ccc, pcc, rmse)
+TABLE_METRICS = METRICS[::-1]
 _LABEL = {"ccc": "CCC", "pcc": "PCC", "rmse": "RMSE"}
 _STORED_SUMMARY = {"concatenated": "summary", "per_trial": "summary_per_trial"}
 
 
 # -- loading ------------------------------------------------------------------------
 
-def _get(obj, *keys):
-    """``obj[k1][k2]...``, or None where a level is missing or not a dict."""
-    for key in keys:
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
-
-
-def _validate(results, where: str) -> None:
-    """Check the fields this module reads; raise naming ``where`` and the field."""
-    if not isinstance(results, dict):
-        raise EmokdError(f"{where}: expected a JSON object, got {type(results).__name__}")
-    if results.get("format") != FORMAT:
-        raise EmokdError(f"{where}: format is {results.get('format')!r}, expected {FORMAT!r}")
-    models = results.get("models")
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise EmokdError(f"{where}: 'models' must be a non-empty list of names, got {models!r}")
-    refs = results.get("references", [])
-    if not isinstance(refs, list) or not all(isinstance(m, str) for m in refs):
-        raise EmokdError(f"{where}: 'references' must be a list of names, got {refs!r}")
-    folds = results.get("folds")
-    if not isinstance(folds, list) or not folds:
-        raise EmokdError(f"{where}: 'folds' must be a non-empty list, got {folds!r}")
-    seen = set()
-    for i, fold in enumerate(folds):
-        if not isinstance(fold, dict):
-            raise EmokdError(f"{where}: folds[{i}] must be an object, got {fold!r}")
-        fid = fold.get("fold")
-        if not isinstance(fid, int) or isinstance(fid, bool) or fid in seen:
-            raise EmokdError(f"{where}: folds[{i}].fold must be a unique integer, got {fid!r}")
-        seen.add(fid)
-        for model in models + refs:
-            for scheme in SCHEMES:
-                for metric in METRICS:
-                    value = _get(fold, "metrics", model, scheme, metric)
-                    if not isinstance(value, (int, float)) or isinstance(value, bool):
-                        field = f"folds[{i}].metrics.{model}.{scheme}.{metric}"
-                        raise EmokdError(f"{where}: {field} must be a number, got {value!r}")
-
-
 def load_results(run_dir) -> dict:
-    """Read and check ``run_dir/results.json`` (format ``emokd-results/1``)."""
-    path = Path(run_dir) / RESULTS
-    if not path.is_file():
-        raise EmokdError(f"{path}: no results file (is {run_dir} a finished run folder?)")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise EmokdError(f"{path}: not valid JSON ({err})") from None
-    _validate(results, str(path))
-    return results
-
-
-def _fold_entry(results: dict, fold: int, where: str) -> dict:
-    for entry in results["folds"]:
-        if entry["fold"] == fold:
-            return entry
-    have = [entry["fold"] for entry in results["folds"]]
-    raise EmokdError(f"{where}: no fold {fold!r}; folds are {have}")
-
-
-def _load_predictions(run_dir: Path, results: dict, fold: int) -> dict:
-    rel = _fold_entry(results, fold, str(run_dir / RESULTS)).get("predictions")
-    if not isinstance(rel, str):
-        raise EmokdError(f"{run_dir / RESULTS}: fold {fold} has no 'predictions' path, got {rel!r}")
-    path = run_dir / rel
-    if not path.is_file():
-        raise EmokdError(f"{path}: predictions of fold {fold} not found")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise EmokdError(f"{path}: cannot read predictions ({err})") from None
-    trials: dict[str, dict[str, np.ndarray]] = {}
-    for key, arr in arrays.items():
-        trial, sep, name = key.rpartition("__")  # trial keys (P02_T01) hold no "__"
-        if not sep or not trial or not name or arr.ndim != 1:
-            raise EmokdError(f"{path}: array {key!r} (shape {arr.shape}) is not TRIAL__NAME of shape (n_steps,)")
-        trials.setdefault(trial, {})[name] = arr
-    for trial, named in trials.items():
-        if "true" not in named:
-            raise EmokdError(f"{path}: trial {trial!r} has no {trial}__true array")
-        bad = {name: a.shape for name, a in named.items() if a.shape != named["true"].shape}
-        if bad:
-            raise EmokdError(f"{path}: trial {trial!r}: {bad} differ from true shape {named['true'].shape}")
-    return dict(sorted(trials.items()))
+    """Read and check ``run_dir/results.json`` (format ``emokd-results/1``; :func:`emokd.runs.read_results`)."""
+    return read_results(run_dir)
 
 
 def load_predictions(run_dir, fold: int) -> dict[str, dict[str, np.ndarray]]:
@@ -143,15 +57,21 @@ def load_predictions(run_dir, fold: int) -> dict[str, dict[str, np.ndarray]]:
         trial key -> ``{"true": ndarray, model: ndarray, ...}``, each float32, shape
         (n_steps,), valence at 4 Hz (the label rate); trials sorted by key.
     """
-    run_dir = Path(run_dir)
-    return _load_predictions(run_dir, load_results(run_dir), fold)
+    return load_run(run_dir).predictions(fold)
 
 
 # -- tables -------------------------------------------------------------------------
 
-def _fold_values(results: dict, model: str, scheme: str, metric: str) -> np.ndarray:
+def _frame(results: dict):
+    """The checked results' :func:`emokd.runs.metrics_frame` (fold, model, scheme, metric, value)."""
+    check_results(results, "results")
+    return metrics_frame(results)
+
+
+def _fold_values(frame, model: str, scheme: str, metric: str) -> np.ndarray:
     """One metric of one model over folds, shape (n_folds,), in fold-list order."""
-    return np.array([f["metrics"][model][scheme][metric] for f in results["folds"]], dtype=float)
+    rows = (frame["model"] == model) & (frame["scheme"] == scheme) & (frame["metric"] == metric)
+    return frame.loc[rows, "value"].to_numpy(dtype=float)
 
 
 def _same(x, y) -> bool:
@@ -166,13 +86,13 @@ def results_table(results: dict, *, per_trial: bool = False) -> list[dict]:
     ``results["models"]`` and ``results["references"]``, then ccc, pcc, rmse; ``sd`` is ``nan`` with one fold.
     A stored summary that disagrees with the per-fold metrics is logged.
     """
-    _validate(results, "results")
+    frame = _frame(results)
     scheme = SCHEMES[1] if per_trial else SCHEMES[0]
     stored = results.get(_STORED_SUMMARY[scheme]) or {}
     rows = []
     for model in _rows(results):
-        for metric in METRICS:
-            s = summarise(_fold_values(results, model, scheme, metric))
+        for metric in TABLE_METRICS:
+            s = summarise(_fold_values(frame, model, scheme, metric))
             old = stored.get(model, {}).get(metric)
             if old is not None and not all(_same(s[k], old.get(k, math.nan)) for k in ("mean", "sd")):
                 log.warning("stored %s %s.%s = %s disagrees with the folds: %s",
@@ -199,7 +119,8 @@ def _tests(results: dict) -> dict:
     if isinstance(results.get("tests"), dict) and results["tests"]:
         return {name: t for name, t in results["tests"].items() if isinstance(t, dict)}
     if {"student_kd", "student"} <= set(results["models"]):
-        a, b = (_fold_values(results, m, "concatenated", "ccc") for m in ("student_kd", "student"))
+        frame = _frame(results)
+        a, b = (_fold_values(frame, m, "concatenated", "ccc") for m in ("student_kd", "student"))
         return {"student_kd_vs_student": {"metric": "ccc (concatenated)", **paired_tests(a, b, names=("student_kd", "student"))}}
     return {}
 
@@ -222,7 +143,7 @@ def markdown_table(results: dict) -> str:
     Below the table, one line per paired test (t-test p, Wilcoxon p, d_z, folds).
     """
     tables = {scheme: results_table(results, per_trial=scheme == "per_trial") for scheme in SCHEMES}
-    head = [_LABEL[m] for m in METRICS] + [f"{_LABEL[m]} (per trial)" for m in METRICS]
+    head = [_LABEL[m] for m in TABLE_METRICS] + [f"{_LABEL[m]} (per trial)" for m in TABLE_METRICS]
     lines = ["| model | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for model in _rows(results):
         cells = [f"{_num(r['mean'], '.3f')} ± {_num(r['sd'], '.3f')}"
@@ -244,52 +165,44 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    tmp = temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_csv(results: dict, path) -> Path:
     """Per-fold metrics, then ``fold = mean`` and ``fold = sd`` rows, written atomically.
 
     Columns: fold, model, scheme (concatenated | per_trial), rmse, pcc, ccc. Floats
     are written in full precision (``repr``), so they parse back exactly.
     """
-    _validate(results, "results")
+    import pandas as pd
+
+    frame = _frame(results)
+    keys = ["fold", "model", "scheme"]
+    wide = frame.pivot(index=keys, columns="metric", values="value")  # one row per fold, model, scheme
+    wide = wide.reindex(pd.MultiIndex.from_frame(frame[keys].drop_duplicates()))[list(METRICS)]  # their order
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["fold", "model", "scheme", "rmse", "pcc", "ccc"])
-    for f in results["folds"]:
-        for model in _rows(results):
-            for scheme in SCHEMES:
-                w.writerow([f["fold"], model, scheme] + [repr(float(f["metrics"][model][scheme][m]))
-                                                         for m in ("rmse", "pcc", "ccc")])
+    w.writerow(keys + list(METRICS))
+    for (fold, model, scheme), values in wide.iterrows():
+        w.writerow([fold, model, scheme] + [repr(float(v)) for v in values])
     tables = {scheme: results_table(results, per_trial=scheme == "per_trial") for scheme in SCHEMES}
     for stat in ("mean", "sd"):
         for scheme, rows in tables.items():
             for model in _rows(results):
                 by_metric = {r["metric"]: r[stat] for r in rows if r["model"] == model}
-                w.writerow([stat, model, scheme] + [repr(by_metric[m]) for m in ("rmse", "pcc", "ccc")])
-    return _atomic_write_text(Path(path), buf.getvalue())
+                w.writerow([stat, model, scheme] + [repr(by_metric[m]) for m in METRICS])
+    return write_text(Path(path), buf.getvalue())
 
 
 # -- figures ------------------------------------------------------------------------
 
 def plot_fold_ccc(results: dict, ax=None):
     """Grouped bars: concatenated CCC of every model on every fold. Returns the Axes."""
-    _validate(results, "results")
+    frame = _frame(results)
     if ax is None:
         _, ax = plt.subplots(figsize=(2.5 + 1.2 * len(results["folds"]), 3.5), layout="constrained")
     models, folds = results["models"], [f["fold"] for f in results["folds"]]
     x, width = np.arange(len(folds)), 0.8 / len(models)
     for k, model in enumerate(models):
         offset = (k - (len(models) - 1) / 2) * width
-        ax.bar(x + offset, _fold_values(results, model, "concatenated", "ccc"), width, label=model)
+        ax.bar(x + offset, _fold_values(frame, model, "concatenated", "ccc"), width, label=model)
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     ax.set_xticks(x, [str(f) for f in folds])
     ax.set(xlabel="fold", ylabel="CCC (concatenated)",
@@ -331,10 +244,10 @@ def plot_predictions(true, preds: dict, *, ax=None, title=None, rate_hz: float =
     return ax
 
 
-def _plot_fold_predictions(run_dir: Path, results: dict, fold: int, max_trials: int):
+def _plot_fold_predictions(run: Run, fold: int, max_trials: int):
     if not isinstance(max_trials, int) or max_trials < 1:
         raise EmokdError(f"max_trials must be an integer >= 1, got {max_trials!r}")
-    trials = _load_predictions(run_dir, results, fold)
+    trials = run.predictions(fold)
     shown = list(trials)[:max_trials]
     ncols = 1 if len(shown) == 1 else 2
     nrows = math.ceil(len(shown) / ncols)
@@ -343,7 +256,7 @@ def _plot_fold_predictions(run_dir: Path, results: dict, fold: int, max_trials: 
     try:
         for ax, trial in zip(axes.flat, shown):
             named = trials[trial]
-            preds = {m: named[m] for m in results["models"] if m in named}
+            preds = {m: named[m] for m in run.models if m in named}
             plot_predictions(named["true"], preds, ax=ax, title=trial)
             ax.get_legend().remove()  # one legend for the figure, outside the panels
     except Exception:
@@ -362,17 +275,14 @@ def plot_fold_predictions(run_dir, fold: int, *, max_trials: int = 6):
     Shows the first ``max_trials`` trials by key, true valence and every model in
     ``results["models"]`` found in the predictions file, against time in seconds.
     """
-    run_dir = Path(run_dir)
-    return _plot_fold_predictions(run_dir, load_results(run_dir), fold, max_trials)
+    return _plot_fold_predictions(load_run(run_dir), fold, max_trials)
 
 
 def _save_figure(fig, path: Path) -> Path:
-    tmp = temp_path(path)
     try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
 
@@ -386,9 +296,9 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
     the paths by name: ``markdown``, ``csv``, ``fold_ccc`` and ``predictions_fold_XX``
     per fold.
     """
-    run_dir = Path(run_dir)
-    results = load_results(run_dir)
-    out = Path(out) if out is not None else run_dir
+    run = load_run(run_dir)
+    results = run.results
+    out = Path(out) if out is not None else run.dir
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -404,7 +314,7 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
           "![Concatenated CCC per fold](figures/fold_ccc.png)", "", "## Test predictions", ""]
     for entry in results["folds"]:
         name = f"predictions_fold_{entry['fold']:02d}"
-        fig = _plot_fold_predictions(run_dir, results, entry["fold"], max_trials=6)
+        fig = _plot_fold_predictions(run, entry["fold"], max_trials=6)
         paths[name] = _save_figure(fig, fig_dir / f"{name}.png")
         subjects = (entry.get("test") or {}).get("subjects")
         held_out = f" (test subjects {', '.join(map(str, subjects))})" if subjects else ""
@@ -412,5 +322,5 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
                f"![Fold {entry['fold']} predictions](figures/{name}.png)", ""]
 
     paths["csv"] = write_csv(results, out / "results.csv")
-    paths["markdown"] = _atomic_write_text(out / "results.md", "\n".join(md))
+    paths["markdown"] = write_text(out / "results.md", "\n".join(md))
     return paths

@@ -1,7 +1,5 @@
 """A run folder is emokd's, locked while a run uses it, and knows what it was computed from.
 
-* :func:`temp_path` -- a temporary name unique to its writer (process and thread),
-  so two writers of the same file never share one (atomic writes rename it).
 * :func:`run_lock` -- ``OUT/.emokd.lock`` held with ``fcntl.flock`` for as long as
   a run uses ``OUT``; a second run into the same folder stops at once with
   "another emokd run (pid N) is using OUT". Re-entrant within one process (the
@@ -22,24 +20,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 from pathlib import Path
 
 from .errors import EmokdError
+from .fileio import temp_path  # noqa: F401  (its home was here)
 
 MARKER = ".emokd.json"
 LOCK = ".emokd.lock"
 FORMAT = "emokd-run/1"
 _held: dict[str, list] = {}  # resolved OUT -> [open lock file, depth]
-
-
-def temp_path(path) -> Path:
-    """``dir/name.<pid>-<thread>.tmp`` next to ``path``: unique per writer.
-
-    (``np.savez`` appends ``.npz`` to a file *name*: give it an open file instead.)
-    """
-    path = Path(path)
-    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
 
 
 @contextlib.contextmanager
@@ -88,11 +77,11 @@ def run_lock(out):
 
 
 def _is_emokd_results(path: Path) -> bool:
-    from .experiment import FORMAT as RESULTS_FORMAT
+    from . import runs
 
     try:
-        return json.loads(path.read_text()).get("format") == RESULTS_FORMAT
-    except (OSError, ValueError, AttributeError):
+        return runs.read_json(path).get("format") == runs.FORMAT
+    except EmokdError:
         return False
 
 
@@ -117,7 +106,8 @@ def claim(out, *, fresh: bool = False) -> dict:
     Refuses, unless ``fresh``, a folder that holds files emokd did not write
     (no ``.emokd.json`` and no emokd ``results.json``). Call it under :func:`run_lock`.
     """
-    from .prepare import write_json
+    from .fileio import write_json
+    from .runs import read_json
 
     out = Path(out)
     marker = read_marker(out) if not fresh else None
@@ -130,7 +120,7 @@ def claim(out, *, fresh: bool = False) -> dict:
                          "or pass --fresh to write emokd's run into it anyway")
     marker = {"format": FORMAT}
     if not fresh and (out / "results.json").is_file():  # an earlier emokd's run: its results say what it was
-        old = json.loads((out / "results.json").read_text())
+        old = read_json(out / "results.json")
         marker.update(config=old.get("config"), data=old.get("inputs"))
     write_json(out / MARKER, marker)
     return marker
@@ -138,7 +128,7 @@ def claim(out, *, fresh: bool = False) -> dict:
 
 def record(out, cfg_json: dict, data: dict, *, seconds_before: float = 0.0) -> None:
     """Store what the run in ``out`` is computed from (configuration, data) and the time spent so far."""
-    from .prepare import write_json
+    from .fileio import write_json
 
     write_json(Path(out) / MARKER, {"format": FORMAT, "config": cfg_json, "data": data,
                                     "seconds_before": round(seconds_before, 3)})
@@ -153,7 +143,8 @@ def data_fingerprint(data_dir, data_format: str = "prepared") -> dict:
     from the manifest and the trial files; ``features``: ``{"kind", "files": {path: sha256}}``
     (the label file and each trial's feature file, paths relative to ``data_dir``).
     """
-    from .prepare import MANIFEST, check_complete, read_manifest, sha256
+    from .fileio import sha256
+    from .prepare import MANIFEST, check_complete, read_manifest
 
     root = Path(data_dir)
     if data_format == "features":

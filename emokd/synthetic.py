@@ -39,7 +39,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -51,6 +50,7 @@ from . import faces, simeeg
 from .bandpower import BAND_NAMES, BANDS
 from .bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
 from .config import BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS, SynthConfig
+from .fileio import atomic_path, save_npz, write_bytes, write_json
 from .mahnob import FRAMES_FILE, LABEL_FILE, LATENT_FILE, bdf_name, session_dir, session_id
 
 log = logging.getLogger(__name__)
@@ -145,9 +145,8 @@ def _session_xml(path: Path, *, subject, trial_no, clip, clip_len_s, mean, sd, r
     ET.SubElement(root, "subject", {"id": str(subject)})
     ET.SubElement(root, "track", {"type": "Physiological", "filename": bdf_name(subject, trial_no)})
     ET.SubElement(root, "track", {"type": "Face frames (48x48, from stimulus start)", "filename": FRAMES_FILE})
-    tmp = path.with_name(path.name + ".tmp")
-    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
 
 
 def _other_channels(rng, n_times: int, sfreq: float) -> np.ndarray:
@@ -269,15 +268,10 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
     data = bytearray(buf.getvalue())
     # the 116-byte text header holds the creation time: make it fixed, so files are reproducible
     data[:116] = b"MATLAB 5.0 MAT-file, written by emokd (synthetic MAHNOB-HCI-like labels)".ljust(116)
-    tmp = out / (LABEL_FILE + ".tmp")
-    tmp.write_bytes(bytes(data))
-    os.replace(tmp, out / LABEL_FILE)
+    write_bytes(out / LABEL_FILE, bytes(data))
 
     # the latent valence the signals follow, beside the labels (trial key as in emokd.prepare)
-    tmp = out / (LATENT_FILE + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **{f"P{t['subject']:02d}_T{t['trial_no']:02d}": t["valence"] for t in p["trials"]})
-    os.replace(tmp, out / LATENT_FILE)
+    save_npz(out / LATENT_FILE, {f"P{t['subject']:02d}_T{t['trial_no']:02d}": t["valence"] for t in p["trials"]})
 
     truth = {
         "seed": seed,
@@ -297,9 +291,7 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
                        "noise_units": "valence_sd", "labels_equal_latent":
                            cfg.annotation_lag_s == 0 and cfg.annotation_noise_sd == 0},
     }
-    tmp = out / (TRUTH_FILE + ".tmp")
-    tmp.write_text(json.dumps(truth, indent=1) + "\n")
-    os.replace(tmp, out / TRUTH_FILE)
+    write_json(out / TRUTH_FILE, truth)
     (out / "README.txt").write_text(
         f"Synthetic MAHNOB-HCI-like dataset written by emokd (seed {seed}); not real data.\n"
         f"{TRUTH_FILE}: the planted truth: truth_map[band][channel] is how strongly valence drives the\n"
@@ -358,10 +350,7 @@ def _write_trial(out, trial, cfg, subject, weights, mixing, total_sd) -> None:
     shown = valence / total_sd if private is None else valence / total_sd + private  # (n_steps,) SD units
     frames = faces.render_faces(cfg.face_gain * shown, identity=identity,
                                 frames_per_step=cfg.frames_per_step, rng=rng, blink_times_s=stim_blinks)
-    tmp = folder / (FRAMES_FILE + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, frames=frames, fps=np.float64(fps))
-    os.replace(tmp, folder / FRAMES_FILE)
+    save_npz(folder / FRAMES_FILE, {"frames": frames, "fps": np.float64(fps)})
 
     _session_xml(folder / "session.xml", subject=subject_id, trial_no=trial_no, clip=clip, clip_len_s=duration_s,
                  mean=trial["mean_valence"], sd=total_sd, rng=rng, fps=fps)

@@ -24,7 +24,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from .datasets import WindowSet, overlap_average
 from .errors import EmokdError
 from .losses import kd_objective
 from .metrics import ccc as ccc_metric
-from .runfolder import temp_path
+from .fileio import torch_save, write_text
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +56,9 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise EmokdError(f"device={device!r}: {err}") from None
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    path = Path(path)
-    tmp = temp_path(path)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def save_model(model: torch.nn.Module, cfg: ModelConfig, path, extra: dict | None = None) -> None:
     """Write ``{"state_dict", "config" (JSON text), **extra}`` atomically."""
-    _atomic_torch_save({"state_dict": model.state_dict(), "config": json.dumps(dataclasses.asdict(cfg)),
+    torch_save({"state_dict": model.state_dict(), "config": json.dumps(dataclasses.asdict(cfg)),
                         **(extra or {})}, path)
 
 
@@ -206,33 +198,33 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
                            "n_params": sum(p.numel() for p in params),
                            "kd": dataclasses.asdict(kd) if kd is not None and train_set.knowledge is not None
                            else None, **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
-    ck = None
+    checkpoint = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         try:
-            ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
+            checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             raise EmokdError(f"{checkpoint_path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with "
                              "--fresh to train from the start") from None
-        if not isinstance(ck, dict) or ck.get("identity") != identity:
+        if not isinstance(checkpoint, dict) or checkpoint.get("identity") != identity:
             log.warning("%s: ignoring checkpoint %s made with other settings", desc, checkpoint_path)
-            ck = None
-    if ck is not None:
-        model.load_state_dict(ck["model"])
+            checkpoint = None
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
         if projection is not None:
-            projection.load_state_dict(ck["projection"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        rng.bit_generator.state = json.loads(ck["numpy_rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        history = json.loads(ck["history"])
-        best = {"epoch": ck["best_epoch"], "ccc": ck["best_ccc"], "state": ck["best_model"],
-                "proj": ck.get("best_projection")}
-        start = ck["epoch"] + 1
-        log.info("%s: resuming after epoch %d", desc, ck["epoch"])
+            projection.load_state_dict(checkpoint["projection"])
+        opt.load_state_dict(checkpoint["optimizer"])
+        sched.load_state_dict(checkpoint["scheduler"])
+        rng.bit_generator.state = json.loads(checkpoint["numpy_rng"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        history = json.loads(checkpoint["history"])
+        best = {"epoch": checkpoint["best_epoch"], "ccc": checkpoint["best_ccc"], "state": checkpoint["best_model"],
+                "proj": checkpoint.get("best_projection")}
+        start = checkpoint["epoch"] + 1
+        log.info("%s: resuming after epoch %d", desc, checkpoint["epoch"])
     if log_path is not None:  # the log always equals the history (rewritten on resume)
         _write_lines(log_path, history)
     kd_weight = kd.kd_weight if kd is not None else 0.0
-    kind = kd.feature_loss if kd is not None else "l1"
+    feature_loss = kd.feature_loss if kd is not None else "l1"
     stopped = "max_epochs"
     bar = _progress(range(start, cfg.max_epochs + 1), progress, desc)
     for epoch in bar:
@@ -251,7 +243,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
             if projection is not None:
                 feats = projection(feats)
             loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
-                                       kd_weight=kd_weight, kind=kind)
+                                       kd_weight=kd_weight, feature_loss=feature_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -280,7 +272,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         if log_path is not None:
             _append_line(log_path, record)
         if checkpoint_path is not None:
-            _atomic_torch_save({
+            torch_save({
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "projection": projection.state_dict() if projection is not None else None,
                 "epoch": epoch, "best_epoch": best["epoch"], "best_ccc": float(best["ccc"]),
@@ -307,10 +299,7 @@ def _progress(it, enabled: bool, desc: str):
 
 
 def _write_lines(path, records) -> None:
-    path = Path(path)
-    tmp = temp_path(path)
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def _append_line(path, record) -> None:

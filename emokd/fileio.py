@@ -1,0 +1,125 @@
+"""Files written whole or not at all, their SHA-256, and the versions a file records.
+
+Every writer here goes through :func:`atomic_path`: the content is written to a
+temporary name in the target's folder (:func:`temp_path`, unique to its process
+and thread, so two writers of the same file never share one) and renamed onto the
+target with :func:`os.replace` only when complete. A write that fails leaves no
+partial file, and the target, if it existed, as it was. The rename is atomic on
+POSIX and on Windows within one file system, which the same folder guarantees.
+
+* :func:`write_bytes`, :func:`write_text`, :func:`write_json`, :func:`save_npz`,
+  :func:`torch_save` -- one call per kind of content;
+* :func:`atomic_path`, :func:`atomic_open` -- for any other writer (a figure, XML);
+* :func:`sha256` -- the hex digest of a file, read in chunks;
+* :func:`versions` -- ``{"emokd": ..., "numpy": ..., "python": ...}`` for the
+  packages named, as run folders and prepared data record them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+
+def temp_path(path) -> Path:
+    """``dir/name.<pid>-<thread>.tmp`` next to ``path``: unique per writer.
+
+    (``np.savez`` appends ``.npz`` to a file *name*: :func:`save_npz` gives it an open file.)
+    """
+    path = Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    On an error in the ``with`` block the temporary file is removed and ``path`` is
+    left as it was. An interrupt (KeyboardInterrupt, SystemExit) leaves the temporary
+    file as a killed process would: ``path`` is still as it was, and the ``*.tmp``
+    name says it is incomplete (:func:`emokd.prepare.prepare_dataset` removes such
+    files when it starts).
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "wb", **kwargs):
+    """``open`` a temporary file beside ``path`` for writing; renamed onto ``path`` when the block ends."""
+    if not mode.startswith("w"):
+        raise ValueError(f"atomic_open: mode {mode!r} does not write a new file; use 'w' or 'wb'")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+
+
+def write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns ``path``."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text(path, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically, line ends as they are in ``text``; returns ``path``."""
+    with atomic_open(path, "w", encoding=encoding, newline="") as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(path, obj, *, indent: int = 1) -> Path:
+    """Write ``obj`` as JSON (``indent`` spaces, a final newline) atomically; returns ``path``.
+
+    ``obj`` is serialised before anything is opened, so an object JSON cannot
+    hold raises without touching the file system.
+    """
+    return write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def save_npz(path, arrays: dict, *, compressed: bool = False) -> Path:
+    """``np.savez`` (or ``savez_compressed``) of ``arrays`` (name -> array) to ``path`` atomically."""
+    import numpy as np
+
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_open(path, "wb") as f:  # a file object: numpy adds no ".npz" to it
+        save(f, **arrays)
+    return Path(path)
+
+
+def torch_save(obj, path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically; returns ``path``."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def sha256(path, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file (read ``chunk`` bytes at a time)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def versions(names) -> dict[str, str]:
+    """The version of each name in ``names``, in that order: ``"python"`` is the interpreter's,
+    any other name a module's ``__version__`` (``"emokd"``, ``"numpy"``, ``"torch"``, ...)."""
+    import importlib
+    import platform
+
+    return {name: platform.python_version() if name == "python" else importlib.import_module(name).__version__
+            for name in names}

@@ -1,0 +1,107 @@
+"""emokd.fileio: atomic writes keep the old file on failure; sha256 agrees with hashlib."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emokd import fileio
+
+
+def _leftovers(folder, name):
+    return sorted(p.name for p in folder.iterdir() if p.name != name)
+
+
+@pytest.mark.parametrize("writer", ["bytes", "text", "json", "npz", "torch"])
+def test_writes_round_trip(tmp_path, writer):
+    path = tmp_path / f"out.{writer}"
+    if writer == "bytes":
+        fileio.write_bytes(path, b"\x00\x01abc")
+        assert path.read_bytes() == b"\x00\x01abc"
+    elif writer == "text":
+        fileio.write_text(path, "a\r\nb\n\u00b1")  # line ends and non-ASCII as given
+        assert path.read_bytes() == "a\r\nb\n\u00b1".encode()
+    elif writer == "json":
+        fileio.write_json(path, {"a": [1, 2.5], "b": None})
+        assert path.read_text() == json.dumps({"a": [1, 2.5], "b": None}, indent=1) + "\n"
+    elif writer == "npz":
+        fileio.save_npz(path, {"x": np.arange(3), "y": np.eye(2)})
+        with np.load(path) as f:
+            assert f.files == ["x", "y"] and (f["x"] == np.arange(3)).all()
+    else:
+        fileio.torch_save({"w": torch.ones(2)}, path)
+        assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(2))
+    assert _leftovers(tmp_path, path.name) == []
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"old contents")
+    with pytest.raises(RuntimeError, match="disk died"):
+        with fileio.atomic_open(path, "wb") as f:
+            f.write(b"half of the new")
+            raise RuntimeError("disk died")
+    assert path.read_bytes() == b"old contents"
+    assert _leftovers(tmp_path, "data.bin") == []
+
+
+def test_failed_torch_save_and_json_keep_old_file(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"old")
+    with pytest.raises(Exception):
+        fileio.torch_save({"f": lambda: 0}, path)  # a lambda does not pickle: fails midway
+    assert path.read_bytes() == b"old" and _leftovers(tmp_path, "model.pt") == []
+    js = tmp_path / "a.json"
+    js.write_text("{}")
+    with pytest.raises(TypeError):
+        fileio.write_json(js, {"x": object()})
+    assert js.read_text() == "{}"
+
+
+def test_an_interrupted_write_keeps_the_old_file_and_its_temporary_says_incomplete(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{}")
+    with pytest.raises(KeyboardInterrupt):
+        with fileio.atomic_path(path) as tmp:
+            tmp.write_text('{"half')
+            raise KeyboardInterrupt
+    assert path.read_text() == "{}"
+    assert [p.suffix for p in tmp_path.iterdir() if p != path] == [".tmp"]
+
+
+def test_a_new_file_that_fails_is_not_created(tmp_path):
+    with pytest.raises(ValueError):
+        with fileio.atomic_path(tmp_path / "new.txt") as tmp:
+            tmp.write_text("partial")
+            raise ValueError("stop")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_open_refuses_modes_that_do_not_write(tmp_path):
+    with pytest.raises(ValueError, match="'a'"):
+        with fileio.atomic_open(tmp_path / "x", "a"):
+            pass
+
+
+def test_temp_path_is_beside_the_target(tmp_path):
+    tmp = fileio.temp_path(tmp_path / "x.npz")
+    assert tmp.parent == tmp_path and tmp.name.startswith("x.npz.") and tmp.suffix == ".tmp"
+
+
+@pytest.mark.parametrize("data", [b"", b"abc", bytes(range(256)) * 5000])
+def test_sha256_matches_hashlib(tmp_path, data):
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert fileio.sha256(path, chunk=4096) == hashlib.sha256(data).hexdigest()
+    if data == b"abc":  # the FIPS 180-2 test vector
+        assert fileio.sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_versions_in_the_order_asked():
+    import platform
+
+    v = fileio.versions(["numpy", "python", "torch"])
+    assert list(v) == ["numpy", "python", "torch"]
+    assert v == {"numpy": np.__version__, "python": platform.python_version(), "torch": torch.__version__}
