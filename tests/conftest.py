@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: fixtures that build the book or run a whole experiment (tens of seconds to minutes): a test that
 #: needs one, directly or through another fixture, is marked `slow` (pyproject.toml), like the tests
 #: marked by hand (subprocess runs, a Dask cluster, a fresh virtual environment, long trainings)
-SLOW_FIXTURES = {"built_book", "loso_run", "smoke_run", "study"}
+SLOW_FIXTURES = {"built_book", "loso_run", "smoke_run", "study", "tiny_backbone"}
 
 
 def pytest_collection_modifyitems(config, items):
