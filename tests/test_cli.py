@@ -106,6 +106,7 @@ def test_synth_and_prepare_smoke(tmp_path, capsys):
     assert len(json.loads((out / "prepared" / "manifest.json").read_text())["trials"]) == 6
 
 
+@pytest.mark.slow
 def test_synth_planted_options(tmp_path, capsys):
     out = tmp_path / "data"
     args = ["synth", "--preset", "smoke", "--out", str(out), "--planted-bands", "8-12",
@@ -118,6 +119,7 @@ def test_synth_planted_options(tmp_path, capsys):
     assert [c for c, w in zip(truth["channels"], alpha) if w > 0] == ["Fp1", "Fp2"]
 
 
+@pytest.mark.slow
 def test_synth_annotation_options(tmp_path, capsys):
     from emokd.mahnob import LABEL_FILE, read_labels, read_latent
 
