@@ -25,8 +25,26 @@ Modules, in the order data flows through them:
 - ``stats``, ``report``  statistics over folds; tables and figures of a run
 """
 
+import logging
+import os
+
 __version__ = "0.1.0"
 
 from .errors import EmokdError  # noqa: E402
 
 __all__ = ["EmokdError", "__version__"]
+
+#: ``python -m emokd --verbose`` sets this variable to ``INFO`` so that the processes
+#: joblib starts for the folds (which import emokd afresh) log emokd's progress too
+LOG_LEVEL_ENV = "EMOKD_LOG_LEVEL"
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+if os.environ.get(LOG_LEVEL_ENV):
+    if isinstance(logging.getLevelName(os.environ[LOG_LEVEL_ENV].upper()), int):
+        logging.basicConfig(format=LOG_FORMAT)  # a handler on stderr, only where there is none yet
+        logging.getLogger(__name__).setLevel(os.environ[LOG_LEVEL_ENV].upper())
+    else:  # a typo must not make `import emokd` fail
+        import warnings
+
+        warnings.warn(f"{LOG_LEVEL_ENV}={os.environ[LOG_LEVEL_ENV]!r} is not a logging level (e.g. INFO); ignored",
+                      stacklevel=2)

@@ -35,6 +35,7 @@ from .config import (
     on_feature_release,
     synth_config,
 )
+from . import LOG_FORMAT, LOG_LEVEL_ENV
 from .errors import EmokdError
 
 
@@ -60,6 +61,11 @@ def _channels(text: str) -> tuple[str, ...]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emokd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"emokd {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show progress messages (resumed trainings, reused folds and data, skipped trials), "
+                             "also from the folds' worker processes; before the command: "
+                             "python -m emokd --verbose run ...")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     p = sub.add_parser("synth", help="write a synthetic MAHNOB-HCI-like dataset",
@@ -174,6 +180,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version, else the package's own (run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("emokd")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -417,9 +435,14 @@ def _pretrain_face(args) -> None:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     parser = _parser()
     args = parser.parse_args(argv)
+    emokd_log = logging.getLogger("emokd")
+    level_before, env_before = emokd_log.level, os.environ.get(LOG_LEVEL_ENV)
+    if args.verbose:
+        emokd_log.setLevel(logging.INFO)
+        os.environ[LOG_LEVEL_ENV] = "INFO"  # for the folds' worker processes (joblib), see emokd/__init__.py
     try:
         {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report,
          "saliency": _saliency, "pretrain-face": _pretrain_face}[args.command](args)
@@ -434,6 +457,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"emokd {args.command}: interrupted (completed files are kept; rerun to continue)", file=sys.stderr)
         return 130
+    finally:  # main() called from Python leaves logging as it found it
+        emokd_log.setLevel(level_before)
+        if env_before is None:
+            os.environ.pop(LOG_LEVEL_ENV, None)
+        else:
+            os.environ[LOG_LEVEL_ENV] = env_before
     return 0
 
 

@@ -11,7 +11,9 @@
   32 steps plus one aligned to the end of the trial; short trials zero-padded
   (and masked); one face frame per step (random frame, random 40x40 crop and
   horizontal flip in training; middle frame and centre crop at evaluation;
-  normalised to mean 0.5, SD 0.5 as the paper).
+  normalised to mean 0.5, SD 0.5 as the paper). A window set is a map-style
+  dataset (``len``, indexing) for :class:`torch.utils.data.DataLoader`, with
+  :func:`collate_windows`; :class:`AugmentedWindows` gives its training input.
 * :func:`overlap_average` -- window predictions back into one trace per trial.
 
 Random choices take an explicit ``numpy.random.Generator``; nothing global.
@@ -337,34 +339,97 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.index)
 
+    def __getitem__(self, item: int) -> dict:
+        """Window ``item`` (0 <= item < ``len(self)``) as numpy arrays, at its evaluation input.
+
+        A map-style dataset for :class:`torch.utils.data.DataLoader`: with
+        ``collate_fn=collate_windows`` a batch of indices is exactly what
+        :meth:`batch` gives for them (numpy arrays); with the DataLoader's default
+        collate, the same as tensors.
+
+        Indexing draws nothing at random: face frames are the middle frame of each
+        step, centre-cropped, and cached embeddings the middle frame of the centre
+        view, as at evaluation (``batch(..., train=False)``). For training-time
+        sampling, deterministic per index, see :class:`AugmentedWindows`.
+
+        Returns ``x`` (W, n_features) or (W, crop, crop), ``y`` (W,), ``mask`` (W,)
+        (1 = real step, 0 = padding) and, with knowledge, ``knowledge`` (W, n_features).
+        """
+        if not -len(self) <= item < len(self):
+            raise IndexError(f"window {item} of a set of {len(self)}")
+        return self._window(item % len(self), train=False, rng=None)
+
+    def _window(self, item: int, *, train: bool, rng: np.random.Generator | None) -> dict:
+        """One window's arrays, padded to ``window_steps`` (see :meth:`__getitem__`)."""
+        W = self.window_steps
+        i, j = self.index[item]
+        t = self.trials[i]
+        s = self.starts[t["key"]][j]
+        y = np.asarray(t["valence"][s:s + W], dtype=np.float32)
+        n = y.size
+        if self.field == "frames":
+            x = sample_frames(t["frames"][s:s + n], crop=self.crop, train=train, rng=rng)
+        elif self.field == "emb":
+            x = sample_embeddings(t["emb"][s:s + n], augment=self.augment, train=train, rng=rng)
+        else:
+            x = t[self.field][s:s + n]
+        pad = W - n
+        out = {"x": np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)), "y": np.pad(y, (0, pad)),
+               "mask": np.pad(np.ones(n, np.float32), (0, pad))}
+        if self.knowledge is not None:
+            out["knowledge"] = np.asarray(self.knowledge[t["key"]][j], dtype=np.float32)
+        return out
+
     def batch(self, items, *, train: bool = False, rng: np.random.Generator | None = None) -> dict:
         """Collate windows ``items`` (indices into the set) into numpy arrays.
 
         Returns ``x`` (B, W, n_features) or (B, W, crop, crop), ``y`` (B, W),
         ``mask`` (B, W) (1 = real step, 0 = padding) and, with knowledge,
-        ``knowledge`` (B, W, n_features).
+        ``knowledge`` (B, W, n_features). With ``train=True`` the random frames,
+        crops and flips are drawn from ``rng`` window after window, in the order
+        of ``items`` (this is the batching :func:`emokd.train.fit` uses).
         """
-        W = self.window_steps
-        xs, ys, ms, ks = [], [], [], []
-        for item in items:
-            i, j = self.index[item]
-            t = self.trials[i]
-            s = self.starts[t["key"]][j]
-            y = np.asarray(t["valence"][s:s + W], dtype=np.float32)
-            n = y.size
-            if self.field == "frames":
-                x = sample_frames(t["frames"][s:s + n], crop=self.crop, train=train, rng=rng)
-            elif self.field == "emb":
-                x = sample_embeddings(t["emb"][s:s + n], augment=self.augment, train=train, rng=rng)
-            else:
-                x = t[self.field][s:s + n]
-            pad = W - n
-            xs.append(np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)))
-            ys.append(np.pad(y, (0, pad)))
-            ms.append(np.pad(np.ones(n, np.float32), (0, pad)))
-            if self.knowledge is not None:
-                ks.append(self.knowledge[t["key"]][j])
-        out = {"x": np.stack(xs), "y": np.stack(ys), "mask": np.stack(ms)}
-        if self.knowledge is not None:
-            out["knowledge"] = np.stack(ks).astype(np.float32)
-        return out
+        return collate_windows([self._window(item, train=train, rng=rng) for item in items])
+
+
+def collate_windows(items: list[dict]) -> dict:
+    """Stack windows (items of :class:`WindowSet` or :class:`AugmentedWindows`) into a batch.
+
+    The ``collate_fn`` for a :class:`torch.utils.data.DataLoader` over a window set:
+    each field stacked on a new first axis, ``x`` (B, W, ...), ``y`` (B, W),
+    ``mask`` (B, W) and ``knowledge`` (B, W, n_features) when the items have it;
+    numpy arrays, as :meth:`WindowSet.batch` returns.
+    """
+    if not items:
+        raise EmokdError("cannot collate an empty list of windows")
+    return {k: np.stack([it[k] for it in items]) for k in items[0]}
+
+
+class AugmentedWindows:
+    """A :class:`WindowSet` at its training input, for a DataLoader: random, but fixed per index.
+
+    Item ``i`` samples its frames (random frame per step, one random crop and flip
+    per window; for ``"emb"``, the set's ``augment``) from
+    ``numpy.random.default_rng([seed, epoch, i])``: the same item whatever the
+    order, the batch or the DataLoader worker that asks for it, and other draws
+    in another epoch (:meth:`set_epoch`, before iterating). These draws are not
+    those of :func:`emokd.train.fit`, which draws from one generator batch after
+    batch (:meth:`WindowSet.batch` with ``train=True``); emokd's training uses
+    that, which is what makes a resumed run exact.
+    """
+
+    def __init__(self, windows: WindowSet, *, seed: int, epoch: int = 0):
+        self.windows, self.seed, self.epoch = windows, seed, epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, item: int) -> dict:
+        if not -len(self) <= item < len(self):
+            raise IndexError(f"window {item} of a set of {len(self)}")
+        item %= len(self)
+        rng = np.random.default_rng([self.seed, self.epoch, item])
+        return self.windows._window(item, train=True, rng=rng)

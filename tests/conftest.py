@@ -1,5 +1,6 @@
 """Shared fixtures: a smoke-preset synthetic dataset (generated once per session), the book built once
-per session on the smoke preset, and the real feature release."""
+per session on the smoke preset, and the real feature release; the `slow` marker for every test that
+needs one of the fixtures in SLOW_FIXTURES."""
 
 from __future__ import annotations
 
@@ -40,11 +41,22 @@ def smoke_copy(smoke_dir, tmp_path):
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: fixtures that build the book or run a whole experiment (tens of seconds to minutes): a test that
+#: needs one, directly or through another fixture, is marked `slow` (pyproject.toml), like the tests
+#: marked by hand (subprocess runs, a Dask cluster, a fresh virtual environment, long trainings)
+SLOW_FIXTURES = {"built_book", "loso_run", "smoke_run", "study", "tiny_backbone"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """The book built once per session on the smoke preset, from a fresh cache, warnings as errors:
-    its HTML folder (tests/test_book.py reads the files, tests/test_browser.py serves them)."""
+    its HTML folder (tests/test_jupyter_book_build.py reads the files, tests/test_browser.py serves them)."""
     tmp = tmp_path_factory.mktemp("book")
     env = dict(os.environ, EMOKD_PRESET="smoke", EMOKD_CACHE=str(tmp / "cache"))
     jb = shutil.which("jupyter-book")

@@ -96,6 +96,7 @@ def test_packaged_backbone_loads_and_is_frozen():
     assert teacher.tcn.training and not any(m.training for m in teacher.cnn.modules())
 
 
+@pytest.mark.slow
 def test_frozen_backbone_does_not_move_in_training():
     from emokd.config import TrainConfig
     from emokd.datasets import WindowSet

@@ -14,11 +14,86 @@ from emokd.__main__ import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("args", [["--help"], ["synth", "--help"], ["prepare", "--help"], ["run", "--help"],
-                                  ["report", "--help"]])
+HELP = [["--help"], ["synth", "--help"], ["prepare", "--help"], ["run", "--help"], ["report", "--help"],
+        ["saliency", "--help"], ["pretrain-face", "--help"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", HELP)
 def test_help(args):
     result = subprocess.run([sys.executable, "-m", "emokd", *args], capture_output=True, text=True)
     assert result.returncode == 0 and "usage: python -m emokd" in result.stdout
+
+
+@pytest.mark.parametrize("args", HELP, ids=lambda a: a[0])
+def test_help_in_process(args, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and out.startswith("usage: python -m emokd")
+    command = args[0] if args[0] != "--help" else ""
+    assert f"usage: python -m emokd {command}".rstrip() in out
+    if command == "saliency":
+        assert "--methods" in out and "integrated_gradients" in out and "saliency.json" in out
+
+
+def test_version(capsys, monkeypatch):
+    import importlib.metadata
+
+    import emokd
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"emokd {importlib.metadata.version('emokd')}"
+    assert importlib.metadata.version("emokd") == emokd.__version__  # pyproject reads the version from emokd
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)  # run from a source tree
+    monkeypatch.setattr(emokd, "__version__", "9.8.7")
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == "emokd 9.8.7"
+
+
+def test_verbose_shows_progress_messages(tmp_path, caplog, monkeypatch):
+    """INFO messages of emokd's loggers appear with --verbose only; main() leaves logging as it found it."""
+    import logging
+
+    from emokd import LOG_LEVEL_ENV
+
+    monkeypatch.delenv(LOG_LEVEL_ENV, raising=False)
+    seen = {}
+
+    def fake_generate(out, cfg, *, seed):  # the real one, minus the seconds of writing files
+        seen["env"] = os.environ.get(LOG_LEVEL_ENV)  # what a fold's worker process would inherit
+        logging.getLogger("emokd.synthetic").info("wrote 6 synthetic trials to %s", out)
+        return {"trials": [0] * 6, "truth_map": np.ones((6, 32)), "band_names": list("abcdef")}
+
+    monkeypatch.setattr("emokd.synthetic.generate", fake_generate)
+    before = logging.getLogger("emokd").level
+    assert main(["synth", "--preset", "smoke", "--out", str(tmp_path / "a")]) == 0
+    assert seen["env"] is None and not [r for r in caplog.records if r.name.startswith("emokd")]
+    assert main(["--verbose", "synth", "--preset", "smoke", "--out", str(tmp_path / "b")]) == 0
+    assert seen["env"] == "INFO"
+    assert [r.getMessage() for r in caplog.records if r.name == "emokd.synthetic"] == [
+        f"wrote 6 synthetic trials to {tmp_path / 'b'}"]
+    assert logging.getLogger("emokd").level == before and LOG_LEVEL_ENV not in os.environ
+
+
+def test_log_level_from_the_environment_in_a_new_process():
+    """How a fold's worker process (joblib starts a fresh interpreter) gets --verbose: EMOKD_LOG_LEVEL."""
+    code = "import logging, emokd; logging.getLogger('emokd.experiment').info('fold 0: already done')"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), EMOKD_LOG_LEVEL="INFO")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert shown.stderr.strip() == "INFO emokd.experiment: fold 0: already done"
+    env.pop("EMOKD_LOG_LEVEL")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stderr == ""
+    env["EMOKD_LOG_LEVEL"] = "chatty"
+    typo = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert typo.returncode == 0 and "EMOKD_LOG_LEVEL='chatty' is not a logging level" in typo.stderr
 
 
 def test_synth_and_prepare_smoke(tmp_path, capsys):
@@ -31,6 +106,7 @@ def test_synth_and_prepare_smoke(tmp_path, capsys):
     assert len(json.loads((out / "prepared" / "manifest.json").read_text())["trials"]) == 6
 
 
+@pytest.mark.slow
 def test_synth_planted_options(tmp_path, capsys):
     out = tmp_path / "data"
     args = ["synth", "--preset", "smoke", "--out", str(out), "--planted-bands", "8-12",
@@ -43,6 +119,7 @@ def test_synth_planted_options(tmp_path, capsys):
     assert [c for c, w in zip(truth["channels"], alpha) if w > 0] == ["Fp1", "Fp2"]
 
 
+@pytest.mark.slow
 def test_synth_annotation_options(tmp_path, capsys):
     from emokd.mahnob import LABEL_FILE, read_labels, read_latent
 
@@ -60,32 +137,33 @@ def test_synth_annotation_options(tmp_path, capsys):
     assert set(labels) == set(latent) and not any(np.array_equal(labels[k], latent[k]) for k in labels)
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["synth", "--preset", "huge", "--out", "x"], "invalid choice: 'huge'"),
-        (["synth", "--out", "x", "--n-raters", "0"], "n_raters=0: need a whole number >= 1"),
-        (["synth", "--out", "x", "--annotation-noise-sd", "-1"], "annotation_noise_sd=-1.0: need >= 0"),
-        (["synth", "--out", "x", "--planted-bands", "alpha"], "bands must look like '18-30,30-45'"),
-        (["synth", "--out", "x", "--planted-channels", "Fp1,Q7"], "unknown channel(s) ['Q7']"),
-        (["synth", "--out", "x", "--planted-bands", "30-300"], "planted band 30-300 Hz"),
-        (["prepare", "/nonexistent/folder"], "lable_continous_Mahnob.mat: label file not found"),
-        (["run", "--out", "x", "--protocol", "kfold"], "invalid choice: 'kfold'"),
-        (["run", "--out", "x", "--n-jobs", "0"], "--n-jobs 0: need >= 1"),
-        (["run", "--out", "x", "--kd-sweep", "a,b"], "expected comma-separated numbers"),
-        (["run", "--out", "x", "--data", "/nonexistent/folder"], "--data /nonexistent/folder: no such folder"),
-        (["report", "/nonexistent/run"], "/nonexistent/run/results.json"),
-        (["run", "--out", "x", "--seed", "-1"], "--seed -1: need >= 0"),
-        (["synth", "--out", "x", "--seed", "-1"], "--seed -1: need >= 0"),
-        (["run", "--out", "x", "--backend", "bogus"], "--backend bogus: unknown joblib backend"),
-        (["run", "--out", "x", "--backend", "dask"], "--backend dask: no running dask.distributed Client"),
-        (["run", "--out", "x", "--kd-weight", "nan"], "kd_weight=nan: need a finite number"),
-        (["run", "--out", "x", "--kd-sweep", "0.5,inf"], "kd_sweep=(0.5, inf): weights must be finite"),
-        (["synth", "--out", "x", "--eeg-gain", "nan"], "eeg_gain=nan: need a finite number"),
-        (["synth", "--out", "x", "--nuisance-sd", "-1"], "nuisance_sd=-1.0: need >= 0"),
-        (["synth", "--out", "x", "--mixing-width-m", "0"], "mixing_width_m=0.0: need > 0"),
-    ],
-)
+BAD_ARGUMENTS = [
+    (["synth", "--preset", "huge", "--out", "x"], "invalid choice: 'huge'"),
+    (["synth", "--out", "x", "--n-raters", "0"], "n_raters=0: need a whole number >= 1"),
+    (["synth", "--out", "x", "--annotation-noise-sd", "-1"], "annotation_noise_sd=-1.0: need >= 0"),
+    (["synth", "--out", "x", "--planted-bands", "alpha"], "bands must look like '18-30,30-45'"),
+    (["synth", "--out", "x", "--planted-channels", "Fp1,Q7"], "unknown channel(s) ['Q7']"),
+    (["synth", "--out", "x", "--planted-bands", "30-300"], "planted band 30-300 Hz"),
+    (["prepare", "/nonexistent/folder"], "lable_continous_Mahnob.mat: label file not found"),
+    (["run", "--out", "x", "--protocol", "kfold"], "invalid choice: 'kfold'"),
+    (["run", "--out", "x", "--n-jobs", "0"], "--n-jobs 0: need >= 1"),
+    (["run", "--out", "x", "--kd-sweep", "a,b"], "expected comma-separated numbers"),
+    (["run", "--out", "x", "--data", "/nonexistent/folder"], "--data /nonexistent/folder: no such folder"),
+    (["report", "/nonexistent/run"], "/nonexistent/run/results.json"),
+    (["run", "--out", "x", "--seed", "-1"], "--seed -1: need >= 0"),
+    (["synth", "--out", "x", "--seed", "-1"], "--seed -1: need >= 0"),
+    (["run", "--out", "x", "--backend", "bogus"], "--backend bogus: unknown joblib backend"),
+    (["run", "--out", "x", "--backend", "dask"], "--backend dask: no running dask.distributed Client"),
+    (["run", "--out", "x", "--kd-weight", "nan"], "kd_weight=nan: need a finite number"),
+    (["run", "--out", "x", "--kd-sweep", "0.5,inf"], "kd_sweep=(0.5, inf): weights must be finite"),
+    (["synth", "--out", "x", "--eeg-gain", "nan"], "eeg_gain=nan: need a finite number"),
+    (["synth", "--out", "x", "--nuisance-sd", "-1"], "nuisance_sd=-1.0: need >= 0"),
+    (["synth", "--out", "x", "--mixing-width-m", "0"], "mixing_width_m=0.0: need > 0"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, message", BAD_ARGUMENTS)
 def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))  # importable from another folder even when not installed
     result = subprocess.run([sys.executable, "-m", "emokd", *args], capture_output=True, text=True, cwd=tmp_path,
@@ -96,6 +174,20 @@ def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
     assert not (tmp_path / "x").exists()  # nothing written for a bad command
 
 
+@pytest.mark.parametrize("args, message", BAD_ARGUMENTS)
+def test_bad_arguments_in_process(args, message, tmp_path, monkeypatch, capsys):
+    """The same without a new interpreter: exit status 2, the message on the last line of stderr."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    assert code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
 def test_run_and_report_smoke_end_to_end(tmp_path):
     """The issue's command, as a user types it (one epoch per model to keep tests fast)."""
     out = tmp_path / "run"
@@ -144,6 +236,7 @@ def test_run_and_report_smoke_end_to_end(tmp_path):
     assert "--out" in bad.stderr.strip().splitlines()[-1] and "not a writable folder" in bad.stderr
 
 
+@pytest.mark.slow
 def test_run_refuses_a_folder_with_files_emokd_did_not_write(tmp_path):
     out = tmp_path / "mine"
     (out / "figures").mkdir(parents=True)
@@ -156,15 +249,28 @@ def test_run_refuses_a_folder_with_files_emokd_did_not_write(tmp_path):
     assert (out / "results.json").read_text() == "{}" and not (out / "data").exists()
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
-def test_unavailable_device_is_refused_before_any_work(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "emokd", "run", "--out", "x", "--device", "cuda"],
-                            capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "--device cuda: CUDA is not available" in result.stderr.strip().splitlines()[-1]
+def test_unavailable_device_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """On every machine: CUDA and MPS are made unavailable (this test used to be skipped where CUDA is)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    for device, message in (("cuda", "--device cuda: CUDA is not available"),
+                            ("cuda:1", "--device cuda:1: CUDA is not available"),
+                            ("mps", "--device mps: Apple MPS is not available")):
+        assert main(["run", "--out", "x", "--device", device]) == 2
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert main(["run", "--out", "x", "--device", "cuda:1"]) == 2
+    assert "--device cuda:1: this machine has 1 CUDA device(s)" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_system_failures_give_one_line(smoke_dir, tmp_path):
     """An output path under a file (checked first), or one that is a file (an OSError from the work itself)."""
     (tmp_path / "file").write_text("not a folder")
@@ -195,3 +301,18 @@ def test_run_options_become_config_fields(tmp_path):
     short = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", str(tmp_path),
                                                      "--max-epochs", "2"]))
     assert short.face_teacher_max_epochs == short.student_train.max_epochs == short.teacher_train.max_epochs == 2
+
+
+@pytest.mark.slow
+def test_verbose_run_shows_reused_folds_also_from_worker_processes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "emokd", "--verbose", "run", "--preset", "smoke", "--n-jobs", "2", "--out", str(out),
+           "--max-epochs", "1", "--quiet"]
+    first = subprocess.run(cmd, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "INFO emokd.synthetic: wrote 6 synthetic trials" in first.stderr
+    assert "INFO emokd.experiment: loso: 3 folds, n_jobs=2" in first.stderr
+    (out / "results.json").unlink()  # the folds are reused, each in a worker process
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert all(f"INFO emokd.experiment: fold {k}: already done" in again.stderr for k in range(3)), again.stderr

@@ -52,3 +52,117 @@ def test_new_fields_round_trip_and_are_checked():
                        ({"kd_select": (0.0, 0.0)}, "distinct"), ({"face_teacher_max_epochs": 0}, "0")]:
         with pytest.raises(EmokdError, match=match):
             dataclasses.replace(cfg, **bad)
+
+
+# ------------------------------------------------------ presets, validation, JSON
+
+
+def test_synthetic_presets_sizes():
+    from emokd.config import PAPER_TRIALS_PER_SUBJECT, synth_config
+
+    smoke, book_, paper = synth_config("smoke"), synth_config("book"), synth_config("paper")
+    assert smoke.trials_per_subject == {1: 2, 2: 2, 3: 2} and smoke.clip_length_range_s == (35.0, 40.0)
+    assert book_.trials_per_subject == {s: 4 for s in range(1, 9)} and book_.n_trials == 32
+    assert paper.trials_per_subject == PAPER_TRIALS_PER_SUBJECT and paper.n_trials == 239
+    assert len(paper.trials_per_subject) == 24
+    assert synth_config("smoke", eeg_gain=1.5).eeg_gain == 1.5  # overrides are fields
+    # everything else is the same in every preset: only the size differs
+    same = {f: getattr(book_, f) for f in ("eeg_gain", "nuisance_sd", "pattern", "frames_per_step", "sfreq")}
+    assert all({f: getattr(c, f) for f in same} == same for c in (smoke, paper))
+
+
+def test_smoke_preset_trains_a_few_epochs_on_three_folds():
+    cfg = experiment_config("smoke", "trs")
+    assert cfg.n_folds == 3 and cfg.student_train.max_epochs == 3 and cfg.student_train.early_stop == 2
+    assert cfg.teacher.backbone == "frozen" and cfg.teacher.cnn_width == 8
+    e2e = experiment_config("smoke", "loso", backbone="train")
+    assert e2e.teacher.backbone == "train" and e2e.teacher_train.lr == 3e-4 and e2e.teacher_train.early_stop == 10
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: experiment_config("huge"), "unknown preset 'huge'"),
+    (lambda: experiment_config("book", "kfold"), "protocol='kfold'"),
+    (lambda: experiment_config("book", backbone="imagenet"), "backbone='imagenet'"),
+    (lambda: __import__("emokd.config").config.synth_config("huge"), "unknown preset 'huge'"),
+    (lambda: experiment_config("book", n_folds=1), "n_folds=1"),
+    (lambda: experiment_config("book", val_fraction=1.0), "val_fraction=1.0"),
+    (lambda: experiment_config("book", kd_sweep=(0.5, -1.0)), r"kd_sweep=\(0.5, -1.0\)"),
+    (lambda: experiment_config("book", data_format="csv"), "data_format='csv'"),
+])
+def test_bad_experiment_values_are_named(call, match):
+    with pytest.raises(EmokdError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("cls, kwargs, match", [
+    ("ModelConfig", {"arch": "mlp"}, "arch='mlp'"),
+    ("ModelConfig", {"cnn": "vgg"}, "cnn='vgg'"),
+    ("ModelConfig", {"dropout": 1.0}, "dropout=1.0"),
+    ("ModelConfig", {"kernel_size": 1}, "kernel_size=1"),
+    ("ModelConfig", {"frame_augment": "crop"}, "frame_augment='crop'"),
+    ("TrainConfig", {"lr": 0.0}, "lr=0.0"),
+    ("TrainConfig", {"lr": 1e-3, "lr_min": 1e-2}, "lr_min=0.01"),
+    ("TrainConfig", {"lr_factor": 1.0}, "lr_factor=1.0"),
+    ("TrainConfig", {"grad_clip": float("inf")}, "grad_clip=inf"),
+    ("TrainConfig", {"batch_size": 0}, "batch_size=0"),
+    ("TrainConfig", {"weight_decay": float("nan")}, "weight_decay=nan"),
+    ("KDConfig", {"kd_weight": -1.0}, "kd_weight=-1.0"),
+    ("KDConfig", {"feature_loss": "kl"}, "feature_loss='kl'"),
+    ("KDConfig", {"projection": "mlp"}, "projection='mlp'"),
+    ("SynthConfig", {"n_raters": 0}, "n_raters=0"),
+    ("SynthConfig", {"valence_ar": 1.0}, "valence_ar=1.0"),
+    ("SynthConfig", {"trials_per_subject": {1: 21}}, "subject 1 with 21 trials"),
+    ("SynthConfig", {"clip_length_range_s": (5.0, 40.0)}, r"clip_length_range_s=\(5.0, 40.0\)"),
+    ("SynthConfig", {"frames_per_step": 0}, "frames_per_step=0"),
+    ("SynthConfig", {"line_noise_uv": -1.0}, "line_noise_uv=-1.0"),
+])
+def test_bad_field_values_are_named(cls, kwargs, match):
+    import emokd.config
+
+    with pytest.raises(EmokdError, match=match):
+        getattr(emokd.config, cls)(**kwargs)
+
+
+def test_bad_planted_pattern_is_named():
+    from emokd.config import PlantedComponent, synth_config
+
+    with pytest.raises(EmokdError, match="planted band 30-200 Hz"):
+        synth_config("smoke", pattern=(PlantedComponent(30.0, 200.0),))
+    with pytest.raises(EmokdError, match=r"planted channels \['Q7'\]"):
+        synth_config("smoke", pattern=(PlantedComponent(8.0, 12.0, ("Fp1", "Q7")),))
+
+
+@pytest.mark.parametrize("preset", ["smoke", "book", "paper"])
+@pytest.mark.parametrize("backbone", ["frozen", "train"])
+def test_every_preset_round_trips_through_json(preset, backbone):
+    import json
+
+    for cfg in (experiment_config(preset, "trs", seed=3, backbone=backbone),
+                on_feature_release(experiment_config(preset, "loso", backbone=backbone))):
+        text = json.dumps(cfg.to_json())
+        assert ExperimentConfig.from_json(json.loads(text)) == cfg
+
+
+def test_synth_config_json_and_prepare_hash():
+    import json
+
+    from emokd.config import PrepareConfig, synth_config
+
+    d = json.loads(json.dumps(synth_config("book").to_json()))
+    assert d["trials_per_subject"] == {str(s): 4 for s in range(1, 9)}  # JSON keys are strings
+    assert d["pattern"] == [{"lo_hz": 18.0, "hi_hz": 30.0, "channels": ["all"], "weight": 1.0},
+                            {"lo_hz": 30.0, "hi_hz": 45.0, "channels": ["all"], "weight": 1.0}]
+    assert PrepareConfig().params_hash() == PrepareConfig().params_hash()
+    assert PrepareConfig(h_freq=40.0).params_hash() != PrepareConfig().params_hash()
+
+
+def test_preset_from_env(monkeypatch):
+    from emokd.config import preset_from_env
+
+    monkeypatch.delenv("EMOKD_PRESET", raising=False)
+    assert preset_from_env("smoke") == "smoke"
+    monkeypatch.setenv("EMOKD_PRESET", "paper")
+    assert preset_from_env() == "paper"
+    monkeypatch.setenv("EMOKD_PRESET", "Book")
+    with pytest.raises(EmokdError, match="EMOKD_PRESET='Book'"):
+        preset_from_env()

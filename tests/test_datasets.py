@@ -220,3 +220,97 @@ def test_trs_contiguous_blocks_in_subject_order():
         assert sorted(f.train + f.validation + f.test) == sorted(subject_of)
     with pytest.raises(EmokdError, match="'blocks'"):
         make_folds(subject_of, "trs", seed=0, trs_folds="blocks")
+
+
+# ------------------------------------------------- a map-style dataset for DataLoader
+
+
+def _window_sets():
+    """A frames set, an embeddings set and a features set with knowledge; trials of 200 and 50 steps."""
+    rng = np.random.default_rng(3)
+    trials = []
+    for key, n in (("A", 200), ("B", 50)):
+        trials.append({"key": key, "valence": rng.normal(size=n).astype(np.float32),
+                       "x": rng.normal(size=(n, 12)).astype(np.float32),
+                       "frames": rng.integers(0, 256, size=(n, 4, 48, 48), dtype=np.uint8),
+                       "emb": rng.normal(size=(n, 2, 4, 8)).astype(np.float32)})
+    starts = {"A": 5, "B": 1}  # windows per trial
+    knowledge = {k: rng.normal(size=(m, 96, 5)) for k, m in starts.items()}  # float64: cast like batch
+    return {"frames": WindowSet(trials, "frames"), "emb": WindowSet(trials, "emb"),
+            "x": WindowSet(trials, "x", knowledge=knowledge)}
+
+
+@pytest.mark.parametrize("field", ["frames", "emb", "x"])
+def test_dataloader_with_collate_windows_gives_what_batch_gives(field):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from emokd.datasets import collate_windows
+
+    ws = _window_sets()[field]
+    order = [5, 0, 4, 2, 3]  # a sampler over these windows, batches of 2 (the last one short)
+    loader = DataLoader(ws, batch_size=2, sampler=order, collate_fn=collate_windows)
+    batches = list(loader)
+    assert len(batches) == 3
+    for got, items in zip(batches, [order[0:2], order[2:4], order[4:]]):
+        want = ws.batch(items)
+        assert got.keys() == want.keys()
+        for k in want:
+            assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
+    # the DataLoader's own collate: the same values as tensors
+    for got, items in zip(DataLoader(ws, batch_size=2, sampler=order), [order[0:2], order[2:4], order[4:]]):
+        want = ws.batch(items)
+        for k in want:
+            assert isinstance(got[k], torch.Tensor) and np.array_equal(got[k].numpy(), want[k]), k
+
+
+def test_window_items_shapes_and_evaluation_input():
+    sets = _window_sets()
+    item = sets["frames"][5]  # trial B, 50 steps padded to 96
+    assert item["x"].shape == (96, 40, 40) and item["y"].shape == (96,) and item["mask"].sum() == 50
+    frames = sets["frames"].trials[1]["frames"]
+    np.testing.assert_array_equal(item["x"][:50], sample_frames(frames, crop=40, train=False, rng=None))
+    assert np.array_equal(sets["emb"][0]["x"], sets["emb"].trials[0]["emb"][:96, 0, 2])  # middle frame, centre view
+    assert sets["x"][1]["knowledge"].dtype == np.float32 and sets["x"][1]["x"].shape == (96, 12)
+    assert np.array_equal(sets["x"][-1]["y"], sets["x"][5]["y"])
+    for bad in (6, -7):
+        with pytest.raises(IndexError, match=f"window {bad} of a set of 6"):
+            sets["x"][bad]
+    from emokd.datasets import collate_windows
+
+    with pytest.raises(EmokdError, match="empty"):
+        collate_windows([])
+
+
+def test_training_batches_are_a_plain_loop_over_the_generator():
+    """batch(train=True): per window in the order given, sample_frames from one generator, then padding."""
+    ws = _window_sets()["frames"]
+    items = [5, 2, 0]
+    got = ws.batch(items, train=True, rng=np.random.default_rng(9))
+    rng, xs = np.random.default_rng(9), []
+    for i in items:
+        t = ws.trials[0] if i < 5 else ws.trials[1]
+        s = [0, 32, 64, 96, 104][i] if i < 5 else 0
+        n = min(96, len(t["valence"]) - s)
+        x = sample_frames(t["frames"][s:s + n], crop=40, train=True, rng=rng)
+        xs.append(np.concatenate([x, np.zeros((96 - n, 40, 40), np.float32)]))
+    np.testing.assert_array_equal(got["x"], np.stack(xs))
+
+
+def test_augmented_windows_are_fixed_per_index_and_epoch():
+    from torch.utils.data import DataLoader
+
+    from emokd.datasets import AugmentedWindows, collate_windows
+
+    ws = _window_sets()["frames"]
+    aug = AugmentedWindows(ws, seed=4)
+    one = aug[3]["x"]
+    assert np.array_equal(aug[3]["x"], one)  # asked again: the same draw
+    forward = collate_windows([aug[i] for i in range(len(aug))])["x"]
+    backward = np.concatenate([b["x"] for b in DataLoader(aug, batch_size=3, sampler=range(5, -1, -1),
+                                                          collate_fn=collate_windows)])
+    np.testing.assert_array_equal(backward, forward[::-1])  # order and batching do not matter
+    assert not np.array_equal(forward[3], ws[3]["x"])  # a random crop or frame, not the evaluation input
+    aug.set_epoch(1)
+    assert not np.array_equal(aug[3]["x"], one)  # another epoch, other draws
+    assert np.array_equal(AugmentedWindows(ws, seed=4, epoch=1)[3]["x"], aug[3]["x"])

@@ -27,6 +27,7 @@ def prepared_copy(smoke_prepared, tmp_path):
     return dst
 
 
+@pytest.mark.slow
 def test_cached_embedding_teacher_equals_the_backbone_on_frames(smoke_prepared):
     prepared = smoke_prepared[0]
     emb = load_embeddings(cached_embeddings(prepared, TEACHER))
@@ -58,6 +59,7 @@ def test_flipped_view_is_the_backbone_on_mirrored_frames(smoke_prepared):
     np.testing.assert_allclose(emb[:, 1], mirrored[:, 0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cache_reused_when_nothing_changed_rebuilt_when_data_or_backbone_change(prepared_copy, tmp_path):
     first = cached_embeddings(prepared_copy, TEACHER)
     stamp = first.stat().st_mtime_ns
@@ -113,6 +115,7 @@ def test_prepared_without_frames_is_refused(smoke_dir, tmp_path):
         cached_embeddings(raw / "prepared", TEACHER)
 
 
+@pytest.mark.slow
 def test_end_to_end_teacher_option_still_runs(smoke_prepared, tmp_path):
     from emokd.experiment import run_experiment
 

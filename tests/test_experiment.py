@@ -114,6 +114,7 @@ def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_pre
         assert meta["teacher_sha256"] != sha256(other)
 
 
+@pytest.mark.slow
 def test_trs_no_trial_in_two_partitions(smoke_prepared, tmp_path):
     cfg = _cfg("trs")
     cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=1),
@@ -236,6 +237,7 @@ def test_runtime_after_a_resume_is_the_whole_run(loso_run, smoke_prepared, tmp_p
     assert _metrics(again) == _metrics(res)
 
 
+@pytest.mark.slow
 def test_kd_weight_selected_on_validation_and_ridge_references(smoke_prepared, tmp_path):
     """kd_select: per fold the grid's weight with the best validation CCC, reusing student (0) and
     student_kd (1); ridge references and their alphas in results.json; subject normalisation runs."""

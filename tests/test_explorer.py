@@ -182,6 +182,7 @@ def test_real_data_without_truth_and_with_four_bands():
     assert "no planted truth" in page and _embedded(p)["truth"] is False
 
 
+@pytest.mark.slow
 def test_widget_builds_and_redraws(sal):
     import ipywidgets as widgets
 

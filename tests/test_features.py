@@ -167,6 +167,7 @@ def _mini_release(tmp_path, subjects=(16, 18, 30)) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_run_on_the_feature_release_end_to_end(tmp_path):
     """`emokd run --data RELEASE`: a TCN teacher on facial features, the student on the 128 EEG features."""
     import json

@@ -73,6 +73,7 @@ def test_ridge_never_reads_test_labels():
             np.testing.assert_array_equal(a[name][k], b[name][k])
 
 
+@pytest.mark.slow
 def test_frame_features_and_a_frame_teacher_reference():
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, size=(7, 4, 48, 48), dtype=np.uint8)

@@ -72,7 +72,8 @@ def test_contract(name, ir50_teacher):
     assert isinstance(model.final_layer, nn.Linear) and model.final_layer.out_features == 1
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "teacher_ir50" else n
+                                  for n in CASES])
 def test_gradients_reach_every_parameter(name, ir50_teacher):
     model, x, _ = _model_and_input(name, ir50_teacher)
     model.train()
@@ -280,6 +281,7 @@ def test_freeze_returns_the_model():
 # backbone weights
 
 
+@pytest.mark.slow
 def test_backbone_weights_round_trip(ir50_teacher, tmp_path):
     path = tmp_path / "ir50.pt"
     torch.save(ir50_teacher.cnn.state_dict(), path)

@@ -138,6 +138,7 @@ def test_csv_parses_back_to_fold_values(run, tmp_path):
     assert float(r["rmse"]) == pytest.approx(np.std([f["student"]["concatenated"]["rmse"] for f in metrics], ddof=1))
 
 
+@pytest.mark.slow
 def test_write_report_files(run):
     run_dir, _ = run
     open_before = plt.get_fignums()

@@ -26,6 +26,7 @@ def _metrics(res):
     return json.dumps([f["metrics"] for f in res["folds"]], sort_keys=True)
 
 
+@pytest.mark.slow
 def test_rerun_on_changed_data_is_refused_and_fresh_recomputes(smoke_prepared, tmp_path):
     data, out = tmp_path / "prepared", tmp_path / "run"
     shutil.copytree(smoke_prepared[0], data)

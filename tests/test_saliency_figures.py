@@ -49,6 +49,7 @@ def _close_figures():
     plt.close("all")
 
 
+@pytest.mark.slow
 def test_band_topomaps_one_axes_per_band_and_a_colour_bar(sal):
     fig = sf.plot_band_topomaps(sal["models"]["student"]["gradient"]["map"], sal["bands"], title="t")
     assert isinstance(fig, Figure) and len(fig.axes) == len(BAND_NAMES) + 1
@@ -81,6 +82,7 @@ def test_glass_brain_one_axes_per_view(sal, mode):
         sf.plot_glass_brain(np.ones(31))
 
 
+@pytest.mark.slow
 def test_models_side_by_side(sal):
     maps = {m: np.asarray(e["integrated_gradients"]["map"])[-2:] for m, e in sal["models"].items()}  # beta, gamma
     fig = sf.plot_models_side_by_side(maps, sal["bands"][-2:], title="student vs KD student")

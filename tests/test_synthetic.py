@@ -120,6 +120,7 @@ def _valence_correlations(trials):
     return ((x * y[:, None]).sum(0) / np.sqrt((x**2).sum(0) * (y**2).sum())).reshape(6, 32)
 
 
+@pytest.mark.slow
 def test_planted_default_pattern_shows_in_features(tmp_path):
     # a strong effect (eeg_gain 1.2) on 9 trials: this test is about where the effect goes
     cfg = synth_config("smoke", trials_per_subject={1: 3, 2: 3, 3: 3}, eeg_gain=1.2)
@@ -137,6 +138,7 @@ def test_default_snr_still_shows(smoke_prepared):
     assert r[4:].mean() > r[:4].mean() + 0.05
 
 
+@pytest.mark.slow
 def test_planted_frontal_alpha_pattern(tmp_path):
     frontal = ("Fp1", "AF3", "F3", "F7", "Fp2", "AF4", "F4", "F8", "Fz")
     # a strong effect (eeg_gain 1.2): frontal channels also carry blinks, which make

@@ -41,6 +41,7 @@ def _model(seed=0):
     return build_model(SMALL)
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_fit_learns_a_known_relation():
     tr, va = _sets()
     m = _model()
@@ -51,6 +52,7 @@ def test_fit_learns_a_known_relation():
     assert set(pred) == {"T0", "T1"} and pred["T0"].shape == (80,)
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_same_seed_same_result_and_other_seed_differs():
     runs = []
     for seed in (0, 0, 1):
@@ -63,6 +65,7 @@ def test_same_seed_same_result_and_other_seed_differs():
     assert runs[0][0] != runs[2][0]
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_resume_equals_uninterrupted(tmp_path):
     tr, va = _sets()
     m = _model()
@@ -94,6 +97,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert other.history[0]["epoch"] == 1
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_kd_terms_logged_and_projection_when_sizes_differ(tmp_path):
     tr, va = _sets()
     teacher = _model(5)
@@ -129,10 +133,15 @@ def test_save_and_load_model(tmp_path):
         load_model(tmp_path / "bad.pt")
 
 
-def test_resolve_device():
+def test_resolve_device(monkeypatch):
+    """``auto``: CUDA first, then MPS, then the CPU, whatever this machine has (each case made here)."""
     assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(EmokdError, match="device"):
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)  # as given, not checked here (the CLI does)
+    for cuda, mps, want in ((True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert resolve_device("auto") == torch.device(want)
+    with pytest.raises(EmokdError, match="device='gpu0'"):
         resolve_device("gpu0")
 
 
@@ -151,6 +160,7 @@ def _noisy_cfg(reload):
                                reload_best_each_epoch=reload)
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_reload_best_each_epoch_starts_every_epoch_from_the_best_weights():
     from emokd.train import evaluate_ccc
 
@@ -172,6 +182,7 @@ def test_reload_best_each_epoch_starts_every_epoch_from_the_best_weights():
     assert seen[True] != seen[False]
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_reload_best_each_epoch_resumes_exactly(tmp_path):
     cfg = _noisy_cfg(True)
     tr, va = _sets()
