@@ -30,7 +30,7 @@ if importlib.util.find_spec("emokd") is None:
     REPO, BRANCH = "{url}", "{branch}"
     if not os.path.isdir("emokd-repo"):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", BRANCH, REPO, "emokd-repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "emokd-repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "emokd-repo[notebooks]"], check=True)
     os.chdir("emokd-repo/book")
     sys.path.insert(0, os.path.abspath(".."))'''
 
