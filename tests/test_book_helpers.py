@@ -78,12 +78,12 @@ def test_experiment_is_the_presets_loso_run_in_the_cache(tmp_path, monkeypatch):
         return {"n_folds": 3}
 
     monkeypatch.setattr("emokd.experiment.run_experiment", fake_run)
-    out, results = book.experiment()
+    out, results = book.experiment(progress=False)  # the bar reads the data: tests/test_book_progress.py
     assert out == tmp_path / "cache" / "book-smoke" / "loso_seed0" and results == {"n_folds": 3}
     prepared, cfg, out_arg, kw = calls[0]
     assert prepared == tmp_path / "prep" and out_arg == out
     assert cfg == experiment_config("smoke", "loso", book.SEED)
     assert kw == {"n_jobs": 2, "progress": False, "resume": True}  # a later chapter reuses the run
-    out, _ = book.experiment("book", protocol="trs")
+    out, _ = book.experiment("book", protocol="trs", progress=False)
     assert out == tmp_path / "cache" / "book-book" / "trs_seed0"
     assert calls[1][1] == experiment_config("book", "trs", book.SEED)

@@ -179,7 +179,7 @@ def test_integrated_gradients_completeness_on_a_tcn(student):
     with torch.no_grad():
         fx = float(model_trace(student, torch.from_numpy(x)[None]).sum())
         f0 = float(model_trace(student, torch.zeros(1, 110, F)).sum())
-    ig = integrated_gradients(student, x, n_steps=64)
+    ig = integrated_gradients(student, x, n_alphas=64)
     assert ig.sum() == pytest.approx(fx - f0, rel=0.02, abs=1e-3)
 
 
