@@ -269,15 +269,19 @@ def frame_targets(expression, *, identity: FaceIdentity, frames_per_step: int, b
             "eye_closure": _blink_closure(time_s, _check_blinks(blink_times_s))}
 
 
-def _check_expression(expression) -> np.ndarray:
+def _as_1d(value, name: str, what: str, dim: str, *, got: str) -> np.ndarray:
+    """``value`` as a 1-D float array, or an EmokdError naming ``name`` and what it got."""
     try:
-        values = np.asarray(expression, dtype=float)
+        values = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise EmokdError(
-            f"expression must be a 1-D array of numbers, got {type(expression).__name__}"
-        ) from None
+        raise EmokdError(f"{name} must be a 1-D array of {what}, got {got}") from None
     if values.ndim != 1:
-        raise EmokdError(f"expression must be 1-D (n_steps,), got shape {values.shape}")
+        raise EmokdError(f"{name} must be 1-D ({dim},), got shape {values.shape}")
+    return values
+
+
+def _check_expression(expression) -> np.ndarray:
+    values = _as_1d(expression, "expression", "numbers", "n_steps", got=type(expression).__name__)
     if values.size == 0:
         raise EmokdError("expression is empty: need at least one step")
     bad = np.flatnonzero(~np.isfinite(values))
@@ -297,14 +301,7 @@ def _check_pos_int(value, name: str) -> int:
 def _check_blinks(blink_times_s) -> np.ndarray:
     if blink_times_s is None:
         return np.empty(0)
-    try:
-        blinks = np.asarray(blink_times_s, dtype=float)
-    except (TypeError, ValueError):
-        raise EmokdError(
-            f"blink_times_s must be a 1-D array of seconds, got {blink_times_s!r}"
-        ) from None
-    if blinks.ndim != 1:
-        raise EmokdError(f"blink_times_s must be 1-D (n_blinks,), got shape {blinks.shape}")
+    blinks = _as_1d(blink_times_s, "blink_times_s", "seconds", "n_blinks", got=repr(blink_times_s))
     if not np.all(np.isfinite(blinks)):
         raise EmokdError("blink_times_s holds NaN or infinite values")
     return np.sort(blinks)

@@ -146,13 +146,7 @@ def ccc_playground_widget(y, *, title: str = "a test trace"):
             bx.set(ylim=(-1, 1), title=f"RMSE {s['rmse']:.3g}")
             plt.show(fig)
 
-    for c in controls.values():
-        c.observe(redraw, names="value")
-    box = widgets.VBox([widgets.HBox(list(controls.values()),
-                                     layout=widgets.Layout(flex_flow="row wrap")), out])
-    box.controls, box.output, box.redraw = controls, out, redraw
-    redraw()
-    return box
+    return _live_box(controls, out, redraw)
 
 
 # ------------------------------------------------------------ band power against window and hop
@@ -256,13 +250,7 @@ def bandpower_widget(x, sfreq: float, valence, *, channel_names, start_s: float 
             vx.set_ylabel("valence", color="tab:red")
             plt.show(fig)
 
-    for c in controls.values():
-        c.observe(redraw, names="value")
-    box = widgets.VBox([widgets.HBox(list(controls.values()),
-                                     layout=widgets.Layout(flex_flow="row wrap")), out])
-    box.controls, box.output, box.redraw = controls, out, redraw
-    redraw()
-    return box
+    return _live_box(controls, out, redraw)
 
 
 # ------------------------------------------------------------------------ the KD study
@@ -391,6 +379,15 @@ def kd_study_widget(study: dict):
                    title=f"models vs {v['target']} ({v['scheme']})")
             bx.legend(fontsize="small")
             plt.show(fig)
+
+    return _live_box(controls, out, redraw)
+
+
+def _live_box(controls: dict, out, redraw):
+    """The widget of a live playground: its controls in a wrapping row above ``out``;
+    ``redraw`` runs on every change and once now. The box keeps ``controls``, ``output``
+    and ``redraw`` as attributes (the tests drive them)."""
+    import ipywidgets as widgets
 
     for c in controls.values():
         c.observe(redraw, names="value")

@@ -123,18 +123,33 @@ _JS_HELPERS = r"""
   }
 """
 
+def _script(body: str) -> str:
+    """A playground's script: ``body`` runs in ``start()`` with ``root`` (the fragment) and
+    ``d`` (its embedded data) defined and the shared helpers in scope; it must define
+    ``update()``, which runs once the page is ready. ``__ROOT_ID__`` is filled in later."""
+    return _SCRIPT_HEAD.replace("__HELPERS__", _JS_HELPERS) + body + _SCRIPT_TAIL
+
+
+_SCRIPT_HEAD = r"""(function () {
+  var root = document.getElementById("__ROOT_ID__");
+  if (!root) { return; }
+  __HELPERS__
+  function start() {
+    var d = JSON.parse(root.querySelector('script[data-role="emokd-data"]').textContent);
+"""
+_SCRIPT_TAIL = r"""    update();
+  }
+  when_ready(start);
+})();
+"""
+
+
 # ------------------------------------------------------------------ the CCC playground
 
 _CCC_W, _CCC_H, _CCC_PAD = 620.0, 230.0, 36.0
 _CCC_LABELS = {"offset": "offset (SD)", "scale": "scale (x)", "noise": "noise (SD)", "lag": "lag (s)"}
 
 _CCC_SCRIPT = r"""
-(function () {
-  var root = document.getElementById("__ROOT_ID__");
-  if (!root) { return; }
-  __HELPERS__
-  function start() {
-    var d = JSON.parse(root.querySelector('script[data-role="emokd-data"]').textContent);
     var names = ["offset", "scale", "noise", "lag"];
     var inputs = {};
     names.forEach(function (k) { inputs[k] = root.querySelector('input[data-control="' + k + '"]'); });
@@ -186,10 +201,6 @@ _CCC_SCRIPT = r"""
       root.querySelector('[data-view="caption"]').textContent = text;
     }
     names.forEach(function (k) { inputs[k].addEventListener("input", update); });
-    update();
-  }
-  when_ready(start);
-})();
 """
 
 
@@ -281,7 +292,7 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
         for k, (lo, hi, step, _) in CCC_CONTROLS.items())
     data = {"y": y.tolist(), "z": z.tolist(), "rate": LABEL_RATE_HZ, "w": w, "h": h, "pad": pad,
             "t_max": t_max, "y_lo": y_lo, "y_hi": y_hi, "bar_x0": bar_x0, "bar_half": bar_half}
-    script = _CCC_SCRIPT.replace("__HELPERS__", _JS_HELPERS)
+    script = _script(_CCC_SCRIPT)
     selection = "|".join(f"{v[k]:g}" for k in CCC_CONTROLS)
     return _fragment("ccc", root_id, selection, controls, traces + scores_svg, _ccc_caption(scores), data,
                      script)
@@ -292,12 +303,6 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
 _BP_W, _BP_H, _BP_PAD = 620.0, 230.0, 40.0
 
 _BP_SCRIPT = r"""
-(function () {
-  var root = document.getElementById("__ROOT_ID__");
-  if (!root) { return; }
-  __HELPERS__
-  function start() {
-    var d = JSON.parse(root.querySelector('script[data-role="emokd-data"]').textContent);
     var names = ["window", "hop", "band"];
     var sel = {};
     names.forEach(function (k) { sel[k] = root.querySelector('select[data-control="' + k + '"]'); });
@@ -342,10 +347,6 @@ _BP_SCRIPT = r"""
       return r >= 0 ? "rgba(214,39,40," + (0.6 * a).toFixed(2) + ")" : "rgba(31,119,180," + (0.6 * a).toFixed(2) + ")";
     };
     names.forEach(function (k) { sel[k].addEventListener("change", update); });
-    update();
-  }
-  when_ready(start);
-})();
 """
 
 
@@ -459,7 +460,7 @@ def bandpower_explorer_html(grid: dict, valence, *, channel: str, channel_index:
     data = {"bands": band_names, "channel": channel, "grid": payload, "summary": summary,
             "range": prange.tolist(), "t_lo": t_lo, "t_hi": t_hi, "w": w_, "h": h_, "pad": pad,
             "r_max": r_max, "max_dots": max_dots}
-    script = _BP_SCRIPT.replace("__HELPERS__", _JS_HELPERS)
+    script = _script(_BP_SCRIPT)
     selection = f"{window_s:g}|{hop_s:g}|{band}"
     return _fragment("bandpower", root_id, selection, controls, chart + table, caption, data, script)
 
@@ -476,12 +477,6 @@ _KD_W, _KD_H, _KD_PAD = 420.0, 250.0, 44.0
 _MODEL_COLOURS = {"teacher": "#2ca02c", "student": "#1f77b4", "student_kd": "#d62728"}
 
 _KD_SCRIPT = r"""
-(function () {
-  var root = document.getElementById("__ROOT_ID__");
-  if (!root) { return; }
-  __HELPERS__
-  function start() {
-    var d = JSON.parse(root.querySelector('script[data-role="emokd-data"]').textContent);
     var names = ["target", "scheme", "private", "weight", "noise"];
     var sel = {};
     names.forEach(function (k) { sel[k] = root.querySelector('select[data-control="' + k + '"]'); });
@@ -550,10 +545,6 @@ _KD_SCRIPT = r"""
       root.querySelector('[data-view="caption"]').textContent = text;
     }
     names.forEach(function (k) { sel[k].addEventListener("change", update); });
-    update();
-  }
-  when_ready(start);
-})();
 """
 
 
@@ -662,6 +653,6 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
     for u in data["units"]:
         u["private"], u["kd_weight"], u["noise"] = (float(f"{u['private']:g}"), float(f"{u['kd_weight']:g}"),
                                                     float(f"{u['noise']:g}"))
-    script = _KD_SCRIPT.replace("__HELPERS__", _JS_HELPERS)
+    script = _script(_KD_SCRIPT)
     selection = f"{target}|{scheme}|{private:g}|{weight:g}|{noise:g}"
     return _fragment("kdstudy", root_id, selection, controls, gain_svg + models_svg, caption, data, script)
