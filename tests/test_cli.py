@@ -315,4 +315,4 @@ def test_verbose_run_shows_reused_folds_also_from_worker_processes(tmp_path):
     (out / "results.json").unlink()  # the folds are reused, each in a worker process
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert all(f"INFO emokd.experiment: fold {k}: already done" in again.stderr for k in range(3)), again.stderr
+    assert all(f"INFO emokd.fold: fold {k}: already done" in again.stderr for k in range(3)), again.stderr
