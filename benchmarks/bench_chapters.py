@@ -4,7 +4,7 @@ Colab gives every notebook a fresh runtime: nothing precomputed, the data genera
 inside the notebook. For every chapter this runs, in a new process and with a new,
 empty emokd cache (``EMOKD_CACHE=<tmp>/cache_<chapter>``):
 
-    jupyter nbconvert --to notebook --execute book/<chapter>.ipynb --output-dir <tmp>
+    python -c <execute book/<chapter>.ipynb with nbclient, as Jupyter Book's execution does>
 
 from the ``book/`` folder (as the build and the Colab setup cell do). Target (issue:
 a pretrained, frozen face backbone): every chapter under 150 s on 2 cores, on the
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +29,12 @@ from _results import run_measured, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 150.0
+# nbclient (what Jupyter Book's execution uses; nbconvert is not a dependency): run every cell in a
+# fresh kernel started in book/, stop at the first error
+EXECUTE = ("import sys, nbformat, nbclient\n"
+           "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+           "nbclient.NotebookClient(nb, timeout=1200, kernel_name='python3',\n"
+           "                        resources={'metadata': {'path': '.'}}).execute()\n")
 
 
 def main() -> None:
@@ -38,13 +43,11 @@ def main() -> None:
     ap.add_argument("--chapters", nargs="+", help="chapter names without .ipynb (default: every chapter)")
     args = ap.parse_args()
     chapters = args.chapters or sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]*_*.ipynb"))
-    jupyter = shutil.which("jupyter") or "jupyter"
     result = {"preset": args.preset, "cpu_count": psutil.cpu_count(), "target_seconds": TARGET_S, "chapters": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in chapters:
             env = dict(os.environ, EMOKD_PRESET=args.preset, EMOKD_CACHE=str(Path(tmp) / f"cache_{name}"))
-            cmd = [jupyter, "nbconvert", "--to", "notebook", "--execute", f"{name}.ipynb",
-                   "--ExecutePreprocessor.timeout=1200", "--output-dir", str(Path(tmp) / "out")]
+            cmd = [sys.executable, "-c", EXECUTE, f"{name}.ipynb"]
             m = run_measured(cmd, env=env, cwd=ROOT / "book")
             result["chapters"][name] = {"seconds": m["seconds"], "peak_rss_mb": m["peak_rss_mb"],
                                         "within_target": m["seconds"] <= TARGET_S}
