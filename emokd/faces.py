@@ -173,6 +173,17 @@ class FaceIdentity:
     expressivity: float
 
 
+#: the uniform range (px at 48 x 48) of each shape field of a FaceIdentity, in draw order
+_SHAPE_RANGES_PX = {
+    "face_half_width": (13.5, 16.0), "face_half_height": (17.0, 19.5), "face_offset_y": (0.5, 2.0),
+    "hair_top": (2.5, 5.0), "hair_side": (0.8, 2.0), "eye_spacing": (6.3, 7.8), "eye_y": (-5.0, -3.0),
+    "eye_half_height": (1.5, 2.0), "iris_radius": (1.2, 1.6), "brow_gap": (3.4, 4.4),
+    "brow_half_length": (2.8, 3.8), "brow_half_thickness": (0.55, 0.95), "nose_length": (3.0, 5.0),
+    "nose_y": (3.0, 4.5), "mouth_y": (8.5, 10.5), "mouth_half_width": (4.5, 6.0),
+    "lip_half_thickness": (0.8, 1.2),
+}
+
+
 def make_identity(rng: np.random.Generator) -> FaceIdentity:
     """Draw a random subject appearance.
 
@@ -202,25 +213,11 @@ def make_identity(rng: np.random.Generator) -> FaceIdentity:
         background = skin - bg_delta
     hair = u(15.0, 85.0)
     eye_half_width = u(2.5, 3.2)
+    # face shape, feature positions and sizes: uniform draws, in this order
+    shape = {name: u(lo, hi) for name, (lo, hi) in _SHAPE_RANGES_PX.items()}
     return FaceIdentity(
-        face_half_width=u(13.5, 16.0),
-        face_half_height=u(17.0, 19.5),
-        face_offset_y=u(0.5, 2.0),
-        hair_top=u(2.5, 5.0),
-        hair_side=u(0.8, 2.0),
-        eye_spacing=u(6.3, 7.8),
-        eye_y=u(-5.0, -3.0),
+        **shape,
         eye_half_width=eye_half_width,
-        eye_half_height=u(1.5, 2.0),
-        iris_radius=u(1.2, 1.6),
-        brow_gap=u(3.4, 4.4),
-        brow_half_length=u(2.8, 3.8),
-        brow_half_thickness=u(0.55, 0.95),
-        nose_length=u(3.0, 5.0),
-        nose_y=u(3.0, 4.5),
-        mouth_y=u(8.5, 10.5),
-        mouth_half_width=u(4.5, 6.0),
-        lip_half_thickness=u(0.8, 1.2),
         skin_grey=skin,
         background_grey=background,
         hair_grey=hair,
