@@ -42,7 +42,9 @@ def ccc(y_true, y_pred) -> float:
     """
     t, p = _pair(y_true, y_pred)
     mt, mp = t.mean(), p.mean()
-    cov = np.mean((t - mt) * (p - mp))
+    # a constant trace has no covariance; its computed mean can differ from its value by a
+    # rounding error, which would leave a spurious covariance of ~1e-17 (hence the test)
+    cov = 0.0 if _constant(t) or _constant(p) else np.mean((t - mt) * (p - mp))
     denom = t.var() + p.var() + (mt - mp) ** 2
     return float(2.0 * cov / denom) if denom > 0 else float("nan")
 
@@ -50,9 +52,15 @@ def ccc(y_true, y_pred) -> float:
 def pcc(y_true, y_pred) -> float:
     """Pearson correlation coefficient; NaN when either trace is constant."""
     t, p = _pair(y_true, y_pred)
+    if _constant(t) or _constant(p):  # exactly, not up to the rounding error of its mean
+        return float("nan")
     dt, dp = t - t.mean(), p - p.mean()
     denom = np.sqrt(np.sum(dt * dt) * np.sum(dp * dp))
     return float(np.sum(dt * dp) / denom) if denom > 0 else float("nan")
+
+
+def _constant(x: np.ndarray) -> bool:
+    return bool(x.min() == x.max())
 
 
 def rmse(y_true, y_pred) -> float:

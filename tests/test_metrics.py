@@ -83,3 +83,15 @@ def test_per_trial_mean_oracle_rewards_concatenation():
 def test_bad_input(t, p, match):
     with pytest.raises(EmokdError, match=match):
         ccc(t, p)
+
+
+def test_a_constant_prediction_has_no_correlation_despite_rounding():
+    """A flat prediction at the trace's own mean: the mean computed again from the flat trace differs
+    from its value by a rounding error, which must not leave a spurious covariance (PCC NaN, CCC
+    exactly 0; it did for 18 of the 32 book trials)."""
+    rng = np.random.default_rng(0)
+    for n in (145, 300, 448, 1000, 4096):
+        y = np.cumsum(rng.normal(size=n)) * 0.01
+        flat = np.full_like(y, y.mean())
+        s = score(y, flat)
+        assert np.isnan(s["pcc"]) and s["ccc"] == 0.0, (n, s)
