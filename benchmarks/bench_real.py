@@ -11,6 +11,12 @@ results/mahnob-features/<name>/ and writes results/mahnob-features/README.md: th
 tests, the commands, seeds, runtimes, one table per configuration and protocol (seed by seed),
 the paired tests and a figure of the per-fold KD gain against the teacher's CCC. Checkpoints
 and predictions (which hold the labels, GPL-3.0 upstream) stay in RUN and are never committed.
+While a run goes, every finished fold's record (its ``fold.json``: metrics, partitions, best
+epochs, configuration, the data's fingerprint; no labels, predictions or weights) is copied to
+results/mahnob-features/<name>/folds/ every 30 s (``--save-records`` does it for every run folder
+at once). A run stopped with the session resumes in the next from a fresh checkout: the rerun
+passes those records to ``python -m emokd run --fold-records``, which checks and reuses them, and
+trains only the folds without one.
 
 Configurations (:data:`CONFIGS`; <name> = <config>_<P>_seed<S>, the book runs keep <P>_seed<S>):
 
@@ -54,6 +60,9 @@ from emokd.stats import paired_tests  # noqa: E402
 RESULTS = ROOT / "results" / "mahnob-features"
 RUNS = ROOT / "emokd-runs" / "mahnob-features"
 KEEP = ("results.json", "results.md", "results.csv", "figures/fold_ccc.png")
+#: results/mahnob-features/<name>/folds/: each finished fold's record (its fold.json), saved as the run goes, so
+#: that a run stopped with the session resumes in the next one (`--fold-records`) from a fresh checkout
+RECORDS = "folds"
 
 
 #: configuration -> the options of `python -m emokd run` that make it
@@ -136,16 +145,44 @@ def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = Fals
         return None
     if config.startswith("kdsel-") and not rerun:
         _seed_from_base(RUNS / run_name(config.removeprefix("kdsel-"), protocol, seed), run)
+    records = dest / RECORDS
     t0 = time.perf_counter()
     cmd = command(protocol, seed, n_jobs, data, run, config, device) + (["--fresh"] if rerun else [])
+    if not rerun and any(records.glob("fold_*.json")):  # folds finished in an earlier session
+        cmd[-1:-1] = ["--fold-records", str(records)]
     print("$ " + " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    while proc.poll() is None:  # each finished fold is kept in results/ at once: a later session resumes there
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        save_records(run, records)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
     wall = time.perf_counter() - t0
     for name in KEEP:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / name, dest / (name + ".tmp"))
         os.replace(dest / (name + ".tmp"), dest / name)
     return wall
+
+
+def save_records(run: Path, records: Path) -> list[int]:
+    """Copy each finished fold's ``fold.json`` of the run folder to ``records/fold_XX.json`` (new or changed ones;
+    atomically); returns the fold numbers copied. The records hold metrics, partitions, best epochs, the
+    configuration and the data's fingerprint: no labels, predictions or weights."""
+    copied = []
+    for done in sorted(run.glob("folds/fold_*/fold.json")):
+        dest = records / (done.parent.name + ".json")
+        text = done.read_bytes()
+        if dest.exists() and dest.read_bytes() == text:
+            continue
+        records.mkdir(parents=True, exist_ok=True)
+        (dest.parent / (dest.name + ".tmp")).write_bytes(text)
+        os.replace(dest.parent / (dest.name + ".tmp"), dest)
+        copied.append(int(done.parent.name.removeprefix("fold_")))
+    return copied
 
 
 def _fold_ccc(res: dict, model: str, scheme: str = "concatenated") -> list[float]:
@@ -419,8 +456,15 @@ def main(argv=None) -> None:
     ap.add_argument("--device", help="passed to `python -m emokd run --device` (default: its auto)")
     ap.add_argument("--rerun", action="store_true", help="run again (from scratch) what results/ already holds")
     ap.add_argument("--report-only", action="store_true", help="only rewrite results/mahnob-features/README.md")
+    ap.add_argument("--save-records", action="store_true",
+                    help="only copy the finished folds of every run folder to results/ (fold records) and exit")
     args = ap.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.save_records:
+        for run in sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []:
+            if copied := save_records(run, RESULTS / run.name / RECORDS):
+                print(f"{run.name}: folds {copied} saved", flush=True)
+        return
     for config in [] if args.report_only else args.configs:
         for seed in args.seeds:
             for protocol in args.protocols:

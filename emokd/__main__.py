@@ -141,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
     p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
+    p.add_argument("--folds", type=_fold_numbers, metavar="N,LO-HI,...",
+                   help="run only these folds (0-based), e.g. one share of a run split over machines or sessions; "
+                        "results.json is written once every fold is finished")
+    p.add_argument("--fold-records", type=Path, metavar="DIR",
+                   help="take finished folds from DIR/fold_XX.json (copies of folds/fold_XX/fold.json made "
+                        "elsewhere; checked to be this configuration's on this data) instead of running them")
     p.add_argument("--fresh", action="store_true",
                    help="start over: ignore finished folds and checkpoints in OUT, and write into an OUT that "
                         "holds another configuration's run, a run on other data, or files emokd did not write "
@@ -199,6 +205,25 @@ def _names(text: str) -> tuple[str, ...]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
     return names
+
+
+def _fold_numbers(text: str) -> tuple[int, ...]:
+    """``"0-11,15"`` -> (0, 1, ..., 11, 15)."""
+    out = []
+    try:
+        for part in (v.strip() for v in text.split(",")):
+            if not part:
+                continue
+            lo, _, hi = part.partition("-")
+            lo, hi = int(lo), int(hi) if hi else int(lo)
+            if lo < 0 or hi < lo:
+                raise ValueError
+            out.extend(range(lo, hi + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected fold numbers and ranges like 0-11,15, got {text!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"no fold numbers in {text!r}")
+    return tuple(sorted(set(out)))
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -373,11 +398,28 @@ def _run(args) -> None:
             check_same(args.out, marker["config"], None, json.loads(json.dumps(cfg.to_json())), None)
         prepared = _data_for_run(args)
         results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
-                                 progress=not args.quiet, resume=not args.fresh)
+                                 progress=not args.quiet, resume=not args.fresh, folds=args.folds,
+                                 fold_records=args.fold_records)
+        if results.get("partial"):
+            print(f"{len(results['done'])} of {results['n_folds']} {args.protocol.upper()} folds finished in "
+                  f"{args.out} (missing: {_ranges(results['missing'])}); results.json is written once every "
+                  f"fold is (run the rest with --folds {_ranges(results['missing'])})")
+            return
         paths = write_report(args.out)
     print(markdown_table(results))
     print(f"\n{results['n_folds']} {args.protocol.upper()} folds in {results['runtime_s']:.0f} s -> "
           f"{args.out / 'results.json'}, {paths['markdown'].name}, {paths['csv'].name}, figures/")
+
+
+def _ranges(numbers) -> str:
+    """[0, 1, 2, 5] -> ``"0-2,5"`` (what --folds reads)."""
+    parts, numbers = [], sorted(numbers)
+    for n in numbers:
+        if parts and n == parts[-1][1] + 1:
+            parts[-1][1] = n
+        else:
+            parts.append([n, n])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
 
 
 def _report(args) -> None:

@@ -57,6 +57,7 @@ from pathlib import Path
 
 from .config import ExperimentConfig
 from .datasets import make_folds
+from .errors import EmokdError
 from .fileio import versions, write_json
 from .fold import _as_json, _frozen_backbone, _seed, model_names, run_fold  # noqa: F401  (_seed: re-exported)
 from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment import ... keeps working)
@@ -68,7 +69,7 @@ from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment impor
     reference_metrics,
     reference_predictions,
 )
-from .runfolder import check_same, claim, data_fingerprint, record, run_lock
+from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from .runs import FORMAT, missing_outputs, read_json
 from .stats import paired_tests, summarise
 
@@ -100,7 +101,7 @@ def summarise_folds(folds: list[dict], models: list[str], references=(), *, fiel
 
 
 def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1, backend: str | None = None,
-                   progress: bool = True, resume: bool = True) -> dict:
+                   progress: bool = True, resume: bool = True, folds=None, fold_records=None) -> dict:
     """Run every fold and write ``out/results.json``; returns the results dict.
 
     Parameters
@@ -117,15 +118,48 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
         configuration's run, a run on other data, or files emokd did not write is
         refused (EmokdError naming what changed); ``resume=False`` starts over.
         ``out/.emokd.lock`` keeps a second run out of the folder while this one runs.
+    folds : iterable of int, optional
+        Run only these folds (their numbers, 0-based), e.g. one share of a run
+        split over machines or sessions. When every fold of the protocol is then
+        finished (here or in ``fold_records``), ``results.json`` is written as
+        usual; otherwise nothing is, and the returned dict is a progress report:
+        ``{"partial": True, "done": [...], "missing": [...], ...}``.
+    fold_records : path, optional
+        A folder of finished folds' results computed elsewhere (``fold_XX.json``:
+        copies of a run folder's ``folds/fold_XX/fold.json``). A fold with a
+        record is not run here; its record enters ``results.json`` as it is,
+        after its configuration and data fingerprint are checked against this
+        run's (EmokdError naming the file otherwise). Its model and prediction
+        files stay where it ran: ``results.json`` lists such folds under
+        ``imported_folds``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         return _run_experiment(prepared_dir, cfg, out, n_jobs=n_jobs, backend=backend, progress=progress,
-                               resume=resume)
+                               resume=resume, only=None if folds is None else sorted({int(f) for f in folds}),
+                               fold_records=fold_records)
 
 
-def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, backend, progress, resume) -> dict:
+def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, dict]:
+    """fold number -> the finished fold's result (``folder/fold_XX.json``), each checked to be this
+    configuration's on this data (:func:`emokd.runfolder.check_same`; EmokdError naming the file)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EmokdError(f"fold records {folder}: no such folder")
+    cfg_json, data_id = _as_json(cfg), fingerprint_id(data)
+    records = {}
+    for path in sorted(folder.glob("fold_*.json")):
+        rec = read_json(path)
+        check_same(path, rec.get("config"), rec.get("inputs"), cfg_json, data_id)
+        if not isinstance(rec.get("fold"), int) or path.name != f"fold_{rec['fold']:02d}.json":
+            raise EmokdError(f"{path}: field 'fold' is {rec.get('fold')!r}, not the number in the file's name")
+        records[rec["fold"]] = rec
+    return records
+
+
+def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, backend, progress, resume, only,
+                    fold_records) -> dict:
     # The run folder is emokd's and holds this configuration's run on this data, or it is refused
     marker = claim(out, fresh=not resume)
     cfg_json, data = _as_json(cfg), data_fingerprint(prepared_dir, cfg.data_format)
@@ -137,14 +171,16 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
     done = out / "results.json"
     if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
         old = read_json(done)
+        imported = set(old.get("imported_folds", []))
         if (old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT
-                and not missing_outputs(out, [f.get("fold", -1) for f in old.get("folds", [])], model_names(cfg))):
+                and not missing_outputs(out, [f.get("fold", -1) for f in old.get("folds", [])
+                                              if f.get("fold", -1) not in imported], model_names(cfg))):
             log.info("%s: already done", done)
             return old
     t0 = time.perf_counter()
     try:
         results = _run_folds(prepared_dir, cfg, out, data, n_jobs=n_jobs, backend=backend, progress=progress,
-                             resume=resume, t0=t0, before=before)
+                             resume=resume, t0=t0, before=before, only=only, fold_records=fold_records)
         record(out, cfg_json, data, seconds_before=results["runtime_s"])
         return results
     except BaseException:
@@ -152,13 +188,38 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
         raise
 
 
-def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before) -> dict:
+def _finished_here(out: Path, fold: int, cfg: ExperimentConfig, data: dict) -> dict | None:
+    """The result of ``fold`` when it is finished in the run folder (fold.json and every output), else None."""
+    done = out / "folds" / f"fold_{fold:02d}" / "fold.json"
+    if not done.is_file() or missing_outputs(out, [fold], model_names(cfg)):
+        return None
+    result = read_json(done)
+    check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), fingerprint_id(data))
+    return result
+
+
+def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before, only=None,
+               fold_records=None) -> dict:
     from joblib import Parallel, delayed, parallel_config
 
     trials = load_trials(prepared_dir, cfg.data_format)
-    folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
-                       n_folds=cfg.n_folds, val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
-    references = {f.fold: reference_metrics(trials, f, cfg) for f in folds}
+    all_folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
+                           n_folds=cfg.n_folds, val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
+    numbers = [f.fold for f in all_folds]
+    if only is not None and (unknown := sorted(set(only) - set(numbers))):
+        raise EmokdError(f"folds {unknown}: no such fold; this {cfg.protocol} run has folds {numbers[0]}-{numbers[-1]}")
+    records = read_fold_records(fold_records, cfg, data) if fold_records is not None else {}
+    if unknown := sorted(set(records) - set(numbers)):
+        raise EmokdError(f"fold records {fold_records}: folds {unknown} are not folds of this {cfg.protocol} run")
+    # finished in this folder (an earlier share or segment) beats a record of the same fold made elsewhere
+    here = {n: r for n in numbers if resume and (n in records or (only is not None and n not in only))
+            and (r := _finished_here(out, n, cfg, data)) is not None}
+    records = {n: r for n, r in records.items() if n not in here}
+    folds = [f for f in all_folds if f.fold not in records and f.fold not in here and (only is None or f.fold in only)]
+    elsewhere = {**here, **records}
+    if records:
+        log.info("%d fold(s) taken from the records in %s: %s", len(records), fold_records, sorted(records))
+    references = {f.fold: reference_metrics(trials, f, cfg) for f in all_folds}
     del trials
     embeddings = None
     if _frozen_backbone(cfg):  # once, before any fold: the backbone saw none of these subjects
@@ -167,8 +228,11 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
 
         embeddings = cached_embeddings(prepared_dir, cfg.teacher, device=resolve_device(cfg.device),
                                        progress=progress)
-    n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
+    # threads per fold from the whole run's folds, so that a share (or a resume) of a run computes
+    # its folds with the same number of threads, hence the same floating-point results
+    n_jobs = max(1, min(n_jobs, len(all_folds))) if n_jobs > 0 else n_jobs
     n_threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 0 else 1
+    n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
     log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
     with parallel_config(backend=backend) if backend else contextlib.nullcontext():
         if n_jobs == 1 and backend is None:
@@ -178,6 +242,14 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
             folds_out = Parallel(n_jobs=n_jobs)(
                 delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume, inputs=data,
                                   embeddings=embeddings) for f in folds)
+    by_number = {**elsewhere, **{r["fold"]: r for r in folds_out}}
+    if missing := [n for n in numbers if n not in by_number]:
+        done = sorted(by_number)
+        log.info("%d of %d folds finished; missing %s: no results.json until they are", len(done), len(numbers),
+                 missing)
+        return {"partial": True, "protocol": cfg.protocol, "n_folds": len(numbers), "done": done,
+                "missing": missing, "runtime_s": round(before + time.perf_counter() - t0, 1)}
+    folds_out = [dict(by_number[n]) for n in numbers]
     models = model_names(cfg)
     refs = [r for r in REFERENCES if all(r in references[f.fold][0] for f in folds)]
     # scores against the latent valence: synthetic data, every fold (a fold of an older emokd has none)
@@ -197,6 +269,7 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                **(summarise_folds(folds_out, models, refs, field="metrics_latent", prefix="_latent")
                   if has_latent else {}),
                **({"kd_selected_weights": [f["kd_selected"]["weight"] for f in folds_out]} if cfg.kd_select else {}),
+               **({"imported_folds": sorted(records)} if records else {}),
                "runtime_s": round(before + time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}
     write_json(out / "results.json", results)

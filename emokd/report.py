@@ -312,7 +312,13 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
              else "."), "",
           markdown_table(results), "## Concatenated CCC per fold", "",
           "![Concatenated CCC per fold](figures/fold_ccc.png)", "", "## Test predictions", ""]
+    imported = set(results.get("imported_folds", []))
+    if imported:
+        md += [f"Folds {', '.join(map(str, sorted(imported)))} were computed elsewhere and taken from their "
+               "records (`--fold-records`): their predictions are not in this folder.", ""]
     for entry in results["folds"]:
+        if entry["fold"] in imported:
+            continue
         name = f"predictions_fold_{entry['fold']:02d}"
         fig = _plot_fold_predictions(run, entry["fold"], max_trials=6)
         paths[name] = _save_figure(fig, fig_dir / f"{name}.png")

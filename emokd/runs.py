@@ -293,7 +293,8 @@ class Run:
 
     def missing_outputs(self, models=None) -> list[Path]:
         """Model and prediction files of the run's folds that are not there (deleted after the run)."""
-        return missing_outputs(self.dir, [f["fold"] for f in self.results["folds"]],
+        imported = set(self.results.get("imported_folds", []))  # their files stay where they ran
+        return missing_outputs(self.dir, [f["fold"] for f in self.results["folds"] if f["fold"] not in imported],
                                self.models if models is None else models)
 
 

@@ -65,3 +65,18 @@ def test_kdsel_starts_from_the_base_runs_checkpoints(tmp_path):
     (run / "folds" / "fold_00" / "student.ckpt").write_text("trained further")
     bench_real._seed_from_base(base, run)  # an interrupted kdsel run is resumed, not overwritten
     assert (run / "folds" / "fold_00" / "student.ckpt").read_text() == "trained further"
+
+
+def test_save_records_copies_finished_folds_once(tmp_path):
+    run, records = tmp_path / "run", tmp_path / "records"
+    for n, text in ((0, '{"fold": 0}'), (3, '{"fold": 3}')):
+        (run / "folds" / f"fold_{n:02d}").mkdir(parents=True)
+        (run / "folds" / f"fold_{n:02d}" / "fold.json").write_text(text)
+    (run / "folds" / "fold_05").mkdir()  # unfinished: only checkpoints
+    (run / "folds" / "fold_05" / "teacher.ckpt").write_bytes(b"x")
+    assert bench_real.save_records(run, records) == [0, 3]
+    assert sorted(p.name for p in records.iterdir()) == ["fold_00.json", "fold_03.json"]
+    assert (records / "fold_03.json").read_text() == '{"fold": 3}'
+    assert bench_real.save_records(run, records) == []  # nothing new
+    (run / "folds" / "fold_03" / "fold.json").write_text('{"fold": 3, "redone": true}')
+    assert bench_real.save_records(run, records) == [3]

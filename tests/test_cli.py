@@ -316,3 +316,17 @@ def test_verbose_run_shows_reused_folds_also_from_worker_processes(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert all(f"INFO emokd.fold: fold {k}: already done" in again.stderr for k in range(3)), again.stderr
+
+
+def test_fold_numbers_and_ranges_round_trip():
+    import argparse
+
+    from emokd.__main__ import _fold_numbers, _ranges
+
+    assert _fold_numbers("0-3,7, 9-10") == (0, 1, 2, 3, 7, 9, 10)
+    assert _fold_numbers("5,5,2") == (2, 5)
+    assert _ranges([0, 1, 2, 3, 7, 9, 10]) == "0-3,7,9-10"
+    assert _fold_numbers(_ranges([4, 0, 2, 3])) == (0, 2, 3, 4)
+    for bad in ("3-1", "-2", "a", ",", "1-x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="fold numbers"):
+            _fold_numbers(bad)

@@ -258,3 +258,54 @@ def test_kd_weight_selected_on_validation_and_ridge_references(smoke_prepared, t
     assert res["kd_selected_weights"] == [f["kd_selected"]["weight"] for f in res["folds"]]
     assert res["tests"]["student_kd_selected_vs_student"]["n_folds"] == 3
     assert "student_kd_w0.5.ckpt" in {p.name for p in (tmp_path / "folds" / "fold_00").iterdir()}
+
+
+def test_a_run_split_into_shares_equals_the_whole_run(loso_run, smoke_prepared, tmp_path):
+    """--folds: one share writes no results.json; the last share completes it, equal to the run in one go."""
+    out, res = loso_run
+    share = tmp_path / "run"
+    first = run_experiment(smoke_prepared[0], _cfg(), share, n_jobs=2, progress=False, folds=[1])
+    assert first["partial"] and first["done"] == [1] and first["missing"] == [0, 2]
+    assert not (share / "results.json").exists()
+    assert not (share / "folds" / "fold_00").exists()  # only the share's fold was trained
+    fold1 = {p: p.stat().st_mtime_ns for p in (share / "folds" / "fold_01").glob("*.pt")}
+    whole = run_experiment(smoke_prepared[0], _cfg(), share, n_jobs=2, progress=False, folds=[0, 2])
+    assert not whole.get("partial") and _metrics(whole) == _metrics(res)
+    assert {p: p.stat().st_mtime_ns for p in fold1} == fold1  # the first share was reused, not retrained
+    with pytest.raises(EmokdError, match=r"folds \[7\]: no such fold.*folds 0-2"):
+        run_experiment(smoke_prepared[0], _cfg(), tmp_path / "bad", progress=False, folds=[0, 7])
+
+
+def test_fold_records_from_elsewhere_complete_a_run(loso_run, smoke_prepared, tmp_path):
+    """--fold-records: finished folds made in another folder are checked, not rerun, and marked imported."""
+    import shutil
+
+    from emokd.report import write_report
+    from emokd.runs import load_run
+
+    out, res = loso_run
+    records = tmp_path / "records"
+    records.mkdir()
+    for n in (0, 2):
+        shutil.copyfile(out / "folds" / f"fold_{n:02d}" / "fold.json", records / f"fold_{n:02d}.json")
+    here = tmp_path / "run"
+    again = run_experiment(smoke_prepared[0], _cfg(), here, n_jobs=2, progress=False, fold_records=records)
+    assert _metrics(again) == _metrics(res) and again["imported_folds"] == [0, 2]
+    assert sorted(p.name for p in (here / "folds").iterdir()) == ["fold_01"]  # only the unrecorded fold ran
+    run = load_run(here)
+    assert run.missing_outputs() == []  # the imported folds' files are elsewhere, as results.json says
+    md = write_report(here)["markdown"].read_text()
+    assert "Folds 0, 2 were computed elsewhere" in md and "predictions_fold_01.png" in md
+    assert "predictions_fold_00.png" not in md
+    # finished: returned as it is on a rerun with the same records
+    before = (here / "results.json").read_bytes()
+    run_experiment(smoke_prepared[0], _cfg(), here, n_jobs=1, progress=False, fold_records=records)
+    assert (here / "results.json").read_bytes() == before
+    # a record of another configuration (seed 1) is refused, naming the file and the change
+    with pytest.raises(EmokdError, match=r"fold_00\.json holds a run computed from other inputs.*seed 0 -> 1"):
+        run_experiment(smoke_prepared[0], dataclasses.replace(_cfg(), seed=1), tmp_path / "other", progress=False,
+                       fold_records=records)
+    # a record renamed to another fold's name is refused, naming the field
+    shutil.move(records / "fold_02.json", records / "fold_01.json")
+    with pytest.raises(EmokdError, match=r"fold_01\.json: field 'fold' is 2"):
+        run_experiment(smoke_prepared[0], _cfg(), tmp_path / "renamed", progress=False, fold_records=records)
