@@ -6,13 +6,16 @@ empty emokd cache (``EMOKD_CACHE=<tmp>/cache_<chapter>``):
 
     python -c <execute book/<chapter>.ipynb with nbclient, as Jupyter Book's execution does>
 
-from the ``book/`` folder (as the build and the Colab setup cell do). Target (issue:
+from the edition's ``book/`` folder (as the build and the Colab setup cell do). ``--edition``:
+``student`` (default: what a Colab launch button opens, the chapters without their solution
+cells, ``book/_tools/editions.py``) or ``instructor`` (the chapters as committed, every
+solution executed, as the book build does). Target (issue:
 a pretrained, frozen face backbone): every chapter under 150 s on 2 cores, on the
 ``book`` preset. The Colab setup cell itself (clone + pip install) is skipped, as
 emokd is installed here.
 
-Run:  python benchmarks/bench_chapters.py [--preset book] [--chapters 04_teacher 05_distillation]
-Writes benchmarks/results/chapters_<preset>.json.
+Run:  python benchmarks/bench_chapters.py [--preset book] [--edition student] [--chapters 04_teacher ...]
+Writes benchmarks/results/chapters_<preset>_<edition>.json (``_partial`` with --chapters).
 """
 
 from __future__ import annotations
@@ -40,15 +43,22 @@ EXECUTE = ("import sys, nbformat, nbclient\n"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="book")
+    ap.add_argument("--edition", choices=("student", "instructor"), default="student",
+                    help="student (default: what Colab opens) or instructor (every solution executed)")
     ap.add_argument("--chapters", nargs="+", help="chapter names without .ipynb (default: every chapter)")
     args = ap.parse_args()
     chapters = args.chapters or sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]*_*.ipynb"))
-    result = {"preset": args.preset, "cpu_count": psutil.cpu_count(), "target_seconds": TARGET_S, "chapters": {}}
+    result = {"preset": args.preset, "edition": args.edition, "cpu_count": psutil.cpu_count(),
+              "target_seconds": TARGET_S, "chapters": {}}
+    sys.path.insert(0, str(ROOT / "book" / "_tools"))
+    from editions import write_edition
+
     with tempfile.TemporaryDirectory() as tmp:
+        book = write_edition(Path(tmp) / "editions", args.edition) / "book"
         for name in chapters:
             env = dict(os.environ, EMOKD_PRESET=args.preset, EMOKD_CACHE=str(Path(tmp) / f"cache_{name}"))
             cmd = [sys.executable, "-c", EXECUTE, f"{name}.ipynb"]
-            m = run_measured(cmd, env=env, cwd=ROOT / "book")
+            m = run_measured(cmd, env=env, cwd=book)
             result["chapters"][name] = {"seconds": m["seconds"], "peak_rss_mb": m["peak_rss_mb"],
                                         "within_target": m["seconds"] <= TARGET_S}
             print(f"{name}: {m['seconds']:.0f} s, peak {m['peak_rss_mb']} MB", flush=True)
@@ -56,8 +66,8 @@ def main() -> None:
     result["slowest_seconds"] = max(secs)
     result["all_within_target"] = all(c["within_target"] for c in result["chapters"].values())
     print(f"slowest chapter {max(secs):.0f} s; all under {TARGET_S:.0f} s: {result['all_within_target']}")
-    print("wrote", write_result(f"chapters_{args.preset}" if not args.chapters else
-                                f"chapters_{args.preset}_partial", result))
+    name = f"chapters_{args.preset}_{args.edition}"
+    print("wrote", write_result(name if not args.chapters else f"{name}_partial", result))
 
 
 if __name__ == "__main__":
