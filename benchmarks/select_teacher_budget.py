@@ -1,4 +1,4 @@
-"""Choose the frozen-backbone teacher's epoch budget on validation CCC (book LOSO, seed 0).
+"""Choose the frozen-backbone teacher's epoch budget on validation CCC (book LOSO, seed 0); the students' too.
 
 The rule, fixed before looking at the numbers: among the budgets below, take the
 cheapest (fewest teacher epochs summed over the 8 folds) whose mean best
@@ -15,8 +15,13 @@ kept; the run stops at the first epoch more than ``early_stop`` epochs after it,
 or at ``max_epochs``). ``--logs DIR`` replays the ``teacher.log.jsonl`` files of a
 run folder made with the longest budget instead of training.
 
-Run:  python benchmarks/select_teacher_budget.py [--preset book] [--logs RUN_DIR]
-Writes benchmarks/results/teacher_budget_<preset>.json.
+``--model students --logs RUN_DIR`` replays the same rule on the logs of both students (``student``
+and ``student_kd``) of a run made with the preset's student budget (book: 40 epochs, early stop 8,
+the longest that can be replayed from it): how much cheaper a shorter budget would be, and what it
+would cost on validation (an analysis; the book preset's students are unchanged).
+
+Run:  python benchmarks/select_teacher_budget.py [--preset book] [--logs RUN_DIR] [--model teacher|students]
+Writes benchmarks/results/teacher_budget_<preset>.json (students: student_budget_<preset>.json).
 """
 
 from __future__ import annotations
@@ -33,16 +38,19 @@ from _results import write_result
 LONGEST = (300, 20)
 BUDGETS = [(300, 20), (300, 10), (100, 10), (60, 10), (40, 10), (30, 10), (30, 8), (20, 8), (30, 5)]
 TOLERANCE = 0.005
+#: the students: the book preset's budget is the longest their logs can replay
+STUDENTS_LONGEST = (40, 8)
+STUDENT_BUDGETS = [(40, 8), (40, 6), (40, 5), (40, 4), (40, 3), (20, 8), (20, 5), (15, 5), (10, 3)]
 
 
-def replay(val_ccc: list[float], max_epochs: int, early_stop: int) -> dict:
+def replay(val_ccc: list[float], max_epochs: int, early_stop: int, longest=LONGEST) -> dict:
     """What :func:`emokd.train.fit` keeps and runs under a budget, from the longest run's validation CCCs.
 
     Exact for budgets no longer than ``LONGEST`` (both fields at most its): such a
     run stops no later than the longest one did, so its log holds every epoch.
     """
-    if max_epochs > LONGEST[0] or early_stop > LONGEST[1]:
-        raise ValueError(f"budget {(max_epochs, early_stop)} is longer than the logged one {LONGEST}")
+    if max_epochs > longest[0] or early_stop > longest[1]:
+        raise ValueError(f"budget {(max_epochs, early_stop)} is longer than the logged one {longest}")
     best, best_epoch, run = -np.inf, 0, 0
     for epoch, v in enumerate(val_ccc[:max_epochs], start=1):
         if run and epoch - best_epoch > early_stop:
@@ -73,16 +81,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="book")
     ap.add_argument("--logs", type=Path, help="a run folder trained with the longest budget (300, 20)")
+    ap.add_argument("--model", choices=("teacher", "students"), default="teacher",
+                    help="teacher (default) or students (needs --logs: a run with the preset's student budget)")
     args = ap.parse_args()
+    students = args.model == "students"
+    if students and not args.logs:
+        raise SystemExit("--model students: give --logs RUN_DIR (a finished run of the preset)")
+    pattern = "fold_*/student*.log.jsonl" if students else "fold_*/teacher.log.jsonl"
+    budgets, longest = (STUDENT_BUDGETS, STUDENTS_LONGEST) if students else (BUDGETS, LONGEST)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = (sorted((args.logs / "folds").glob("fold_*/teacher.log.jsonl")) if args.logs
+        paths = (sorted((args.logs / "folds").glob(pattern)) if args.logs
                  else _train_logs(args.preset, Path(tmp)))
         if not paths:
-            raise SystemExit(f"{args.logs}: no folds/fold_*/teacher.log.jsonl")
+            raise SystemExit(f"{args.logs}: no folds/{pattern}")
         logs = [[json.loads(line)["val_ccc"] for line in p.read_text().splitlines() if line] for p in paths]
+    if students:  # the logs must be of the longest budget: none may run past it
+        if too_long := [str(p) for p, v in zip(paths, logs) if len(v) > longest[0]]:
+            raise SystemExit(f"logs longer than {longest[0]} epochs: {too_long}")
     rows = {}
-    for m, e in BUDGETS:
-        per_fold = [replay(v, m, e) for v in logs]
+    for m, e in budgets:
+        per_fold = [replay(v, m, e, longest) for v in logs]
         rows[f"{m}/{e}"] = {"max_epochs": m, "early_stop": e,
                             "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in per_fold])), 4),
                             "epochs_run": int(sum(r["epochs_run"] for r in per_fold)),
@@ -92,10 +110,13 @@ def main() -> None:
     chosen = min(ok, key=lambda k: (rows[k]["epochs_run"], -rows[k]["mean_best_val_ccc"]))
     for k, r in rows.items():
         print(f"max {r['max_epochs']:3d}, early stop {r['early_stop']:2d}: validation CCC {r['mean_best_val_ccc']:.4f}, "
-              f"{r['epochs_run']:3d} epochs over {len(logs)} folds{'  <- chosen' if k == chosen else ''}")
-    print("wrote", write_result(f"teacher_budget_{args.preset}", {
-        "preset": args.preset, "n_folds": len(logs), "budgets": rows, "chosen": chosen,
-        "rule": f"the fewest teacher epochs among budgets within {TOLERANCE} of the best mean validation CCC",
+              f"{r['epochs_run']:3d} epochs over {len(logs)} logs{'  <- chosen' if k == chosen else ''}")
+    what = "student" if students else "teacher"
+    print("wrote", write_result(f"{what}_budget_{args.preset}", {
+        "preset": args.preset, "model": args.model, "n_logs": len(logs), "logs": [str(p.relative_to(args.logs))
+                                                                            for p in paths] if args.logs else None,
+        "budgets": rows, "chosen": chosen,
+        "rule": f"the fewest {what} epochs among budgets within {TOLERANCE} of the best mean validation CCC",
         "source": str(args.logs) if args.logs else "trained here with the longest budget"}))
 
 
