@@ -403,11 +403,31 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
                   "KD student − student (concatenated test CCC) against the teacher's CCC, every fold of "
                   "every seed, one panel per configuration and protocol:", "",
                   "![Per-fold KD gain against the teacher's CCC](kd_gain_vs_teacher.png)", ""]
+    lines += in_progress()
     out = RESULTS / "README.md"
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
     os.replace(tmp, out)
     return out
+
+
+def in_progress() -> list[str]:
+    """README lines for the runs that have fold records but no results.json yet (stopped with a session)."""
+    rows = []
+    for records in sorted(RESULTS.glob(f"*/{RECORDS}")):
+        if (records.parent / "results.json").exists() or not (files := sorted(records.glob("fold_*.json"))):
+            continue
+        rec = json.loads(files[-1].read_text())
+        cfg = rec.get("config", {})
+        total = 24 if cfg.get("protocol") == "loso" else cfg.get("n_folds", "?")
+        hours = sum(json.loads(f.read_text()).get("seconds", 0.0) for f in files) / 3600
+        rows.append(f"| {records.parent.name} | {len(files)} of {total} | {hours:.1f} h |")
+    if not rows:
+        return []
+    return ["## Runs in progress", "",
+            "Folds finished so far (their records in `<run>/folds/`, no labels or weights); the same "
+            "`bench_real.py` command resumes each run where it stopped, in any later session.", "",
+            "| run | folds finished | compute so far (summed over folds) |", "|---|---|---|", *rows, ""]
 
 
 def _section(config: str, protocol: str, runs: list[dict], title: str, family: dict | None = None) -> list[str]:
