@@ -330,3 +330,21 @@ def test_fold_numbers_and_ranges_round_trip():
     for bad in ("3-1", "-2", "a", ",", "1-x"):
         with pytest.raises(argparse.ArgumentTypeError, match="fold numbers"):
             _fold_numbers(bad)
+
+
+@pytest.mark.slow
+def test_run_in_shares_and_from_records(smoke_prepared, tmp_path, capsys):
+    """--folds writes no results.json until the last share; --fold-records completes a run from records."""
+    import shutil
+
+    base = ["run", "--preset", "smoke", "--data", str(smoke_prepared[0]), "--max-epochs", "1", "--quiet"]
+    share = tmp_path / "share"
+    assert main([*base, "--out", str(share), "--folds", "0"]) == 0
+    assert "1 of 3 LOSO folds finished" in capsys.readouterr().out and not (share / "results.json").exists()
+    records = tmp_path / "records"
+    records.mkdir()
+    shutil.copyfile(share / "folds" / "fold_00" / "fold.json", records / "fold_00.json")
+    assert main([*base, "--out", str(tmp_path / "rest"), "--fold-records", str(records)]) == 0
+    res = json.loads((tmp_path / "rest" / "results.json").read_text())
+    assert res["imported_folds"] == [0] and [f["fold"] for f in res["folds"]] == [0, 1, 2]
+    assert "3 LOSO folds" in capsys.readouterr().out
