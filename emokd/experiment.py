@@ -222,7 +222,7 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     references = {f.fold: reference_metrics(trials, f, cfg) for f in all_folds}
     del trials
     embeddings = None
-    if _frozen_backbone(cfg):  # once, before any fold: the backbone saw none of these subjects
+    if _frozen_backbone(cfg) and folds:  # once, before any fold: the backbone saw none of these subjects
         from .embeddings import cached_embeddings
         from .train import resolve_device
 
