@@ -12,7 +12,7 @@ from emokd.errors import EmokdError
 from emokd.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = sorted((ROOT / "results" / "mahnob-features").glob("*_seed*"))
+COMMITTED = sorted(p.parent for p in (ROOT / "results" / "mahnob-features").glob("*_seed*/results.json"))
 MODELS = ["teacher", "student", "student_kd"]
 
 

@@ -1,0 +1,16 @@
+#!/bin/bash
+# The real-data runs of the "real data, examined" issue, in order, one at a time (nice, n_jobs 2).
+# Each resumes where it stopped: from its run folder in this checkout, or from the fold records
+# committed in results/mahnob-features/<run>/folds/ (a fresh checkout); a finished one is skipped.
+# Log: emokd-runs/queue.log. Commit results/mahnob-features/ as folds finish.
+#   setsid nohup benchmarks/real_queue.sh >/dev/null 2>&1 &
+cd "$(dirname "$0")/.." || exit 1
+D=${EMOKD_MAHNOB_FEATURES:-../shared/data/mahnob-hci}
+mkdir -p emokd-runs
+for job in "book_subject loso 0" "book_subject trs 0" "paper trs 0" "kdsel trs 0" "paper loso 0" \
+           "book_subject loso 1" "paper loso 1" "book_subject loso 2" "paper loso 2" "kdsel loso 0"; do
+  set -- $job
+  echo "=== $(date -u +%FT%T) $job" >> emokd-runs/queue.log
+  nice -n 10 python benchmarks/bench_real.py --configs "$1" --protocols "$2" --seeds "$3" --n-jobs 2 \
+    --data "$D" >> emokd-runs/queue.log 2>&1 || echo "FAILED $job" >> emokd-runs/queue.log
+done
