@@ -419,7 +419,9 @@ def in_progress() -> list[str]:
             continue
         rec = json.loads(files[-1].read_text())
         cfg = rec.get("config", {})
-        total = 24 if cfg.get("protocol") == "loso" else cfg.get("n_folds", "?")
+        # LOSO: one fold per subject of the data, all of which appear in any fold's partition
+        subjects = {s for part in ("train", "validation", "test") for s in (rec.get(part) or {}).get("subjects", [])}
+        total = len(subjects) if cfg.get("protocol") == "loso" else cfg.get("n_folds", "?")
         hours = sum(json.loads(f.read_text()).get("seconds", 0.0) for f in files) / 3600
         rows.append(f"| {records.parent.name} | {len(files)} of {total} | {hours:.1f} h |")
     if not rows:

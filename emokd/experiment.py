@@ -59,7 +59,14 @@ from .config import ExperimentConfig
 from .datasets import make_folds
 from .errors import EmokdError
 from .fileio import versions, write_json
-from .fold import _as_json, _frozen_backbone, _seed, model_names, run_fold  # noqa: F401  (_seed: re-exported)
+from .fold import (  # noqa: F401  (_seed: re-exported)
+    _as_json,
+    _frozen_backbone,
+    _seed,
+    finished_fold,
+    model_names,
+    run_fold,
+)
 from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment import ... keeps working)
     REFERENCES,
     UNTRAINED,
@@ -190,12 +197,8 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
 
 def _finished_here(out: Path, fold: int, cfg: ExperimentConfig, data: dict) -> dict | None:
     """The result of ``fold`` when it is finished in the run folder (fold.json and every output), else None."""
-    done = out / "folds" / f"fold_{fold:02d}" / "fold.json"
-    if not done.is_file() or missing_outputs(out, [fold], model_names(cfg)):
-        return None
-    result = read_json(done)
-    check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), fingerprint_id(data))
-    return result
+    result, missing = finished_fold(out, fold, cfg, fingerprint_id(data))
+    return None if missing else result
 
 
 def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before, only=None,
@@ -230,8 +233,7 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                                        progress=progress)
     # threads per fold from the whole run's folds, so that a share (or a resume) of a run computes
     # its folds with the same number of threads, hence the same floating-point results
-    n_jobs = max(1, min(n_jobs, len(all_folds))) if n_jobs > 0 else n_jobs
-    n_threads = max(1, (os.cpu_count() or 1) // n_jobs) if n_jobs > 0 else 1
+    n_threads = max(1, (os.cpu_count() or 1) // max(1, min(n_jobs, len(all_folds)))) if n_jobs > 0 else 1
     n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
     log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
     with parallel_config(backend=backend) if backend else contextlib.nullcontext():

@@ -156,6 +156,17 @@ def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dic
     return trials
 
 
+def finished_fold(out, fold: int, cfg: ExperimentConfig, data_id: str) -> tuple[dict | None, list[Path]]:
+    """A fold's ``fold.json`` in the run folder ``out``, checked to be ``cfg``'s on the data ``data_id``
+    (EmokdError otherwise), and its missing model and prediction files. (None, []) when there is no fold.json."""
+    done = fold_dir(out, fold) / "fold.json"
+    if not done.is_file():
+        return None, []
+    result = read_json(done)
+    check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), data_id)
+    return result, missing_outputs(out, [fold], model_names(cfg))
+
+
 def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
              progress: bool = False, resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
     """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
@@ -178,9 +189,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     done = here / "fold.json"
     data_id = fingerprint_id(inputs if inputs is not None else data_fingerprint(prepared_dir, cfg.data_format))
     if resume and done.exists():
-        result = read_json(done)
-        check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), data_id)
-        missing = missing_outputs(out, [fold.fold], model_names(cfg))
+        result, missing = finished_fold(out, fold.fold, cfg, data_id)
         if not missing:
             log.info("fold %d: already done", fold.fold)
             return result
