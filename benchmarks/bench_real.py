@@ -55,6 +55,7 @@ from _results import write_result
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emokd import collection  # noqa: E402
 from emokd.stats import paired_tests  # noqa: E402
 
 RESULTS = ROOT / "results" / "mahnob-features"
@@ -232,17 +233,10 @@ def _runtime(res: dict) -> str:
 
 
 def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student") -> dict | None:
-    """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (same folds under every seed)."""
-    if len(runs) < 2:
-        return None
-    folds = [[f["test"]["subjects"] for f in r["results"]["folds"]] for r in runs]
-    if any(f != folds[0] for f in folds) or any(a not in r["results"]["folds"][0]["metrics"] or
-                                                b not in r["results"]["folds"][0]["metrics"] for r in runs):
-        return None
-    va = np.mean([_fold_ccc(r["results"], a) for r in runs], axis=0)
-    vb = np.mean([_fold_ccc(r["results"], b) for r in runs], axis=0)
-    return {"seeds": [r["seed"] for r in runs], "a": a, "b": b, **paired_tests(va, vb, names=(a, b)),
-            f"mean_{a}": float(va.mean()), f"mean_{b}": float(vb.mean())}
+    """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (:func:`emokd.collection.seed_averaged_test`)."""
+    return collection.seed_averaged_test(
+        [collection.StudyRun(r.get("config", ""), r.get("config", ""), r["protocol"], r["seed"], r["results"])
+         for r in runs], a, b)
 
 
 #: the seed-averaged LOSO tests of every configuration, ``(a, b)``: a vs b on each subject's CCC
@@ -308,29 +302,19 @@ def _holm(ps: list[float]) -> list[float]:
     return adj.tolist()
 
 
-def kd_gain_figure(all_runs: dict[tuple[str, str], list[dict]], out: Path) -> Path | None:
+def kd_gain_figure(out: Path) -> Path | None:
     """Per-fold KD gain (KD student − student, concatenated CCC) against the teacher's CCC, one panel per
-    configuration and protocol (every seed's folds as points)."""
-    panels = [(key, runs) for key, runs in all_runs.items() if runs]
-    if not panels:
+    configuration and protocol (every seed's folds as points): :func:`emokd.collection.plot_kd_gains` on
+    every run in results/."""
+    runs = collection.load_runs(RESULTS)
+    if not runs:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharey=True, squeeze=False)
-    for ax, ((config, protocol), runs) in zip(axes[0], panels):
-        kd = "student_kd_selected" if config.startswith("kdsel") else "student_kd"
-        for r in runs:
-            res = r["results"]
-            gain = np.array(_fold_ccc(res, kd)) - np.array(_fold_ccc(res, "student"))
-            ax.scatter(_fold_ccc(res, "teacher"), gain, s=12, label=f"seed {r['seed']}")
-        ax.axhline(0, color="0.5", lw=0.8)
-        ax.set(title=f"{config}, {protocol.upper()}", xlabel="teacher CCC (fold)")
-    axes[0][0].set_ylabel("KD − student CCC (fold)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+    fig = collection.plot_kd_gains(runs)
     tmp = out.with_name(out.stem + ".tmp.png")
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
@@ -378,6 +362,19 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
              "points on the same test trials: the constant 0, the training mean (both CCC 0 by definition) "
              "and each test trial's own mean, an oracle that reads the test labels. RMSE and PCC are in each "
              "run's `results.md`.", ""]
+    glance = collection.markdown_summary(collection.load_runs(RESULTS))
+    if glance:
+        lines += ["## Every configuration at a glance", "",
+                  "Test CCC, each cell *concatenated / per trial*, mean ± SD over every (seed, fold) score of "
+                  "the configuration and protocol (`emokd.collection.markdown_summary`; the configuration is "
+                  "read from each run's results.json). `book` = the book preset; `book_subject` = the same "
+                  "with subject normalisation; `paper` = the released code's settings; `kdsel-<base>` = the "
+                  "base with the KD weight chosen per fold on validation (`student_kd_selected`). "
+                  "`ref_ridge_*` = ridge regression on the same features and normalisation (regularisation "
+                  "chosen on validation); `ref_trial_mean_oracle` reads the test labels; `ref_train_mean` and "
+                  "`ref_zero` are constants (CCC 0 by definition). – = not computed by that run (the first "
+                  "book runs predate the ridge references). Seed by seed, with the paired tests, below.", "",
+                  *glance, ""]
     for (config, protocol), runs in all_runs.items():
         if config != "book" or not runs:
             continue
@@ -397,11 +394,12 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
             adj = _holm([t["t_test_p"] for t in tests])
             lines += [f"Holm-corrected t-test p over the {len(tests)} {'KD' if name == 'kd' else 'ridge'} "
                       "tests: " + "; ".join(f"{t['label']}: {p:.3g}" for t, p in zip(tests, adj)), ""]
-    figure = kd_gain_figure({k: v for k, v in all_runs.items() if v}, RESULTS / "kd_gain_vs_teacher.png")
+    figure = kd_gain_figure(RESULTS / "kd_gain_vs_teacher.png")
     if figure is not None:
         lines += ["## Per-fold KD gain against the teacher", "",
                   "KD student − student (concatenated test CCC) against the teacher's CCC, every fold of "
-                  "every seed, one panel per configuration and protocol:", "",
+                  "every seed, one panel per configuration and protocol (its title: the Spearman correlation of the "
+                  "two over those folds):", "",
                   "![Per-fold KD gain against the teacher's CCC](kd_gain_vs_teacher.png)", ""]
     lines += in_progress()
     out = RESULTS / "README.md"
