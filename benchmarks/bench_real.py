@@ -348,6 +348,11 @@ def _runs_of(config: str, protocol: str) -> list[dict]:
     return out
 
 
+#: how the README writes the columns of :func:`emokd.collection.diagnostics` (default "+.3f")
+DIAG_FORMAT = {"gain_teacher_spearman": "+.2f", "seed_sd_student": ".3f", "best_epoch_student": ".1f",
+               "best_epoch_kd": ".1f"}
+
+
 def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     lines = ["# The recipe on the real MAHNOB-HCI feature release", "",
              "Written by `python benchmarks/bench_real.py` (do not edit by hand). Data: the public feature "
@@ -401,6 +406,19 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
                   "every seed, one panel per configuration and protocol (its title: the Spearman correlation of the "
                   "two over those folds):", "",
                   "![Per-fold KD gain against the teacher's CCC](kd_gain_vs_teacher.png)", ""]
+    diag = collection.diagnostics(collection.load_runs(RESULTS))
+    if not diag.empty:
+        cols = list(collection.DIAGNOSTICS)
+        lines += ["## What the numbers say about the null result", "",
+                  "Per configuration and protocol (`emokd.collection.diagnostics`; chapter 08 reads them "
+                  "the same way):", "", *[f"- `{c}`: {collection.DIAGNOSTICS[c]}" for c in cols], "",
+                  "| configuration | protocol | seeds | folds x seeds | " + " | ".join(cols) + " |",
+                  "|" + "---|" * (4 + len(cols))]
+        for row in diag.to_dict("records"):
+            lines.append(f"| {row['configuration']} | {row['protocol'].upper()} | {row['seeds']} | {row['n']} | "
+                         + " | ".join(_f(row[c], DIAG_FORMAT.get(c, "+.3f")) for c in cols)
+                         + " |")
+        lines += [""]
     lines += in_progress()
     out = RESULTS / "README.md"
     tmp = out.with_suffix(".md.tmp")

@@ -270,3 +270,51 @@ def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "s
     vb = np.mean([r.fold_scores(b) for r in group], axis=0)
     return {"seeds": [r.seed for r in group], "a": a, "b": b, **paired_tests(va, vb, names=(a, b)),
             f"mean_{a}": float(va.mean()), f"mean_{b}": float(vb.mean())}
+
+
+#: :func:`diagnostics`' columns after configuration and protocol, with what each measures
+DIAGNOSTICS = {
+    "teacher_lead": "teacher − student, test CCC (mean over folds and seeds): is there anything to distil?",
+    "kd_gain": "KD student − student, test CCC (mean over folds and seeds)",
+    "gain_teacher_spearman": "Spearman correlation over folds of the KD gain with the teacher's CCC",
+    "kd_gain_validation": "weight-1 KD student − student, best validation CCC (mean over folds and seeds)",
+    "seed_sd_student": "SD over seeds of the student's test CCC on one LOSO subject, mean over subjects "
+                       "(nan unless LOSO with two seeds or more): the training noise of one fold's score",
+    "best_epoch_student": "the student's best epoch, mean over folds and seeds",
+    "best_epoch_kd": "the weight-1 KD student's best epoch, mean over folds and seeds",
+}
+
+
+def diagnostics(runs: list[StudyRun]):
+    """Per configuration x protocol, the numbers that say why distillation helped or did not.
+
+    A DataFrame with columns configuration, protocol, seeds, n (folds x seeds) and
+    :data:`DIAGNOSTICS`. The KD gain and its correlation use each run's
+    :attr:`StudyRun.kd_model` (concatenated CCC); validation CCC and best epochs are those
+    of the weight-1 KD student ``student_kd``, which every run trains.
+    """
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    gains = kd_gains(runs)
+    rows = []
+    for (config, protocol), group in groups(runs).items():
+        g = gains[(gains["configuration"] == config) & (gains["protocol"] == protocol)]
+        folds = [f for r in group for f in r.results["folds"]]
+        seed_sd = float("nan")
+        if len(group) >= 2 and protocol == "loso" and len({r.results["n_folds"] for r in group}) == 1:
+            seed_sd = float(np.mean(np.std([r.fold_scores("student") for r in group], axis=0, ddof=1)))
+        rows.append({
+            "configuration": config, "protocol": protocol, "seeds": ",".join(str(r.seed) for r in group),
+            "n": len(g),
+            "teacher_lead": float((g["teacher"] - g["student"]).mean()),
+            "kd_gain": float(g["gain"].mean()),
+            "gain_teacher_spearman": float(spearmanr(g["teacher"], g["gain"]).statistic) if len(g) > 2
+            else float("nan"),
+            "kd_gain_validation": float(np.mean([f["best_val_ccc"]["student_kd"] - f["best_val_ccc"]["student"]
+                                                 for f in folds])),
+            "seed_sd_student": seed_sd,
+            "best_epoch_student": float(np.mean([f["best_epoch"]["student"] for f in folds])),
+            "best_epoch_kd": float(np.mean([f["best_epoch"]["student_kd"] for f in folds])),
+        })
+    return pd.DataFrame(rows, columns=["configuration", "protocol", "seeds", "n", *DIAGNOSTICS])

@@ -138,3 +138,50 @@ def test_the_figure_reports_the_spearman_correlation_of_each_panel(tmp_path):
     rho = pd.Series(t).corr(pd.Series(k - s), method="spearman")  # an independent rank correlation
     assert fig.axes[0].get_title().endswith(f"ρ = {rho:.2f}")
     assert len(fig.axes[0].collections) == 1 and fig.axes[0].collections[0].get_offsets().shape == (8, 2)
+
+
+def _with_training(res, val, epochs, subjects):
+    """Add best validation CCC, best epochs and LOSO test subjects to every fold of ``res``."""
+    for f, v, e, s in zip(res["folds"], val, epochs, subjects):
+        f["best_val_ccc"] = {"student": v[0], "student_kd": v[1]}
+        f["best_epoch"] = {"student": e[0], "student_kd": e[1]}
+        f["test"] = {"subjects": [s]}
+    return res
+
+
+def test_diagnostics_are_the_plain_loop_numbers(tmp_path):
+    a = {"teacher": [0.6, 0.7, 0.2], "student": [0.3, 0.4, 0.1], "student_kd": [0.35, 0.38, 0.0]}
+    b = {"teacher": [0.5, 0.9, 0.4], "student": [0.2, 0.1, 0.5], "student_kd": [0.25, 0.3, 0.45]}
+    val = [[(0.5, 0.6), (0.4, 0.4), (0.3, 0.2)], [(0.1, 0.3), (0.5, 0.5), (0.6, 0.7)]]
+    epochs = [[(10, 4), (12, 6), (8, 8)], [(20, 2), (6, 6), (9, 3)]]
+    for seed, scores in enumerate((a, b)):
+        _write(tmp_path, f"s{seed}", _with_training(_results("book", "loso", seed, scores=scores), val[seed],
+                                                    epochs[seed], ["P1", "P2", "P3"]))
+    d = collection.diagnostics(collection.load_runs(tmp_path)).iloc[0]
+    pooled = {m: a[m] + b[m] for m in a}
+    assert d["n"] == 6 and d["seeds"] == "0,1"
+    assert d["teacher_lead"] == pytest.approx(statistics.fmean(t - s for t, s in zip(pooled["teacher"],
+                                                                                     pooled["student"])))
+    gain = [k - s for k, s in zip(pooled["student_kd"], pooled["student"])]
+    assert d["kd_gain"] == pytest.approx(statistics.fmean(gain))
+    assert d["gain_teacher_spearman"] == pytest.approx(pd.Series(pooled["teacher"]).corr(pd.Series(gain),
+                                                                                        method="spearman"))
+    assert d["kd_gain_validation"] == pytest.approx(statistics.fmean(k - s for v in val for s, k in v))
+    assert d["seed_sd_student"] == pytest.approx(statistics.fmean(
+        statistics.stdev([a["student"][i], b["student"][i]]) for i in range(3)))
+    assert d["best_epoch_student"] == pytest.approx(statistics.fmean(e[0] for s in epochs for e in s))
+    assert d["best_epoch_kd"] == pytest.approx(statistics.fmean(e[1] for s in epochs for e in s))
+
+
+def test_seed_averaged_test_needs_the_same_subjects_in_the_same_folds(tmp_path):
+    a = {"teacher": [0.6, 0.7, 0.2], "student": [0.3, 0.4, 0.1], "student_kd": [0.35, 0.38, 0.0]}
+    v, e = [(0.1, 0.1)] * 3, [(1, 1)] * 3
+    _write(tmp_path, "s0", _with_training(_results("book", "loso", 0, scores=a), v, e, ["P1", "P2", "P3"]))
+    _write(tmp_path, "s1", _with_training(_results("book", "loso", 1, scores=a), v, e, ["P1", "P2", "P3"]))
+    group = collection.load_runs(tmp_path)
+    t = collection.seed_averaged_test(group)
+    assert t["n_folds"] == 3 and t["mean_diff"] == pytest.approx(statistics.fmean([0.05, -0.02, -0.1]))
+    assert collection.seed_averaged_test(group[:1]) is None
+    assert collection.seed_averaged_test(group, "student", "ref_ridge_student") is None  # no ridge in these runs
+    _write(tmp_path, "s2", _with_training(_results("book", "loso", 2, scores=a), v, e, ["P2", "P1", "P3"]))
+    assert collection.seed_averaged_test(collection.load_runs(tmp_path)) is None
