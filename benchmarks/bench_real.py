@@ -56,7 +56,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emokd import collection  # noqa: E402
-from emokd.stats import paired_tests  # noqa: E402
 
 RESULTS = ROOT / "results" / "mahnob-features"
 RUNS = ROOT / "emokd-runs" / "mahnob-features"
@@ -302,11 +301,9 @@ def _holm(ps: list[float]) -> list[float]:
     return adj.tolist()
 
 
-def kd_gain_figure(out: Path) -> Path | None:
+def kd_gain_figure(runs: list[collection.StudyRun], out: Path) -> Path | None:
     """Per-fold KD gain (KD student − student, concatenated CCC) against the teacher's CCC, one panel per
-    configuration and protocol (every seed's folds as points): :func:`emokd.collection.plot_kd_gains` on
-    every run in results/."""
-    runs = collection.load_runs(RESULTS)
+    configuration and protocol (every seed's folds as points): :func:`emokd.collection.plot_kd_gains`."""
     if not runs:
         return None
     import matplotlib
@@ -367,7 +364,8 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
              "points on the same test trials: the constant 0, the training mean (both CCC 0 by definition) "
              "and each test trial's own mean, an oracle that reads the test labels. RMSE and PCC are in each "
              "run's `results.md`.", ""]
-    glance = collection.markdown_summary(collection.load_runs(RESULTS))
+    study = collection.load_runs(RESULTS)  # every finished run, its configuration read from its results
+    glance = collection.markdown_summary(study)
     if glance:
         lines += ["## Every configuration at a glance", "",
                   "Test CCC, each cell *concatenated / per trial*, mean ± SD over every (seed, fold) score of "
@@ -399,14 +397,14 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
             adj = _holm([t["t_test_p"] for t in tests])
             lines += [f"Holm-corrected t-test p over the {len(tests)} {'KD' if name == 'kd' else 'ridge'} "
                       "tests: " + "; ".join(f"{t['label']}: {p:.3g}" for t, p in zip(tests, adj)), ""]
-    figure = kd_gain_figure(RESULTS / "kd_gain_vs_teacher.png")
+    figure = kd_gain_figure(study, RESULTS / "kd_gain_vs_teacher.png")
     if figure is not None:
         lines += ["## Per-fold KD gain against the teacher", "",
                   "KD student − student (concatenated test CCC) against the teacher's CCC, every fold of "
                   "every seed, one panel per configuration and protocol (its title: the Spearman correlation of the "
                   "two over those folds):", "",
                   "![Per-fold KD gain against the teacher's CCC](kd_gain_vs_teacher.png)", ""]
-    diag = collection.diagnostics(collection.load_runs(RESULTS))
+    diag = collection.diagnostics(study)
     if not diag.empty:
         cols = list(collection.DIAGNOSTICS)
         lines += ["## What the numbers say about the null result", "",
