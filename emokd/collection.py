@@ -101,7 +101,11 @@ def load_runs(folder) -> list[StudyRun]:
     runs = []
     for path in sorted(folder.glob(f"*/{RESULTS}")):
         res = read_results(path.parent)
-        runs.append(StudyRun(path.parent.name, configuration(res), res["protocol"], int(res["seed"]), res))
+        try:
+            name = configuration(res)
+        except EmokdError as err:
+            raise EmokdError(f"{path}: {err}") from None
+        runs.append(StudyRun(path.parent.name, name, res["protocol"], int(res["seed"]), res))
     first: dict[tuple[str, str], StudyRun] = {}
     for run in runs:
         key = (run.configuration, run.protocol)
@@ -250,6 +254,12 @@ def markdown_summary(runs: list[StudyRun], *, metric: str = "ccc", digits: int =
     return lines
 
 
+def _same_folds(group: list[StudyRun]) -> bool:
+    """At least two runs whose folds test the same subjects in the same order (LOSO under any seed)."""
+    tested = [[(f.get("test") or {}).get("subjects") for f in r.results["folds"]] for r in group]
+    return len(group) >= 2 and None not in tested[0] and all(t == tested[0] for t in tested)
+
+
 def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "student") -> dict | None:
     """``a`` vs ``b`` on each fold's test CCC averaged over the seeds of one configuration and protocol.
 
@@ -260,11 +270,8 @@ def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "s
     """
     from .stats import paired_tests
 
-    if len(group) < 2:
-        return None
-    tested = [[f.get("test", {}).get("subjects") for f in r.results["folds"]] for r in group]
     names = [set(r.results["models"] + r.results.get("references", [])) for r in group]
-    if any(t != tested[0] for t in tested) or None in tested[0] or any({a, b} - n for n in names):
+    if not _same_folds(group) or any({a, b} - n for n in names):
         return None
     va = np.mean([r.fold_scores(a) for r in group], axis=0)
     vb = np.mean([r.fold_scores(b) for r in group], axis=0)
@@ -279,10 +286,17 @@ DIAGNOSTICS = {
     "gain_teacher_spearman": "Spearman correlation over folds of the KD gain with the teacher's CCC",
     "kd_gain_validation": "weight-1 KD student − student, best validation CCC (mean over folds and seeds)",
     "seed_sd_student": "SD over seeds of the student's test CCC on one LOSO subject, mean over subjects "
-                       "(nan unless LOSO with two seeds or more): the training noise of one fold's score",
+                       "(nan unless two seeds or more test the same subjects in the same folds): the training "
+                       "noise of one fold's score",
     "best_epoch_student": "the student's best epoch, mean over folds and seeds",
     "best_epoch_kd": "the weight-1 KD student's best epoch, mean over folds and seeds",
 }
+
+
+def _training(fold: dict, field: str, model: str) -> float:
+    """A fold's ``field`` ("best_val_ccc", "best_epoch") of ``model``; nan where the run did not record it."""
+    value = (fold.get(field) or {}).get(model)
+    return float("nan") if value is None else float(value)
 
 
 def diagnostics(runs: list[StudyRun]):
@@ -302,7 +316,7 @@ def diagnostics(runs: list[StudyRun]):
         g = gains[(gains["configuration"] == config) & (gains["protocol"] == protocol)]
         folds = [f for r in group for f in r.results["folds"]]
         seed_sd = float("nan")
-        if len(group) >= 2 and protocol == "loso" and len({r.results["n_folds"] for r in group}) == 1:
+        if _same_folds(group):
             seed_sd = float(np.mean(np.std([r.fold_scores("student") for r in group], axis=0, ddof=1)))
         rows.append({
             "configuration": config, "protocol": protocol, "seeds": ",".join(str(r.seed) for r in group),
@@ -311,10 +325,10 @@ def diagnostics(runs: list[StudyRun]):
             "kd_gain": float(g["gain"].mean()),
             "gain_teacher_spearman": float(spearmanr(g["teacher"], g["gain"]).statistic) if len(g) > 2
             else float("nan"),
-            "kd_gain_validation": float(np.mean([f["best_val_ccc"]["student_kd"] - f["best_val_ccc"]["student"]
-                                                 for f in folds])),
+            "kd_gain_validation": float(np.mean([_training(f, "best_val_ccc", "student_kd")
+                                                 - _training(f, "best_val_ccc", "student") for f in folds])),
             "seed_sd_student": seed_sd,
-            "best_epoch_student": float(np.mean([f["best_epoch"]["student"] for f in folds])),
-            "best_epoch_kd": float(np.mean([f["best_epoch"]["student_kd"] for f in folds])),
+            "best_epoch_student": float(np.mean([_training(f, "best_epoch", "student") for f in folds])),
+            "best_epoch_kd": float(np.mean([_training(f, "best_epoch", "student_kd") for f in folds])),
         })
     return pd.DataFrame(rows, columns=["configuration", "protocol", "seeds", "n", *DIAGNOSTICS])

@@ -185,3 +185,11 @@ def test_seed_averaged_test_needs_the_same_subjects_in_the_same_folds(tmp_path):
     assert collection.seed_averaged_test(group, "student", "ref_ridge_student") is None  # no ridge in these runs
     _write(tmp_path, "s2", _with_training(_results("book", "loso", 2, scores=a), v, e, ["P2", "P1", "P3"]))
     assert collection.seed_averaged_test(collection.load_runs(tmp_path)) is None
+
+
+def test_an_unknown_preset_is_refused_naming_the_file(tmp_path):
+    res = _results("book")
+    res["preset"] = "fancy"
+    _write(tmp_path, "r", res)
+    with pytest.raises(EmokdError, match="r/results.json: .*fancy"):
+        collection.load_runs(tmp_path)
