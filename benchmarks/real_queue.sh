@@ -4,11 +4,16 @@
 # committed in results/mahnob-features/<run>/folds/ (a fresh checkout); a finished one is skipped.
 # Log: emokd-runs/queue.log. Commit results/mahnob-features/ as folds finish.
 #   setsid nohup benchmarks/real_queue.sh >/dev/null 2>&1 &
+# While you change emokd in the same checkout, run the queue from a worktree of a fixed commit
+# instead, so that folds started later do not import the code you are editing:
+#   git worktree add ../queue HEAD && (cd ../queue && PYTHONPATH=$PWD setsid nohup benchmarks/real_queue.sh >/dev/null 2>&1 &)
+# and copy ../queue/results/mahnob-features/ back before committing.
 cd "$(dirname "$0")/.." || exit 1
 D=${EMOKD_MAHNOB_FEATURES:-../shared/data/mahnob-hci}
 mkdir -p emokd-runs
-for job in "book_subject loso 0" "book_subject trs 0" "paper trs 0" "kdsel trs 0" "paper loso 0" \
-           "book_subject loso 1" "paper loso 1" "book_subject loso 2" "paper loso 2" "kdsel loso 0"; do
+# Order: the LOSO seeds of (a) and (b) that the seed-averaged tests need come before the kdsel runs.
+for job in "book_subject loso 0" "book_subject trs 0" "paper trs 0" "paper loso 0" \
+           "book_subject loso 1" "paper loso 1" "book_subject loso 2" "paper loso 2" "kdsel trs 0" "kdsel loso 0"; do
   set -- $job
   echo "=== $(date -u +%FT%T) $job" >> emokd-runs/queue.log
   nice -n 10 python benchmarks/bench_real.py --configs "$1" --protocols "$2" --seeds "$3" --n-jobs 2 \
