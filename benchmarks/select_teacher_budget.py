@@ -20,7 +20,13 @@ and ``student_kd``) of a run made with the preset's student budget (book: 40 epo
 the longest that can be replayed from it): how much cheaper a shorter budget would be, and what it
 would cost on validation (an analysis; the book preset's students are unchanged).
 
+``--lr-patience 5 2`` adds the learning-rate schedule to the teacher's choice: the teachers alone
+(no students) are trained once per plateau patience with the longest budget, every budget is
+replayed on each, and the rule runs over all (patience, budget) pairs at once (a patience changes
+every epoch after the first decay, so it cannot be replayed: it is trained).
+
 Run:  python benchmarks/select_teacher_budget.py [--preset book] [--logs RUN_DIR] [--model teacher|students]
+                                                  [--lr-patience P ...]
 Writes benchmarks/results/teacher_budget_<preset>.json (students: student_budget_<preset>.json).
 """
 
@@ -77,13 +83,71 @@ def _train_logs(preset: str, out: Path) -> list[Path]:
     return sorted((out / "run" / "folds").glob("fold_*/teacher.log.jsonl"))
 
 
+def _teacher_log(prepared, fold, cfg, emb_path, log_path) -> Path:
+    """Train one fold's teacher alone (as :func:`emokd.fold.run_fold` does), logging every epoch."""
+    import torch
+
+    from emokd.datasets import WindowSet
+    from emokd.embeddings import load_embeddings
+    from emokd.fold import _new_model, _seed
+    from emokd.folddata import fold_inputs, load_trials
+    from emokd.train import fit
+
+    torch.set_num_threads(1)
+    trials = load_trials(prepared, frames=False)
+    emb = load_embeddings(emb_path)
+    for k, t in trials.items():
+        t["emb"] = emb[k]
+    parts, _ = fold_inputs(trials, fold, normalisation=cfg.normalisation)
+    tc = cfg.teacher_train
+    seed = _seed(cfg.seed, fold.fold, "teacher")
+    torch.manual_seed(seed)
+    model = _new_model(cfg.teacher, float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
+    sets = {p: WindowSet(parts[p], "emb", window_steps=tc.window_steps, hop_steps=tc.hop_steps,
+                         augment=cfg.teacher.frame_augment) for p in ("train", "validation")}
+    fit(model, sets["train"], sets["validation"], tc, seed=seed, log_path=log_path)
+    return log_path
+
+
+def _train_teacher_logs(preset: str, out: Path, lr_patience: int, n_jobs: int = 2) -> list[Path]:
+    """Each LOSO fold's teacher trained alone with the longest budget and plateau patience ``lr_patience``."""
+    import os
+
+    os.environ.setdefault("EMOKD_CACHE", str(out / "cache"))
+    from joblib import Parallel, delayed
+
+    from emokd import book
+    from emokd.config import experiment_config
+    from emokd.datasets import make_folds
+    from emokd.embeddings import cached_embeddings
+    from emokd.folddata import load_trials
+
+    _, prepared = book.synthetic_data(preset)
+    cfg = experiment_config(preset, "loso", book.SEED)
+    cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(
+        cfg.teacher_train, max_epochs=LONGEST[0], early_stop=LONGEST[1], lr_patience=lr_patience))
+    subjects = {k: t["subject"] for k, t in load_trials(prepared, frames=False).items()}
+    folds = make_folds(subjects, "loso", seed=cfg.seed, n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)
+    emb = cached_embeddings(prepared, cfg.teacher)
+    logs = out / f"p{lr_patience}"
+    logs.mkdir(parents=True, exist_ok=True)
+    return Parallel(n_jobs=n_jobs)(delayed(_teacher_log)(prepared, f, cfg, emb, logs / f"fold_{f.fold:02d}.log.jsonl")
+                                   for f in folds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="book")
     ap.add_argument("--logs", type=Path, help="a run folder trained with the longest budget (300, 20)")
     ap.add_argument("--model", choices=("teacher", "students"), default="teacher",
                     help="teacher (default) or students (needs --logs: a run with the preset's student budget)")
+    ap.add_argument("--lr-patience", type=int, nargs="+", metavar="P",
+                    help="teacher: train the teachers alone once per plateau patience P and choose over "
+                         "(P, budget) pairs")
+    ap.add_argument("--keep", type=Path, help="with --lr-patience: keep the data and logs in this folder")
     args = ap.parse_args()
+    if args.lr_patience:
+        return _choose_schedule(args)
     students = args.model == "students"
     if students and not args.logs:
         raise SystemExit("--model students: give --logs RUN_DIR (a finished run of the preset)")
@@ -118,6 +182,35 @@ def main() -> None:
         "budgets": rows, "chosen": chosen,
         "rule": f"the fewest {what} epochs among budgets within {TOLERANCE} of the best mean validation CCC",
         "source": str(args.logs) if args.logs else "trained here with the longest budget"}))
+
+
+def _choose_schedule(args) -> None:
+    """The rule over (plateau patience, budget) pairs, each patience trained once (teachers only)."""
+    if args.model != "teacher" or args.logs:
+        raise SystemExit("--lr-patience trains the teachers: not with --model students or --logs")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        logs = {p: [[json.loads(line)["val_ccc"] for line in path.read_text().splitlines() if line]
+                    for path in _train_teacher_logs(args.preset, work, p)] for p in args.lr_patience}
+    rows = {}
+    for p, fold_logs in logs.items():
+        for m, e in BUDGETS:
+            per_fold = [replay(v, m, e) for v in fold_logs]
+            rows[f"p{p} {m}/{e}"] = {"lr_patience": p, "max_epochs": m, "early_stop": e,
+                                     "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in per_fold])), 4),
+                                     "epochs_run": int(sum(r["epochs_run"] for r in per_fold)),
+                                     "best_epochs": [r["best_epoch"] for r in per_fold]}
+    top = max(r["mean_best_val_ccc"] for r in rows.values())
+    ok = [k for k, r in rows.items() if r["mean_best_val_ccc"] >= top - TOLERANCE]
+    chosen = min(ok, key=lambda k: (rows[k]["epochs_run"], -rows[k]["mean_best_val_ccc"]))
+    for k, r in rows.items():
+        print(f"patience {r['lr_patience']}, max {r['max_epochs']:3d}, early stop {r['early_stop']:2d}: validation CCC "
+              f"{r['mean_best_val_ccc']:.4f}, {r['epochs_run']:3d} epochs{'  <- chosen' if k == chosen else ''}")
+    print("wrote", write_result(f"teacher_schedule_{args.preset}", {
+        "preset": args.preset, "model": "teacher", "lr_patience": args.lr_patience, "budgets": rows,
+        "chosen": chosen, "rule": f"the fewest teacher epochs among (patience, budget) pairs within {TOLERANCE} of "
+                                  "the best mean validation CCC",
+        "source": "teachers trained alone here, once per patience, with the longest budget"}))
 
 
 if __name__ == "__main__":

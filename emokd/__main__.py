@@ -169,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="students of the run (default: student,student_kd)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto, ...")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest on a busy CPU)")
+    p.add_argument("--n-jobs", type=int, default=1, help="folds in parallel, each with --threads threads (default 1; "
+                                                         "the result is the same)")
     p.add_argument("--out", type=Path, help="where to write saliency.json (default: DIR, which is only read)")
     p.add_argument("--full-length", action="store_true",
                    help="one pass over each whole trial instead of predict's 96-step windows")
@@ -441,7 +443,8 @@ def _saliency(args) -> None:
     out = args.out or args.dir
     _check_writable(out, "--out" if args.out else "DIR")
     sal = compute_run_saliency(args.dir, methods=args.methods or METHODS, models=args.models, device=args.device,
-                               windowed=not args.full_length, n_threads=args.threads, out=out)
+                               windowed=not args.full_length, n_threads=args.threads, out=out,
+                               n_jobs=args.n_jobs)
     print(summary_table(sal))
     print(f"\n{len(sal['models'])} model(s) x {len(sal['methods'])} method(s) in {sal['seconds']:.1f} s "
           f"-> {out / 'saliency.json'}")
