@@ -67,6 +67,22 @@ def replay(val_ccc: list[float], max_epochs: int, early_stop: int, longest=LONGE
     return {"best_val_ccc": float(best), "best_epoch": best_epoch, "epochs_run": run}
 
 
+def _budget_row(logs: list[list[float]], max_epochs: int, early_stop: int, longest=LONGEST) -> dict:
+    """One budget replayed on every log: mean best validation CCC, epochs run in all, best epochs."""
+    per_fold = [replay(v, max_epochs, early_stop, longest) for v in logs]
+    return {"max_epochs": max_epochs, "early_stop": early_stop,
+            "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in per_fold])), 4),
+            "epochs_run": int(sum(r["epochs_run"] for r in per_fold)),
+            "best_epochs": [r["best_epoch"] for r in per_fold]}
+
+
+def _choose(rows: dict) -> str:
+    """The rule: the fewest epochs among the rows within TOLERANCE of the best mean validation CCC."""
+    top = max(r["mean_best_val_ccc"] for r in rows.values())
+    ok = [k for k, r in rows.items() if r["mean_best_val_ccc"] >= top - TOLERANCE]
+    return min(ok, key=lambda k: (rows[k]["epochs_run"], -rows[k]["mean_best_val_ccc"]))
+
+
 def _train_logs(preset: str, out: Path) -> list[Path]:
     import os
 
@@ -162,16 +178,8 @@ def main() -> None:
     if students:  # the logs must be of the longest budget: none may run past it
         if too_long := [str(p) for p, v in zip(paths, logs) if len(v) > longest[0]]:
             raise SystemExit(f"logs longer than {longest[0]} epochs: {too_long}")
-    rows = {}
-    for m, e in budgets:
-        per_fold = [replay(v, m, e, longest) for v in logs]
-        rows[f"{m}/{e}"] = {"max_epochs": m, "early_stop": e,
-                            "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in per_fold])), 4),
-                            "epochs_run": int(sum(r["epochs_run"] for r in per_fold)),
-                            "best_epochs": [r["best_epoch"] for r in per_fold]}
-    top = max(r["mean_best_val_ccc"] for r in rows.values())
-    ok = [k for k, r in rows.items() if r["mean_best_val_ccc"] >= top - TOLERANCE]
-    chosen = min(ok, key=lambda k: (rows[k]["epochs_run"], -rows[k]["mean_best_val_ccc"]))
+    rows = {f"{m}/{e}": _budget_row(logs, m, e, longest) for m, e in budgets}
+    chosen = _choose(rows)
     for k, r in rows.items():
         print(f"max {r['max_epochs']:3d}, early stop {r['early_stop']:2d}: validation CCC {r['mean_best_val_ccc']:.4f}, "
               f"{r['epochs_run']:3d} epochs over {len(logs)} logs{'  <- chosen' if k == chosen else ''}")
@@ -192,17 +200,9 @@ def _choose_schedule(args) -> None:
         work = args.keep or Path(tmp)
         logs = {p: [[json.loads(line)["val_ccc"] for line in path.read_text().splitlines() if line]
                     for path in _train_teacher_logs(args.preset, work, p)] for p in args.lr_patience}
-    rows = {}
-    for p, fold_logs in logs.items():
-        for m, e in BUDGETS:
-            per_fold = [replay(v, m, e) for v in fold_logs]
-            rows[f"p{p} {m}/{e}"] = {"lr_patience": p, "max_epochs": m, "early_stop": e,
-                                     "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in per_fold])), 4),
-                                     "epochs_run": int(sum(r["epochs_run"] for r in per_fold)),
-                                     "best_epochs": [r["best_epoch"] for r in per_fold]}
-    top = max(r["mean_best_val_ccc"] for r in rows.values())
-    ok = [k for k, r in rows.items() if r["mean_best_val_ccc"] >= top - TOLERANCE]
-    chosen = min(ok, key=lambda k: (rows[k]["epochs_run"], -rows[k]["mean_best_val_ccc"]))
+    rows = {f"p{p} {m}/{e}": {"lr_patience": p, **_budget_row(fold_logs, m, e)}
+            for p, fold_logs in logs.items() for m, e in BUDGETS}
+    chosen = _choose(rows)
     for k, r in rows.items():
         print(f"patience {r['lr_patience']}, max {r['max_epochs']:3d}, early stop {r['early_stop']:2d}: validation CCC "
               f"{r['mean_best_val_ccc']:.4f}, {r['epochs_run']:3d} epochs{'  <- chosen' if k == chosen else ''}")
