@@ -6,7 +6,7 @@ measures the wall-time ratio on this machine (chapter 07 uses n_jobs=2).
 
 Run:  python benchmarks/bench_saliency_jobs.py RUN_DIR [--methods gradient grad_x_input ...]
       (RUN_DIR: a finished run, e.g. the book's emokd-runs/book-book/loso_seed0)
-Writes benchmarks/results/saliency_jobs.json.
+Writes benchmarks/results/parallel_saliency.json (not saliency_*.json: chapter 07 reads those as bench_saliency results).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main() -> None:
         print(f"n_jobs {n}: {seconds[n]} s", flush=True)
     ratio = round(seconds[1] / seconds[2], 2)
     print(f"speed-up with 2 jobs: {ratio}x")
-    print("wrote", write_result("saliency_jobs", {"methods": args.methods, "cpu_count": os.cpu_count(),
+    print("wrote", write_result("parallel_saliency", {"methods": args.methods, "cpu_count": os.cpu_count(),
                                                   "seconds": {"n_jobs_1": seconds[1], "n_jobs_2": seconds[2]},
                                                   "speedup": ratio}))
 
