@@ -34,7 +34,8 @@ from emokd.models import build_model
 from emokd.train import fit, predict
 
 
-def _teacher_fold(prepared, fold, cfg, emb_path):
+def _teacher_fold(prepared, fold, cfg, emb_path, log_path=None):
+    """One fold's teacher trained alone (as in a run), its validation and test CCC; ``log_path``: its epoch log."""
     torch.set_num_threads(1)
     trials = load_trials(prepared, frames=False)
     emb = load_embeddings(emb_path)
@@ -50,7 +51,7 @@ def _teacher_fold(prepared, fold, cfg, emb_path):
     sets = {p: WindowSet(parts[p], "emb", window_steps=tc.window_steps, hop_steps=tc.hop_steps,
                          augment=cfg.teacher.frame_augment) for p in parts}
     t0 = time.perf_counter()
-    res = fit(model, sets["train"], sets["validation"], tc, seed=seed)
+    res = fit(model, sets["train"], sets["validation"], tc, seed=seed, log_path=log_path)
     pred = predict(model, sets["test"])
     test = fold_metrics({t["key"]: (t["valence"], pred[t["key"]]) for t in parts["test"]})
     return {"fold": fold.fold, "best_val_ccc": res.best_val_ccc, "best_epoch": res.best_epoch,

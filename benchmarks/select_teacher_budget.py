@@ -100,28 +100,10 @@ def _train_logs(preset: str, out: Path) -> list[Path]:
 
 
 def _teacher_log(prepared, fold, cfg, emb_path, log_path) -> Path:
-    """Train one fold's teacher alone (as :func:`emokd.fold.run_fold` does), logging every epoch."""
-    import torch
+    """Train one fold's teacher alone (``select_teacher._teacher_fold``), logging every epoch."""
+    from select_teacher import _teacher_fold
 
-    from emokd.datasets import WindowSet
-    from emokd.embeddings import load_embeddings
-    from emokd.fold import _new_model, _seed
-    from emokd.folddata import fold_inputs, load_trials
-    from emokd.train import fit
-
-    torch.set_num_threads(1)
-    trials = load_trials(prepared, frames=False)
-    emb = load_embeddings(emb_path)
-    for k, t in trials.items():
-        t["emb"] = emb[k]
-    parts, _ = fold_inputs(trials, fold, normalisation=cfg.normalisation)
-    tc = cfg.teacher_train
-    seed = _seed(cfg.seed, fold.fold, "teacher")
-    torch.manual_seed(seed)
-    model = _new_model(cfg.teacher, float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
-    sets = {p: WindowSet(parts[p], "emb", window_steps=tc.window_steps, hop_steps=tc.hop_steps,
-                         augment=cfg.teacher.frame_augment) for p in ("train", "validation")}
-    fit(model, sets["train"], sets["validation"], tc, seed=seed, log_path=log_path)
+    _teacher_fold(prepared, fold, cfg, emb_path, log_path=log_path)
     return log_path
 
 
