@@ -65,6 +65,10 @@ Writes ``results/kd-study/results.json``, ``results.md`` and ``kd_gain.png``
 (``--out`` elsewhere); the data and run folders stay under ``--work``
 (default ``emokd-runs/kd-study``, not committed), and a rerun reuses every
 finished run.
+
+Added after the study ran (2026-12-03): the book preset's students now stop
+after 4 epochs without a better validation CCC; the study ran with 8, and
+:func:`study_config` keeps 8 so that a rerun reproduces the committed results.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def run_order(noise_levels, private_levels, h3_noise: float) -> list[tuple[float
 
 def run_condition(work: Path, preset: str, seed: int, noise: float, private: float, n_jobs: int) -> dict:
     """Generate, prepare and run one (seed, noise, face-only content) condition; its results.json."""
-    from emokd.config import experiment_config, synth_config
+    from emokd.config import synth_config
     from emokd.experiment import run_experiment
     from emokd.prepare import prepare_dataset
     from emokd.synthetic import ensure_generated
@@ -115,8 +119,23 @@ def run_condition(work: Path, preset: str, seed: int, noise: float, private: flo
     ensure_generated(data, synth_config(preset, annotation_noise_sd=noise, face_private_sd=private), seed=seed,
                      progress=False)
     prepare_dataset(data, progress=False)
-    return run_experiment(data / "prepared", experiment_config(preset, "loso", seed=seed), work / "runs" / name,
-                          n_jobs=n_jobs, progress=False)
+    return run_experiment(data / "prepared", study_config(preset, seed), work / "runs" / name, n_jobs=n_jobs,
+                          progress=False)
+
+
+def study_config(preset: str, seed: int):
+    """The study's experiment: ``experiment_config(preset, "loso", seed)`` as it was when the study ran,
+    i.e. with the students' early stop of then (8; the book preset's is 4 since), so that a rerun
+    reproduces the committed results."""
+    import dataclasses
+
+    from emokd.config import BOOK_STUDENT_EARLY_STOP_V1, experiment_config
+
+    cfg = experiment_config(preset, "loso", seed=seed)
+    if preset != "book":
+        return cfg
+    return dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train,
+                                                                      early_stop=BOOK_STUDENT_EARLY_STOP_V1))
 
 
 def fold_scores(res: dict, seed: int) -> list[dict]:

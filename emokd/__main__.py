@@ -139,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trs-folds", choices=TRS_FOLDS, default="shuffled",
                    help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code)")
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
+    p.add_argument("--early-stop", type=int, metavar="N",
+                   help="override the students' early stop (epochs without a better validation CCC; on the "
+                        "feature release also the teacher's); 8 reproduces book runs made before 2026-12-03")
     p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
     p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
     p.add_argument("--folds", type=_fold_numbers, metavar="N,LO-HI,...",
@@ -369,6 +372,9 @@ def _experiment_config(args):
         overrides["n_folds"] = args.n_folds
     cfg = experiment_config(args.preset, args.protocol, args.seed, backbone=args.teacher_backbone, **overrides)
     cfg = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, arch=args.student))
+    if args.early_stop is not None:  # the students' (on the feature release the teacher trains with them)
+        cfg = dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train,
+                                                                         early_stop=args.early_stop))
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))

@@ -87,3 +87,17 @@ def test_run_order_puts_the_cheapest_contrasts_first():
     order = bench_kd_study.run_order([0.0, 0.5, 1.0, 2.0], [1.0], 1.0)
     assert order == [(0.0, 0.0), (2.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 0.0)]
     assert sorted(order) == sorted([(n, 0.0) for n in (0.0, 0.5, 1.0, 2.0)] + [(1.0, 1.0)])  # each once
+
+
+def test_study_keeps_the_students_early_stop_it_ran_with():
+    from emokd.config import experiment_config
+
+    book = bench_kd_study.study_config("book", 1)
+    now = experiment_config("book", "loso", seed=1)
+    assert book.student_train.early_stop == 8 != now.student_train.early_stop
+    # nothing else differs from the preset's experiment
+    assert book.to_json()["student_train"] | {"early_stop": now.student_train.early_stop} == \
+        now.to_json()["student_train"]
+    assert {k: v for k, v in book.to_json().items() if k != "student_train"} == \
+        {k: v for k, v in now.to_json().items() if k != "student_train"}
+    assert bench_kd_study.study_config("smoke", 0) == experiment_config("smoke", "loso", seed=0)

@@ -17,14 +17,44 @@ def test_commands_of_each_configuration():
     assert cmd[1:] == ["-m", "emokd", "run", "--preset", "paper", "--protocol", "loso", "--seed", "1", "--n-jobs",
                        "2", "--data", "DATA", "--out", str(out), "--quiet"]
     sub = bench_real.command("trs", 0, 1, "DATA", out, "kdsel-book_subject", device="cuda")
-    assert sub[4:12] == ["--preset", "book", "--normalisation", "subject", "--face-normalisation", "subject",
-                         "--kd-select", "0,0.1,0.3,1,3"] and sub[-3:] == ["--device", "cuda", "--quiet"]
+    assert sub[4:14] == ["--preset", "book", "--early-stop", "8", "--normalisation", "subject",
+                         "--face-normalisation", "subject", "--kd-select", "0,0.1,0.3,1,3"]
+    assert sub[-3:] == ["--device", "cuda", "--quiet"]
     assert bench_real.run_name("book", "loso", 2) == "loso_seed2"  # the committed book runs keep their folders
     assert bench_real.run_name("paper", "trs", 0) == "paper_trs_seed0"
     from emokd.__main__ import _parser
 
     for config in ("paper", "book_subject", "kdsel-paper"):  # every command parses
         _parser().parse_args(bench_real.command("loso", 0, 1, "D", out, config)[3:])
+
+
+def _stored_part(now, stored):
+    """``now`` restricted to the keys ``stored`` has (a run made before a field existed lacks it)."""
+    if isinstance(stored, dict) and isinstance(now, dict):
+        return {k: _stored_part(now.get(k), v) for k, v in stored.items()}
+    return now
+
+
+def test_commands_make_the_configuration_of_every_committed_run():
+    """Each committed real-data run's config is what its configuration's command makes today (so a rerun
+    resumes from its fold records and reproduces it), although the book preset's students stop earlier now."""
+    from emokd.__main__ import _experiment_config, _parser
+    from emokd.config import on_feature_release
+    from emokd.fold import _as_json
+
+    runs = {bench_real.run_name(c, p, s): (c, p, s) for c in bench_real.CONFIGS for p in ("loso", "trs")
+            for s in range(3)}
+    checked = 0
+    for res_file in sorted(bench_real.RESULTS.glob("*/results.json")):
+        if res_file.parent.name not in runs:
+            continue
+        config, protocol, seed = runs[res_file.parent.name]
+        stored = json.loads(res_file.read_text())["config"]
+        args = _parser().parse_args(bench_real.command(protocol, seed, 2, "D", Path("o"), config)[3:])
+        now = _as_json(on_feature_release(_experiment_config(args)))
+        assert _stored_part(now, stored) == stored, res_file
+        checked += 1
+    assert checked >= 6
 
 
 def test_holm_known_answer():

@@ -348,3 +348,16 @@ def test_run_in_shares_and_from_records(smoke_prepared, tmp_path, capsys):
     res = json.loads((tmp_path / "rest" / "results.json").read_text())
     assert res["imported_folds"] == [0] and [f["fold"] for f in res["folds"]] == [0, 1, 2]
     assert "3 LOSO folds" in capsys.readouterr().out
+
+
+def test_run_early_stop_overrides_the_students_and_on_the_release_the_teachers():
+    from emokd.__main__ import _experiment_config, _parser
+    from emokd.config import experiment_config, on_feature_release
+
+    args = _parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8"])
+    cfg = _experiment_config(args)
+    assert cfg.student_train.early_stop == 8 and experiment_config("book").student_train.early_stop == 4
+    assert cfg.teacher_train == experiment_config("book").teacher_train  # the frame teacher keeps its budget
+    assert on_feature_release(cfg).teacher_train.early_stop == 8
+    plain = _experiment_config(_parser().parse_args(["run", "--preset", "book", "--out", "X"]))
+    assert plain == experiment_config("book")

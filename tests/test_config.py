@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from emokd.config import ExperimentConfig, TrainConfig, experiment_config, on_feature_release
+from emokd.config import (BOOK_STUDENT_EARLY_STOP_V1, ExperimentConfig, TrainConfig, experiment_config,
+                          on_feature_release)
 from emokd.errors import EmokdError
 
 
@@ -36,9 +37,30 @@ def test_book_preset_unchanged_by_the_new_options():
     assert cfg.trs_folds == "shuffled" and cfg.kd_select == () and cfg.face_teacher_max_epochs is None
     assert not cfg.student_train.reload_best_each_epoch and not cfg.teacher_train.reload_best_each_epoch
     assert cfg.student_train == TrainConfig(lr=1e-3, lr_min=1e-5, batch_size=8, max_epochs=40, lr_patience=3,
-                                            early_stop=8, grad_clip=1.0)
+                                            early_stop=4, grad_clip=1.0)
     rel = on_feature_release(cfg)
     assert rel.teacher_train == rel.student_train == cfg.student_train
+
+
+def test_book_students_early_stop_is_the_one_validation_chose_on_both_machines():
+    """The budget replays of benchmarks/select_teacher_budget.py --model students (two machines' logs):
+    the preset's early stop is the smallest, at its max_epochs, within the rule's tolerance on both."""
+    import json
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    files = sorted(results.glob("student_budget_book*.json"))
+    assert len(files) >= 2
+    cfg = experiment_config("book", "loso").student_train
+    ok = None
+    for f in files:
+        budgets = json.loads(f.read_text())["budgets"]
+        best = max(b["mean_best_val_ccc"] for b in budgets.values())
+        here = {b["early_stop"] for b in budgets.values()
+                if b["max_epochs"] == cfg.max_epochs and b["mean_best_val_ccc"] >= best - 0.005}
+        ok = here if ok is None else ok & here
+    assert cfg.early_stop == min(ok) == 4
+    assert BOOK_STUDENT_EARLY_STOP_V1 == 8  # what the runs committed before used (their benchmarks pin it)
 
 
 def test_new_fields_round_trip_and_are_checked():
