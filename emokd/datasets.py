@@ -330,6 +330,7 @@ class WindowSet:
         self.starts = {t["key"]: window_starts(len(t["valence"]), window_steps, hop_steps) for t in trials}
         self.index = [(i, j) for i, t in enumerate(trials) for j in range(len(self.starts[t["key"]]))]
         self.knowledge = knowledge
+        self._stacked = None  # every window at once (features; embeddings at evaluation), made on first use
         if knowledge is not None:
             for t in trials:
                 got = knowledge.get(t["key"])
@@ -389,6 +390,12 @@ class WindowSet:
         crops and flips are drawn from ``rng`` window after window, in the order
         of ``items`` (this is the batching :func:`emokd.train.fit` uses).
         """
+        if len(self) and (self.field not in ("frames", "emb") or (self.field == "emb" and not train)):
+            # nothing is drawn at random: the windows are stacked once and batches are taken from them
+            if self._stacked is None:
+                self._stacked = collate_windows([self._window(i, train=False, rng=None) for i in range(len(self))])
+            idx = np.asarray(items, dtype=np.intp)
+            return {k: v[idx] for k, v in self._stacked.items()}
         return collate_windows([self._window(item, train=train, rng=rng) for item in items])
 
 

@@ -297,6 +297,29 @@ def test_training_batches_are_a_plain_loop_over_the_generator():
     np.testing.assert_array_equal(got["x"], np.stack(xs))
 
 
+def test_feature_batches_equal_a_plain_loop_in_training_too():
+    """Features (and embeddings at evaluation) are stacked once; a batch is then the same arrays as
+    collating the windows one by one, in training as at evaluation, and owns its memory."""
+    from emokd.datasets import collate_windows
+
+    sets = _window_sets()
+    for field, train in (("x", True), ("x", False), ("emb", False)):
+        ws = sets[field]
+        for items in ([5, 0, 5, 3], [1], list(range(len(ws)))):
+            got = ws.batch(items, train=train, rng=np.random.default_rng(1))
+            want = collate_windows([ws[i] for i in items])
+            assert got.keys() == want.keys()
+            for k in want:
+                assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), (field, k)
+        got["x"][:] = 7  # a batch is a copy: the next batch is unchanged
+        assert not np.array_equal(ws.batch([0])["x"], np.full_like(got["x"][:1], 7))
+    # training embeddings are still drawn at random, window after window
+    emb = sets["emb"]
+    a = emb.batch([0, 1], train=True, rng=np.random.default_rng(3))
+    b = emb.batch([0, 1], train=True, rng=np.random.default_rng(4))
+    assert not np.array_equal(a["x"], b["x"])
+
+
 def test_augmented_windows_are_fixed_per_index_and_epoch():
     from torch.utils.data import DataLoader
 
