@@ -556,8 +556,9 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
     epochs, early stopping after 4 (the cheapest budget within 0.005 of the best
     validation CCC on the logs of two machines; the book runs and studies committed
     before it used 8: ``early_stop=8``, ``emokd run --early-stop 8``); the
-    end-to-end teacher with a narrower frame CNN (``cnn_width`` 8), at lr 3e-4, at most 30 epochs, early stopping after 10. At lr 1e-3 that teacher's CCC
-    stayed near 0 in 2 of 8 LOSO folds of the book data (seed 0), its predictions
+    end-to-end teacher with a narrower frame CNN (``cnn_width`` 8), at lr 3e-4, at
+    most 30 epochs, early stopping after 10. At lr 1e-3 that teacher's CCC stayed
+    near 0 in 2 of 8 LOSO folds of the book data (seed 0), its predictions
     swinging over +-5 while valence moves by 0.1: when the predictions' variance
     dwarfs the labels', CCC and its gradient vanish (a trap of the CCC loss); at
     3e-4 it learned in those folds. ``smoke`` stops after a few epochs (tests
@@ -567,7 +568,7 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
         raise EmokdError(f"backbone={backbone!r}: choose one of {', '.join(BACKBONES)}")
     if preset == "paper":
         train = TrainConfig(max_epochs=15, reload_best_each_epoch=True)
-    elif preset == "book":  # the students' early stop 4: chosen on validation (select_teacher_budget.py --model students)
+    elif preset == "book":  # students' early stop: chosen on validation (select_teacher_budget.py --model students)
         train = TrainConfig(lr=1e-3, lr_min=1e-5, batch_size=8, max_epochs=40, lr_patience=3,
                             early_stop=BOOK_STUDENT_EARLY_STOP, grad_clip=1.0)
     elif preset == "smoke":

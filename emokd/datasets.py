@@ -390,11 +390,11 @@ class WindowSet:
         crops and flips are drawn from ``rng`` window after window, in the order
         of ``items`` (this is the batching :func:`emokd.train.fit` uses).
         """
-        if len(self) and (self.field not in ("frames", "emb") or (self.field == "emb" and not train)):
+        idx = np.asarray(items, dtype=np.intp)
+        if idx.size and (self.field not in ("frames", "emb") or (self.field == "emb" and not train)):
             # nothing is drawn at random: the windows are stacked once and batches are taken from them
             if self._stacked is None:
                 self._stacked = collate_windows([self._window(i, train=False, rng=None) for i in range(len(self))])
-            idx = np.asarray(items, dtype=np.intp)
             return {k: v[idx] for k, v in self._stacked.items()}
         return collate_windows([self._window(item, train=train, rng=rng) for item in items])
 

@@ -313,6 +313,8 @@ def test_feature_batches_equal_a_plain_loop_in_training_too():
                 assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), (field, k)
         got["x"][:] = 7  # a batch is a copy: the next batch is unchanged
         assert not np.array_equal(ws.batch([0])["x"], np.full_like(got["x"][:1], 7))
+    with pytest.raises(EmokdError, match="empty"):  # as collating nothing
+        sets["x"].batch([])
     # training embeddings are still drawn at random, window after window
     emb = sets["emb"]
     a = emb.batch([0, 1], train=True, rng=np.random.default_rng(3))
