@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emokd import collection  # noqa: E402
+from emokd.config import BOOK_STUDENT_EARLY_STOP_V1  # noqa: E402
 
 RESULTS = ROOT / "results" / "mahnob-features"
 RUNS = ROOT / "emokd-runs" / "mahnob-features"
@@ -68,7 +69,7 @@ RECORDS = "folds"
 #: configuration -> the options of `python -m emokd run` that make it. The book settings keep the
 #: early stop of the runs committed before 2026-12-03 (8; the book preset's students now stop after 4,
 #: chosen on the synthetic book data), so that these runs resume from and reproduce their fold records
-BOOK_V1 = ["--preset", "book", "--early-stop", "8"]
+BOOK_V1 = ["--preset", "book", "--early-stop", str(BOOK_STUDENT_EARLY_STOP_V1)]
 CONFIGS: dict[str, list[str]] = {
     "book": BOOK_V1,
     "paper": ["--preset", "paper"],
