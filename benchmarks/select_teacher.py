@@ -16,47 +16,26 @@ import argparse
 import dataclasses
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from _results import RESULTS, write_result
 from joblib import Parallel, delayed
 
 from emokd import book
 from emokd.config import experiment_config
-from emokd.datasets import WindowSet, make_folds
-from emokd.embeddings import cached_embeddings, load_embeddings
-from emokd.experiment import _seed, fold_inputs, load_trials
-from emokd.metrics import fold_metrics
-from emokd.models import build_model
-from emokd.train import fit, predict
+from emokd.datasets import make_folds
+from emokd.embeddings import cached_embeddings
+from emokd.experiment import load_trials
+from emokd.fold import train_teacher
 
 
-def _teacher_fold(prepared, fold, cfg, emb_path, log_path=None):
-    """One fold's teacher trained alone (as in a run), its validation and test CCC; ``log_path``: its epoch log."""
-    torch.set_num_threads(1)
-    trials = load_trials(prepared, frames=False)
-    emb = load_embeddings(emb_path)
-    for k, t in trials.items():
-        t["emb"] = emb[k]
-    parts, _ = fold_inputs(trials, fold)
-    tc = cfg.teacher_train
-    seed = _seed(cfg.seed, fold.fold, "teacher")
-    torch.manual_seed(seed)
-    model = build_model(cfg.teacher)
-    with torch.no_grad():
-        model.final_layer.bias.fill_(float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
-    sets = {p: WindowSet(parts[p], "emb", window_steps=tc.window_steps, hop_steps=tc.hop_steps,
-                         augment=cfg.teacher.frame_augment) for p in parts}
-    t0 = time.perf_counter()
-    res = fit(model, sets["train"], sets["validation"], tc, seed=seed, log_path=log_path)
-    pred = predict(model, sets["test"])
-    test = fold_metrics({t["key"]: (t["valence"], pred[t["key"]]) for t in parts["test"]})
-    return {"fold": fold.fold, "best_val_ccc": res.best_val_ccc, "best_epoch": res.best_epoch,
-            "epochs_run": res.epochs_run, "test_ccc": test["concatenated"]["ccc"],
-            "seconds": round(time.perf_counter() - t0, 1)}
+def _teacher_fold(prepared, fold, cfg, emb_path, out):
+    """One fold's teacher trained alone, as in a run (``emokd.fold.train_teacher``, its log in
+    ``out/folds/fold_XX/teacher.log.jsonl``): its validation and test CCC."""
+    r = train_teacher(prepared, fold, cfg, out, n_threads=1, resume=False, embeddings=emb_path)
+    return {"fold": fold.fold, "best_val_ccc": r["best_val_ccc"], "best_epoch": r["best_epoch"],
+            "epochs_run": r["epochs_run"], "test_ccc": r["metrics"]["concatenated"]["ccc"], "seconds": r["seconds"]}
 
 
 def main() -> None:
@@ -80,7 +59,8 @@ def main() -> None:
             cfg = dataclasses.replace(base, teacher=dataclasses.replace(base.teacher, frame_augment=augment),
                                       teacher_train=dataclasses.replace(base.teacher_train, lr=float(lr)))
             emb_path = cached_embeddings(prepared, cfg.teacher)
-            rows = Parallel(n_jobs=args.n_jobs)(delayed(_teacher_fold)(prepared, f, cfg, emb_path) for f in folds)
+            rows = Parallel(n_jobs=args.n_jobs)(delayed(_teacher_fold)(prepared, f, cfg, emb_path, Path(tmp) / variant)
+                                                for f in folds)
             out[variant] = {"folds": rows,
                             "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in rows])), 4),
                             "mean_test_ccc": round(float(np.mean([r["test_ccc"] for r in rows])), 4),

@@ -99,12 +99,12 @@ def _train_logs(preset: str, out: Path) -> list[Path]:
     return sorted((out / "run" / "folds").glob("fold_*/teacher.log.jsonl"))
 
 
-def _teacher_log(prepared, fold, cfg, emb_path, log_path) -> Path:
-    """Train one fold's teacher alone (``select_teacher._teacher_fold``), logging every epoch."""
+def _teacher_log(prepared, fold, cfg, emb_path, out) -> Path:
+    """Train one fold's teacher alone (``select_teacher._teacher_fold``); returns its epoch log."""
     from select_teacher import _teacher_fold
 
-    _teacher_fold(prepared, fold, cfg, emb_path, log_path=log_path)
-    return log_path
+    _teacher_fold(prepared, fold, cfg, emb_path, out)
+    return out / "folds" / f"fold_{fold.fold:02d}" / "teacher.log.jsonl"
 
 
 def _train_teacher_logs(preset: str, out: Path, lr_patience: int, n_jobs: int = 2) -> list[Path]:
@@ -129,8 +129,7 @@ def _train_teacher_logs(preset: str, out: Path, lr_patience: int, n_jobs: int = 
     emb = cached_embeddings(prepared, cfg.teacher)
     logs = out / f"p{lr_patience}"
     logs.mkdir(parents=True, exist_ok=True)
-    return Parallel(n_jobs=n_jobs)(delayed(_teacher_log)(prepared, f, cfg, emb, logs / f"fold_{f.fold:02d}.log.jsonl")
-                                   for f in folds)
+    return Parallel(n_jobs=n_jobs)(delayed(_teacher_log)(prepared, f, cfg, emb, logs) for f in folds)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ the teacher; its knowledge for the training and validation windows (cached as
 ``knowledge.npz`` + ``knowledge.json``); the student; the KD student and one per extra
 KD weight (:func:`model_names`), every student from the same initial weights. It scores
 them on the fold's test trials and writes ``folds/fold_XX/`` (see :mod:`emokd.experiment`).
+:func:`train_teacher` is the first step alone: the same teacher, without the students.
 """
 
 from __future__ import annotations
@@ -167,6 +168,65 @@ def finished_fold(out, fold: int, cfg: ExperimentConfig, data_id: str) -> tuple[
     return result, missing_outputs(out, [fold], model_names(cfg))
 
 
+def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: bool, progress: bool,
+           embeddings) -> tuple[_FoldSetup, dict]:
+    """What every model of the fold trains with, and every trial of the data set (``all_trials``)."""
+    from .train import resolve_device
+
+    device = resolve_device(cfg.device)
+    all_trials = _fold_trials(prepared_dir, cfg, device, embeddings)
+    parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
+                           face_normalisation=cfg.face_normalisation)
+    setup = _FoldSetup(cfg, fold.fold, here, parts, device, resume, progress,
+                       inputs_made={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
+                                    "trs_folds": cfg.trs_folds},
+                       mean_valence=float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
+    return setup, all_trials
+
+
+def _teacher(setup: _FoldSetup):
+    """Step 1: the fold's teacher, on the frozen backbone's cached embeddings or on its own input
+    (frames, facial features). Returns (the model, its input field, (FitResult, test predictions))."""
+    import torch
+
+    cfg = setup.cfg
+    field = "emb" if _frozen_backbone(cfg) else cfg.teacher_input
+    seed = _seed(cfg.seed, setup.fold, "teacher")
+    torch.manual_seed(seed)
+    teacher = _new_model(cfg.teacher, setup.mean_valence)
+    return teacher, field, _train_model(setup, "teacher", teacher, field, cfg.teacher_train, seed)
+
+
+def train_teacher(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
+                  progress: bool = False, resume: bool = True, embeddings=None) -> dict:
+    """Step 1 of :func:`run_fold` alone: the fold's teacher, trained and scored exactly as a run does.
+
+    The same seed, inputs and training as the teacher of ``run_fold(prepared_dir, fold, cfg, out)``
+    (so the same weights), written to ``out/folds/fold_XX/`` (``teacher.pt``, its log and
+    checkpoint); nothing else is trained. For a look at one teacher, e.g. a backbone against
+    another, without the students.
+
+    Returns
+    -------
+    dict
+        ``fold``, ``best_val_ccc``, ``best_epoch``, ``epochs_run``, ``metrics`` (on the fold's
+        test trials, as :func:`emokd.metrics.fold_metrics`), ``seconds`` (wall, this call).
+    """
+    import torch
+
+    if n_threads:
+        torch.set_num_threads(n_threads)
+    t_start = time.perf_counter()
+    here = fold_dir(out, fold.fold)
+    here.mkdir(parents=True, exist_ok=True)
+    setup, _ = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
+    _, _, (res, pred) = _teacher(setup)
+    test = {t["key"]: (t["valence"], pred[t["key"]]) for t in setup.parts["test"]}
+    return {"fold": fold.fold, "best_val_ccc": res.best_val_ccc, "best_epoch": res.best_epoch,
+            "epochs_run": res.epochs_run, "metrics": fold_metrics(test),
+            "seconds": round(time.perf_counter() - t_start, 2)}
+
+
 def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
              progress: bool = False, resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
     """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
@@ -179,7 +239,6 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
     import torch
 
     from .models import build_model, freeze
-    from .train import resolve_device
 
     if n_threads:
         torch.set_num_threads(n_threads)
@@ -194,21 +253,11 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
             log.info("fold %d: already done", fold.fold)
             return result
         log.warning("fold %d: %s missing: redone (from its checkpoints)", fold.fold, ", ".join(p.name for p in missing))
-    device = resolve_device(cfg.device)
-    all_trials = _fold_trials(prepared_dir, cfg, device, embeddings)
-    parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
-                           face_normalisation=cfg.face_normalisation)
-    setup = _FoldSetup(cfg, fold.fold, here, parts, device, resume, progress,
-                       inputs_made={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
-                                    "trs_folds": cfg.trs_folds},
-                       mean_valence=float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
+    setup, all_trials = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
+    parts, device = setup.parts, setup.device
     trained = {}  # name -> (FitResult, test predictions), in training order
-    # 1. teacher, on the frozen backbone's cached embeddings or on its own input (frames, facial features)
-    teacher_field = "emb" if _frozen_backbone(cfg) else cfg.teacher_input
-    t_seed = _seed(cfg.seed, fold.fold, "teacher")
-    torch.manual_seed(t_seed)
-    teacher = _new_model(cfg.teacher, setup.mean_valence)
-    trained["teacher"] = _train_model(setup, "teacher", teacher, teacher_field, cfg.teacher_train, t_seed)
+    # 1. teacher
+    teacher, teacher_field, trained["teacher"] = _teacher(setup)
     # 2. knowledge (training and validation trials only)
     knowledge = _knowledge(freeze(teacher), teacher_field, here, parts["train"] + parts["validation"], cfg, device)
     # 3. student and 4. KD students, all from the same initial weights

@@ -114,6 +114,36 @@ def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_pre
         assert meta["teacher_sha256"] != sha256(other)
 
 
+def test_teacher_trained_alone_is_the_runs_teacher(loso_run, smoke_prepared, tmp_path):
+    """emokd.fold.train_teacher trains a fold's teacher as run_fold does: the same weights and test scores."""
+    import os
+
+    import torch
+
+    from emokd.datasets import make_folds
+    from emokd.fold import train_teacher
+
+    out, res = loso_run
+    cfg = _cfg()
+    subjects = {k: t["subject"] for k, t in load_trials(smoke_prepared[0]).items()}
+    fold = make_folds(subjects, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)[1]
+    threads = torch.get_num_threads()
+    try:  # the run's workers: n_jobs 2, so cpu_count // 2 threads each
+        alone = train_teacher(smoke_prepared[0], fold, cfg, tmp_path, n_threads=max(1, (os.cpu_count() or 1) // 2))
+    finally:
+        torch.set_num_threads(threads)
+    in_run = res["folds"][1]
+    assert alone["fold"] == 1 == in_run["fold"]
+    for field in ("best_epoch", "epochs_run", "best_val_ccc"):
+        assert alone[field] == in_run[field]["teacher"], field
+    assert alone["metrics"] == in_run["metrics"]["teacher"]
+    ran = torch.load(out / "folds" / "fold_01" / "teacher.pt", weights_only=False)["state_dict"]
+    here = torch.load(tmp_path / "folds" / "fold_01" / "teacher.pt", weights_only=False)["state_dict"]
+    assert ran.keys() == here.keys() and all(torch.equal(ran[k], here[k]) for k in ran)
+    # the teacher only: no student was trained
+    assert sorted(p.name for p in (tmp_path / "folds" / "fold_01").glob("*.pt")) == ["teacher.pt"]
+
+
 @pytest.mark.slow
 def test_trs_no_trial_in_two_partitions(smoke_prepared, tmp_path):
     cfg = _cfg("trs")
