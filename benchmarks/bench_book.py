@@ -8,7 +8,10 @@ with an empty execution cache and an empty emokd cache (EMOKD_CACHE=<tmp>/cache)
 so every chapter executes and the shared experiment is trained. Peak memory is
 the largest sum of resident memory over the build and all its descendants (the
 Jupyter kernels and joblib workers), sampled every 0.2 s. Budget (issue: the
-book): the book preset within 15 min and 2 GB on 2 cores.
+book): the book preset within 15 min and 2 GB on 2 cores. Target (issue: a
+pretrained, frozen face backbone): within 5 min and 1.5 GB. Both limits are checked on the
+summed RSS (a shared page counted once per process, the conservative figure); the summed PSS
+(``peak_pss_mb``, each shared page split between its processes) is what a container sees.
 
 Run:  python benchmarks/bench_book.py [--preset book] [--keep DIR]
 Writes benchmarks/results/book_build_<preset>.json.
@@ -28,6 +31,11 @@ from _results import run_measured, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = {"seconds": 15 * 60, "peak_rss_mb": 2048}
+TARGET = {"seconds": 5 * 60, "peak_rss_mb": 1536}
+
+
+def _within(m: dict, limits: dict) -> bool:
+    return m["seconds"] <= limits["seconds"] and m["peak_rss_mb"] <= limits["peak_rss_mb"]
 
 
 def main() -> None:
@@ -48,8 +56,9 @@ def main() -> None:
         reports = sorted(p.name for p in (Path(tmp) / "out" / "_build" / "html" / "reports").rglob("*.log"))
         timings = _cell_timings(Path(tmp) / "out" / "_build" / ".jupyter_cache")
     result = {"preset": args.preset, "cpu_count": psutil.cpu_count(), "seconds": m["seconds"],
-              "peak_rss_mb": m["peak_rss_mb"], "budget": BUDGET,
-              "within_budget": m["seconds"] <= BUDGET["seconds"] and m["peak_rss_mb"] <= BUDGET["peak_rss_mb"],
+              "peak_rss_mb": m["peak_rss_mb"], "peak_pss_mb": m["peak_pss_mb"],
+              "budget": BUDGET, "within_budget": _within(m, BUDGET),
+              "target": TARGET, "within_target": _within(m, TARGET),
               "failed_notebooks": reports, "notebook_seconds": timings}
     print(json.dumps({k: v for k, v in result.items()}, indent=1))
     print("wrote", write_result(f"book_build_{args.preset}", result))

@@ -21,7 +21,6 @@ Writes benchmarks/results/chapters_<preset>_<edition>.json (``_partial`` with --
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -60,8 +59,9 @@ def main() -> None:
             cmd = [sys.executable, "-c", EXECUTE, f"{name}.ipynb"]
             m = run_measured(cmd, env=env, cwd=book)
             result["chapters"][name] = {"seconds": m["seconds"], "peak_rss_mb": m["peak_rss_mb"],
+                                        "peak_pss_mb": m["peak_pss_mb"],
                                         "within_target": m["seconds"] <= TARGET_S}
-            print(f"{name}: {m['seconds']:.0f} s, peak {m['peak_rss_mb']} MB", flush=True)
+            print(f"{name}: {m['seconds']:.0f} s, peak {m['peak_rss_mb']} MB RSS, {m['peak_pss_mb']} MB PSS", flush=True)
     secs = [c["seconds"] for c in result["chapters"].values()]
     result["slowest_seconds"] = max(secs)
     result["all_within_target"] = all(c["within_target"] for c in result["chapters"].values())

@@ -64,7 +64,8 @@ def main() -> None:
             folds = res["folds"]
             runs[backbone] = {
                 "command": " ".join(["python"] + cmd[1:]).replace(str(tmp), "TMP"),
-                "seconds": m["seconds"], "peak_rss_mb": m["peak_rss_mb"], "n_folds": res["n_folds"],
+                "seconds": m["seconds"], "peak_rss_mb": m["peak_rss_mb"], "peak_pss_mb": m["peak_pss_mb"],
+                "n_folds": res["n_folds"],
                 "n_jobs": args.n_jobs,
                 "ccc": {k: round(v["ccc"]["mean"], 3) for k, v in res["summary"].items()},
                 "ccc_per_trial": {k: round(v["ccc"]["mean"], 3) for k, v in res["summary_per_trial"].items()},

@@ -12,6 +12,7 @@ import torch
 
 from emokd import attribution
 from emokd.config import ModelConfig
+from emokd.datasets import window_starts
 from emokd.errors import EmokdError
 from emokd.models import build_model
 
@@ -64,6 +65,21 @@ def test_gradient_and_input_x_gradient(student, x):
 def test_integrated_gradients(student, x, n_alphas):
     _close(attribution.integrated_gradients(student, x, n_alphas=n_alphas), ref.integrated_gradients(student, x,
                                                                                                       n_steps=n_alphas))
+
+
+def test_integrated_gradients_keeps_few_windows_per_differentiated_pass(x):
+    """Its scaled copies go through the model in passes of at most _MAX_GRAD_WINDOWS windows (their
+    activations are kept for the backward pass), every (copy, window) once."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="tcn")).eval()
+    sizes = []
+    hook = model.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    try:
+        attribution.integrated_gradients(model, x, n_alphas=32)
+    finally:
+        hook.remove()
+    assert len(sizes) > 1 and max(sizes) <= attribution._MAX_GRAD_WINDOWS
+    assert sum(sizes) == 32 * len(window_starts(len(x)))  # 32 copies of the trial, each window once
 
 
 def test_integrated_gradients_old_keyword_still_works(student, x):
