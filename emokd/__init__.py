@@ -22,6 +22,7 @@ Modules, in the order data flows through them:
 - ``losses``     1 - CCC and the distillation terms; ``metrics``: CCC, PCC, RMSE
 - ``train``      fit / predict / extract the teacher's knowledge / checkpoints
 - ``experiment`` teacher -> knowledge -> student -> KD student over folds
+- ``memory``     a worker gives what a fold freed back to the system (glibc's malloc_trim)
 - ``stats``, ``report``  statistics over folds; tables and figures of a run
 """
 

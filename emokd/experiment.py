@@ -67,6 +67,7 @@ from .fold import (  # noqa: F401  (_seed: re-exported)
     model_names,
     run_fold,
 )
+from .memory import call_and_release
 from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment import ... keeps working)
     REFERENCES,
     UNTRAINED,
@@ -241,9 +242,10 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
             folds_out = [run_fold(prepared_dir, f, cfg, out, n_threads=n_threads, progress=progress, resume=resume,
                                   inputs=data, embeddings=embeddings) for f in _bar(folds, progress)]
         else:
+            # each worker gives the memory a fold freed back to the system before its next fold
             folds_out = Parallel(n_jobs=n_jobs)(
-                delayed(run_fold)(prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume, inputs=data,
-                                  embeddings=embeddings) for f in folds)
+                delayed(call_and_release)(run_fold, prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume,
+                                          inputs=data, embeddings=embeddings) for f in folds)
     by_number = {**elsewhere, **{r["fold"]: r for r in folds_out}}
     if missing := [n for n in numbers if n not in by_number]:
         done = sorted(by_number)

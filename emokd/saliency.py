@@ -61,6 +61,7 @@ from .attribution import (  # noqa: F401  (re-exported)
 from .bandpower import BAND_NAMES
 from .config import EEG_CHANNELS
 from .errors import EmokdError
+from .memory import call_and_release
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,9 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
     if n_jobs > 1 and len(numbers) > 1:
         from joblib import Parallel, delayed
 
-        per_fold = Parallel(n_jobs=min(n_jobs, len(numbers)))(
-            delayed(_fold_saliency)(run_dir, n, models, methods, window, device, n_threads=n_threads)
+        per_fold = Parallel(n_jobs=min(n_jobs, len(numbers)))(  # memory: see emokd.memory
+            delayed(call_and_release)(_fold_saliency, run_dir, n, models, methods, window, device,
+                                      n_threads=n_threads)
             for n in numbers)
     else:
         per_fold = [_fold_saliency(run_dir, n, models, methods, window, device, run=run, trials=trials)
