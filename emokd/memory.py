@@ -7,7 +7,8 @@ a container's memory limit (Binder's 2 GB) counts them as in use. On the book pr
 a saliency worker held 0.52 GB after one fold's four test trials, and 0.30 GB after
 ``release_memory`` (``gc.collect`` then ``malloc_trim(0)``, which unmaps the free pages
 anywhere in the heap). The experiment and the saliency call it in their workers
-after every fold. Elsewhere than glibc (macOS, Windows, musl) it only collects garbage.
+after every fold, and :func:`emokd.embeddings.cached_embeddings` once it has written
+its cache. Elsewhere than glibc (macOS, Windows, musl) it only collects garbage.
 """
 
 from __future__ import annotations
