@@ -365,6 +365,10 @@ class TrainConfig:
     hop_steps: int = 32  # 8 s
     grad_clip: float | None = None
     reload_best_each_epoch: bool = False
+    epoch_fraction: float = 1.0  # share of the training windows each epoch draws (1: all of them)
+
+    #: fields added after runs were stored, with the value that does what the code did before them
+    ADDED_LATER = {"epoch_fraction": 1.0}
 
     def __post_init__(self):
         _check_numbers(self, nonnegative=("weight_decay", "lr_patience"))
@@ -377,6 +381,18 @@ class TrainConfig:
             raise EmokdError(f"lr_min={self.lr_min!r}: need 0 <= lr_min <= lr={self.lr!r}")
         if not 0.0 < self.lr_factor < 1.0:
             raise EmokdError(f"lr_factor={self.lr_factor!r}: need 0 < factor < 1")
+        if not 0.0 < self.epoch_fraction <= 1.0:
+            raise EmokdError(f"epoch_fraction={self.epoch_fraction!r}: need 0 < fraction <= 1")
+
+    def to_json(self) -> dict:
+        """The fields as a dict, without a field of :attr:`ADDED_LATER` that has its earlier value: a
+        configuration stored before the field existed is then the same configuration, and its runs and
+        checkpoints still resume."""
+        d = dataclasses.asdict(self)
+        for name, before in self.ADDED_LATER.items():
+            if d[name] == before:
+                del d[name]
+        return d
 
 
 @dataclass(frozen=True)
@@ -492,7 +508,10 @@ class ExperimentConfig:
                              "features and every student are 'tcn' or 'bilstm'")
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        for name in ("teacher_train", "student_train"):
+            d[name] = getattr(self, name).to_json()
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "ExperimentConfig":

@@ -194,7 +194,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
                                                        patience=cfg.lr_patience, min_lr=cfg.lr_min)
     history, best = [], {"epoch": 0, "ccc": -np.inf, "state": None, "proj": None}
     start = 1
-    identity = json.dumps({"train": dataclasses.asdict(cfg), "seed": seed, "model": type(model).__name__,
+    identity = json.dumps({"train": cfg.to_json(), "seed": seed, "model": type(model).__name__,
                            "n_params": sum(p.numel() for p in params),
                            "kd": dataclasses.asdict(kd) if kd is not None and train_set.knowledge is not None
                            else None, **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
@@ -236,6 +236,8 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         if projection is not None:
             projection.train()
         order = rng.permutation(len(train_set))  # reshuffled every epoch
+        if cfg.epoch_fraction < 1.0:  # a shorter epoch: a fresh random share of the windows
+            order = order[:max(1, round(len(order) * cfg.epoch_fraction))]
         sums, n_batches = {}, 0
         for lo in range(0, len(order), cfg.batch_size):
             b = _to_torch(train_set.batch(order[lo:lo + cfg.batch_size], train=True, rng=rng), device)

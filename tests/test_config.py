@@ -81,6 +81,36 @@ def test_new_fields_round_trip_and_are_checked():
             dataclasses.replace(cfg, **bad)
 
 
+def test_a_field_added_later_is_stored_only_where_it_changes_what_runs():
+    """epoch_fraction came after runs were stored: at 1 (a full pass, what ran before it existed) a config's
+    JSON is what it was, so the fold records committed before it still resume; any other value is stored."""
+    import json
+    from pathlib import Path
+
+    from emokd.__main__ import _experiment_config, _parser
+    from emokd.fold import _as_json
+    from emokd.runfolder import check_same
+
+    full = TrainConfig(max_epochs=3)
+    assert "epoch_fraction" not in full.to_json() and TrainConfig(**full.to_json()) == full
+    third = dataclasses.replace(full, epoch_fraction=0.25)
+    assert third.to_json()["epoch_fraction"] == 0.25 and TrainConfig(**third.to_json()) == third
+    cfg = dataclasses.replace(experiment_config("book", "loso"), student_train=third)
+    assert ExperimentConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+    # a fold record committed before the field: the paper preset's, rebuilt from its command, is the same
+    rec = Path(__file__).resolve().parents[1] / "results/mahnob-features/paper_loso_seed1/folds/fold_00.json"
+    stored = json.loads(rec.read_text())
+    args = _parser().parse_args(["run", "--preset", "paper", "--protocol", "loso", "--seed", "1", "--data", "D",
+                                 "--out", "o"])
+    now = _as_json(on_feature_release(_experiment_config(args)))
+    check_same(rec, stored["config"], "x", now, "x")  # raises when they differ
+    with pytest.raises(EmokdError, match="epoch_fraction"):
+        shorter = on_feature_release(_experiment_config(args))
+        shorter = dataclasses.replace(shorter, student_train=dataclasses.replace(shorter.student_train,
+                                                                                 epoch_fraction=0.5))
+        check_same(rec, stored["config"], "x", _as_json(shorter), "x")
+
+
 # ------------------------------------------------------ presets, validation, JSON
 
 

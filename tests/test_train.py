@@ -219,3 +219,40 @@ def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
                 on_epoch_end=lambda e, r: trained.append(e))
     assert trained == [1, 2] and json.loads(torch.load(ck, weights_only=True)["identity"])["inputs"] == \
         {"normalisation": "subject"}
+
+
+class _Recorder(WindowSet):
+    """A WindowSet that records which windows each training batch asks for."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.asked = []
+
+    def batch(self, idx, *a, **k):
+        if k.get("train"):
+            self.asked.append([int(i) for i in idx])
+        return super().batch(idx, *a, **k)
+
+
+def test_epoch_fraction_draws_a_fresh_share_of_the_windows_each_epoch():
+    tr = _Recorder(_trials(6, seed=0), "x", window_steps=32, hop_steps=16)
+    _, va = _sets()
+    epochs = []
+    cfg = dataclasses.replace(CFG, max_epochs=4, early_stop=10, epoch_fraction=1 / 3)
+    fit(_model(), tr, va, cfg, seed=0, on_epoch_end=lambda e, r: epochs.append(sum(tr.asked, [])) or tr.asked.clear())
+    n = len(tr)
+    assert n == 6 * 4  # 80 steps, windows of 32 starting at 0, 16, 32, 48 (the last ends the trial)
+    for seen in epochs:
+        assert len(seen) == round(n / 3) and len(set(seen)) == len(seen)  # a third, without replacement
+        assert set(seen) <= set(range(n))
+    assert len({frozenset(s) for s in epochs}) == len(epochs)  # a fresh draw every epoch
+    # fraction 1 draws every window once: the epoch of a full pass
+    full = _Recorder(_trials(6, seed=0), "x", window_steps=32, hop_steps=16)
+    fit(_model(), full, va, dataclasses.replace(CFG, max_epochs=1), seed=0)
+    assert sorted(sum(full.asked, [])) == list(range(n))
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, float("nan")])
+def test_epoch_fraction_outside_0_1_is_refused(bad):
+    with pytest.raises(EmokdError, match="epoch_fraction"):
+        TrainConfig(epoch_fraction=bad)
