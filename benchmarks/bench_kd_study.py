@@ -66,9 +66,10 @@ Writes ``results/kd-study/results.json``, ``results.md`` and ``kd_gain.png``
 (default ``emokd-runs/kd-study``, not committed), and a rerun reuses every
 finished run.
 
-Added after the study ran (2026-12-03): the book preset's students now stop
-after 4 epochs without a better validation CCC; the study ran with 8, and
-:func:`study_config` keeps 8 so that a rerun reproduces the committed results.
+Added after the study ran (2026-12-03): the book preset's training has changed
+since (epochs of a third of the windows, other early stops); :func:`study_config`
+keeps the training the study ran with (:func:`emokd.config.book_schedule_v1`) so
+that a rerun reproduces the committed results.
 """
 
 from __future__ import annotations
@@ -125,17 +126,12 @@ def run_condition(work: Path, preset: str, seed: int, noise: float, private: flo
 
 def study_config(preset: str, seed: int):
     """The study's experiment: ``experiment_config(preset, "loso", seed)`` as it was when the study ran,
-    i.e. with the students' early stop of then (8; the book preset's is 4 since), so that a rerun
-    reproduces the committed results."""
-    import dataclasses
-
-    from emokd.config import BOOK_STUDENT_EARLY_STOP_V1, experiment_config
+    i.e. with the book preset's training of then (:func:`emokd.config.book_schedule_v1`: full-pass
+    epochs, the students' early stop 8), so that a rerun reproduces the committed results."""
+    from emokd.config import book_schedule_v1, experiment_config
 
     cfg = experiment_config(preset, "loso", seed=seed)
-    if preset != "book":
-        return cfg
-    return dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train,
-                                                                      early_stop=BOOK_STUDENT_EARLY_STOP_V1))
+    return book_schedule_v1(cfg) if preset == "book" else cfg
 
 
 def fold_scores(res: dict, seed: int) -> list[dict]:

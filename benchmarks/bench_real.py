@@ -67,9 +67,12 @@ RECORDS = "folds"
 
 
 #: configuration -> the options of `python -m emokd run` that make it. The book settings keep the
-#: early stop of the runs committed before 2026-12-03 (8; the book preset's students now stop after 4,
-#: chosen on the synthetic book data), so that these runs resume from and reproduce their fold records
-BOOK_V1 = ["--preset", "book", "--early-stop", str(BOOK_STUDENT_EARLY_STOP_V1)]
+#: training of the runs committed before 2026-12-03 (emokd.config.book_schedule_v1: full-pass epochs,
+#: at most 40, plateau patience 3, early stop 8; the book preset's epochs now draw a third of the
+#: windows, chosen on the synthetic book data), so that these runs resume from and reproduce their fold
+#: records. They were made with `--preset book --early-stop 8` (the same configuration before then)
+BOOK_V1 = ["--preset", "book", "--max-epochs", "40", "--early-stop", str(BOOK_STUDENT_EARLY_STOP_V1),
+           "--lr-patience", "3", "--epoch-fraction", "1"]
 CONFIGS: dict[str, list[str]] = {
     "book": BOOK_V1,
     "paper": ["--preset", "paper"],

@@ -141,7 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     p.add_argument("--early-stop", type=int, metavar="N",
                    help="override the students' early stop (epochs without a better validation CCC; on the "
-                        "feature release also the teacher's); 8 reproduces book runs made before 2026-12-03")
+                        "feature release also the teacher's)")
+    p.add_argument("--lr-patience", type=int, metavar="N",
+                   help="override the students' plateau patience (epochs without a better validation CCC before "
+                        "the learning rate halves; on the feature release also the teacher's)")
+    p.add_argument("--epoch-fraction", type=float, metavar="F",
+                   help="override the students' share of the training windows per epoch (1: a full pass; book: "
+                        "1/3; on the feature release also the teacher's). The book runs made before 2026-12-03: "
+                        "--max-epochs 40 --early-stop 8 --lr-patience 3 --epoch-fraction 1")
     p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
     p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
     p.add_argument("--folds", type=_fold_numbers, metavar="N,LO-HI,...",
@@ -366,15 +373,16 @@ def _experiment_config(args):
     for name in ("normalisation", "face_normalisation"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    if args.max_epochs is not None:
-        overrides["face_teacher_max_epochs"] = args.max_epochs
+    if args.max_epochs is not None and experiment_config(args.preset).face_teacher_max_epochs is not None:
+        overrides["face_teacher_max_epochs"] = args.max_epochs  # else the face teacher has the students' budget
     if args.n_folds is not None:
         overrides["n_folds"] = args.n_folds
     cfg = experiment_config(args.preset, args.protocol, args.seed, backbone=args.teacher_backbone, **overrides)
     cfg = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, arch=args.student))
-    if args.early_stop is not None:  # the students' (on the feature release the teacher trains with them)
-        cfg = dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train,
-                                                                         early_stop=args.early_stop))
+    students = {name: getattr(args, name) for name in ("early_stop", "lr_patience", "epoch_fraction")
+                if getattr(args, name) is not None}
+    if students:  # the students' (on the feature release the teacher trains with them)
+        cfg = dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train, **students))
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))

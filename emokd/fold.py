@@ -29,6 +29,9 @@ from .runs import PREDICTIONS, fold_dir, missing_outputs, read_json
 log = logging.getLogger(__name__)
 
 _ROLE = {"teacher": 0, "student": 1}
+#: a model's training checkpoint is written after an epoch when this many seconds have passed since the last
+#: one (and after its last epoch): an interrupted fold loses at most this much training
+CHECKPOINT_EVERY_S = 10.0
 
 
 def _extra_weights(cfg: ExperimentConfig) -> list[float]:
@@ -132,7 +135,7 @@ def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, see
     res = fit(model, sets["train"], sets["validation"], train_cfg, seed=seed, device=setup.device, kd=kd,
               log_path=setup.here / f"{name}.log.jsonl", checkpoint_path=setup.here / f"{name}.ckpt",
               resume=setup.resume, progress=setup.progress, desc=f"fold {setup.fold} {name}",
-              inputs=setup.inputs_made)
+              inputs=setup.inputs_made, checkpoint_every_s=CHECKPOINT_EVERY_S)
     save_model(model, cfg.teacher if name == "teacher" else cfg.student, setup.here / f"{name}.pt",
                extra={"best_epoch": res.best_epoch, "fold": setup.fold, "model": name})
     return res, predict(model, sets["test"], device=setup.device)

@@ -89,15 +89,16 @@ def test_run_order_puts_the_cheapest_contrasts_first():
     assert sorted(order) == sorted([(n, 0.0) for n in (0.0, 0.5, 1.0, 2.0)] + [(1.0, 1.0)])  # each once
 
 
-def test_study_keeps_the_students_early_stop_it_ran_with():
-    from emokd.config import experiment_config
+def test_study_keeps_the_training_it_ran_with():
+    """The book preset's training when the study ran (literal values of then), everything else as today's."""
+    from emokd.config import TrainConfig, experiment_config
 
     book = bench_kd_study.study_config("book", 1)
     now = experiment_config("book", "loso", seed=1)
-    assert book.student_train.early_stop == 8 != now.student_train.early_stop
-    # nothing else differs from the preset's experiment
-    assert book.to_json()["student_train"] | {"early_stop": now.student_train.early_stop} == \
-        now.to_json()["student_train"]
-    assert {k: v for k, v in book.to_json().items() if k != "student_train"} == \
-        {k: v for k, v in now.to_json().items() if k != "student_train"}
+    then = TrainConfig(lr=1e-3, lr_min=1e-5, batch_size=8, max_epochs=40, lr_patience=3, early_stop=8, grad_clip=1.0)
+    assert book.student_train == then != now.student_train
+    assert book.teacher_train == TrainConfig(lr=1e-3, lr_min=1e-5, batch_size=8, max_epochs=30, lr_patience=5,
+                                             early_stop=8, grad_clip=1.0) == now.teacher_train  # unchanged
+    assert {k: v for k, v in book.to_json().items() if k not in ("student_train", "teacher_train")} == \
+        {k: v for k, v in now.to_json().items() if k not in ("student_train", "teacher_train")}
     assert bench_kd_study.study_config("smoke", 0) == experiment_config("smoke", "loso", seed=0)

@@ -17,8 +17,9 @@ def test_commands_of_each_configuration():
     assert cmd[1:] == ["-m", "emokd", "run", "--preset", "paper", "--protocol", "loso", "--seed", "1", "--n-jobs",
                        "2", "--data", "DATA", "--out", str(out), "--quiet"]
     sub = bench_real.command("trs", 0, 1, "DATA", out, "kdsel-book_subject", device="cuda")
-    assert sub[4:14] == ["--preset", "book", "--early-stop", "8", "--normalisation", "subject",
-                         "--face-normalisation", "subject", "--kd-select", "0,0.1,0.3,1,3"]
+    assert sub[4:20] == ["--preset", "book", "--max-epochs", "40", "--early-stop", "8", "--lr-patience", "3",
+                         "--epoch-fraction", "1", "--normalisation", "subject", "--face-normalisation", "subject",
+                         "--kd-select", "0,0.1,0.3,1,3"]
     assert sub[-3:] == ["--device", "cuda", "--quiet"]
     assert bench_real.run_name("book", "loso", 2) == "loso_seed2"  # the committed book runs keep their folders
     assert bench_real.run_name("paper", "trs", 0) == "paper_trs_seed0"

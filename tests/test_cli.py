@@ -350,14 +350,26 @@ def test_run_in_shares_and_from_records(smoke_prepared, tmp_path, capsys):
     assert "3 LOSO folds" in capsys.readouterr().out
 
 
-def test_run_early_stop_overrides_the_students_and_on_the_release_the_teachers():
+def test_run_schedule_options_override_the_students_and_on_the_release_the_teachers():
     from emokd.__main__ import _experiment_config, _parser
-    from emokd.config import experiment_config, on_feature_release
+    from emokd.config import book_schedule_v1, experiment_config, on_feature_release
 
-    args = _parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8"])
+    book = experiment_config("book")
+    args = _parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8", "--lr-patience", "3",
+                                 "--epoch-fraction", "1"])
     cfg = _experiment_config(args)
-    assert cfg.student_train.early_stop == 8 and experiment_config("book").student_train.early_stop == 4
-    assert cfg.teacher_train == experiment_config("book").teacher_train  # the frame teacher keeps its budget
+    assert (cfg.student_train.early_stop, cfg.student_train.lr_patience, cfg.student_train.epoch_fraction) == (8, 3, 1)
+    assert (book.student_train.early_stop, book.student_train.lr_patience) == (6, 9)
+    assert book.student_train.epoch_fraction == 1 / 3
+    assert cfg.teacher_train == book.teacher_train  # the frame teacher keeps its budget
     assert on_feature_release(cfg).teacher_train.early_stop == 8
     plain = _experiment_config(_parser().parse_args(["run", "--preset", "book", "--out", "X"]))
-    assert plain == experiment_config("book")
+    assert plain == book
+    # the schedule of the book runs made before 2026-12-03, on the feature release, from options alone
+    v1 = _experiment_config(_parser().parse_args(["run", "--preset", "book", "--out", "X", "--max-epochs", "40",
+                                                  "--early-stop", "8", "--lr-patience", "3",
+                                                  "--epoch-fraction", "1"]))
+    assert on_feature_release(v1) == on_feature_release(book_schedule_v1(book))
+    assert v1.face_teacher_max_epochs is None  # the book's face teacher trains with the students' budget
+    paper = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", "X", "--max-epochs", "5"]))
+    assert paper.face_teacher_max_epochs == 5  # the paper preset's face teacher has its own budget: overridden

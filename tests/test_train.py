@@ -256,3 +256,38 @@ def test_epoch_fraction_draws_a_fresh_share_of_the_windows_each_epoch():
 def test_epoch_fraction_outside_0_1_is_refused(bad):
     with pytest.raises(EmokdError, match="epoch_fraction"):
         TrainConfig(epoch_fraction=bad)
+
+
+def test_checkpoints_every_few_seconds_and_after_the_last_epoch(tmp_path, monkeypatch):
+    import emokd.train as train_mod
+
+    saves = []
+    real = train_mod.torch_save
+    monkeypatch.setattr(train_mod, "torch_save", lambda obj, path: saves.append(obj["epoch"]) or real(obj, path))
+    tr, va = _sets()
+    cfg = dataclasses.replace(CFG, max_epochs=4, early_stop=10)
+    m = _model()
+    fit(m, tr, va, cfg, seed=0, checkpoint_path=tmp_path / "a.ckpt")
+    assert saves == [1, 2, 3, 4]  # every epoch (the default)
+    saves.clear()
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(epoch, record):
+        if epoch == 3:
+            raise Stop
+
+    ck = tmp_path / "b.ckpt"
+    with pytest.raises(Stop):  # no checkpoint is due before epoch 3: nothing written, nothing to resume
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=interrupt, checkpoint_every_s=1e9)
+    assert saves == [] and not ck.exists()
+    m2 = _model()
+    ref = fit(m2, tr, va, cfg, seed=0, checkpoint_path=ck, checkpoint_every_s=1e9)
+    assert saves == [4]  # the last epoch's state, written once the run ends
+    np.testing.assert_array_equal(predict(m2, va)["T0"], predict(m, va)["T0"])  # the same training as above
+    trained, m3 = [], _model(seed=99)
+    again = fit(m3, tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, checkpoint_every_s=1e9,
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert trained == [] and again.history == ref.history and again.best_epoch == ref.best_epoch
+    np.testing.assert_array_equal(predict(m3, va)["T0"], predict(m2, va)["T0"])
