@@ -223,7 +223,9 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     elsewhere = {**here, **records}
     if records:
         log.info("%d fold(s) taken from the records in %s: %s", len(records), fold_records, sorted(records))
-    references = {f.fold: reference_metrics(trials, f, cfg) for f in all_folds}
+    pixels = {}  # each trial's pixel features for the teacher's ridge: computed once, not once per fold
+    references = {f.fold: reference_metrics(trials, f, cfg, pixels=pixels) for f in all_folds}
+    del pixels
     del trials
     embeddings = None
     if _frozen_backbone(cfg) and folds:  # once, before any fold: the backbone saw none of these subjects

@@ -101,13 +101,16 @@ def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict
     return out
 
 
-def reference_metrics(trials: dict[str, dict], fold: Fold, cfg: ExperimentConfig) -> tuple[dict, dict]:
-    """Metrics of every reference on the fold's test trials, and the ridge models' chosen alphas."""
+def reference_metrics(trials: dict[str, dict], fold: Fold, cfg: ExperimentConfig, *,
+                      pixels: dict | None = None) -> tuple[dict, dict]:
+    """Metrics of every reference on the fold's test trials, and the ridge models' chosen alphas.
+    ``pixels``: a cache of the frames' pixel features shared by the folds (:func:`emokd.linear.ridge_references`)."""
     from .linear import ridge_references
 
     refs = reference_predictions(trials, fold)
     ridge, info = ridge_references(trials, fold, normalisation=cfg.normalisation,
-                                   face_normalisation=cfg.face_normalisation, crop=cfg.teacher.frame_size)
+                                   face_normalisation=cfg.face_normalisation, crop=cfg.teacher.frame_size,
+                                   pixels=pixels)
     refs.update(ridge)
     metrics = {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
     latent = latent_metrics({k: trials[k] for k in fold.test}, refs)

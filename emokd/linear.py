@@ -133,11 +133,14 @@ def frame_features(frames: np.ndarray, *, crop: int = 40, pool: int = 2) -> np.n
 
 
 def ridge_references(trials: dict[str, dict], fold, *, normalisation: str = "train",
-                     face_normalisation: str = "train", crop: int = 40, alphas=ALPHAS) -> tuple[dict, dict]:
+                     face_normalisation: str = "train", crop: int = 40, alphas=ALPHAS,
+                     pixels: dict | None = None) -> tuple[dict, dict]:
     """``ref_ridge_student`` and ``ref_ridge_teacher`` on the fold's test trials.
 
     ``trials``: key -> trial dict with ``x`` and either ``face`` (the feature
     release) or ``frames`` (prepared data); ``fold`` an :class:`emokd.datasets.Fold`.
+    ``pixels``: trial key -> :func:`frame_features` of its frames, filled as they are
+    computed: pass one dict to every fold's call and each trial's are computed once.
     Returns ``({name: {test key: (n_steps,) float32}}, {name: info})``; without a
     teacher input, only ``ref_ridge_student``.
     """
@@ -151,8 +154,11 @@ def ridge_references(trials: dict[str, dict], fold, *, normalisation: str = "tra
         preds["ref_ridge_teacher"], info["ref_ridge_teacher"] = ridge_fit_predict(parts, "face", alphas=alphas)
     elif first.get("frames") is not None:
         keys = fold.train + fold.validation + fold.test
-        pix = {k: {"subject": trials[k]["subject"], "px": frame_features(trials[k]["frames"], crop=crop)}
-               for k in keys}
+        pixels = {} if pixels is None else pixels
+        for k in keys:
+            if k not in pixels:
+                pixels[k] = frame_features(trials[k]["frames"], crop=crop)
+        pix = {k: {"subject": trials[k]["subject"], "px": pixels[k]} for k in keys}
         norm = fit_normalisers(pix, "px", fold.train, face_normalisation)
         fparts = {p: [dict(t, px=norm[t["key"]](pix[t["key"]]["px"])) for t in ts] for p, ts in parts.items()}
         preds["ref_ridge_teacher"], info["ref_ridge_teacher"] = ridge_fit_predict(fparts, "px", alphas=alphas)

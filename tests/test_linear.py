@@ -90,5 +90,17 @@ def test_frame_features_and_a_frame_teacher_reference():
     fold = make_folds({k: t["subject"] for k, t in trials.items()}, "loso", seed=0)[0]
     preds, info = ridge_references(trials, fold)
     assert set(preds) == {"ref_ridge_student", "ref_ridge_teacher"} and info["ref_ridge_teacher"]["alpha"] in ALPHAS
+    # a pixel cache shared by the folds: each trial's features computed once, the same references
+    cache, folds = {}, make_folds({k: t["subject"] for k, t in trials.items()}, "loso", seed=0)
+    for f in folds:
+        cached, cinfo = ridge_references(trials, f, pixels=cache)
+        plain, pinfo = ridge_references(trials, f)
+        assert cinfo == pinfo
+        for name in plain:
+            for k in f.test:
+                np.testing.assert_array_equal(cached[name][k], plain[name][k])
+    assert sorted(cache) == sorted(trials)
+    for k, t in trials.items():
+        np.testing.assert_array_equal(cache[k], frame_features(t["frames"]))
     with pytest.raises(EmokdError, match="alphas"):
         ridge_fit_predict({}, "x", alphas=())
