@@ -79,9 +79,31 @@ class TemporalBlock(nn.Module):
         self.act = nn.PReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.drop1(self.act1(self.conv1(x)))  # (B, C_out, T)
+        return self.from_linear_parts(*self.linear_parts(x))
+
+    def linear_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The block's two paths that are linear in its input: ``conv1(x)`` and the residual
+        ``res(x)``, each (B, C_out, T). The rest of the block is :meth:`from_linear_parts`."""
+        return self.conv1(x), (x if self.downsample is None else self.downsample(x))
+
+    def linear_parts_of(self, x_g: torch.Tensor, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """What input channels ``idx`` add to :meth:`linear_parts` (biases excluded): x_g (B, len(idx), T),
+        their values -> two (B, C_out, T). ``linear_parts(x)`` minus this is ``linear_parts`` of x with
+        those channels set to 0, at ``len(idx) / C_in`` of the cost."""
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        conv = self.conv1.conv
+        pre = F.conv1d(F.pad(x_g, (self.conv1.left_pad, 0)), conv.weight[:, idx], dilation=conv.dilation)
+        if self.downsample is None:
+            res = x_g.new_zeros(x_g.shape[0], conv.out_channels, x_g.shape[-1])
+            res[:, idx] = x_g
+        else:
+            res = F.conv1d(x_g, self.downsample.weight[:, idx])
+        return pre, res
+
+    def from_linear_parts(self, pre: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+        """The block's output from its :meth:`linear_parts`: (B, C_out, T) each -> (B, C_out, T)."""
+        h = self.drop1(self.act1(pre))  # (B, C_out, T)
         h = self.drop2(self.act2(self.conv2(h)))  # (B, C_out, T)
-        res = x if self.downsample is None else self.downsample(x)  # (B, C_out, T)
         return self.act(h + res)  # (B, C_out, T)
 
 
@@ -257,6 +279,16 @@ class Student(nn.Module):
         _check_input(x, 3, f"(batch, n_steps, {self.n_inputs})", c=self.n_inputs)
         feats = self.tcn(x)  # (B, T, F) -> (B, T, C)
         return self.final_layer(feats), feats  # (B, T, 1), (B, T, C)
+
+    def from_first_linear_parts(self, pre: torch.Tensor, res: torch.Tensor):
+        """:meth:`forward` from the first block's :meth:`TemporalBlock.linear_parts` (each (B, C, T))
+        onwards: (prediction (B, T, 1), features (B, T, C)). Occlusion uses it
+        (:func:`emokd.attribution.occlusion`): the first block is linear in the input, so an
+        occluded input changes its linear parts by what the occluded features contributed."""
+        blocks = self.tcn.blocks
+        h = blocks[1:](blocks[0].from_linear_parts(pre, res))  # (B, C, T)
+        feats = h.transpose(1, 2)  # (B, T, C)
+        return self.final_layer(feats), feats
 
 
 class BiLSTMStudent(nn.Module):

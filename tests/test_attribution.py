@@ -96,6 +96,24 @@ def test_occlusion_features_bands_channels(student, x):
         _close(attribution.occlusion(student, x, groups, max_copies=5), ref.occlusion(student, x, groups))
 
 
+@pytest.mark.parametrize("window", [{}, {"window_steps": None}, {"window_steps": 40, "hop_steps": 15}])
+def test_tcn_occlusion_by_the_linear_first_block_equals_occluding_the_input(x, window, monkeypatch):
+    """The TCN student's occlusion subtracts each group's first-block contribution instead of running
+    the occluded input: the same numbers as the reference, which occludes the input; Captum is not called."""
+    torch.manual_seed(0)
+    tcn = build_model(ModelConfig(arch="tcn")).eval()
+
+    def no_captum(*a, **k):
+        raise AssertionError("Captum called for the TCN student")
+
+    monkeypatch.setattr(attribution, "_captum", no_captum)
+    feats = np.arange(F).reshape(6, 32)
+    for xx in (x, x[:50]):  # a trial longer than a window, and one shorter
+        for groups in (None, list(feats), [5, [100, 7], np.arange(64, 96)]):
+            _close(attribution.occlusion(tcn, xx, groups, max_copies=7, **window),
+                   ref.occlusion(tcn, xx, groups, **window))
+
+
 def test_occlusion_refuses_overlapping_groups(student, x):
     with pytest.raises(EmokdError, match="disjoint"):
         attribution.occlusion(student, x, [[1, 2], [2, 3]])

@@ -20,6 +20,7 @@ from emokd.models import (
     IR50Backbone,
     Student,
     Teacher,
+    TemporalBlock,
     build_model,
     freeze,
     load_backbone_weights,
@@ -314,3 +315,30 @@ def test_backbone_weights_errors_name_the_file(tmp_path):
     wrapped = tmp_path / "wrapped.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, wrapped)
     assert load_backbone_weights(FrameCNN(40, width=4, n_features=5), wrapped) is not None
+
+
+@pytest.mark.parametrize("n_in", [6, 8])  # with a 1x1 residual convolution, and with the identity residual
+def test_linear_parts_of_a_group_is_what_zeroing_it_removes(n_in):
+    torch.manual_seed(3)
+    block = TemporalBlock(n_in, 8, 3, 2, 0.1).eval()
+    x = torch.randn(2, n_in, 20)
+    idx = [1, 4, 5]
+    zeroed = x.clone()
+    zeroed[:, idx] = 0.0
+    with torch.no_grad():
+        full, without = block.linear_parts(x), block.linear_parts(zeroed)
+        part = block.linear_parts_of(x[:, idx], idx)
+        for a, b, p in zip(full, without, part):
+            torch.testing.assert_close(a - b, p, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(block.from_linear_parts(*full), block(x))  # forward is the two halves
+
+
+def test_student_from_first_linear_parts_is_its_forward():
+    torch.manual_seed(4)
+    student = build_model(ModelConfig(arch="tcn", n_inputs=6, tcn_channels=(8, 8))).eval()
+    x = torch.randn(3, 20, 6)
+    with torch.no_grad():
+        want = student(x)
+        got = student.from_first_linear_parts(*student.tcn.blocks[0].linear_parts(x.transpose(1, 2)))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
