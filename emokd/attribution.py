@@ -157,7 +157,8 @@ def integrated_gradients(model, x, *, n_alphas: int = N_ALPHAS, device="cpu", n_
 
 
 @torch.no_grad()
-def occlusion(model, x, groups=None, *, device="cpu", max_copies: int | None = None, **window) -> np.ndarray:
+def occlusion(model, x, groups=None, *, device="cpu", max_copies: int | None = None, engine: str = "auto",
+              **window) -> np.ndarray:
     """|pred - pred with a group of features set to 0 over the whole trial|, per step.
 
     ``captum.attr.FeatureAblation`` with one feature-mask id per group. Captum scores one
@@ -170,11 +171,15 @@ def occlusion(model, x, groups=None, *, device="cpu", max_copies: int | None = N
     x : ndarray, shape (n_steps, n_features), z-scored
     groups : list of index arrays, optional; default one group per feature (disjoint)
     max_copies : int, optional, occluded copies per forward pass (default: ~256 windows)
+    engine : ``"auto"`` (the TCN student's linear first block, :func:`_occlusion_tcn`, where it
+        applies; else Captum) or ``"captum"`` (always Captum's ``FeatureAblation``)
 
     Returns
     -------
     delta : ndarray, shape (n_steps, n_groups), float64
     """
+    if engine not in ("auto", "captum"):
+        raise EmokdError(f"engine={engine!r}: choose 'auto' or 'captum'")
     xt = as_tensor(x, device)  # (T, F): T "examples" for Captum
     n, f = xt.shape
     groups = [np.atleast_1d(g) for g in (groups if groups is not None else range(f))]
@@ -187,7 +192,7 @@ def occlusion(model, x, groups=None, *, device="cpu", max_copies: int | None = N
     first = [int(np.min(g)) for g in groups]  # each group's attribution stands at all its features
     mask[mask < 0] = len(groups)  # features in no group (if any): one more group, never reported
 
-    if _first_block_linear(model):  # the TCN student: no Captum, 40 % fewer operations, the same numbers
+    if engine == "auto" and _first_block_linear(model):  # the TCN student: 40 % fewer operations, same numbers
         return _occlusion_tcn(model, xt, groups, max_copies=max_copies, **window).abs().double().cpu().numpy()
 
     def forward(rows):  # (copies * T, F) -> (copies * T,)

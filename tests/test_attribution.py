@@ -112,6 +112,10 @@ def test_tcn_occlusion_by_the_linear_first_block_equals_occluding_the_input(x, w
         for groups in (None, list(feats), [5, [100, 7], np.arange(64, 96)]):
             _close(attribution.occlusion(tcn, xx, groups, max_copies=7, **window),
                    ref.occlusion(tcn, xx, groups, **window))
+    with pytest.raises(AssertionError, match="Captum called"):  # engine="captum" still asks Captum
+        attribution.occlusion(tcn, x, engine="captum")
+    with pytest.raises(EmokdError, match="engine"):
+        attribution.occlusion(tcn, x, engine="fast")
 
 
 def test_occlusion_refuses_overlapping_groups(student, x):
