@@ -25,6 +25,33 @@ def write_result(name: str, result: dict) -> Path:
     return out
 
 
+#: a calibration in a child process: the mean time of one training step of the book teacher's TCN
+#: (batch 8, 96 steps, 64 inputs), 1 thread, in ms
+_STEP = ("import time, torch\n"
+         "torch.set_num_threads(1); torch.manual_seed(0)\n"
+         "from emokd.config import experiment_config\n"
+         "from emokd.models import build_model\n"
+         "m = build_model(experiment_config('book').teacher).train()\n"
+         "opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-3)\n"
+         "x, y = torch.randn(8, 96, 64), torch.randn(8, 96, 1)\n"
+         "def step():\n"
+         "    opt.zero_grad(); out, _ = m(x); ((out - y) ** 2).mean().backward(); opt.step()\n"
+         "for _ in range(5): step()\n"
+         "t = time.perf_counter()\n"
+         "for _ in range(60): step()\n"
+         "print((time.perf_counter() - t) / 60 * 1e3)\n")
+
+
+def step_ms() -> float:
+    """This machine's speed now: one training step of the book teacher's TCN, in ms (about 2 s to measure).
+
+    The machines here change speed by up to 2x over a day (25-27 ms or 41-48 ms on 2026-12-03):
+    benchmarks record it before and after what they time, so that figures from different hours can
+    be compared."""
+    out = subprocess.run([sys.executable, "-c", _STEP], capture_output=True, text=True, check=True)
+    return round(float(out.stdout.strip().splitlines()[-1]), 1)
+
+
 def _tree(proc: psutil.Process) -> list[psutil.Process]:
     return [proc] + proc.children(recursive=True)
 
