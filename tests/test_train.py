@@ -41,6 +41,18 @@ def _model(seed=0):
     return build_model(SMALL)
 
 
+class _Stop(Exception):
+    """Raised by :func:`_stop_after`'s hook: a run interrupted after an epoch."""
+
+
+def _stop_after(n: int):
+    """An ``on_epoch_end`` hook that interrupts the run after epoch ``n``."""
+    def hook(epoch, record):
+        if epoch == n:
+            raise _Stop
+    return hook
+
+
 @pytest.mark.slow  # trains for several seconds
 def test_fit_learns_a_known_relation():
     tr, va = _sets()
@@ -72,16 +84,11 @@ def test_resume_equals_uninterrupted(tmp_path):
     full = fit(m, tr, va, CFG, seed=0)
     ref = predict(m, va)["T0"]
 
-    class Stop(Exception):
-        pass
-
-    def interrupt(epoch, record):
-        if epoch == 3:
-            raise Stop
+    interrupt = _stop_after(3)
 
     ck, logf = tmp_path / "m.ckpt", tmp_path / "m.log.jsonl"
     m2 = _model()
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         fit(m2, tr, va, CFG, seed=0, checkpoint_path=ck, log_path=logf, on_epoch_end=interrupt)
     assert len(logf.read_text().splitlines()) == 3
     m3 = _model(seed=99)  # different weights: the checkpoint must restore everything
@@ -190,15 +197,10 @@ def test_reload_best_each_epoch_resumes_exactly(tmp_path):
     full = fit(m, tr, va, cfg, seed=0)
     ref = predict(m, va)["T0"]
 
-    class Stop(Exception):
-        pass
-
-    def interrupt(epoch, record):
-        if epoch == 4:
-            raise Stop
+    interrupt = _stop_after(4)
 
     ck = tmp_path / "m.ckpt"
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=interrupt)
     m3 = _model(seed=99)
     resumed = fit(m3, tr, va, cfg, seed=0, checkpoint_path=ck, resume=True)
@@ -271,15 +273,10 @@ def test_checkpoints_every_few_seconds_and_after_the_last_epoch(tmp_path, monkey
     assert saves == [1, 2, 3, 4]  # every epoch (the default)
     saves.clear()
 
-    class Stop(Exception):
-        pass
-
-    def interrupt(epoch, record):
-        if epoch == 3:
-            raise Stop
+    interrupt = _stop_after(3)
 
     ck = tmp_path / "b.ckpt"
-    with pytest.raises(Stop):  # no checkpoint is due before epoch 3: nothing written, nothing to resume
+    with pytest.raises(_Stop):  # no checkpoint is due before epoch 3: nothing written, nothing to resume
         fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=interrupt, checkpoint_every_s=1e9)
     assert saves == [] and not ck.exists()
     m2 = _model()
