@@ -165,19 +165,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="the book preset's prepared data (default: generated, emokd.book)")
     ap.add_argument("--check", action="store_true", help="run the preset before the choice and now, one by one")
     args = ap.parse_args()
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = args.keep or Path(tmp)
-            os.environ.setdefault("EMOKD_CACHE", str(work / "cache"))
-            from emokd import book
-
-            return _check(args.data or book.synthetic_data("book")[1], work)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         os.environ.setdefault("EMOKD_CACHE", str(work / "cache"))
         from emokd import book
 
         prepared = args.data or book.synthetic_data("book")[1]
+        if args.check:
+            return _check(prepared, work)
         runs = {kind: _run(prepared, _config(kind), work / kind) for kind in ("today", "third")}
     today = _config("today")
     result = {"preset": "book", "protocol": "loso", "seed": 0, "n_jobs": 2, "tolerance": TOLERANCE,

@@ -189,11 +189,10 @@ def occlusion(model, x, groups=None, *, device="cpu", max_copies: int | None = N
         if (mask[0, idx] >= 0).any():
             raise EmokdError(f"occlusion: group {i} shares features with an earlier group; groups must be disjoint")
         mask[0, idx] = i
-    first = [int(np.min(g)) for g in groups]  # each group's attribution stands at all its features
-    mask[mask < 0] = len(groups)  # features in no group (if any): one more group, never reported
-
     if engine == "auto" and _first_block_linear(model):  # the TCN student: 40 % fewer operations, same numbers
         return _occlusion_tcn(model, xt, groups, max_copies=max_copies, **window).abs().double().cpu().numpy()
+    first = [int(np.min(g)) for g in groups]  # each group's attribution stands at all its features
+    mask[mask < 0] = len(groups)  # features in no group (if any): one more group, never reported
 
     def forward(rows):  # (copies * T, F) -> (copies * T,)
         return model_trace(model, rows.reshape(-1, n, f), **window).reshape(-1)
@@ -239,9 +238,10 @@ def _occlusion_tcn(model, xt: torch.Tensor, groups, *, window_steps: int | None 
 
     base = trace(pre, res)  # (1, T)
     per = max_copies or max(1, _MAX_WINDOWS // len(wins))
+    idx = [torch.as_tensor(g, dtype=torch.long) for g in groups]
     deltas = []
-    for lo in range(0, len(groups), per):
-        parts = [block.linear_parts_of(wins[:, torch.as_tensor(g, dtype=torch.long)], g) for g in groups[lo:lo + per]]
+    for lo in range(0, len(idx), per):
+        parts = [block.linear_parts_of(wins[:, g], g) for g in idx[lo:lo + per]]
         occluded = trace(torch.cat([pre - dp for dp, _ in parts]), torch.cat([res - dr for _, dr in parts]))
         deltas.append(base - occluded)  # (k, T)
     return torch.cat(deltas).T  # (T, n_groups)
