@@ -228,14 +228,17 @@ def _short(model: str) -> str:
 
 
 def _runtime(res: dict) -> str:
-    """Wall time of the invocation that wrote results.json, and the folds' own compute time.
+    """Wall time of the invocation that wrote results.json, and the folds' own times (wall, in their worker).
 
-    A resumed run's wall time covers only what was left; the sum of the folds' seconds
-    (each fold's time in its worker) shows the whole.
+    A run resumed in a later session counts only what was left in its wall time (a session's end
+    stops it without recording its time). Each fold's time is wall time in its worker, so it
+    includes the time the queue was paused or shared the CPU with other work: their sum is an
+    upper bound on the compute; the median fold is the robust figure.
     """
-    fold_s = sum(f.get("seconds", 0.0) for f in res["folds"])
-    return (f"{res['runtime_s'] / 60:.1f} min wall (n_jobs {res.get('n_jobs', '?')}), "
-            f"{fold_s / 60:.1f} min summed over the folds")
+    fold_s = [f.get("seconds", 0.0) for f in res["folds"]]
+    return (f"{res['runtime_s'] / 60:.1f} min wall in its last invocation (n_jobs {res.get('n_jobs', '?')}); "
+            f"folds {np.median(fold_s) / 60:.1f} min median, {sum(fold_s) / 60:.1f} min summed (wall time in "
+            "their worker: an upper bound on the compute)")
 
 
 def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student") -> dict | None:
@@ -450,7 +453,7 @@ def in_progress() -> list[str]:
     return ["## Runs in progress", "",
             "Folds finished so far (their records in `<run>/folds/`, no labels or weights); the same "
             "`bench_real.py` command resumes each run where it stopped, in any later session.", "",
-            "| run | folds finished | compute so far (summed over folds) |", "|---|---|---|", *rows, ""]
+            "| run | folds finished | fold time so far (wall, summed; an upper bound on the compute) |", "|---|---|---|", *rows, ""]
 
 
 def _section(config: str, protocol: str, runs: list[dict], title: str, family: dict | None = None) -> list[str]:
