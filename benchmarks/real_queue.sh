@@ -7,7 +7,11 @@
 # While you change emokd in the same checkout, run the queue from a worktree of a fixed commit
 # instead, so that folds started later do not import the code you are editing:
 #   git worktree add ../queue HEAD && (cd ../queue && PYTHONPATH=$PWD setsid nohup benchmarks/real_queue.sh >/dev/null 2>&1 &)
-# and copy ../queue/results/mahnob-features/ back before committing.
+# and copy ../queue/results/mahnob-features/ back before committing, then rewrite its README with this
+# checkout's code: python benchmarks/bench_real.py --report-only --data ../shared/data/mahnob-hci
+# `nice` below does not yield to your shell's jobs: setsid gives the queue its own autogroup, and the
+# kernel shares the CPU between autogroups first. To give the queue only the idle CPU:
+#   echo 19 > /proc/<pid of real_queue.sh>/autogroup
 cd "$(dirname "$0")/.." || exit 1
 D=${EMOKD_MAHNOB_FEATURES:-../shared/data/mahnob-hci}
 mkdir -p emokd-runs
