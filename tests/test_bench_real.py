@@ -111,3 +111,12 @@ def test_save_records_copies_finished_folds_once(tmp_path):
     assert bench_real.save_records(run, records) == []  # nothing new
     (run / "folds" / "fold_03" / "fold.json").write_text('{"fold": 3, "redone": true}')
     assert bench_real.save_records(run, records) == [3]
+
+
+def test_runtime_reports_the_last_invocation_and_the_median_fold():
+    # one fold that sat through a paused queue must not pass for the run's compute
+    res = {"runtime_s": 600.0, "n_jobs": 2, "folds": [{"seconds": 60.0}, {"seconds": 120.0}, {"seconds": 6000.0}]}
+    text = bench_real._runtime(res)
+    assert text.startswith("10.0 min wall in its last invocation (n_jobs 2)")
+    assert "folds 2.0 min median, 103.0 min summed" in text
+    assert "upper bound" in text
