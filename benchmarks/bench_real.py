@@ -279,6 +279,13 @@ Configurations (`benchmarks/bench_real.py --configs ...`):
 
 Seeds: LOSO 0, 1, 2 for (a) and (b), at least seed 0 for (c); TRS seed 0 for each.
 
+*Amended on 2026-12-03, before any (c) run had started:* (c) under LOSO runs seed 1, not 0. A
+kdsel run resumes its teacher, student and weight-1 KD student from its base's run folder of the
+same seed (`_seed_from_base`); the folder of `book_subject` LOSO seed 0 was not kept, that of
+seed 1 holds every fold's checkpoints, so seed 1 trains 3 students per fold instead of a teacher
+and 5 (about 1.5 h instead of 3 h on this machine). No (c) result existed to choose from; the
+seed-1 student and KD student are the base run's own, so the comparison with them is exact.
+
 **The tests** (LOSO, as for the book runs): for each subject, its concatenated test CCC
 averaged over the seeds; paired two-sided t-test and Wilcoxon signed-rank test over the 24
 subjects, effect size d_z, the number of subjects where the first model is better. Per

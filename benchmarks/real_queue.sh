@@ -17,7 +17,7 @@ D=${EMOKD_MAHNOB_FEATURES:-../shared/data/mahnob-hci}
 mkdir -p emokd-runs
 # Order: the LOSO seeds of (a) and (b) that the seed-averaged tests need come before the kdsel runs.
 for job in "book_subject loso 0" "book_subject trs 0" "paper trs 0" "paper loso 0" \
-           "book_subject loso 1" "paper loso 1" "book_subject loso 2" "paper loso 2" "kdsel trs 0" "kdsel loso 0"; do
+           "book_subject loso 1" "paper loso 1" "book_subject loso 2" "paper loso 2" "kdsel trs 0" "kdsel loso 1"; do
   set -- $job
   echo "=== $(date -u +%FT%T) $job" >> emokd-runs/queue.log
   nice -n 10 python benchmarks/bench_real.py --configs "$1" --protocols "$2" --seeds "$3" --n-jobs 2 \
