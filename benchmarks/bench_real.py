@@ -241,6 +241,28 @@ def _runtime(res: dict) -> str:
             "their worker: an upper bound on the compute)")
 
 
+def base_agreement(res: dict, base: dict, models=("teacher", "student", "student_kd")) -> dict:
+    """How closely a kdsel run's retrained models reproduce its base run of the same seed, fold by fold.
+
+    A kdsel run trains its teacher, student and weight-1 KD student with the base's options and seed
+    (from the base's checkpoints when they are at hand, from scratch otherwise), so on a deterministic
+    CPU they should match the base's: returns, per model found in both, the number of folds compared,
+    the folds with the same best epoch and the largest |difference| in concatenated test CCC.
+    Folds are matched by their test trials; a fold missing from either run is skipped.
+    """
+    by_test = {tuple(f["test"]["trials"]): f for f in base["folds"]}
+    pairs = [(f, by_test[key]) for f in res["folds"] if (key := tuple(f["test"]["trials"])) in by_test]
+    out = {}
+    for m in models:
+        both = [(f, g) for f, g in pairs if m in f["metrics"] and m in g["metrics"]]
+        if both:
+            out[m] = {"folds": len(both),
+                      "same_best_epoch": sum(f["best_epoch"].get(m) == g["best_epoch"].get(m) for f, g in both),
+                      "max_abs_ccc_diff": max(abs(f["metrics"][m]["concatenated"]["ccc"]
+                                                  - g["metrics"][m]["concatenated"]["ccc"]) for f, g in both)}
+    return out
+
+
 def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student") -> dict | None:
     """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (:func:`emokd.collection.seed_averaged_test`)."""
     return collection.seed_averaged_test(
@@ -285,6 +307,11 @@ same seed (`_seed_from_base`); the folder of `book_subject` LOSO seed 0 was not 
 seed 1 holds every fold's checkpoints, so seed 1 trains 3 students per fold instead of a teacher
 and 5 (about 1.5 h instead of 3 h on this machine). No (c) result existed to choose from; the
 seed-1 student and KD student are the base run's own, so the comparison with them is exact.
+*2026-12-04, still before any (c) run:* that run folder was lost with the machine between
+sessions, so (c) seed 1 trains its teacher, student and weight-1 KD student again from scratch
+with the base's options and seed. The seed stays 1 (changing it back would choose again with
+nothing gained). On a deterministic CPU these retrained models equal the base's; the section of
+(c) reports how closely they do, fold by fold (`base_agreement`).
 
 **The tests** (LOSO, as for the book runs): for each subject, its concatenated test CCC
 averaged over the seeds; paired two-sided t-test and Wilcoxon signed-rank test over the 24
@@ -471,6 +498,17 @@ def _section(config: str, protocol: str, runs: list[dict], title: str, family: d
         vals, counts = np.unique(weights, return_counts=True)
         lines += ["KD weights chosen on validation (folds x seeds): "
                   + ", ".join(f"{v:g}: {c}" for v, c in zip(vals, counts)), ""]
+        base_name = config.removeprefix("kdsel-")
+        for r in runs:
+            base = {b["seed"]: b for b in _load(base_name, protocol)}.get(r["seed"])
+            if base is None:
+                continue
+            agree = base_agreement(r["results"], base)
+            lines += [f"Seed {r['seed']} retrained the base's models with the base's options and seed; against "
+                      f"`{run_name(base_name, protocol, r['seed'])}`: "
+                      + "; ".join(f"{m}: same best epoch in {a['same_best_epoch']} of {a['folds']} folds, "
+                                  f"largest |difference| in test CCC {a['max_abs_ccc_diff']:.2g}"
+                                  for m, a in agree.items()) + ".", ""]
     for a, b in SEED_TESTS.get(config.partition("-")[0], []) if protocol == "loso" else []:
         avg = seed_averaged_test(runs, a, b)
         if not avg:

@@ -120,3 +120,21 @@ def test_runtime_reports_the_last_invocation_and_the_median_fold():
     assert text.startswith("10.0 min wall in its last invocation (n_jobs 2)")
     assert "folds 2.0 min median, 103.0 min summed" in text
     assert "upper bound" in text
+
+
+def _fold(test, best, ccc):
+    return {"test": {"trials": test}, "best_epoch": {"student": best},
+            "metrics": {"student": {"concatenated": {"ccc": ccc}}}}
+
+
+def test_base_agreement_matches_folds_by_their_test_trials():
+    base = {"folds": [_fold(["A"], 5, 0.40), _fold(["B"], 7, 0.30), _fold(["C"], 2, 0.10)]}
+    # the kdsel run lists its folds in another order, one differs, one is missing
+    res = {"folds": [_fold(["B"], 7, 0.30), _fold(["A"], 6, 0.43)]}
+    agree = bench_real.base_agreement(res, base)
+    assert set(agree) == {"student"}  # teacher and student_kd are in neither
+    assert agree["student"]["folds"] == 2
+    assert agree["student"]["same_best_epoch"] == 1
+    assert agree["student"]["max_abs_ccc_diff"] == pytest.approx(0.03)
+    same = bench_real.base_agreement({"folds": base["folds"]}, base)
+    assert same["student"] == {"folds": 3, "same_best_epoch": 3, "max_abs_ccc_diff": 0.0}
