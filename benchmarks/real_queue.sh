@@ -15,9 +15,11 @@
 cd "$(dirname "$0")/.." || exit 1
 D=${EMOKD_MAHNOB_FEATURES:-../shared/data/mahnob-hci}
 mkdir -p emokd-runs
-# Order: the LOSO seeds of (a) and (b) that the seed-averaged tests need come before the kdsel runs.
+# Order: the LOSO seeds of (a) and (b) that the seed-averaged tests need, then the kdsel runs; kdsel TRS
+# (about 1 h) before paper LOSO seed 2 (about 2.5 h), so that the first kdsel result, and its check that
+# the retrained base models equal the base run's (bench_real.base_agreement), land within one session.
 for job in "book_subject loso 0" "book_subject trs 0" "paper trs 0" "paper loso 0" \
-           "book_subject loso 1" "paper loso 1" "book_subject loso 2" "paper loso 2" "kdsel trs 0" "kdsel loso 1"; do
+           "book_subject loso 1" "paper loso 1" "book_subject loso 2" "kdsel trs 0" "paper loso 2" "kdsel loso 1"; do
   set -- $job
   echo "=== $(date -u +%FT%T) $job" >> emokd-runs/queue.log
   nice -n 10 python benchmarks/bench_real.py --configs "$1" --protocols "$2" --seeds "$3" --n-jobs 2 \
