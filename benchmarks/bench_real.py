@@ -504,8 +504,8 @@ def _section(config: str, protocol: str, runs: list[dict], title: str, family: d
             if base is None:
                 continue
             agree = base_agreement(r["results"], base)
-            lines += [f"Seed {r['seed']} retrained the base's models with the base's options and seed; against "
-                      f"`{run_name(base_name, protocol, r['seed'])}`: "
+            lines += [f"Seed {r['seed']}: its teacher, student and weight-1 KD student (the base's options and "
+                      f"seed) against the base run `{run_name(base_name, protocol, r['seed'])}`: "
                       + "; ".join(f"{m}: same best epoch in {a['same_best_epoch']} of {a['folds']} folds, "
                                   f"largest |difference| in test CCC {a['max_abs_ccc_diff']:.2g}"
                                   for m, a in agree.items()) + ".", ""]
