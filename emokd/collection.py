@@ -285,6 +285,11 @@ DIAGNOSTICS = {
     "kd_gain": "KD student − student, test CCC (mean over folds and seeds)",
     "gain_teacher_spearman": "Spearman correlation over folds of the KD gain with the teacher's CCC",
     "kd_gain_validation": "weight-1 KD student − student, best validation CCC (mean over folds and seeds)",
+    "student_shortfall": "ridge regression on the student's features − student, best validation CCC (mean over "
+                         "folds and seeds; nan where the run has no ridge reference): how far the student falls "
+                         "short of a linear read-out of its own features",
+    "gain_shortfall_spearman": "Spearman correlation over folds of the KD gain (test) with that shortfall "
+                               "(validation: other trials, so the two share no test noise)",
     "seed_sd_student": "SD over seeds of the student's test CCC on one LOSO subject, mean over subjects "
                        "(nan unless two seeds or more test the same subjects in the same folds): the training "
                        "noise of one fold's score",
@@ -299,6 +304,21 @@ def _training(fold: dict, field: str, model: str) -> float:
     return float("nan") if value is None else float(value)
 
 
+def _shortfall(fold: dict) -> float:
+    """Ridge on the student's features minus the student, best validation CCC of each; nan without ridge."""
+    ridge = ((fold.get("ridge") or {}).get("ref_ridge_student") or {}).get("val_ccc")
+    return float("nan") if ridge is None else float(ridge) - _training(fold, "best_val_ccc", "student")
+
+
+def _spearman(a, b) -> float:
+    """Spearman's rho over the pairs where both are finite; nan with fewer than 3 such pairs."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(spearmanr(a[ok], b[ok]).statistic) if ok.sum() > 2 else float("nan")
+
+
 def diagnostics(runs: list[StudyRun]):
     """Per configuration x protocol, the numbers that say why distillation helped or did not.
 
@@ -308,13 +328,13 @@ def diagnostics(runs: list[StudyRun]):
     of the weight-1 KD student ``student_kd``, which every run trains.
     """
     import pandas as pd
-    from scipy.stats import spearmanr
 
     gains = kd_gains(runs)
     rows = []
     for (config, protocol), group in groups(runs).items():
         g = gains[(gains["configuration"] == config) & (gains["protocol"] == protocol)]
-        folds = [f for r in group for f in r.results["folds"]]
+        folds = [f for r in group for f in r.results["folds"]]  # in the order of g's rows
+        shortfall = [_shortfall(f) for f in folds]
         seed_sd = float("nan")
         if _same_folds(group):
             seed_sd = float(np.mean(np.std([r.fold_scores("student") for r in group], axis=0, ddof=1)))
@@ -323,10 +343,11 @@ def diagnostics(runs: list[StudyRun]):
             "n": len(g),
             "teacher_lead": float((g["teacher"] - g["student"]).mean()),
             "kd_gain": float(g["gain"].mean()),
-            "gain_teacher_spearman": float(spearmanr(g["teacher"], g["gain"]).statistic) if len(g) > 2
-            else float("nan"),
+            "gain_teacher_spearman": _spearman(g["teacher"], g["gain"]),
             "kd_gain_validation": float(np.mean([_training(f, "best_val_ccc", "student_kd")
                                                  - _training(f, "best_val_ccc", "student") for f in folds])),
+            "student_shortfall": float(np.mean(shortfall)),
+            "gain_shortfall_spearman": _spearman(g["gain"], shortfall),
             "seed_sd_student": seed_sd,
             "best_epoch_student": float(np.mean([_training(f, "best_epoch", "student") for f in folds])),
             "best_epoch_kd": float(np.mean([_training(f, "best_epoch", "student_kd") for f in folds])),

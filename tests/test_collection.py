@@ -173,6 +173,27 @@ def test_diagnostics_are_the_plain_loop_numbers(tmp_path):
     assert d["best_epoch_kd"] == pytest.approx(statistics.fmean(e[1] for s in epochs for e in s))
 
 
+def test_student_shortfall_and_its_link_to_the_gain_are_the_plain_loop_numbers(tmp_path):
+    a = {"teacher": [0.6, 0.7, 0.2, 0.5], "student": [0.3, 0.4, 0.1, 0.2], "student_kd": [0.35, 0.38, 0.3, 0.2]}
+    val = [(0.5, 0.6), (0.4, 0.4), (0.3, 0.2), (0.45, 0.5)]
+    ridge_val = [0.55, 0.42, 0.50, 0.40]
+    res = _with_training(_results("paper", "loso", 0, scores=a), val, [(1, 1)] * 4, ["P1", "P2", "P3", "P4"])
+    for f, r in zip(res["folds"], ridge_val):
+        f["ridge"] = {"ref_ridge_student": {"alpha": 1.0, "val_ccc": r}}
+    _write(tmp_path, "paper", res)
+    d = collection.diagnostics(collection.load_runs(tmp_path)).iloc[0]
+    shortfall = [r - v[0] for r, v in zip(ridge_val, val)]  # ridge − student, validation
+    gain = [k - s for k, s in zip(a["student_kd"], a["student"])]  # KD − student, test
+    assert d["student_shortfall"] == pytest.approx(statistics.fmean(shortfall))
+    assert d["gain_shortfall_spearman"] == pytest.approx(
+        pd.Series(shortfall).corr(pd.Series(gain), method="spearman"))
+    # a run without the ridge reference (the first book runs): nan, not an error
+    _write(tmp_path / "old", "book", _with_training(_results("book", "loso", 0, scores=a), val, [(1, 1)] * 4,
+                                                    ["P1", "P2", "P3", "P4"]))
+    old = collection.diagnostics(collection.load_runs(tmp_path / "old")).iloc[0]
+    assert np.isnan(old["student_shortfall"]) and np.isnan(old["gain_shortfall_spearman"])
+
+
 def test_seed_averaged_test_needs_the_same_subjects_in_the_same_folds(tmp_path):
     a = {"teacher": [0.6, 0.7, 0.2], "student": [0.3, 0.4, 0.1], "student_kd": [0.35, 0.38, 0.0]}
     v, e = [(0.1, 0.1)] * 3, [(1, 1)] * 3
