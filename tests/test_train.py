@@ -288,3 +288,39 @@ def test_checkpoints_every_few_seconds_and_after_the_last_epoch(tmp_path, monkey
                 on_epoch_end=lambda e, r: trained.append(e))
     assert trained == [] and again.history == ref.history and again.best_epoch == ref.best_epoch
     np.testing.assert_array_equal(predict(m3, va)["T0"], predict(m2, va)["T0"])
+
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (Colab, a GPU machine)")
+
+
+@CUDA
+def test_cuda_training_follows_the_cpu_and_its_checkpoint_resumes_on_the_cpu(tmp_path, monkeypatch):
+    """The path Colab users take. A CUDA run is not the CPU's run bit for bit: dropout draws its
+    masks from the CUDA generator (another stream for the same seed) and cuDNN may convolve in
+    TF32. With both out of the way the two follow each other to float rounding; predictions come
+    back as CPU float32 numpy; a checkpoint written on CUDA resumes on the CPU."""
+    from emokd.models import build_model
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    no_dropout = dataclasses.replace(SMALL, dropout=0.0)
+    cfg = dataclasses.replace(CFG, max_epochs=3, early_stop=3)
+    results = {}
+    for device in ("cpu", "cuda"):
+        tr, va = _sets()
+        torch.manual_seed(0)
+        m = build_model(no_dropout)
+        res = fit(m, tr, va, cfg, seed=0, device=device, checkpoint_path=tmp_path / f"{device}.ckpt")
+        pred = predict(m, va, device=device)
+        assert isinstance(pred["T0"], np.ndarray) and pred["T0"].dtype == np.float32
+        results[device] = ([h["val_ccc"] for h in res.history], pred["T0"])
+    np.testing.assert_allclose(results["cuda"][0], results["cpu"][0], atol=1e-4)
+    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], atol=1e-4)
+    # the CUDA run's checkpoint, resumed on the CPU: nothing left to train, the CUDA model's predictions
+    tr, va = _sets()
+    torch.manual_seed(0)
+    m = build_model(no_dropout)
+    res = fit(m, tr, va, cfg, seed=0, device="cpu", checkpoint_path=tmp_path / "cuda.ckpt", resume=True)
+    assert res.epochs_run == 3
+    np.testing.assert_allclose(predict(m, va)["T0"], results["cuda"][1], atol=1e-5)
