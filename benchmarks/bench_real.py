@@ -125,6 +125,16 @@ def choose_base(protocol: str) -> tuple[str, dict]:
     return best, {"seeds": seeds, "validation_ccc": scores, "base": best}
 
 
+def base_choice_line(protocol: str) -> str:
+    """One sentence of the report: which base :func:`choose_base` picks for ``protocol`` and on what numbers,
+    recomputed from the finished runs (validation CCC only)."""
+    base, why = choose_base(protocol)
+    scores = ", ".join(f"`{b}` {v:.3f}" for b, v in why["validation_ccc"].items())
+    return (f"The base, chosen on validation (`choose_base`, recomputed from the finished runs): `{base}`; mean best "
+            f"validation CCC of the student and the KD student over the seeds finished for both bases "
+            f"({', '.join(map(str, why['seeds']))}): {scores}. Test scores are not read.")
+
+
 def _seed_from_base(base_run: Path, run: Path) -> None:
     """Copy the base run's checkpoints into a new kdsel run folder (fit resumes from them exactly)."""
     if not base_run.is_dir() or (run / "folds").exists():
@@ -511,6 +521,7 @@ def _section(config: str, protocol: str, runs: list[dict], title: str, family: d
         lines += ["KD weights chosen on validation (folds x seeds): "
                   + ", ".join(f"{v:g}: {c}" for v, c in zip(vals, counts)), ""]
         base_name = config.removeprefix("kdsel-")
+        lines += [base_choice_line(protocol), ""]
         for r in runs:
             base = {b["seed"]: b for b in _load(base_name, protocol)}.get(r["seed"])
             if base is None:

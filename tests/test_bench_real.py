@@ -83,6 +83,8 @@ def test_kdsel_base_is_chosen_on_validation_never_on_test(tmp_path, monkeypatch)
     assert why["validation_ccc"] == {"paper": pytest.approx(0.30), "book_subject": pytest.approx(0.40)}
     assert [r["seed"] for r in bench_real._load("book_subject", "loso")] == [0, 1]
     assert bench_real._load("book", "loso") == []  # paper_loso_seed0 is not a book run
+    line = bench_real.base_choice_line("loso")  # the report says which base and on what numbers
+    assert "`book_subject`;" in line and "`paper` 0.300, `book_subject` 0.400" in line and "(0)" in line
 
 
 def test_kdsel_starts_from_the_base_runs_checkpoints(tmp_path):
