@@ -290,7 +290,6 @@ def test_checkpoints_every_few_seconds_and_after_the_last_epoch(tmp_path, monkey
     np.testing.assert_array_equal(predict(m3, va)["T0"], predict(m2, va)["T0"])
 
 
-
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (Colab, a GPU machine)")
 
 
