@@ -34,11 +34,11 @@ def _sets(knowledge=None):
     return WindowSet(tr, "x", knowledge=knowledge, **kw), WindowSet(va, "x", **kw)
 
 
-def _model(seed=0):
+def _model(seed=0, cfg=SMALL):
     from emokd.models import build_model
 
     torch.manual_seed(seed)
-    return build_model(SMALL)
+    return build_model(cfg)
 
 
 class _Stop(Exception):
@@ -308,8 +308,7 @@ def test_cuda_training_follows_the_cpu_and_its_checkpoint_resumes_on_the_cpu(tmp
     results = {}
     for device in ("cpu", "cuda"):
         tr, va = _sets()
-        torch.manual_seed(0)
-        m = build_model(no_dropout)
+        m = _model(0, no_dropout)
         res = fit(m, tr, va, cfg, seed=0, device=device, checkpoint_path=tmp_path / f"{device}.ckpt")
         pred = predict(m, va, device=device)
         assert isinstance(pred["T0"], np.ndarray) and pred["T0"].dtype == np.float32
@@ -318,8 +317,7 @@ def test_cuda_training_follows_the_cpu_and_its_checkpoint_resumes_on_the_cpu(tmp
     np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], atol=1e-4)
     # the CUDA run's checkpoint, resumed on the CPU: nothing left to train, the CUDA model's predictions
     tr, va = _sets()
-    torch.manual_seed(0)
-    m = build_model(no_dropout)
+    m = _model(0, no_dropout)
     res = fit(m, tr, va, cfg, seed=0, device="cpu", checkpoint_path=tmp_path / "cuda.ckpt", resume=True)
     assert res.epochs_run == 3
     np.testing.assert_allclose(predict(m, va)["T0"], results["cuda"][1], atol=1e-5)
