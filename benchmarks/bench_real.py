@@ -55,7 +55,7 @@ from _results import write_result
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emokd import collection, stats  # noqa: E402
+from emokd import collection  # noqa: E402
 from emokd.config import BOOK_STUDENT_EARLY_STOP_V1  # noqa: E402
 
 RESULTS = ROOT / "results" / "mahnob-features"
@@ -273,24 +273,13 @@ def base_agreement(res: dict, base: dict, models=("teacher", "student", "student
     return out
 
 
-def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student") -> dict | None:
-    """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (:func:`emokd.collection.seed_averaged_test`)."""
+def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student", *,
+                       min_runs: int = 2) -> dict | None:
+    """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (:func:`emokd.collection.seed_averaged_test`;
+    ``min_runs=1``: a configuration run with one seed, as kdsel was declared, gets the test over its subjects)."""
     return collection.seed_averaged_test(
         [collection.StudyRun(r.get("config", ""), r.get("config", ""), r["protocol"], r["seed"], r["results"])
-         for r in runs], a, b)
-
-
-def one_seed_test(run: dict, a: str = "student_kd", b: str = "student") -> dict | None:
-    """LOSO with one seed: ``a`` vs ``b`` over the subjects of that run (the declared test where only one seed
-    was declared, as for kdsel); the same dict as :func:`seed_averaged_test`, None where a model is missing."""
-    study = collection.StudyRun(run.get("config", ""), run.get("config", ""), run["protocol"], run["seed"],
-                                run["results"])
-    res = run["results"]
-    if {a, b} - set(res["models"] + res.get("references", [])):
-        return None
-    va, vb = study.fold_scores(a), study.fold_scores(b)
-    return {"seeds": [run["seed"]], "a": a, "b": b, **stats.paired_tests(va, vb, names=(a, b)),
-            f"mean_{a}": float(va.mean()), f"mean_{b}": float(vb.mean())}
+         for r in runs], a, b, min_runs=min_runs)
 
 
 #: the seed-averaged LOSO tests of every configuration, ``(a, b)``: a vs b on each subject's CCC
@@ -546,7 +535,7 @@ def _section(config: str, protocol: str, runs: list[dict], title: str, family: d
                                   f"largest |difference| in test CCC {a['max_abs_ccc_diff']:.2g}"
                                   for m, a in agree.items()) + ".", ""]
     for a, b in SEED_TESTS.get(config.partition("-")[0], []) if protocol == "loso" else []:
-        avg = seed_averaged_test(runs, a, b) if len(runs) > 1 else one_seed_test(runs[0], a, b)
+        avg = seed_averaged_test(runs, a, b, min_runs=1)
         if not avg:
             continue
         if config == "book":  # the wording of the first real-data runs, kept

@@ -254,24 +254,26 @@ def markdown_summary(runs: list[StudyRun], *, metric: str = "ccc", digits: int =
     return lines
 
 
-def _same_folds(group: list[StudyRun]) -> bool:
-    """At least two runs whose folds test the same subjects in the same order (LOSO under any seed)."""
+def _same_folds(group: list[StudyRun], min_runs: int = 2) -> bool:
+    """At least ``min_runs`` runs whose folds test the same subjects in the same order (LOSO under any seed)."""
     tested = [[(f.get("test") or {}).get("subjects") for f in r.results["folds"]] for r in group]
-    return len(group) >= 2 and None not in tested[0] and all(t == tested[0] for t in tested)
+    return len(group) >= max(min_runs, 1) and None not in tested[0] and all(t == tested[0] for t in tested)
 
 
-def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "student") -> dict | None:
+def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "student", *,
+                       min_runs: int = 2) -> dict | None:
     """``a`` vs ``b`` on each fold's test CCC averaged over the seeds of one configuration and protocol.
 
     For LOSO, whose folds hold the same test subject under every seed: averaging over seeds
     removes some of each subject's training noise before the paired tests over subjects
-    (:func:`emokd.stats.paired_tests`). None unless there are at least two runs, their folds
-    test the same subjects in the same order and every run has both models.
+    (:func:`emokd.stats.paired_tests`). None unless there are at least ``min_runs`` runs, their
+    folds test the same subjects in the same order and every run has both models. With
+    ``min_runs=1`` a configuration run with one seed gets the paired test over its own folds.
     """
     from .stats import paired_tests
 
     names = [set(r.results["models"] + r.results.get("references", [])) for r in group]
-    if not _same_folds(group) or any({a, b} - n for n in names):
+    if not _same_folds(group, min_runs) or any({a, b} - n for n in names):
         return None
     va = np.mean([r.fold_scores(a) for r in group], axis=0)
     vb = np.mean([r.fold_scores(b) for r in group], axis=0)

@@ -142,7 +142,7 @@ def test_base_agreement_matches_folds_by_their_test_trials():
     assert same["student"] == {"folds": 3, "same_best_epoch": 3, "max_abs_ccc_diff": 0.0}
 
 
-def test_one_seed_test_is_scipys_paired_test_over_the_subjects():
+def test_one_seed_loso_test_is_scipys_paired_test_over_the_subjects():
     """A LOSO configuration run with one seed (kdsel) enters the KD family with the paired test over its subjects."""
     from scipy import stats as sps
 
@@ -154,8 +154,8 @@ def test_one_seed_test_is_scipys_paired_test_over_the_subjects():
     run = {"config": "kdsel-book_subject", "protocol": "loso", "seed": 1,
            "results": {"models": ["student", "student_kd_selected"], "references": [],
                        "folds": [fold(k, x, y) for k, (x, y) in enumerate(zip(a, b))]}}
-    t = bench_real.one_seed_test(run, "student_kd_selected", "student")
+    t = bench_real.seed_averaged_test([run], "student_kd_selected", "student", min_runs=1)
     assert t["seeds"] == [1] and t["n_folds"] == 5 and t["n_better"] == 3
     assert t["t_test_p"] == pytest.approx(sps.ttest_rel(a, b).pvalue)
     assert t["mean_student_kd_selected"] == pytest.approx(sum(a) / 5)
-    assert bench_real.one_seed_test(run, "teacher", "student") is None
+    assert bench_real.seed_averaged_test([run], "teacher", "student", min_runs=1) is None
