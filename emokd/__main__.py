@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
@@ -113,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=PRESETS, default="book", help="data size and training budget (default: book)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="loso", help="loso (default) or trs")
     p.add_argument("--seed", type=int, default=0, help="random seed of data, partitions and training (default: 0)")
-    p.add_argument("--n-jobs", type=int, default=1, help="folds in parallel (joblib; default 1)")
+    p.add_argument("--n-jobs", type=int,
+                   help="folds in parallel (joblib; default 1, with --scheduler -1: as many as the cluster runs); "
+                        "changes the run time, never a number")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--data", type=Path, help="a prepared folder (manifest.json), a MAHNOB-HCI-layout folder, or the "
                                              "public feature release (label file + Features/): teacher on facial "
@@ -150,7 +153,11 @@ def _parser() -> argparse.ArgumentParser:
                         "1/3; on the feature release also the teacher's). The book runs made before 2026-12-03: "
                         "--max-epochs 40 --early-stop 8 --lr-patience 3 --epoch-fraction 1")
     p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
-    p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
+    p.add_argument("--backend", help="joblib backend, e.g. loky (default) or threading")
+    p.add_argument("--scheduler", metavar="ADDRESS|FILE",
+                   help="run the folds on a Dask cluster: its scheduler's address (tcp://host:8786) or scheduler "
+                        "file (dask scheduler --scheduler-file, dask-jobqueue); the workers must see --data and "
+                        "--out at the same paths")
     p.add_argument("--folds", type=_fold_numbers, metavar="N,LO-HI,...",
                    help="run only these folds (0-based), e.g. one share of a run split over machines or sessions; "
                         "results.json is written once every fold is finished")
@@ -286,8 +293,8 @@ def _check_backend(backend: str | None) -> None:
 
             get_client()
         except (ImportError, ValueError) as err:
-            raise EmokdError(f"--backend dask: no running dask.distributed Client ({err}); start one first "
-                             "(from Python: see the README)") from None
+            raise EmokdError(f"--backend dask: no running dask.distributed Client ({err}); name the cluster "
+                             "with --scheduler ADDRESS instead") from None
     elif backend not in BACKENDS:
         raise EmokdError(f"--backend {backend}: unknown joblib backend; choose one of {', '.join(sorted(BACKENDS))}")
 
@@ -394,8 +401,11 @@ def _run(args) -> None:
     from .report import markdown_table, write_report
     from .runfolder import check_same, claim, run_lock
 
-    if args.n_jobs == 0 or args.n_jobs < -1:
+    if args.n_jobs is not None and (args.n_jobs == 0 or args.n_jobs < -1):
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
+    if args.scheduler is not None and args.backend is not None:
+        raise EmokdError(f"--scheduler {args.scheduler} and --backend {args.backend}: give one (--scheduler runs "
+                         "the folds on Dask)")
     cfg = _experiment_config(args)
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
@@ -413,9 +423,11 @@ def _run(args) -> None:
         if marker.get("config") is not None:
             check_same(args.out, marker["config"], None, json.loads(json.dumps(cfg.to_json())), None)
         prepared = _data_for_run(args)
-        results = run_experiment(prepared, cfg, args.out, n_jobs=args.n_jobs, backend=args.backend,
-                                 progress=not args.quiet, resume=not args.fresh, folds=args.folds,
-                                 fold_records=args.fold_records)
+        with _cluster(args, prepared) as backend:
+            # absolute: a Dask worker's working folder is not this one
+            results = run_experiment(Path(prepared).resolve(), cfg, args.out.resolve(), backend=backend,
+                                     n_jobs=args.n_jobs or (-1 if args.scheduler else 1), progress=not args.quiet,
+                                     resume=not args.fresh, folds=args.folds, fold_records=args.fold_records)
         if results.get("partial"):
             print(f"{len(results['done'])} of {results['n_folds']} {args.protocol.upper()} folds finished in "
                   f"{args.out} (missing: {_ranges(results['missing'])}); results.json is written once every "
@@ -425,6 +437,21 @@ def _run(args) -> None:
     print(markdown_table(results))
     print(f"\n{results['n_folds']} {args.protocol.upper()} folds in {results['runtime_s']:.0f} s -> "
           f"{args.out / 'results.json'}, {paths['markdown'].name}, {paths['csv'].name}, figures/")
+
+
+def _cluster(args, prepared: Path):
+    """The joblib backend of the run: ``--backend`` as given, or ``"dask"`` on the cluster of
+    ``--scheduler`` (connected here, its workers checked to see the data and the run folder)."""
+    if args.scheduler is None:
+        return contextlib.nullcontext(args.backend)
+    from .cluster import scheduler_client
+
+    @contextlib.contextmanager
+    def connected():
+        with scheduler_client(args.scheduler, read=[Path(prepared).resolve()], write=[args.out.resolve()]):
+            yield "dask"
+
+    return connected()
 
 
 def _ranges(numbers) -> str:

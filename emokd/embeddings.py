@@ -136,11 +136,15 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
         from tqdm.auto import tqdm
 
         it = tqdm(keys, desc="embeddings", unit="trial")
-    for k in it:
-        (t,) = load_prepared(prepared_dir, keys=[k])
-        if t["frames"] is None:
-            raise EmokdError(f"{prepared_dir / manifest['trials'][k]['file']}: no face frames for the visual teacher")
-        arrays[k] = embed_trial(teacher, t["frames"], views=views, device=device)
+    from .threads import fold_threads
+
+    with fold_threads():  # the same embeddings on any machine and in any process (emokd.threads)
+        for k in it:
+            (t,) = load_prepared(prepared_dir, keys=[k])
+            if t["frames"] is None:
+                raise EmokdError(f"{prepared_dir / manifest['trials'][k]['file']}: no face frames for the visual "
+                                 "teacher")
+            arrays[k] = embed_trial(teacher, t["frames"], views=views, device=device)
     save_npz(npz, arrays)
     write_json(card, meta)
     log.info("cached %d trials' embeddings in %s", len(arrays), npz)

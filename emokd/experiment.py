@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -63,6 +62,7 @@ from .fold import (  # noqa: F401  (_seed: re-exported)
     _as_json,
     _frozen_backbone,
     _seed,
+    check_compute,
     finished_fold,
     model_names,
     run_fold,
@@ -79,6 +79,7 @@ from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment impor
 )
 from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from .runs import FORMAT, missing_outputs, read_json
+from .threads import compute_record, fold_threads
 from .stats import paired_tests, summarise
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,10 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     prepared_dir : path, a folder written by :func:`emokd.prepare.prepare_dataset`
     cfg : ExperimentConfig
     out : path, the run folder
-    n_jobs : int, folds in parallel (joblib); each worker uses cores // n_jobs threads
+    n_jobs : int, folds run side by side (joblib); each computes with
+        :data:`emokd.threads.FOLD_THREADS` torch threads, so ``n_jobs`` (like the backend, the
+        core count and the BLAS settings) changes the run time, never a number: ``results.json``
+        (but for ``runtime_s`` and ``n_jobs``), the predictions and the model files are the same
     backend : str, optional, a joblib backend ("loky", "dask", ...); default: joblib's
     resume : bool
         Reuse finished folds and checkpoints of an interrupted run of the same
@@ -160,6 +164,7 @@ def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, di
     for path in sorted(folder.glob("fold_*.json")):
         rec = read_json(path)
         check_same(path, rec.get("config"), rec.get("inputs"), cfg_json, data_id)
+        check_compute(path, rec.get("compute"), cfg)
         if not isinstance(rec.get("fold"), int) or path.name != f"fold_{rec['fold']:02d}.json":
             raise EmokdError(f"{path}: field 'fold' is {rec.get('fold')!r}, not the number in the file's name")
         records[rec["fold"]] = rec
@@ -181,6 +186,7 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
         old = read_json(done)
         imported = set(old.get("imported_folds", []))
         if (old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT
+                and old.get("compute") == compute_record(cfg.device)
                 and not missing_outputs(out, [f.get("fold", -1) for f in old.get("folds", [])
                                               if f.get("fold", -1) not in imported], model_names(cfg))):
             log.info("%s: already done", done)
@@ -224,7 +230,8 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     if records:
         log.info("%d fold(s) taken from the records in %s: %s", len(records), fold_records, sorted(records))
     pixels = {}  # each trial's pixel features for the teacher's ridge: computed once, not once per fold
-    references = {f.fold: reference_metrics(trials, f, cfg, pixels=pixels) for f in all_folds}
+    with fold_threads():  # the ridge references: the same numbers with any BLAS thread count
+        references = {f.fold: reference_metrics(trials, f, cfg, pixels=pixels) for f in all_folds}
     del pixels
     del trials
     embeddings = None
@@ -234,19 +241,18 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
 
         embeddings = cached_embeddings(prepared_dir, cfg.teacher, device=resolve_device(cfg.device),
                                        progress=progress)
-    # threads per fold from the whole run's folds, so that a share (or a resume) of a run computes
-    # its folds with the same number of threads, hence the same floating-point results
-    n_threads = max(1, (os.cpu_count() or 1) // max(1, min(n_jobs, len(all_folds)))) if n_jobs > 0 else 1
+    # every fold computes with emokd.threads.FOLD_THREADS threads wherever it runs: n_jobs changes
+    # how many run side by side, never a fold's arithmetic
     n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
     log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
     with parallel_config(backend=backend) if backend else contextlib.nullcontext():
         if n_jobs == 1 and backend is None:
-            folds_out = [run_fold(prepared_dir, f, cfg, out, n_threads=n_threads, progress=progress, resume=resume,
+            folds_out = [run_fold(prepared_dir, f, cfg, out, progress=progress, resume=resume,
                                   inputs=data, embeddings=embeddings) for f in _bar(folds, progress)]
         else:
             # each worker gives the memory a fold freed back to the system before its next fold
             folds_out = Parallel(n_jobs=n_jobs)(
-                delayed(call_and_release)(run_fold, prepared_dir, f, cfg, out, n_threads=n_threads, resume=resume,
+                delayed(call_and_release)(run_fold, prepared_dir, f, cfg, out, resume=resume,
                                           inputs=data, embeddings=embeddings) for f in folds)
     by_number = {**elsewhere, **{r["fold"]: r for r in folds_out}}
     if missing := [n for n in numbers if n not in by_number]:
@@ -276,6 +282,7 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                   if has_latent else {}),
                **({"kd_selected_weights": [f["kd_selected"]["weight"] for f in folds_out]} if cfg.kd_select else {}),
                **({"imported_folds": sorted(records)} if records else {}),
+               "compute": compute_record(cfg.device),
                "runtime_s": round(before + time.perf_counter() - t0, 1), "n_jobs": n_jobs,
                "versions": _versions()}
     write_json(out / "results.json", results)

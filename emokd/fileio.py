@@ -101,8 +101,10 @@ def torch_save(obj, path) -> Path:
     """``torch.save(obj)`` to ``path`` atomically; returns ``path``."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # to an open file, not a name: torch.save names the archive's folder after the file it is given,
+    # which would be the temporary name, so two saves of the same object would differ in bytes
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
     return Path(path)
 
 

@@ -20,11 +20,13 @@ import numpy as np
 
 from .config import ExperimentConfig
 from .datasets import Fold, WindowSet
+from .errors import EmokdError
 from .fileio import save_npz, sha256, write_json
 from .folddata import fold_inputs, latent_metrics, load_trials
 from .metrics import fold_metrics
 from .runfolder import check_same, data_fingerprint, fingerprint_id
 from .runs import PREDICTIONS, fold_dir, missing_outputs, read_json
+from .threads import compute_record, fold_threads
 
 log = logging.getLogger(__name__)
 
@@ -161,14 +163,32 @@ def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dic
 
 
 def finished_fold(out, fold: int, cfg: ExperimentConfig, data_id: str) -> tuple[dict | None, list[Path]]:
-    """A fold's ``fold.json`` in the run folder ``out``, checked to be ``cfg``'s on the data ``data_id``
-    (EmokdError otherwise), and its missing model and prediction files. (None, []) when there is no fold.json."""
+    """A fold's ``fold.json`` in the run folder ``out``, checked to be ``cfg``'s on the data ``data_id``,
+    computed as this emokd computes it on ``cfg.device`` (:func:`check_compute`; EmokdError otherwise),
+    and its missing model and prediction files. (None, []) when there is no fold.json."""
     done = fold_dir(out, fold) / "fold.json"
     if not done.is_file():
         return None, []
     result = read_json(done)
     check_same(done, result.get("config"), result.get("inputs"), _as_json(cfg), data_id)
+    check_compute(done, result.get("compute"), cfg)
     return result, missing_outputs(out, [fold], model_names(cfg))
+
+
+def check_compute(path, stored, cfg: ExperimentConfig) -> None:
+    """EmokdError unless ``stored`` (a fold's or run's ``compute`` record) is what a fold of ``cfg``
+    computes with here (:func:`emokd.threads.compute_record`): a fold computed on another device, or
+    by an emokd whose numbers depended on the number of parallel jobs, is not reused."""
+    here = compute_record(cfg.device)
+    if stored == here:
+        return
+    if not isinstance(stored, dict):
+        why = ("it has no 'compute' record: an older emokd computed it with cores // n_jobs threads, "
+               "so its numbers depended on the schedule")
+    else:
+        why = f"field 'compute' is {stored}, this run computes with {here}"
+    raise EmokdError(f"{path}: {why}; results would not be comparable: rerun with --fresh "
+                     f"(or use another run folder)")
 
 
 def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: bool, progress: bool,
@@ -182,7 +202,7 @@ def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: 
                            face_normalisation=cfg.face_normalisation)
     setup = _FoldSetup(cfg, fold.fold, here, parts, device, resume, progress,
                        inputs_made={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
-                                    "trs_folds": cfg.trs_folds},
+                                    "trs_folds": cfg.trs_folds, "compute": compute_record(device)},
                        mean_valence=float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
     return setup, all_trials
 
@@ -200,14 +220,15 @@ def _teacher(setup: _FoldSetup):
     return teacher, field, _train_model(setup, "teacher", teacher, field, cfg.teacher_train, seed)
 
 
-def train_teacher(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
-                  progress: bool = False, resume: bool = True, embeddings=None) -> dict:
+def train_teacher(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress: bool = False,
+                  resume: bool = True, embeddings=None) -> dict:
     """Step 1 of :func:`run_fold` alone: the fold's teacher, trained and scored exactly as a run does.
 
     The same seed, inputs and training as the teacher of ``run_fold(prepared_dir, fold, cfg, out)``
     (so the same weights), written to ``out/folds/fold_XX/`` (``teacher.pt``, its log and
     checkpoint); nothing else is trained. For a look at one teacher, e.g. a backbone against
-    another, without the students.
+    another, without the students. Computed with :data:`emokd.threads.FOLD_THREADS` torch
+    threads, as every fold is, so a notebook's kernel gets the run's numbers.
 
     Returns
     -------
@@ -215,36 +236,43 @@ def train_teacher(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_thr
         ``fold``, ``best_val_ccc``, ``best_epoch``, ``epochs_run``, ``metrics`` (on the fold's
         test trials, as :func:`emokd.metrics.fold_metrics`), ``seconds`` (wall, this call).
     """
-    import torch
-
-    if n_threads:
-        torch.set_num_threads(n_threads)
     t_start = time.perf_counter()
     here = fold_dir(out, fold.fold)
     here.mkdir(parents=True, exist_ok=True)
-    setup, _ = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
-    _, _, (res, pred) = _teacher(setup)
+    with fold_threads():
+        setup, _ = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
+        _, _, (res, pred) = _teacher(setup)
     test = {t["key"]: (t["valence"], pred[t["key"]]) for t in setup.parts["test"]}
     return {"fold": fold.fold, "best_val_ccc": res.best_val_ccc, "best_epoch": res.best_epoch,
             "epochs_run": res.epochs_run, "metrics": fold_metrics(test),
             "seconds": round(time.perf_counter() - t_start, 2)}
 
 
-def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads: int | None = None,
-             progress: bool = False, resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
+def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress: bool = False,
+             resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
     """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
+
+    The same numbers wherever it runs (this process, a joblib or Dask worker, any core count or
+    BLAS setting): every model computes with :data:`emokd.threads.FOLD_THREADS` torch threads,
+    set here and restored after. ``fold.json`` records the device (``compute``); a finished fold
+    computed on another device is refused, not reused.
 
     ``inputs``: the data's :func:`emokd.runfolder.data_fingerprint` (computed when not
     given); a finished fold is reused only when its configuration and data match,
     and refused otherwise. ``embeddings``: the cache file of a frozen backbone
     (:func:`emokd.embeddings.cached_embeddings`); made here when it is needed and not given.
     """
+    with fold_threads():
+        return _run_fold(prepared_dir, fold, cfg, out, progress=progress, resume=resume, inputs=inputs,
+                         embeddings=embeddings)
+
+
+def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress: bool, resume: bool,
+              inputs: dict | None, embeddings) -> dict:
     import torch
 
     from .models import build_model, freeze
 
-    if n_threads:
-        torch.set_num_threads(n_threads)
     t_start = time.perf_counter()
     here = fold_dir(out, fold.fold)
     here.mkdir(parents=True, exist_ok=True)
@@ -285,6 +313,7 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
                                  "val_ccc": {f"{w:g}": val[w] for w in sorted(val)}}
     result.update(_score_and_save(parts["test"], preds, here, out))
     result["seconds"] = round(time.perf_counter() - t_start, 2)
+    result["compute"] = compute_record(device)
     result["config"] = cfg.to_json()
     result["inputs"] = data_id
     write_json(done, result)

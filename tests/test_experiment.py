@@ -116,8 +116,6 @@ def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_pre
 
 def test_teacher_trained_alone_is_the_runs_teacher(loso_run, smoke_prepared, tmp_path):
     """emokd.fold.train_teacher trains a fold's teacher as run_fold does: the same weights and test scores."""
-    import os
-
     import torch
 
     from emokd.datasets import make_folds
@@ -128,8 +126,10 @@ def test_teacher_trained_alone_is_the_runs_teacher(loso_run, smoke_prepared, tmp
     subjects = {k: t["subject"] for k, t in load_trials(smoke_prepared[0]).items()}
     fold = make_folds(subjects, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds, val_fraction=cfg.val_fraction)[1]
     threads = torch.get_num_threads()
-    try:  # the run's workers: n_jobs 2, so cpu_count // 2 threads each
-        alone = train_teacher(smoke_prepared[0], fold, cfg, tmp_path, n_threads=max(1, (os.cpu_count() or 1) // 2))
+    torch.set_num_threads(2)  # a notebook's kernel on 2 cores; the run trained this fold in a worker
+    try:
+        alone = train_teacher(smoke_prepared[0], fold, cfg, tmp_path)
+        assert torch.get_num_threads() == 2  # the caller's setting, restored
     finally:
         torch.set_num_threads(threads)
     in_run = res["folds"][1]
