@@ -156,6 +156,9 @@ def check_bdf_header(path) -> dict:
             n_chans = int(head[252:256].decode("ascii").strip())
         except ValueError as err:
             raise EmokdError(f"{path}: corrupt BDF header ({err})") from None
+        if not np.isfinite(record_s) or record_s <= 0:  # sampling rates are samples per record / record_s
+            raise EmokdError(f"{path}: corrupt BDF header: field 'duration of a data record' is {record_s:g} s, "
+                             "expected > 0")
         if n_chans <= 0 or header_bytes != 256 * (n_chans + 1):
             raise EmokdError(f"{path}: corrupt BDF header (header size {header_bytes} for {n_chans} signals)")
         rest = f.read(256 * n_chans)

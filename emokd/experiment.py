@@ -145,9 +145,14 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
         files stay where it ran: ``results.json`` lists such folds under
         ``imported_folds``.
     """
+    from .prepare import prepared_lock
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out):
+    # the prepared folder is held shared for the whole run: every fold reloads its trial files, which
+    # must stay those of the fingerprint taken at the start (a `prepare` into it is refused meanwhile)
+    reading = prepared_lock(prepared_dir, shared=True) if cfg.data_format == "prepared" else contextlib.nullcontext()
+    with run_lock(out), reading:
         return _run_experiment(prepared_dir, cfg, out, n_jobs=n_jobs, backend=backend, progress=progress,
                                resume=resume, only=None if folds is None else sorted({int(f) for f in folds}),
                                fold_records=fold_records)

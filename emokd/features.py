@@ -61,11 +61,10 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from .config import EEG_CHANNELS
 from .errors import EmokdError
-from .mahnob import LABEL_FILE, read_labels
+from .mahnob import LABEL_FILE, load_mat, read_labels
 from .prepare import trial_key
 
 log = logging.getLogger(__name__)
@@ -118,6 +117,12 @@ def published_sha256() -> dict[str, str]:
 
 def _find_feature_file(root: Path, subject: int, trial_no: int) -> Path:
     name = feature_file_name(subject, trial_no)
+    upper, lower = root / "Features", root / "features"
+    # on a case-sensitive file system both can exist: taking each trial from whichever holds it would mix
+    # two copies of the release (on a case-insensitive one they are the same folder)
+    if upper.is_dir() and lower.is_dir() and not upper.samefile(lower):
+        raise EmokdError(f"{root}: holds both {upper.name}/ and {lower.name}/; keep the one feature folder "
+                         "to read and move the other away")
     for sub in ("Features", "features", "."):
         path = root / sub / name
         if path.is_file():
@@ -136,7 +141,7 @@ def read_feature_file(path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     try:
-        mat = scipy.io.loadmat(path)
+        mat = load_mat(path)  # each array in its MATLAB class (a logical array is bool)
     except Exception as err:  # scipy raises several types for a bad file
         raise EmokdError(f"{path}: not a readable MATLAB file ({err})") from None
     out = {}
@@ -150,6 +155,8 @@ def read_feature_file(path) -> dict[str, np.ndarray]:
             a = a[0]
         elif a.ndim != 2 or a.shape[1] != n_cols:
             raise EmokdError(f"{path}: field {name!r} has shape {a.shape}, expected (T, {n_cols})")
+        if a.dtype.kind not in "iuf":  # astype(float32) would drop an imaginary part, or read booleans as 0/1
+            raise EmokdError(f"{path}: field {name!r} is {a.dtype}, expected real numbers")
         if not np.all(np.isfinite(a)):
             raise EmokdError(f"{path}: field {name!r} contains NaN or inf")
         out[name] = a.astype(np.float32)

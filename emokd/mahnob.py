@@ -24,6 +24,7 @@ does not have two edges is reported, not silently misaligned).
 from __future__ import annotations
 
 import logging
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -46,6 +47,13 @@ LATENT_FILE = "latent_valence.npz"
 MAX_ABS_VALENCE = 1.0
 #: |EEG| above this (V) is beyond any EEG amplifier (Biosemi ActiveTwo: +-0.262 V)
 MAX_EEG_V = 1.0
+#: side of the face crops in face_frames.npz (px); the teachers crop 40 x 40 of them
+FRAME_SIZE = 48
+#: the face frames may last this fraction of the stimulus (or 1 s) more or less than the stimulus
+FRAMES_SLACK = 0.1
+#: bad_segments: no change above this (V) between samples for FLAT_MIN_S (s) is flat; a change of
+#: JUMP_V (V) or more is a jump (random bytes, a channel at its rails)
+FLAT_V, FLAT_MIN_S, JUMP_V = 1e-12, 1.0, 0.05
 STATUS_MASK = 0xFFFF  # Biosemi trigger bits; bits 16-23 carry system status
 
 
@@ -64,6 +72,23 @@ def bdf_name(subject: int, trial_no: int) -> str:
     return f"Part_{subject}_S_Trial{trial_no // 2}_emotion.bdf"
 
 
+def load_mat(path) -> dict:
+    """:func:`scipy.io.loadmat` with each array in its MATLAB class, so that a logical array is bool
+    (not the uint8 it is stored as) and a complex one stays complex, for the caller to refuse.
+
+    ``mat_dtype=True`` gives the classes but casts a complex array to real (a ComplexWarning);
+    such a file is read again without it.
+    """
+    complex_warning = getattr(np, "exceptions", np).ComplexWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", complex_warning)
+        try:
+            return scipy.io.loadmat(path, mat_dtype=True)
+        except complex_warning:
+            pass
+    return scipy.io.loadmat(path)
+
+
 def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
     """Continuous valence traces from a ``lable_continous_Mahnob.mat`` file.
 
@@ -77,7 +102,7 @@ def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
     if not path.is_file():
         raise EmokdError(f"{path}: label file not found")
     try:
-        mat = scipy.io.loadmat(path)
+        mat = load_mat(path)
     except Exception as err:  # scipy raises several types for a bad file
         raise EmokdError(f"{path}: not a readable MATLAB file ({err})") from None
     for key in ("trials_included", "labels"):
@@ -86,14 +111,20 @@ def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
     included, cells = np.asarray(mat["trials_included"]), np.asarray(mat["labels"], dtype=object)
     if included.ndim != 2 or included.shape[1] != 2:
         raise EmokdError(f"{path}: field 'trials_included' has shape {included.shape}, expected (n, 2)")
+    # astype(int) would read 10.7 as trial 10 (and True or 1+0j as 1): only whole numbers >= 1 are ids
+    ids = included.ravel()
+    bad = ids if ids.dtype.kind not in "iuf" else ids[~(np.isfinite(ids) & (ids == np.round(ids)) & (ids >= 1))]
+    if bad.size:
+        raise EmokdError(f"{path}: field 'trials_included' holds {bad[0]} ({included.dtype}), expected "
+                         "whole numbers >= 1 (subject, trial_no)")
     if cells.size != included.shape[0]:
         raise EmokdError(f"{path}: field 'labels' has {cells.size} traces for {included.shape[0]} trials")
     out = {}
     for (subject, trial_no), cell in zip(included.astype(int), cells.ravel()):
-        trace = np.asarray(cell, dtype=np.float64).ravel()
         key = (int(subject), int(trial_no))
-        if trace.size == 0 or not np.all(np.isfinite(trace)):
-            raise EmokdError(f"{path}: field 'labels', trace of subject {key[0]} trial {key[1]} is empty or not finite")
+        trace = _label_trace(cell, path, key)
+        if not np.all(np.isfinite(trace)):
+            raise EmokdError(f"{path}: field 'labels', trace of subject {key[0]} trial {key[1]} is not finite")
         if np.abs(trace).max() > MAX_ABS_VALENCE:
             raise EmokdError(f"{path}: field 'labels', trace of subject {key[0]} trial {key[1]} reaches "
                              f"{trace[np.argmax(np.abs(trace))]:.6g}, outside the valence scale "
@@ -102,6 +133,27 @@ def read_labels(path) -> dict[tuple[int, int], np.ndarray]:
             raise EmokdError(f"{path}: field 'trials_included' lists subject {key[0]} trial {key[1]} twice")
         out[key] = trace
     return out
+
+
+def _label_trace(cell, path: Path, key: tuple[int, int]) -> np.ndarray:
+    """One cell of the label file's ``labels`` as a trace of shape (n_steps,), float64.
+
+    A trace is a row (1, T), a column (T, 1) or a vector (T,) of real numbers; anything
+    else is refused rather than flattened or cast: a (T, 2) cell would interleave two
+    columns into a misaligned trace of 2T steps, and a complex, boolean, text or nested
+    cell is not a valence trace.
+    """
+    where = f"{path}: field 'labels', trace of subject {key[0]} trial {key[1]}"
+    a = np.asarray(cell)
+    if a.dtype.kind not in "iuf":
+        what = {"O": "a nested cell", "U": "text", "S": "text", "b": "booleans", "c": "complex numbers"}
+        raise EmokdError(f"{where} holds {what.get(a.dtype.kind, a.dtype)} ({a.dtype}, shape {a.shape}), "
+                         "expected real numbers")
+    if a.size == 0:
+        raise EmokdError(f"{where} is empty")
+    if sum(n > 1 for n in a.shape) > 1:
+        raise EmokdError(f"{where} has shape {a.shape}, expected one row or column of valence values (1, T)")
+    return a.astype(np.float64).ravel()
 
 
 def read_latent(root) -> dict[tuple[int, int], np.ndarray] | None:
@@ -310,14 +362,59 @@ def read_eeg(bdf_path, cfg: PrepareConfig = PrepareConfig()) -> tuple[np.ndarray
             f"stimulus start ({start / sfreq:.2f} s) and {cfg.after_s:g} s after its end ({end / sfreq:.2f} s)"
         )
     eeg = raw.get_data(picks=list(EEG_CHANNELS), start=first, stop=stop)  # (32, T), V
-    check_eeg(eeg, source=path)
+    check_eeg(eeg, source=path, sfreq=sfreq, first_s=first / sfreq)
     eeg = mne.filter.filter_data(eeg, sfreq, cfg.l_freq, cfg.h_freq, verbose="error")
     eeg -= eeg.mean(axis=0, keepdims=True)  # average reference
     return eeg, {"stimulus_samples": (start, end), "stimulus_s": (end - start) / sfreq, "sfreq": sfreq}
 
 
-def check_eeg(eeg, *, source, ch_names=EEG_CHANNELS) -> None:
-    """Raise if any EEG channel holds NaN/inf or is flat (a disconnected electrode)."""
+def _runs(mask, *, min_len: int, max_gap: int = 0) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the runs of True in ``mask`` (1-D), runs at most ``max_gap``
+    apart merged into one, runs shorter than ``min_len`` left out."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
+    starts, stops = np.r_[idx[0], idx[breaks + 1]], np.r_[idx[breaks], idx[-1]] + 1
+    return [(int(a), int(b)) for a, b in zip(starts, stops) if b - a >= min_len]
+
+
+def bad_segments(eeg, sfreq: float) -> list[dict]:
+    """Flat and jumping (saturated or garbage) segments of each channel, as MNE's
+    :func:`mne.preprocessing.annotate_amplitude` finds them from the differences
+    between consecutive samples.
+
+    - ``"flat"``: for at least :data:`FLAT_MIN_S` the signal does not change by more
+      than :data:`FLAT_V` from one sample to the next (a dropout, or an amplifier
+      stuck at its rail; live EEG changes by many 31 nV steps every sample);
+    - ``"jump"``: it changes by :data:`JUMP_V` or more from one sample to the next
+      (at 256 Hz that is 12.8 V/s: no physiological signal, but random bytes or a
+      channel hopping between its rails); jumps less than 1 s apart form one segment.
+
+    Parameters
+    ----------
+    eeg : ndarray, shape (n_channels, n_times), in V
+    sfreq : float, Hz
+
+    Returns
+    -------
+    segments : list of dict
+        ``kind`` ("flat" or "jump"), ``channel`` (row of ``eeg``), ``start`` and
+        ``stop`` (samples: ``eeg[channel, start:stop]``), in channel order.
+    """
+    diff = np.abs(np.diff(np.asarray(eeg, dtype=np.float64), axis=1))  # (n_channels, n_times - 1)
+    out = []
+    for ch, d in enumerate(diff):
+        for kind, runs in (("flat", _runs(d <= FLAT_V, min_len=max(1, int(round(FLAT_MIN_S * sfreq))))),
+                           ("jump", _runs(d >= JUMP_V, min_len=1, max_gap=int(round(sfreq))))):
+            out += [{"kind": kind, "channel": ch, "start": a, "stop": b + 1} for a, b in runs]
+    return out
+
+
+def check_eeg(eeg, *, source, ch_names=EEG_CHANNELS, sfreq: float | None = None, first_s: float = 0.0) -> None:
+    """Raise if any EEG channel holds NaN/inf or is flat (a disconnected electrode); with
+    ``sfreq``, also if a segment of it is flat or jumps (:func:`bad_segments`), naming the
+    channels and the time span in the file (``eeg`` starts ``first_s`` into it)."""
     bad = [ch_names[i] for i in np.flatnonzero(~np.all(np.isfinite(eeg), axis=1))]
     if bad:
         raise EmokdError(f"{source}: EEG channel(s) {bad} hold NaN or infinite values")
@@ -329,6 +426,17 @@ def check_eeg(eeg, *, source, ch_names=EEG_CHANNELS) -> None:
     if wild:
         raise EmokdError(f"{source}: EEG channel(s) {', '.join(wild)} exceed {MAX_EEG_V:g} V, beyond any EEG "
                          "amplifier's range (Biosemi: +-0.262 V); check the file's physical range")
+    segments = bad_segments(eeg, sfreq) if sfreq else []
+    for kind, what in (("jump", f"jump by {JUMP_V:g} V or more between samples (random or saturated data)"),
+                       ("flat", f"are flat (no change above {FLAT_V:g} V between samples) for {FLAT_MIN_S:g} s or more "
+                                "(a dropout)")):
+        found = [seg for seg in segments if seg["kind"] == kind]
+        if found:
+            chans = sorted({seg["channel"] for seg in found})
+            start = first_s + min(seg["start"] for seg in found) / sfreq
+            stop = first_s + max(seg["stop"] for seg in found) / sfreq
+            raise EmokdError(f"{source}: EEG channel(s) {[ch_names[i] for i in chans]} {what} between "
+                             f"{start:.2f} s and {stop:.2f} s of the recording")
 
 
 def eeg_band_power(eeg, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *, source="EEG") -> np.ndarray:
@@ -355,12 +463,19 @@ def eeg_band_power(eeg, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *, s
     return power[:n_steps]
 
 
-def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig()) -> np.ndarray:
+def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *,
+                stimulus_s: float | None = None) -> np.ndarray:
     """Face frames aligned to the labels.
+
+    ``stimulus_s``: the duration of the stimulus in the recording (s). The frames
+    cover the stimulus period, so ``n_frames / fps`` must match it to within
+    :data:`FRAMES_SLACK` (a fraction, at least 1 s): a file whose ``fps`` is not the
+    rate of its frames (8 declared for 16-fps frames: 2x too long) would otherwise
+    stretch the video against the labels.
 
     Returns
     -------
-    frames : ndarray of uint8, shape (n_steps, frames_per_step, height, width)
+    frames : ndarray of uint8, shape (n_steps, frames_per_step, 48, 48)
         ``frames[k]`` are the frames of label step k (time k / 4 s to (k + 1) / 4 s).
     """
     path = Path(path)
@@ -377,12 +492,19 @@ def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig()) -> np.
     per_step = fps / cfg.label_rate_hz
     if frames.ndim != 3 or frames.dtype != np.uint8:
         raise EmokdError(f"{path}: field 'frames' is {frames.dtype} {frames.shape}, expected uint8 (n, height, width)")
-    if per_step < 1 or per_step != int(per_step):
+    if frames.shape[1:] != (FRAME_SIZE, FRAME_SIZE):
+        raise EmokdError(f"{path}: field 'frames' holds {frames.shape[1]} x {frames.shape[2]} px frames, expected "
+                         f"{FRAME_SIZE} x {FRAME_SIZE} face crops")
+    if not np.isfinite(fps) or per_step < 1 or per_step != int(per_step):
         raise EmokdError(f"{path}: field 'fps' = {fps:g} is not a whole multiple of the {cfg.label_rate_hz:g} Hz label rate")
     per_step = int(per_step)
     if frames.shape[0] < n_steps * per_step:
         raise EmokdError(f"{path}: {frames.shape[0]} frames cover {frames.shape[0] / fps:.2f} s, "
                          f"shorter than the {n_steps / cfg.label_rate_hz:.2f} s label trace")
+    if stimulus_s is not None and abs(frames.shape[0] / fps - stimulus_s) > max(1.0, FRAMES_SLACK * stimulus_s):
+        raise EmokdError(f"{path}: field 'fps' = {fps:g} makes its {frames.shape[0]} frames last "
+                         f"{frames.shape[0] / fps:.2f} s, but the stimulus lasts {stimulus_s:.2f} s in the recording "
+                         f"({frames.shape[0] / stimulus_s:.3g} frames/s); is 'fps' the rate of these frames?")
     out = frames[: n_steps * per_step].reshape(n_steps, per_step, *frames.shape[1:])
     keep = cfg.frames_per_step or per_step
     if per_step % keep:
@@ -409,6 +531,9 @@ def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConf
     xml = read_session_xml(folder / "session.xml")
     if xml.get("subject") not in (None, str(subject)):
         raise EmokdError(f"{folder / 'session.xml'}: subject id {xml['subject']!r}, expected {subject}")
+    if xml.get("sessionId") not in (None, folder.name):  # a session.xml copied from another session
+        raise EmokdError(f"{folder / 'session.xml'}: field 'sessionId' is {xml['sessionId']!r}, but it is in "
+                         f"session folder {folder.name!r} (subject {subject} trial {trial_no})")
     bdf = find_bdf(folder, subject, trial_no)
     if valence is None:
         labels = read_labels(Path(root) / LABEL_FILE)
@@ -420,7 +545,8 @@ def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConf
     eeg, info = read_eeg(bdf, cfg)
     power = eeg_band_power(eeg, valence.size, cfg, source=bdf)
     frames_path = folder / FRAMES_FILE
-    frames = read_frames(frames_path, valence.size, cfg) if frames_path.is_file() else None
+    frames = read_frames(frames_path, valence.size, cfg, stimulus_s=info["stimulus_s"]) if frames_path.is_file() \
+        else None
     sources = [folder / "session.xml", bdf] + ([frames_path] if frames is not None else [])
     return {
         "eeg_bp": power.astype(np.float32),

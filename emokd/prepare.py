@@ -11,34 +11,46 @@
                      trial's source files (bytes, SHA-256), output file and shapes
 
 Re-running skips trials already prepared with the same parameters (same hash,
-output present with the recorded SHA-256, sources unchanged in size). The manifest
+output present with the recorded SHA-256, sources with the recorded SHA-256: a
+source edited in place, or another folder's files under the same names, are
+prepared again; see :func:`_is_current`). The manifest
 says how many trials were expected (``n_expected``) and whether preparation went
 through all of them (``finished``); a stopped preparation records the trial it
 stopped at (``stopped_at``, ``failed``), and :func:`load_prepared` refuses it. Every file is
 written under a temporary name and renamed when complete, and the manifest is
 updated after each trial, so an interrupted run never leaves a half-written
-trial that looks complete.
+trial that looks complete. The manifest is written before the first trial, so a
+preparation killed at any point leaves a folder that says it is incomplete.
+
+:func:`prepared_lock` keeps a preparation and the runs that read the folder apart:
+``prepare_dataset`` holds it exclusively, :func:`emokd.experiment.run_experiment`
+shared, so the trial files cannot be rewritten under a run that has taken their
+fingerprint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .config import PrepareConfig
 from .errors import EmokdError
-from .mahnob import LABEL_FILE, read_labels, read_latent, read_trial
+from .mahnob import FRAMES_FILE, LABEL_FILE, read_labels, read_latent, read_trial, session_dir
 from .fileio import save_npz, sha256, versions, write_json  # sha256, write_json: also imported from here
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "emokd-prepared/1"
+LOCK = ".prepare.lock"
+_held: dict[str, list] = {}  # resolved prepared folder -> [open lock file, depth, shared]
 
 
 def trial_key(subject: int, trial_no: int) -> str:
@@ -80,6 +92,10 @@ def check_complete(manifest: dict, path) -> None:
         raise EmokdError(f"{path}: field 'finished' is missing (prepared by an older emokd); rerun "
                          "`python -m emokd prepare` on its source folder")
     failed = manifest.get("failed") or {}
+    if not failed:  # killed (SIGKILL, power, Ctrl-C): nothing to fix, only to finish
+        raise EmokdError(f"{path}: incomplete preparation (interrupted after {len(manifest.get('trials', {}))} of "
+                         f"{manifest.get('n_expected', '?')} trials); finish it with `python -m emokd prepare "
+                         f"{manifest.get('source', 'SOURCE')} --out {Path(path).parent}` (prepared trials are kept)")
     where = f"stopped at {manifest['stopped_at']}" if manifest.get("stopped_at") else "stopped"
     why = "; ".join(f"{k}: {v}" for k, v in failed.items())
     raise EmokdError(f"{path}: incomplete preparation ({where}, {len(manifest.get('trials', {}))} of "
@@ -88,13 +104,123 @@ def check_complete(manifest: dict, path) -> None:
 
 
 def _is_current(entry: dict | None, out: Path, root: Path) -> bool:
+    """Whether a trial prepared earlier (``entry`` of the old manifest) can be kept as it is.
+
+    Its output and every source file must have the recorded SHA-256. Sources are
+    compared by content, not by size or mtime: an edit in place keeps the size (3,840
+    bytes of a BDF overwritten, frames inverted, another subject id in session.xml),
+    copies keep or lose mtimes at random (``cp -p``, rsync, unzip), and another source
+    folder under the same names has other contents. Hashing costs one read of the
+    sources (about 5 MB per MAHNOB-HCI trial, milliseconds), far less than
+    preparing the trial again.
+    """
     if not entry or "sha256" not in entry:
         return False
     target = out / entry["file"]
     if not target.is_file() or target.stat().st_size != entry["bytes"] or sha256(target) != entry["sha256"]:
         return False
     return all((root / s["path"]).is_file() and (root / s["path"]).stat().st_size == s["bytes"]
-               for s in entry["sources"])
+               and sha256(root / s["path"]) == s.get("sha256") for s in entry["sources"])
+
+
+@contextlib.contextmanager
+def prepared_lock(out, *, shared: bool):
+    """Hold ``out/.prepare.lock`` (``fcntl.flock``) for the ``with`` block: exclusive to prepare
+    ``out``, ``shared`` to read it (a run). Raises EmokdError at once when the other kind is held.
+
+    Re-entrant within one process for a shared lock (or any lock inside an exclusive one).
+    A shared lock on a folder where the lock file cannot be made (read-only data) is not
+    taken: nobody can prepare into such a folder either. Where ``fcntl`` is not available
+    (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    out = Path(out)
+    key = str(out.resolve())
+    if key in _held:
+        if _held[key][2] and not shared:
+            raise EmokdError(f"{out}: an emokd run in this process is reading this prepared folder; prepare "
+                             "into another --out")
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    try:
+        f = open(out / LOCK, "a+")
+    except OSError as err:
+        if not shared:
+            raise EmokdError(f"{out / LOCK}: cannot create the lock file ({err.strerror})") from None
+        f = None  # read-only data: nobody can prepare into it either
+    if f is not None:
+        try:
+            fcntl.flock(f.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:  # held by another process (any other OSError: a file system without locks)
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            f.close()
+            if shared:
+                raise EmokdError(f"{out}: being prepared by another emokd process (pid {pid}); wait for it to "
+                                 "finish, then run again") from None
+            raise EmokdError(f"{out}: another emokd process is reading or preparing this prepared folder (a run or "
+                             "`prepare`); wait for it to finish, or prepare into another --out") from None
+        except OSError as err:
+            f.close()
+            f = None
+            log.warning("%s: not locked (%s); do not prepare into it while a run reads it", out, err.strerror)
+    if f is None:
+        yield
+        return
+    if not shared:  # the preparing process names itself to the runs it keeps out
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+    _held[key] = [f, 1, shared]
+    try:
+        yield
+    finally:
+        _held[key][1] -= 1
+        if _held[key][1] == 0:
+            del _held[key]
+            f.close()  # closing releases the lock; the file stays (removing it would race)
+
+
+def _check_frames_everywhere(root: Path, labels: dict, on_error: str) -> dict[str, str]:
+    """Trial key -> why, for the sessions without face frames when other sessions have them.
+
+    A data set is prepared with frames for every trial or for none: a run's teacher
+    reads every trial's frames. Raises EmokdError for the first such session unless
+    ``on_error == "skip"``.
+    """
+    have = {key: (session_dir(root, *key) / FRAMES_FILE).is_file() for key in labels
+            if session_dir(root, *key).is_dir()}
+    if all(have.values()) or not any(have.values()):
+        return {}
+    out = {}
+    for (subject, trial_no), found in have.items():
+        if not found:
+            why = (f"{session_dir(root, subject, trial_no) / FRAMES_FILE}: not found, but "
+                   f"{sum(have.values())} other sessions have face frames (every trial needs them, or none)")
+            if on_error == "raise":
+                raise EmokdError(why)
+            out[trial_key(subject, trial_no)] = why
+    return out
+
+
+def _no_labels_but_trials(root: Path) -> None:
+    """Refuse a folder that holds prepared trials but no label file nor manifest: a preparation killed
+    before it wrote its manifest (by an emokd that wrote it only after the first trial)."""
+    if (root / LABEL_FILE).is_file() or (root / MANIFEST).is_file():
+        return
+    found = sorted(p.name for p in root.glob("P*_T*.npz")) + sorted(p.name for p in root.glob("*.tmp"))
+    if found:
+        raise EmokdError(f"{root}: no {LABEL_FILE} and no {MANIFEST}, but prepared trial files ({found[0]}, ...): an "
+                         f"incomplete preparation; delete {root} and rerun `python -m emokd prepare SOURCE --out {root}`")
 
 
 def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, progress: bool = True,
@@ -119,24 +245,35 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
     manifest : dict
         What ``manifest.json`` holds.
     """
-    from tqdm.auto import tqdm
-
     if on_error not in ("raise", "skip"):
         raise EmokdError(f"on_error={on_error!r}: choose 'raise' or 'skip'")
     root = Path(root)
     out = Path(out) if out is not None else root / "prepared"
+    _no_labels_but_trials(root)
     labels = read_labels(root / LABEL_FILE)
     latent = read_latent(root)
+    no_frames = _check_frames_everywhere(root, labels, on_error)
     out.mkdir(parents=True, exist_ok=True)
+    with prepared_lock(out, shared=False):  # no run reads the trials while they are rewritten
+        return _prepare_trials(root, out, cfg, labels, latent, no_frames, progress=progress, on_error=on_error)
+
+
+def _prepare_trials(root: Path, out: Path, cfg: PrepareConfig, labels: dict, latent: dict | None,
+                    no_frames: dict, *, progress: bool, on_error: str) -> dict:
+    from tqdm.auto import tqdm
+
     for stale in out.glob("*.tmp"):  # left by an interrupted run: never complete
         stale.unlink()
-
     params = dataclasses.asdict(cfg)
     old = read_manifest(out)
     reuse = old if old and old.get("params_hash") == cfg.params_hash() else None
+    source = str(root.resolve())
+    if reuse and reuse.get("source") != source:  # kept only where the sources have the same contents
+        log.warning("%s was prepared from %s; now from %s: only trials whose source files have the same "
+                    "SHA-256 are kept", out, reuse.get("source"), source)
     manifest = {
         "format": FORMAT,
-        "source": str(root.resolve()),
+        "source": source,
         "params": params,
         "params_hash": cfg.params_hash(),
         "versions": _versions(),
@@ -146,9 +283,17 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
         "trials": {},
         "failed": {},
     }
+    # before any trial file changes: killed from here on, the folder says it is incomplete (the trials
+    # prepared earlier are listed to be checked and kept by the next run)
+    write_json(out / MANIFEST, {**manifest, "trials": {k: e for k, e in (reuse or {"trials": {}})["trials"].items()
+                                                       if (e.get("subject"), e.get("trial_no")) in labels}})
     n_skipped = 0
     for (subject, trial_no), valence in tqdm(labels.items(), desc="prepare", unit="trial", disable=not progress):
         key = trial_key(subject, trial_no)
+        if key in no_frames:  # on_error == "skip"
+            log.warning("skipping %s: %s", key, no_frames[key])
+            manifest["failed"][key] = no_frames[key]
+            continue
         previous = reuse["trials"].get(key) if reuse else None
         label_hash = hashlib.sha256(np.asarray(valence, dtype=np.float64).tobytes()).hexdigest()
         lat = None if latent is None else latent.get((subject, trial_no))

@@ -8,9 +8,11 @@ import datetime as dt
 import edfio
 import mne
 import numpy as np
+import pytest
 
 from emokd.bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, check_bdf_header, write_bdf
 from emokd.config import BDF_CHANNELS, EEG_CHANNELS
+from emokd.errors import EmokdError
 
 STATUS_RANGE = (float(DIGITAL_MIN), float(DIGITAL_MAX))
 
@@ -101,3 +103,19 @@ def test_synthetic_header_is_biosemi_like(smoke_dir):
     assert raw.info["meas_date"] == dt.datetime(2009, 7, 9, 12, 0, 0, tzinfo=dt.timezone.utc)
     assert raw.get_channel_types(picks=list(EEG_CHANNELS)) == ["eeg"] * 32
     assert raw.get_channel_types(picks=["Status"]) == ["stim"]
+
+
+@pytest.mark.parametrize("duration", [b"0       ", b"-1      ", b"nan     "])
+def test_record_duration_that_is_not_positive_is_refused(smoke_copy, duration):
+    """A header record duration of 0 used to end in a ZeroDivisionError (prepare and read_raw)."""
+    from emokd.mahnob import read_raw
+
+    bdf = next((smoke_copy / "Sessions").rglob("*.bdf"))
+    data = bytearray(bdf.read_bytes())
+    data[244:252] = duration
+    bdf.write_bytes(bytes(data))
+    message = rf"{bdf}: corrupt BDF header: field 'duration of a data record' is {duration.decode().strip()} s"
+    with pytest.raises(EmokdError, match=message):
+        check_bdf_header(bdf)
+    with pytest.raises(EmokdError, match=message):
+        read_raw(bdf)

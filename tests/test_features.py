@@ -187,3 +187,36 @@ def test_run_on_the_feature_release_end_to_end(tmp_path):
     assert res["config"]["teacher"]["n_inputs"] == 327 and res["config"]["student"]["n_inputs"] == 128
     assert [f["test"]["subjects"] for f in res["folds"]] == [[16], [18], [30]]
     assert not (out / "data").exists()  # nothing synthetic was generated
+
+
+def _tiny_release(root, face=None) -> Path:
+    """One trial (subject 1, trial 2, 8 steps) in the release's layout, under ``root/Features``."""
+    valence = np.linspace(-0.2, 0.2, 8)
+    cells = np.empty((1, 1), dtype=object)
+    cells[0, 0] = valence[None, :]
+    (root / "Features").mkdir(parents=True)
+    scipy.io.savemat(root / "lable_continous_Mahnob.mat", {"trials_included": np.array([[1, 2]]), "labels": cells})
+    rng = np.random.default_rng(0)
+    scipy.io.savemat(root / "Features" / feature_file_name(1, 2),
+                     {"target": 2 * valence[None, :], "eeg_band_feats_full": rng.normal(size=(8, 128)),
+                      "eeg_band_feats": rng.normal(size=(8, 85)),
+                      "face_feats": rng.normal(size=(8, 327)) if face is None else face,
+                      "gaze_feats": rng.normal(size=(8, 2))})
+    return root
+
+
+def test_both_feature_folders_are_refused(tmp_path):
+    """`Features/` and `features/` side by side used to be mixed, trial by trial."""
+    root = _tiny_release(tmp_path / "r")
+    assert len(load_feature_release(root)) == 1
+    (root / "features").mkdir()
+    with pytest.raises(EmokdError, match=f"{root}: holds both Features/ and features/"):
+        load_feature_release(root)
+
+
+@pytest.mark.parametrize("face, dtype", [(np.full((8, 327), 1 + 1j), "complex128"), (np.ones((8, 327), bool), "bool")])
+def test_features_that_are_not_real_numbers_are_refused(tmp_path, face, dtype):
+    """Complex and boolean features used to be cast to float32 (the imaginary part dropped)."""
+    root = _tiny_release(tmp_path / "r", face=face)
+    with pytest.raises(EmokdError, match=f"{feature_file_name(1, 2)}: field 'face_feats' is {dtype}, expected real"):
+        load_feature_release(root)

@@ -394,3 +394,121 @@ def test_labels_outside_the_valence_scale(tmp_path, value):
     with pytest.raises(EmokdError, match=re.escape(f"lable_continous_Mahnob.mat: field 'labels', trace of subject 3 "
                                                    f"trial 4 reaches {value:g}, outside the valence scale [-1, 1]")):
         read_labels(tmp_path / "lable_continous_Mahnob.mat")
+
+
+# --- hostile inputs (issue 31, item 4) ----------------------------------------------------
+
+def _one_trial(root):
+    labels = read_labels(root / "lable_continous_Mahnob.mat")
+    (subject, trial_no), valence = next(iter(labels.items()))
+    return subject, trial_no, valence
+
+
+def test_label_cell_of_two_columns_is_refused(tmp_path):
+    """A (T, 2) cell used to be flattened into 2T steps, every value twice."""
+    cells = np.empty((1, 1), dtype=object)
+    cells[0, 0] = np.zeros((150, 2))
+    scipy.io.savemat(tmp_path / "lable_continous_Mahnob.mat", {"trials_included": np.array([[1, 2]]), "labels": cells})
+    with pytest.raises(EmokdError, match=r"lable_continous_Mahnob.mat: field 'labels', trace of subject 1 trial 2 "
+                                         r"has shape \(150, 2\), expected one row or column"):
+        read_labels(tmp_path / "lable_continous_Mahnob.mat")
+
+
+@pytest.mark.parametrize("cell, what", [(np.full((1, 5), 0.1 + 0.2j), "complex numbers"),
+                                        (np.ones((1, 5), bool), "booleans"),
+                                        ("happy", "text"),
+                                        (np.array([[np.zeros((1, 5))]], dtype=object), "a nested cell")])
+def test_label_cell_that_is_not_real_numbers_is_refused(tmp_path, cell, what):
+    """Complex and boolean cells used to be cast; text and nested cells ended in a traceback."""
+    cells = np.empty((1, 1), dtype=object)
+    cells[0, 0] = cell
+    scipy.io.savemat(tmp_path / "lable_continous_Mahnob.mat", {"trials_included": np.array([[1, 2]]), "labels": cells})
+    with pytest.raises(EmokdError, match=f"field 'labels', trace of subject 1 trial 2 holds {what} .*expected real"):
+        read_labels(tmp_path / "lable_continous_Mahnob.mat")
+
+
+@pytest.mark.parametrize("bad", [10.7, 0.0, np.nan])
+def test_trials_included_that_are_not_whole_numbers_are_refused(tmp_path, bad):
+    """10.7 used to be read as trial 10."""
+    cells = np.empty((1, 1), dtype=object)
+    cells[0, 0] = np.zeros((1, 5))
+    scipy.io.savemat(tmp_path / "lable_continous_Mahnob.mat",
+                     {"trials_included": np.array([[1.0, bad]]), "labels": cells})
+    with pytest.raises(EmokdError, match=f"field 'trials_included' holds {bad}.*expected whole numbers"):
+        read_labels(tmp_path / "lable_continous_Mahnob.mat")
+
+
+def test_frames_with_a_wrong_fps_are_refused(smoke_copy):
+    """fps 8 declared for 16-fps frames used to stretch the video 2x against the labels."""
+    subject, trial_no, valence = _one_trial(smoke_copy)
+    frames_path = session_dir(smoke_copy, subject, trial_no) / "face_frames.npz"
+    with np.load(frames_path) as npz:
+        frames = npz["frames"]
+    n = len(frames)
+    np.savez(frames_path, frames=frames, fps=8.0)
+    with pytest.raises(EmokdError, match=rf"face_frames.npz: field 'fps' = 8 makes its {n} frames last "
+                                         rf"{n / 8:.2f} s, but the stimulus lasts {n / 16:.2f} s"):
+        read_trial(smoke_copy, subject, trial_no, valence)
+
+
+@pytest.mark.parametrize("fps", [np.nan, np.inf])
+def test_frames_with_a_fps_that_is_not_finite_are_refused(smoke_copy, fps):
+    """fps nan or inf used to end in a traceback (int(nan))."""
+    subject, trial_no, valence = _one_trial(smoke_copy)
+    frames_path = session_dir(smoke_copy, subject, trial_no) / "face_frames.npz"
+    with np.load(frames_path) as npz:
+        frames = npz["frames"]
+    np.savez(frames_path, frames=frames, fps=fps)
+    with pytest.raises(EmokdError, match=f"face_frames.npz: field 'fps' = {fps:g} is not a whole multiple"):
+        read_trial(smoke_copy, subject, trial_no, valence)
+
+
+def test_small_frames_are_refused_naming_the_file(smoke_copy):
+    """32 x 32 frames used to pass `prepare` and be refused by the run, naming no file."""
+    subject, trial_no, valence = _one_trial(smoke_copy)
+    frames_path = session_dir(smoke_copy, subject, trial_no) / "face_frames.npz"
+    with np.load(frames_path) as npz:
+        frames, fps = npz["frames"], npz["fps"]
+    np.savez(frames_path, frames=np.ascontiguousarray(frames[:, :32, :32]), fps=fps)
+    with pytest.raises(EmokdError, match=f"{frames_path}: field 'frames' holds 32 x 32 px frames, expected 48 x 48"):
+        read_trial(smoke_copy, subject, trial_no, valence)
+
+
+def test_session_id_of_another_session_is_refused(smoke_copy):
+    subject, trial_no, valence = _one_trial(smoke_copy)
+    xml_path = session_dir(smoke_copy, subject, trial_no) / "session.xml"
+    tree = ET.parse(xml_path)
+    tree.getroot().set("sessionId", "999")
+    tree.write(xml_path)
+    with pytest.raises(EmokdError, match=f"{xml_path}: field 'sessionId' is '999', but it is in session folder "
+                                         f"'{session_dir(smoke_copy, subject, trial_no).name}'"):
+        read_trial(smoke_copy, subject, trial_no, valence)
+
+
+def _noise_eeg(total_s=100, seed=0):
+    eeg = np.random.default_rng(seed).normal(0, 5.0, (32, total_s * SFREQ))  # uV
+    return eeg
+
+
+def test_random_bytes_at_the_rail_are_refused(tmp_path):
+    """3 channels of random values over the whole Biosemi range for 6 s used to pass the EEG check."""
+    eeg = _noise_eeg()
+    eeg[:3, 40 * SFREQ:46 * SFREQ] = np.random.default_rng(1).uniform(*BIOSEMI_UV, (3, 6 * SFREQ))
+    valence = edfio_session(tmp_path, eeg=eeg)
+    with pytest.raises(EmokdError, match=r"\.bdf: EEG channel\(s\) \['Fp1', 'AF3', 'F3'\] jump by 0.05 V or more "
+                                         r"between samples .* between 40.00 s and 46.00 s of the recording"):
+        read_trial(tmp_path, 1, 2, valence)
+
+
+def test_flat_dropout_is_refused(tmp_path):
+    """A 6 s flat dropout of every channel used to pass the EEG check."""
+    eeg = _noise_eeg()
+    eeg[:, 40 * SFREQ:46 * SFREQ] = 0.0
+    valence = edfio_session(tmp_path, eeg=eeg)
+    with pytest.raises(EmokdError, match=r"\.bdf: EEG channel\(s\) \['Fp1', .*'O2'\] are flat .* for 1 s or more "
+                                         r"\(a dropout\) between 40.00 s and 46.00 s of the recording"):
+        read_trial(tmp_path, 1, 2, valence)
+    eeg = _noise_eeg()
+    eeg[:, 40 * SFREQ:int(40.5 * SFREQ)] = 0.0  # half a second: not flagged
+    valence = edfio_session(tmp_path, eeg=eeg)
+    assert read_trial(tmp_path, 1, 2, valence)["eeg_bp"].shape[0] == valence.size

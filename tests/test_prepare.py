@@ -140,3 +140,120 @@ def test_same_size_damage_is_not_taken_for_prepared(smoke_copy, tmp_path):
     victim.write_bytes(bytes(damaged))
     again = prep.prepare_dataset(smoke_copy, out, progress=False)
     assert again["n_skipped"] == 5 and victim.read_bytes() == good
+
+
+# --- hostile inputs (issue 31, item 4) ----------------------------------------------------
+
+def _source(manifest: dict, key: str, suffix: str) -> str:
+    return next(s["path"] for s in manifest["trials"][key]["sources"] if s["path"].endswith(suffix))
+
+
+def _alter_bdf(path):
+    """3,840 bytes in the middle replaced (same size): 5 EEG channels of one 1 s record copied from the record before."""
+    data = bytearray(path.read_bytes())
+    header, record = 256 * 48, 47 * 256 * 3
+    k = (len(data) - header) // record // 2
+    at = header + k * record
+    data[at:at + 3840] = data[at - record:at - record + 3840]
+    path.write_bytes(bytes(data))
+
+
+def _invert_frames(path):
+    with np.load(path) as npz:
+        frames, fps = npz["frames"], npz["fps"]
+    size = path.stat().st_size
+    np.savez(path, frames=255 - frames, fps=fps)
+    assert path.stat().st_size == size
+
+
+@pytest.mark.parametrize("change", ["bdf", "frames", "other folder"])
+def test_changed_sources_of_the_same_size_are_prepared_again(smoke_copy, tmp_path, change):
+    """Sources used to be compared by size only: an edit in place, or another folder's files under the
+    same names, were taken for prepared ("6 already prepared")."""
+    import shutil
+
+    out = tmp_path / "prep"
+    first = prep.prepare_dataset(smoke_copy, out, progress=False)
+    key = sorted(first["trials"])[2]
+    root = smoke_copy
+    if change == "bdf":
+        _alter_bdf(smoke_copy / _source(first, key, ".bdf"))
+    else:
+        if change == "other folder":
+            root = tmp_path / "other"
+            shutil.copytree(smoke_copy, root)
+        _invert_frames(root / _source(first, key, "face_frames.npz"))
+    again = prep.prepare_dataset(root, out, progress=False)
+    assert again["n_skipped"] == 5 and again["source"] == str(root.resolve())
+    assert again["trials"][key]["sha256"] != first["trials"][key]["sha256"]
+    assert all(again["trials"][k] == first["trials"][k] for k in first["trials"] if k != key)
+
+
+def test_changed_subject_id_in_session_xml_is_read_again(smoke_copy, tmp_path):
+    """Another subject id in session.xml (same size) used to pass as prepared; read again, it is refused."""
+    out = tmp_path / "prep"
+    first = prep.prepare_dataset(smoke_copy, out, progress=False)
+    key = sorted(first["trials"])[0]
+    xml = smoke_copy / _source(first, key, "session.xml")
+    xml.write_text(xml.read_text().replace('<subject id="1"', '<subject id="2"'))
+    with pytest.raises(EmokdError, match=r"session.xml: subject id '2', expected 1"):
+        prep.prepare_dataset(smoke_copy, out, progress=False)
+
+
+def test_prepare_is_refused_while_a_run_reads_the_folder(smoke_copy, tmp_path, monkeypatch):
+    """A run used to read its trials from a folder that another `prepare` could rewrite under it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from emokd import experiment
+    from emokd.config import experiment_config
+
+    out = tmp_path / "prep"
+    prep.prepare_dataset(smoke_copy, out, progress=False)
+    seen = {}
+
+    def run_that_prepares_meanwhile(prepared_dir, cfg, run_out, **kwargs):  # another process re-prepares
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        seen["proc"] = subprocess.run([sys.executable, "-m", "emokd", "prepare", str(smoke_copy), "--out", str(out),
+                                       "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+        return {}
+
+    monkeypatch.setattr(experiment, "_run_experiment", run_that_prepares_meanwhile)
+    experiment.run_experiment(out, experiment_config("smoke", "trs"), tmp_path / "run", progress=False)
+    assert seen["proc"].returncode != 0
+    assert f"{out}: another emokd process is reading or preparing this prepared folder" in seen["proc"].stderr
+    assert prep.prepare_dataset(smoke_copy, out, progress=False)["n_skipped"] == 6  # the run is over: allowed
+
+
+def test_one_session_without_face_frames_is_refused(smoke_copy, tmp_path):
+    """It used to pass `prepare`, and the run then failed in linear.frame_features."""
+    missing = sorted((smoke_copy / "Sessions").rglob("face_frames.npz"))[1]
+    missing.unlink()
+    with pytest.raises(EmokdError, match=f"{missing}: not found, but 5 other sessions have face frames"):
+        prep.prepare_dataset(smoke_copy, tmp_path / "prep", progress=False)
+    skipped = prep.prepare_dataset(smoke_copy, tmp_path / "prep", progress=False, on_error="skip")
+    assert len(skipped["trials"]) == 5 and len(skipped["failed"]) == 1
+
+
+def test_preparation_killed_before_any_trial_says_it_is_incomplete(smoke_copy, tmp_path, monkeypatch):
+    """Killed before its manifest was written, a preparation used to leave a folder that `run --data` took for a
+    source folder ("label file not found")."""
+    out = tmp_path / "prep"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prep, "read_trial", killed)
+    with pytest.raises(KeyboardInterrupt):
+        prep.prepare_dataset(smoke_copy, out, progress=False)
+    with pytest.raises(EmokdError, match=rf"manifest.json: incomplete preparation \(interrupted after 0 of 6 trials\); "
+                                         rf"finish it with `python -m emokd prepare {smoke_copy.resolve()} --out {out}`"):
+        prep.load_prepared(out)
+    # a folder of trials without its manifest (an emokd that wrote it only after the first trial): not a source
+    (out / "manifest.json").unlink()
+    np.savez(out / "P01_T02.npz", eeg_bp=np.zeros((1, 6, 32)))
+    with pytest.raises(EmokdError, match=rf"{out}: no lable_continous_Mahnob.mat and no manifest.json, but prepared "
+                                         r"trial files \(P01_T02.npz, ...\): an incomplete preparation"):
+        prep.prepare_dataset(out, tmp_path / "again", progress=False)
