@@ -293,6 +293,10 @@ TRS_FOLDS: tuple[str, ...] = ("shuffled", "contiguous")
 FEATURE_LOSSES: tuple[str, ...] = ("l1", "mse", "cosine")
 BACKBONES: tuple[str, ...] = ("frozen", "train")
 FRAME_AUGMENTS: tuple[str, ...] = ("none", "frame", "frame+flip")
+#: the largest KD weight: the CCC loss is at most 2, and beside a feature term a million times larger it
+#: is lost in float32 rounding (relative precision 6e-8), so the student no longer learns the task; far
+#: larger weights overflow float32 (3.4e38) and train on inf
+MAX_KD_WEIGHT = 1e6
 
 
 @dataclass(frozen=True)
@@ -428,8 +432,8 @@ class KDConfig:
 
     def __post_init__(self):
         _check_numbers(self)
-        if self.kd_weight < 0:
-            raise EmokdError(f"kd_weight={self.kd_weight!r}: need >= 0")
+        if not 0 <= self.kd_weight <= MAX_KD_WEIGHT:
+            raise EmokdError(f"kd_weight={self.kd_weight!r}: need 0 <= weight <= {MAX_KD_WEIGHT:g}")
         if self.feature_loss not in FEATURE_LOSSES:
             raise EmokdError(f"feature_loss={self.feature_loss!r}: choose one of {', '.join(FEATURE_LOSSES)}")
         if self.projection not in ("auto", "linear", "none"):
