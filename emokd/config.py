@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -35,6 +36,17 @@ OTHER_CHANNELS: tuple[str, ...] = (
 )  # fmt: skip
 #: All 47 channels of a MAHNOB-HCI BDF file.
 BDF_CHANNELS: tuple[str, ...] = EEG_CHANNELS + OTHER_CHANNELS
+
+#: |eeg_gain|, |nuisance_sd| and |subject_offset_sd| of a synthetic data set at most (natural-log band
+#: power per SD): e^5 is a 150-fold power change per SD, beyond any EEG effect (the paper's are < 1); a few
+#: SDs of it push 15 uV of background past the Biosemi range (+-262 mV), and e^710 overflows float64
+MAX_LOG_POWER = 5.0
+#: the spatial mixing width of a synthetic data set (m): below 1 mm the nearest electrodes (3 cm apart) no
+#: longer mix at all (exp(-450)) and a width near 1e-300 squares to 0; above 1 m every channel is the same
+MIXING_WIDTH_RANGE_M = (1e-3, 1.0)
+#: the largest SD of a synthetic rater's noise in label units: a tenth of the valence scale (+-1,
+#: emokd.mahnob.MAX_ABS_VALENCE) keeps the labels on it (traces reach +-0.46, the noise 5 SDs from that)
+MAX_ANNOTATION_NOISE = 0.1
 
 #: Subjects of the public continuous-valence labels and their number of labelled
 #: trials (Soleymani et al. 2016; 239 trials in all).
@@ -206,6 +218,13 @@ class SynthConfig:
         for name in ("face_private_tau_s", "annotation_noise_tau_s"):
             if not getattr(self, name) > 0:
                 raise EmokdError(f"{name}={getattr(self, name)!r}: need > 0")
+        for name in ("eeg_gain", "nuisance_sd", "subject_offset_sd"):  # log band power (natural log)
+            if abs(getattr(self, name)) > MAX_LOG_POWER:
+                raise EmokdError(f"{name}={getattr(self, name)!r}: need |{name}| <= {MAX_LOG_POWER:g} (log band "
+                                 f"power per SD; more drives the EEG past the Biosemi range)")
+        if not MIXING_WIDTH_RANGE_M[0] <= self.mixing_width_m <= MIXING_WIDTH_RANGE_M[1]:
+            raise EmokdError(f"mixing_width_m={self.mixing_width_m!r}: need {MIXING_WIDTH_RANGE_M[0]:g} to "
+                             f"{MIXING_WIDTH_RANGE_M[1]:g} m (electrodes are 0.03-0.19 m apart)")
         if isinstance(self.n_raters, bool) or not isinstance(self.n_raters, int) or self.n_raters < 1:
             raise EmokdError(f"n_raters={self.n_raters!r}: need a whole number >= 1")
         if not -1.0 < self.valence_ar < 1.0:
@@ -220,6 +239,14 @@ class SynthConfig:
         lo, hi = self.clip_length_range_s
         if not 10.0 <= lo <= hi:
             raise EmokdError(f"clip_length_range_s={self.clip_length_range_s!r}: need 10 <= lo <= hi")
+        if not self.annotation_lag_s < lo / 2:  # before the lag has passed a rater reports the first value
+            raise EmokdError(f"annotation_lag_s={self.annotation_lag_s!r}: need < {lo / 2:g} s, half the shortest "
+                             f"clip (clip_length_range_s[0]={lo:g}), or most labels are the trace's first value")
+        noise = self.annotation_noise_sd * math.hypot(self.valence_between_sd, self.valence_within_sd)
+        if noise > MAX_ANNOTATION_NOISE:
+            raise EmokdError(f"annotation_noise_sd={self.annotation_noise_sd!r}: need a rater noise of at most "
+                             f"{MAX_ANNOTATION_NOISE:g} on the valence scale -1..1 (here {noise:.3g}), or the labels "
+                             "leave the scale and prepare refuses them")
         if self.frames_per_step < 1:
             raise EmokdError(f"frames_per_step={self.frames_per_step!r}: need >= 1")
         for comp in self.pattern:

@@ -187,6 +187,36 @@ def test_bad_arguments_in_process(args, message, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "x").exists()
 
 
+#: options a hostile-input probe (issue 31) found accepted, or refused late or without their name; each is
+#: refused before any work, in one line naming the option (or its field), the value and the problem
+PROBED_OPTIONS = {
+    "synth_lag_beyond_the_clips": (["synth", "--preset", "smoke", "--out", "x", "--annotation-lag-s", "1e6"],
+                                   "annotation_lag_s=1000000.0: need < 17.5 s, half the shortest clip"),
+    "synth_noise_off_the_label_scale": (["synth", "--preset", "smoke", "--out", "x", "--annotation-noise-sd", "1e6"],
+                                        "annotation_noise_sd=1000000.0: need a rater noise of at most 0.1"),
+    "synth_eeg_gain_overflowing": (["synth", "--out", "x", "--eeg-gain", "1e308"],
+                                   "eeg_gain=1e+308: need |eeg_gain| <= 5"),
+    "synth_mixing_width_underflowing": (["synth", "--out", "x", "--mixing-width-m", "1e-300"],
+                                        "mixing_width_m=1e-300: need 0.001 to 1 m"),
+    "run_kd_weight_overflowing": (["run", "--out", "x", "--kd-weight", "1e308"],
+                                  "kd_weight=1e+308: need 0 <= weight <= 1e+06"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROBED_OPTIONS))
+def test_probed_options_are_refused_in_one_line_before_any_work(case, tmp_path, monkeypatch, capsys):
+    args, message = PROBED_OPTIONS[case]
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.slow
 def test_run_and_report_smoke_end_to_end(tmp_path):
     """The issue's command, as a user types it (one epoch per model to keep tests fast)."""
