@@ -536,14 +536,18 @@ class ExperimentConfig:
             raise EmokdError(f"val_fraction={self.val_fraction!r}: need 0 < fraction < 1")
         if not all(0.0 <= w < float("inf") for w in self.kd_sweep):  # NaN fails both comparisons
             raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be finite and >= 0")
+        if not all(w <= MAX_KD_WEIGHT for w in self.kd_sweep):
+            raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be <= {MAX_KD_WEIGHT:g}")
         if self.trs_folds not in TRS_FOLDS:
             raise EmokdError(f"trs_folds={self.trs_folds!r}: choose one of {', '.join(TRS_FOLDS)}")
         for name in ("normalisation", "face_normalisation"):
             if getattr(self, name) not in NORMALISATIONS:
                 raise EmokdError(f"{name}={getattr(self, name)!r}: choose one of {', '.join(NORMALISATIONS)}")
-        if self.kd_select and (0 not in self.kd_select or any(w < 0 for w in self.kd_select)
-                               or len(set(self.kd_select)) != len(self.kd_select)):
-            raise EmokdError(f"kd_select={self.kd_select!r}: distinct weights >= 0, including 0 (the plain student)")
+        if self.kd_select and (0 not in self.kd_select or not all(0 <= w <= MAX_KD_WEIGHT for w in self.kd_select)
+                               or len(set(self.kd_select)) != len(self.kd_select)):  # NaN fails 0 <= w
+            raise EmokdError(f"kd_select={self.kd_select!r}: distinct finite weights 0..{MAX_KD_WEIGHT:g}, including "
+                             "0 (the plain student)")
+        self._check_student_names()
         if self.face_teacher_max_epochs is not None and self.face_teacher_max_epochs < 1:
             raise EmokdError(f"face_teacher_max_epochs={self.face_teacher_max_epochs!r}: need >= 1 or None")
         if self.data_format not in ("prepared", "features"):
@@ -554,6 +558,19 @@ class ExperimentConfig:
             raise EmokdError(f"teacher arch {self.teacher.arch!r} on {self.teacher_input!r}, student arch "
                              f"{self.student.arch!r}: a frame teacher is arch 'teacher', a teacher on facial "
                              "features and every student are 'tcn' or 'bilstm'")
+
+    def _check_student_names(self) -> None:
+        """Each extra KD student is named ``student_kd_w<w:g>`` (emokd.fold: the sweep, then the selection
+        grid's weights not trained otherwise): two weights of one name would overwrite each other's model
+        and leave a results table that no report can read."""
+        extra = list(self.kd_sweep)
+        extra += [w for w in self.kd_select if w != 0 and w != self.kd.kd_weight and w not in extra]
+        names = [f"student_kd_w{w:g}" for w in extra]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            field_ = "kd_sweep" if len(set(names[:len(self.kd_sweep)])) < len(self.kd_sweep) else "kd_select"
+            raise EmokdError(f"{field_}={getattr(self, field_)!r}: two weights would both be model "
+                             f"{', '.join(twice)} (named to 6 digits); give each weight once")
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)

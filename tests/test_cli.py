@@ -200,6 +200,9 @@ PROBED_OPTIONS = {
                                         "mixing_width_m=1e-300: need 0.001 to 1 m"),
     "run_kd_weight_overflowing": (["run", "--out", "x", "--kd-weight", "1e308"],
                                   "kd_weight=1e+308: need 0 <= weight <= 1e+06"),
+    "run_kd_select_nan": (["run", "--out", "x", "--kd-select", "0,nan"], "kd_select=(0.0, nan): distinct finite"),
+    "run_kd_sweep_twice": (["run", "--out", "x", "--kd-sweep", "0.1,0.1"],
+                           "kd_sweep=(0.1, 0.1): two weights would both be model student_kd_w0.1"),
 }
 
 

@@ -164,6 +164,21 @@ def test_bad_experiment_values_are_named(call, match):
         call()
 
 
+@pytest.mark.parametrize("overrides, match", [
+    ({"kd_select": (0.0, float("nan"))}, r"kd_select=\(0.0, nan\): distinct finite weights"),
+    ({"kd_select": (0.0, -0.5)}, r"kd_select=\(0.0, -0.5\)"),
+    ({"kd_sweep": (0.1, 0.1)}, r"kd_sweep=\(0.1, 0.1\): two weights would both be model student_kd_w0.1 "),
+    ({"kd_sweep": (0.1, 0.1000001)}, r"kd_sweep=.*student_kd_w0.1 \(named to 6 digits\)"),
+    ({"kd_sweep": (0.3,), "kd_select": (0.0, 0.3000001)}, r"kd_select=.*student_kd_w0.3 "),
+])
+def test_kd_grids_whose_models_clash_are_refused_at_construction(overrides, match):
+    """``kd_select`` with NaN was refused only after the teacher trained; a weight given twice in
+    ``kd_sweep`` (or two that print alike) made two models of one name, and no report could read the run."""
+    experiment_config("smoke", kd_sweep=(0.1, 0.3), kd_select=(0.0, 0.1, 1.0, 3.0))  # shared weights are fine
+    with pytest.raises(EmokdError, match=match):
+        experiment_config("smoke", **overrides)
+
+
 @pytest.mark.parametrize("cls, kwargs, match", [
     ("ModelConfig", {"arch": "mlp"}, "arch='mlp'"),
     ("ModelConfig", {"cnn": "vgg"}, "cnn='vgg'"),
