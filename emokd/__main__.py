@@ -264,7 +264,11 @@ def _check_out(out: Path) -> None:
 def _check_device(device: str) -> None:
     import torch
 
+    from .config import DEVICE_TYPES, is_device_name
     from .train import resolve_device
+
+    if not is_device_name(device):  # torch knows more (meta, xpu, ...): none of them runs emokd
+        raise EmokdError(f"--device {device}: choose auto, {', '.join(DEVICE_TYPES)} or cuda:N")
 
     dev = resolve_device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -396,11 +400,11 @@ def _run(args) -> None:
 
     if args.n_jobs == 0 or args.n_jobs < -1:
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
+    _check_device(args.device)
     cfg = _experiment_config(args)
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
     _check_seed(args.seed)
-    _check_device(args.device)
     _check_backend(args.backend)
     _check_out(args.out)
     if args.data is not None and _is_feature_release(args.data):
@@ -477,9 +481,14 @@ def _check_writable(folder: Path, what: str) -> None:
 def _pretrain_face(args) -> None:
     import dataclasses
 
-    from .backbone import FacePretrainConfig, pretrain_face_backbone, save_backbone
+    from .backbone import FacePretrainConfig, card_path, pretrain_face_backbone, save_backbone
     from .train import resolve_device
 
+    _check_seed(args.seed)
+    _check_device(args.device)
+    if card_path(args.out, check=False) == args.out:  # before training, not when the card is written
+        raise EmokdError(f"--out {args.out}: the card {args.out.name} written beside the weights would overwrite "
+                         f"them; give the weights another suffix, e.g. {args.out.with_suffix('.pt')}")
     overrides = {"seed": args.seed}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -490,7 +499,7 @@ def _pretrain_face(args) -> None:
     card = save_backbone(result, args.out)
     print(f"pretrained on {card['n_frames']} frames of {cfg.n_identities} identities in {card['seconds']:.0f} s; "
           "held-out identities, frame-level CCC: " + ", ".join(f"{k} {v:.3f}" for k, v in card["heldout"].items()))
-    print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) and {args.out.with_suffix('.json')}")
+    print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) and {card_path(args.out)}")
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 from .bandpower import BAND_NAMES, BANDS
@@ -81,6 +82,12 @@ def _check_numbers(obj, *, positive=(), nonnegative=()) -> None:
             raise EmokdError(f"{f.name}={v!r}: need > 0")
         if f.name in nonnegative and v < 0:
             raise EmokdError(f"{f.name}={v!r}: need >= 0")
+
+
+def is_device_name(device) -> bool:
+    """Whether ``device`` is ``"auto"`` or a type of :data:`DEVICE_TYPES`, optionally ``:N`` (``"cuda:1"``).
+    Other torch devices (``meta`` holds no data, ``xpu``) are not ones emokd runs on."""
+    return isinstance(device, str) and re.fullmatch(rf"auto|({'|'.join(DEVICE_TYPES)})(:\d+)?", device) is not None
 
 
 def _params_hash(obj) -> str:
@@ -320,6 +327,8 @@ TRS_FOLDS: tuple[str, ...] = ("shuffled", "contiguous")
 FEATURE_LOSSES: tuple[str, ...] = ("l1", "mse", "cosine")
 BACKBONES: tuple[str, ...] = ("frozen", "train")
 FRAME_AUGMENTS: tuple[str, ...] = ("none", "frame", "frame+flip")
+#: the torch device types emokd trains and predicts on (``"auto"`` picks one; ``cuda:N`` names a GPU)
+DEVICE_TYPES: tuple[str, ...] = ("cpu", "cuda", "mps")
 #: the largest KD weight: the CCC loss is at most 2, and beside a feature term a million times larger it
 #: is lost in float32 rounding (relative precision 6e-8), so the student no longer learns the task; far
 #: larger weights overflow float32 (3.4e38) and train on inf
@@ -530,6 +539,8 @@ class ExperimentConfig:
         if self.protocol not in PROTOCOLS:
             raise EmokdError(f"protocol={self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
         _check_numbers(self)
+        if not is_device_name(self.device):
+            raise EmokdError(f"device={self.device!r}: choose auto, {', '.join(DEVICE_TYPES)} or cuda:N")
         if self.n_folds < 2:
             raise EmokdError(f"n_folds={self.n_folds!r}: need >= 2")
         if not 0.0 < self.val_fraction < 1.0:

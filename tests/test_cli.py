@@ -203,6 +203,13 @@ PROBED_OPTIONS = {
     "run_kd_select_nan": (["run", "--out", "x", "--kd-select", "0,nan"], "kd_select=(0.0, nan): distinct finite"),
     "run_kd_sweep_twice": (["run", "--out", "x", "--kd-sweep", "0.1,0.1"],
                            "kd_sweep=(0.1, 0.1): two weights would both be model student_kd_w0.1"),
+    "run_device_meta": (["run", "--out", "x", "--device", "meta"], "--device meta: choose auto, cpu, cuda, mps or cuda:N"),
+    "run_device_xpu": (["run", "--out", "x", "--device", "xpu"], "--device xpu: choose auto, cpu, cuda, mps or cuda:N"),
+    "pretrain_face_device_meta": (["pretrain-face", "--out", "x/w.pt", "--device", "meta"], "--device meta: choose"),
+    "pretrain_face_negative_seed": (["pretrain-face", "--out", "x/w.pt", "--seed", "-5"], "--seed -5: need >= 0"),
+    "pretrain_face_out_is_its_card": (["pretrain-face", "--out", "x/w.json"],
+                                      ("--out x/w.json: the card w.json written beside the weights would "
+                                       "overwrite them; give the weights another suffix, e.g. x/w.pt")),
 }
 
 
@@ -217,6 +224,18 @@ def test_probed_options_are_refused_in_one_line_before_any_work(case, tmp_path, 
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_pretrain_face_on_cuda_without_cuda_is_one_line(tmp_path, monkeypatch, capsys):
+    """It trained on the CPU first and then failed in torch with a traceback."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["pretrain-face", "--out", "x/w.pt", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["emokd pretrain-face: error: --device cuda: CUDA is not available on this machine (use cpu or auto)"]
     assert not (tmp_path / "x").exists()
 
 

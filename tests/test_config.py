@@ -158,6 +158,8 @@ def test_smoke_preset_trains_a_few_epochs_on_three_folds():
     (lambda: experiment_config("book", val_fraction=1.0), "val_fraction=1.0"),
     (lambda: experiment_config("book", kd_sweep=(0.5, -1.0)), r"kd_sweep=\(0.5, -1.0\)"),
     (lambda: experiment_config("book", data_format="csv"), "data_format='csv'"),
+    (lambda: experiment_config("book", device="meta"), "device='meta': choose auto, cpu, cuda, mps or cuda:N"),
+    (lambda: experiment_config("book", device="cuda:-1"), "device='cuda:-1'"),
 ])
 def test_bad_experiment_values_are_named(call, match):
     with pytest.raises(EmokdError, match=match):
