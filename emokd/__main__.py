@@ -136,8 +136,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(paper: none, else train)")
     p.add_argument("--face-normalisation", choices=NORMALISATIONS,
                    help="the same for the facial features of the feature release (default: train)")
-    p.add_argument("--trs-folds", choices=TRS_FOLDS, default="shuffled",
-                   help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code)")
+    p.add_argument("--trs-folds", choices=TRS_FOLDS,
+                   help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code); "
+                        "with --protocol trs only")
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     p.add_argument("--early-stop", type=int, metavar="N",
                    help="override the students' early stop (epochs without a better validation CCC; on the "
@@ -149,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="override the students' share of the training windows per epoch (1: a full pass; book: "
                         "1/3; on the feature release also the teacher's). The book runs made before 2026-12-03: "
                         "--max-epochs 40 --early-stop 8 --lr-patience 3 --epoch-fraction 1")
-    p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
+    p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3); with --protocol trs only")
     p.add_argument("--backend", help="joblib backend, e.g. dask (needs a running dask.distributed Client)")
     p.add_argument("--folds", type=_fold_numbers, metavar="N,LO-HI,...",
                    help="run only these folds (0-based), e.g. one share of a run split over machines or sessions; "
@@ -372,9 +373,13 @@ def _experiment_config(args):
     """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`)."""
     import dataclasses
 
+    for name in ("n_folds", "trs_folds"):  # LOSO has one fold per subject: silently ignoring them misleads
+        if args.protocol != "trs" and getattr(args, name) is not None:
+            raise EmokdError(f"--{name.replace('_', '-')} {getattr(args, name)}: only --protocol trs has it "
+                             f"({args.protocol.upper()} folds are the subjects); drop it or add --protocol trs")
     overrides = {"device": args.device, "kd": KDConfig(kd_weight=args.kd_weight, feature_loss=args.feature_loss),
-                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select, "trs_folds": args.trs_folds}
-    for name in ("normalisation", "face_normalisation"):
+                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select}
+    for name in ("normalisation", "face_normalisation", "trs_folds"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.max_epochs is not None and experiment_config(args.preset).face_teacher_max_epochs is not None:
