@@ -45,8 +45,9 @@ MAX_LOG_POWER = 5.0
 #: the spatial mixing width of a synthetic data set (m): below 1 mm the nearest electrodes (3 cm apart) no
 #: longer mix at all (exp(-450)) and a width near 1e-300 squares to 0; above 1 m every channel is the same
 MIXING_WIDTH_RANGE_M = (1e-3, 1.0)
-#: the largest SD of a synthetic rater's noise in label units: a tenth of the valence scale (+-1,
-#: emokd.mahnob.MAX_ABS_VALENCE) keeps the labels on it (traces reach +-0.46, the noise 5 SDs from that)
+#: the largest SD of a synthetic label's noise (the mean of its raters') in label units: a tenth of the
+#: valence scale (+-1, emokd.mahnob.MAX_ABS_VALENCE) keeps the labels on it (traces reach +-0.46, the
+#: noise 5 SDs from that)
 MAX_ANNOTATION_NOISE = 0.1
 
 #: Subjects of the public continuous-valence labels and their number of labelled
@@ -249,9 +250,11 @@ class SynthConfig:
         if not self.annotation_lag_s < lo / 2:  # before the lag has passed a rater reports the first value
             raise EmokdError(f"annotation_lag_s={self.annotation_lag_s!r}: need < {lo / 2:g} s, half the shortest "
                              f"clip (clip_length_range_s[0]={lo:g}), or most labels are the trace's first value")
-        noise = self.annotation_noise_sd * math.hypot(self.valence_between_sd, self.valence_within_sd)
+        # the labels average n_raters raters: their noise SD, in label units (emokd.synthetic.annotate)
+        noise = (self.annotation_noise_sd * math.hypot(self.valence_between_sd, self.valence_within_sd)
+                 / math.sqrt(self.n_raters))
         if noise > MAX_ANNOTATION_NOISE:
-            raise EmokdError(f"annotation_noise_sd={self.annotation_noise_sd!r}: need a rater noise of at most "
+            raise EmokdError(f"annotation_noise_sd={self.annotation_noise_sd!r}: need a label noise of at most "
                              f"{MAX_ANNOTATION_NOISE:g} on the valence scale -1..1 (here {noise:.3g}), or the labels "
                              "leave the scale and prepare refuses them")
         if self.frames_per_step < 1:

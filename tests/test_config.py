@@ -253,3 +253,14 @@ def test_preset_from_env(monkeypatch):
     monkeypatch.setenv("EMOKD_PRESET", "Book")
     with pytest.raises(EmokdError, match="EMOKD_PRESET='Book'"):
         preset_from_env()
+
+
+def test_the_annotation_noise_bound_is_on_the_labels_scale():
+    """The labels average the raters: the bound is on their noise, a tenth of the scale prepare reads."""
+    from emokd.config import MAX_ANNOTATION_NOISE, synth_config
+    from emokd.mahnob import MAX_ABS_VALENCE
+
+    assert MAX_ANNOTATION_NOISE == MAX_ABS_VALENCE / 10
+    with pytest.raises(EmokdError, match=r"annotation_noise_sd=2.0: need a label noise of at most 0.1 .*here 0.149"):
+        synth_config("smoke", annotation_noise_sd=2.0)
+    assert synth_config("smoke", annotation_noise_sd=2.0, n_raters=4).n_raters == 4  # 0.074 after averaging
