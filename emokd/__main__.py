@@ -139,8 +139,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(paper: none, else train)")
     p.add_argument("--face-normalisation", choices=NORMALISATIONS,
                    help="the same for the facial features of the feature release (default: train)")
-    p.add_argument("--trs-folds", choices=TRS_FOLDS, default="shuffled",
-                   help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code)")
+    p.add_argument("--trs-folds", choices=TRS_FOLDS,
+                   help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code); "
+                        "with --protocol trs only")
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     p.add_argument("--early-stop", type=int, metavar="N",
                    help="override the students' early stop (epochs without a better validation CCC; on the "
@@ -152,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="override the students' share of the training windows per epoch (1: a full pass; book: "
                         "1/3; on the feature release also the teacher's). The book runs made before 2026-12-03: "
                         "--max-epochs 40 --early-stop 8 --lr-patience 3 --epoch-fraction 1")
-    p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3)")
+    p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3); with --protocol trs only")
     p.add_argument("--backend", help="joblib backend, e.g. loky (default) or threading")
     p.add_argument("--scheduler", metavar="ADDRESS|FILE",
                    help="run the folds on a Dask cluster: its scheduler's address (tcp://host:8786) or scheduler "
@@ -271,7 +272,11 @@ def _check_out(out: Path) -> None:
 def _check_device(device: str) -> None:
     import torch
 
+    from .config import DEVICE_TYPES, is_device_name
     from .train import resolve_device
+
+    if not is_device_name(device):  # torch knows more (meta, xpu, ...): none of them runs emokd
+        raise EmokdError(f"--device {device}: choose auto, {', '.join(DEVICE_TYPES)} or cuda:N")
 
     dev = resolve_device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -375,9 +380,13 @@ def _experiment_config(args):
     """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`)."""
     import dataclasses
 
+    for name in ("n_folds", "trs_folds"):  # LOSO has one fold per subject: silently ignoring them misleads
+        if args.protocol != "trs" and getattr(args, name) is not None:
+            raise EmokdError(f"--{name.replace('_', '-')} {getattr(args, name)}: only --protocol trs has it "
+                             f"({args.protocol.upper()} folds are the subjects); drop it or add --protocol trs")
     overrides = {"device": args.device, "kd": KDConfig(kd_weight=args.kd_weight, feature_loss=args.feature_loss),
-                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select, "trs_folds": args.trs_folds}
-    for name in ("normalisation", "face_normalisation"):
+                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select}
+    for name in ("normalisation", "face_normalisation", "trs_folds"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.max_epochs is not None and experiment_config(args.preset).face_teacher_max_epochs is not None:
@@ -406,11 +415,11 @@ def _run(args) -> None:
     if args.scheduler is not None and args.backend is not None:
         raise EmokdError(f"--scheduler {args.scheduler} and --backend {args.backend}: give one (--scheduler runs "
                          "the folds on Dask)")
+    _check_device(args.device)
     cfg = _experiment_config(args)
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
     _check_seed(args.seed)
-    _check_device(args.device)
     _check_backend(args.backend)
     _check_out(args.out)
     if args.data is not None and _is_feature_release(args.data):
@@ -504,9 +513,14 @@ def _check_writable(folder: Path, what: str) -> None:
 def _pretrain_face(args) -> None:
     import dataclasses
 
-    from .backbone import FacePretrainConfig, pretrain_face_backbone, save_backbone
+    from .backbone import FacePretrainConfig, card_path, pretrain_face_backbone, save_backbone
     from .train import resolve_device
 
+    _check_seed(args.seed)
+    _check_device(args.device)
+    if card_path(args.out, check=False) == args.out:  # before training, not when the card is written
+        raise EmokdError(f"--out {args.out}: the card {args.out.name} written beside the weights would overwrite "
+                         f"them; give the weights another suffix, e.g. {args.out.with_suffix('.pt')}")
     overrides = {"seed": args.seed}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -517,7 +531,7 @@ def _pretrain_face(args) -> None:
     card = save_backbone(result, args.out)
     print(f"pretrained on {card['n_frames']} frames of {cfg.n_identities} identities in {card['seconds']:.0f} s; "
           "held-out identities, frame-level CCC: " + ", ".join(f"{k} {v:.3f}" for k, v in card["heldout"].items()))
-    print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) and {args.out.with_suffix('.json')}")
+    print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) and {card_path(args.out)}")
 
 
 def main(argv=None) -> int:

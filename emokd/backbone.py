@@ -94,6 +94,8 @@ class FacePretrainConfig:
                 raise EmokdError(f"{name}={v!r}: need a finite number > 0")
         if not (np.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise EmokdError(f"weight_decay={self.weight_decay!r}: need a finite number >= 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise EmokdError(f"seed={self.seed!r}: need an integer >= 0")
         if not 8 <= self.frame_size <= 48:
             raise EmokdError(f"frame_size={self.frame_size!r}: need 8..48 (the frames are 48 px)")
 
@@ -228,8 +230,19 @@ def _predict_targets(cnn, head, frames: np.ndarray, cfg: FacePretrainConfig, dev
     return np.concatenate(out)
 
 
+def card_path(path, *, check: bool = True) -> Path:
+    """The JSON card beside a weights file: ``path`` with the suffix ``.json``. A weights file that
+    is itself named ``.json`` would be its own card: refused (with ``check``)."""
+    path = Path(path)
+    card = path.with_suffix(".json")
+    if check and card == path:
+        raise EmokdError(f"{path}: the card {card.name} written beside the weights would overwrite them; "
+                         f"give the weights another suffix, e.g. {path.with_suffix('.pt').name}")
+    return card
+
+
 def save_backbone(result: dict, path) -> dict:
-    """Write the weights to ``path`` and a JSON card beside it (``path`` with ``.json``).
+    """Write the weights to ``path`` and a JSON card beside it (:func:`card_path`: ``path`` with ``.json``).
 
     Both are written under temporary names and renamed. Returns the card: the
     config, the held-out CCC, the training time and ``sha256`` of the weights file.
@@ -237,6 +250,7 @@ def save_backbone(result: dict, path) -> dict:
     import torch
 
     path = Path(path)
+    card_file = card_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save({"state_dict": result["state_dict"], "head": result["head"]}, buf)
@@ -247,7 +261,7 @@ def save_backbone(result: dict, path) -> dict:
             "targets": list(TARGETS), "reserved_face_seed": RESERVED_FACE_SEED,
             "command": "python -m emokd pretrain-face --out " + path.name}
     write_bytes(path, data)
-    write_json(path.with_suffix(".json"), card)
+    write_json(card_file, card)
     return card
 
 

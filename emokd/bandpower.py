@@ -218,7 +218,8 @@ def band_power(
     Parameters
     ----------
     x : array_like, shape (n_channels, n_times)
-        Signal, any unit (V for EEG). Must be finite.
+        Signal, any unit (V for EEG) and any scale (each channel is scaled by a power of two, which
+        is exact, before squaring). Must be finite.
     sfreq : float
         Sampling rate in Hz.
     bands : sequence of (lo, hi)
@@ -267,12 +268,27 @@ def band_power(
     unique_starts, where = np.unique(starts, return_inverse=True)
     where = where.reshape(n_windows, n_segs)  # (n_windows, n_segs) -> index into segments
 
-    # 2. periodogram of each needed segment, once, integrated over every band at once
+    # 2. periodogram of each needed segment, once, integrated over every band at once. Each channel is
+    # first scaled by a power of two near its peak: |X|^2 of a signal near 1e300 (or 1e-300) would
+    # overflow (underflow) float64, and a power-of-two scale is exact, so the result is the same to the
+    # last bit wherever nothing overflowed, and relative power never sees the scale
+    peak = np.abs(x).max(axis=1)
+    exponent = np.where(peak > 0, np.frexp(peak)[1], 0)  # (C,): peak = m * 2**exponent, 0.5 <= m < 1
     weights = band_weights(nperseg, sfreq, bands)  # (F, B + 1)
-    seg_bands = _segment_band_integrals(x, unique_starts, nperseg, weights)  # (C, S, B + 1)
+    seg_bands = _segment_band_integrals(np.ldexp(x, -exponent[:, None]), unique_starts, nperseg,
+                                        weights)  # (C, S, B + 1), in units of (2**exponent)**2
 
     # 3. average the segments' band integrals over the segments of each window
     win_bands = seg_bands[:, where].mean(axis=2)  # (C, W, B + 1)
+    if not relative:
+        with np.errstate(over="ignore"):
+            win_bands = np.ldexp(win_bands, 2 * exponent[:, None, None])
+        if not np.all(np.isfinite(win_bands)):
+            bad = np.flatnonzero(~np.all(np.isfinite(win_bands), axis=(1, 2))).tolist()
+            raise EmokdError(
+                f"absolute band power overflows float64 in channel(s) {bad} (|x| up to {peak.max():.3g}); "
+                "rescale x or use relative=True"
+            )
     if relative:
         total = win_bands[..., -1:]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 
 from .bandpower import BAND_NAMES, BANDS
@@ -35,6 +37,18 @@ OTHER_CHANNELS: tuple[str, ...] = (
 )  # fmt: skip
 #: All 47 channels of a MAHNOB-HCI BDF file.
 BDF_CHANNELS: tuple[str, ...] = EEG_CHANNELS + OTHER_CHANNELS
+
+#: |eeg_gain|, |nuisance_sd| and |subject_offset_sd| of a synthetic data set at most (natural-log band
+#: power per SD): e^5 is a 150-fold power change per SD, beyond any EEG effect (the paper's are < 1); a few
+#: SDs of it push 15 uV of background past the Biosemi range (+-262 mV), and e^710 overflows float64
+MAX_LOG_POWER = 5.0
+#: the spatial mixing width of a synthetic data set (m): below 1 mm the nearest electrodes (3 cm apart) no
+#: longer mix at all (exp(-450)) and a width near 1e-300 squares to 0; above 1 m every channel is the same
+MIXING_WIDTH_RANGE_M = (1e-3, 1.0)
+#: the largest SD of a synthetic label's noise (the mean of its raters') in label units: a tenth of the
+#: valence scale (+-1, emokd.mahnob.MAX_ABS_VALENCE) keeps the labels on it (traces reach +-0.46, the
+#: noise 5 SDs from that)
+MAX_ANNOTATION_NOISE = 0.1
 
 #: Subjects of the public continuous-valence labels and their number of labelled
 #: trials (Soleymani et al. 2016; 239 trials in all).
@@ -69,6 +83,12 @@ def _check_numbers(obj, *, positive=(), nonnegative=()) -> None:
             raise EmokdError(f"{f.name}={v!r}: need > 0")
         if f.name in nonnegative and v < 0:
             raise EmokdError(f"{f.name}={v!r}: need >= 0")
+
+
+def is_device_name(device) -> bool:
+    """Whether ``device`` is ``"auto"`` or a type of :data:`DEVICE_TYPES`, optionally ``:N`` (``"cuda:1"``).
+    Other torch devices (``meta`` holds no data, ``xpu``) are not ones emokd runs on."""
+    return isinstance(device, str) and re.fullmatch(rf"auto|({'|'.join(DEVICE_TYPES)})(:\d+)?", device) is not None
 
 
 def _params_hash(obj) -> str:
@@ -206,6 +226,13 @@ class SynthConfig:
         for name in ("face_private_tau_s", "annotation_noise_tau_s"):
             if not getattr(self, name) > 0:
                 raise EmokdError(f"{name}={getattr(self, name)!r}: need > 0")
+        for name in ("eeg_gain", "nuisance_sd", "subject_offset_sd"):  # log band power (natural log)
+            if abs(getattr(self, name)) > MAX_LOG_POWER:
+                raise EmokdError(f"{name}={getattr(self, name)!r}: need |{name}| <= {MAX_LOG_POWER:g} (log band "
+                                 f"power per SD; more drives the EEG past the Biosemi range)")
+        if not MIXING_WIDTH_RANGE_M[0] <= self.mixing_width_m <= MIXING_WIDTH_RANGE_M[1]:
+            raise EmokdError(f"mixing_width_m={self.mixing_width_m!r}: need {MIXING_WIDTH_RANGE_M[0]:g} to "
+                             f"{MIXING_WIDTH_RANGE_M[1]:g} m (electrodes are 0.03-0.19 m apart)")
         if isinstance(self.n_raters, bool) or not isinstance(self.n_raters, int) or self.n_raters < 1:
             raise EmokdError(f"n_raters={self.n_raters!r}: need a whole number >= 1")
         if not -1.0 < self.valence_ar < 1.0:
@@ -220,6 +247,16 @@ class SynthConfig:
         lo, hi = self.clip_length_range_s
         if not 10.0 <= lo <= hi:
             raise EmokdError(f"clip_length_range_s={self.clip_length_range_s!r}: need 10 <= lo <= hi")
+        if not self.annotation_lag_s < lo / 2:  # before the lag has passed a rater reports the first value
+            raise EmokdError(f"annotation_lag_s={self.annotation_lag_s!r}: need < {lo / 2:g} s, half the shortest "
+                             f"clip (clip_length_range_s[0]={lo:g}), or most labels are the trace's first value")
+        # the labels average n_raters raters: their noise SD, in label units (emokd.synthetic.annotate)
+        noise = (self.annotation_noise_sd * math.hypot(self.valence_between_sd, self.valence_within_sd)
+                 / math.sqrt(self.n_raters))
+        if noise > MAX_ANNOTATION_NOISE:
+            raise EmokdError(f"annotation_noise_sd={self.annotation_noise_sd!r}: need a label noise of at most "
+                             f"{MAX_ANNOTATION_NOISE:g} on the valence scale -1..1 (here {noise:.3g}), or the labels "
+                             "leave the scale and prepare refuses them")
         if self.frames_per_step < 1:
             raise EmokdError(f"frames_per_step={self.frames_per_step!r}: need >= 1")
         for comp in self.pattern:
@@ -293,6 +330,12 @@ TRS_FOLDS: tuple[str, ...] = ("shuffled", "contiguous")
 FEATURE_LOSSES: tuple[str, ...] = ("l1", "mse", "cosine")
 BACKBONES: tuple[str, ...] = ("frozen", "train")
 FRAME_AUGMENTS: tuple[str, ...] = ("none", "frame", "frame+flip")
+#: the torch device types emokd trains and predicts on (``"auto"`` picks one; ``cuda:N`` names a GPU)
+DEVICE_TYPES: tuple[str, ...] = ("cpu", "cuda", "mps")
+#: the largest KD weight: the CCC loss is at most 2, and beside a feature term a million times larger it
+#: is lost in float32 rounding (relative precision 6e-8), so the student no longer learns the task; far
+#: larger weights overflow float32 (3.4e38) and train on inf
+MAX_KD_WEIGHT = 1e6
 
 
 @dataclass(frozen=True)
@@ -428,8 +471,8 @@ class KDConfig:
 
     def __post_init__(self):
         _check_numbers(self)
-        if self.kd_weight < 0:
-            raise EmokdError(f"kd_weight={self.kd_weight!r}: need >= 0")
+        if not 0 <= self.kd_weight <= MAX_KD_WEIGHT:
+            raise EmokdError(f"kd_weight={self.kd_weight!r}: need 0 <= weight <= {MAX_KD_WEIGHT:g}")
         if self.feature_loss not in FEATURE_LOSSES:
             raise EmokdError(f"feature_loss={self.feature_loss!r}: choose one of {', '.join(FEATURE_LOSSES)}")
         if self.projection not in ("auto", "linear", "none"):
@@ -499,20 +542,26 @@ class ExperimentConfig:
         if self.protocol not in PROTOCOLS:
             raise EmokdError(f"protocol={self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
         _check_numbers(self)
+        if not is_device_name(self.device):
+            raise EmokdError(f"device={self.device!r}: choose auto, {', '.join(DEVICE_TYPES)} or cuda:N")
         if self.n_folds < 2:
             raise EmokdError(f"n_folds={self.n_folds!r}: need >= 2")
         if not 0.0 < self.val_fraction < 1.0:
             raise EmokdError(f"val_fraction={self.val_fraction!r}: need 0 < fraction < 1")
         if not all(0.0 <= w < float("inf") for w in self.kd_sweep):  # NaN fails both comparisons
             raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be finite and >= 0")
+        if not all(w <= MAX_KD_WEIGHT for w in self.kd_sweep):
+            raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be <= {MAX_KD_WEIGHT:g}")
         if self.trs_folds not in TRS_FOLDS:
             raise EmokdError(f"trs_folds={self.trs_folds!r}: choose one of {', '.join(TRS_FOLDS)}")
         for name in ("normalisation", "face_normalisation"):
             if getattr(self, name) not in NORMALISATIONS:
                 raise EmokdError(f"{name}={getattr(self, name)!r}: choose one of {', '.join(NORMALISATIONS)}")
-        if self.kd_select and (0 not in self.kd_select or any(w < 0 for w in self.kd_select)
-                               or len(set(self.kd_select)) != len(self.kd_select)):
-            raise EmokdError(f"kd_select={self.kd_select!r}: distinct weights >= 0, including 0 (the plain student)")
+        if self.kd_select and (0 not in self.kd_select or not all(0 <= w <= MAX_KD_WEIGHT for w in self.kd_select)
+                               or len(set(self.kd_select)) != len(self.kd_select)):  # NaN fails 0 <= w
+            raise EmokdError(f"kd_select={self.kd_select!r}: distinct finite weights 0..{MAX_KD_WEIGHT:g}, including "
+                             "0 (the plain student)")
+        self._check_student_names()
         if self.face_teacher_max_epochs is not None and self.face_teacher_max_epochs < 1:
             raise EmokdError(f"face_teacher_max_epochs={self.face_teacher_max_epochs!r}: need >= 1 or None")
         if self.data_format not in ("prepared", "features"):
@@ -523,6 +572,19 @@ class ExperimentConfig:
             raise EmokdError(f"teacher arch {self.teacher.arch!r} on {self.teacher_input!r}, student arch "
                              f"{self.student.arch!r}: a frame teacher is arch 'teacher', a teacher on facial "
                              "features and every student are 'tcn' or 'bilstm'")
+
+    def _check_student_names(self) -> None:
+        """Each extra KD student is named ``student_kd_w<w:g>`` (emokd.fold: the sweep, then the selection
+        grid's weights not trained otherwise): two weights of one name would overwrite each other's model
+        and leave a results table that no report can read."""
+        extra = list(self.kd_sweep)
+        extra += [w for w in self.kd_select if w != 0 and w != self.kd.kd_weight and w not in extra]
+        names = [f"student_kd_w{w:g}" for w in extra]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            field_ = "kd_sweep" if len(set(names[:len(self.kd_sweep)])) < len(self.kd_sweep) else "kd_select"
+            raise EmokdError(f"{field_}={getattr(self, field_)!r}: two weights would both be model "
+                             f"{', '.join(twice)} (named to 6 digits); give each weight once")
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)

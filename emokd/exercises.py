@@ -71,13 +71,17 @@ class _Wrong(Exception):
 
 
 def _call(fn, *args, what: str = ""):
-    """Call the student's function; unfinished -> _NotYet, an exception -> _Wrong (no traceback)."""
+    """Call the student's function; unfinished -> _NotYet, an exception or exit() -> _Wrong (no traceback;
+    Ctrl-C still stops)."""
     try:
         out = fn(*args)
     except NotImplementedError:
         raise _NotYet() from None
     except Exception as err:  # the student's bug: report it in words, not as a traceback
         raise _Wrong(f"your function raised {type(err).__name__}: {err}" + (f" ({what})" if what else "")) from None
+    except SystemExit as stop:  # exit() or sys.exit() in a notebook cell would end the kernel's check
+        raise _Wrong(f"your function called exit() (SystemExit: {stop.code!r}); a function should return its "
+                     "answer, not end the program" + (f" ({what})" if what else "")) from None
     if out is None or out is Ellipsis:
         raise _NotYet()
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .config import MAX_KD_WEIGHT
 from .errors import EmokdError
 
 EPS = 1e-8  # representable in float32, unlike the released code's 1e-50
@@ -91,7 +92,8 @@ def kd_objective(pred, target, student_features, teacher_features=None, mask=Non
     """The student's objective: ``(1 - CCC) + kd_weight * D(teacher, student)``.
 
     Without teacher features (or with ``kd_weight`` 0) it is the plain CCC loss.
-    ``feature_loss``: the distance D, a ``kind`` of :func:`feature_distance`.
+    ``kd_weight``: 0 to :data:`~emokd.config.MAX_KD_WEIGHT` (NaN, negative and larger weights are
+    refused). ``feature_loss``: the distance D, a ``kind`` of :func:`feature_distance`.
 
     Returns
     -------
@@ -99,6 +101,9 @@ def kd_objective(pred, target, student_features, teacher_features=None, mask=Non
     terms : dict
         ``{"ccc_loss": float, "kd_loss": float, "total": float}`` for logging.
     """
+    # NaN fails both comparisons; a negative weight would reward moving away from the teacher
+    if isinstance(kd_weight, bool) or not 0 <= kd_weight <= MAX_KD_WEIGHT:
+        raise EmokdError(f"kd_weight={kd_weight!r}: need a number 0 <= weight <= {MAX_KD_WEIGHT:g}")
     task = ccc_loss(pred, target, mask)
     if teacher_features is None or kd_weight == 0:
         kd = torch.zeros((), dtype=task.dtype)

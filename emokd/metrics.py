@@ -23,10 +23,14 @@ METRICS: tuple[str, ...] = ("rmse", "pcc", "ccc")
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(y_true, dtype=np.float64).ravel()
-    p = np.asarray(y_pred, dtype=np.float64).ravel()
-    if t.shape != p.shape:
-        raise EmokdError(f"y_true has {t.size} values but y_pred has {p.size}")
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    # the same steps in the same order: (n,), (n, 1) and (1, n) are one trace; (200, 2) against (2, 200)
+    # holds the same number of values in another order, which flattening would pair silently
+    if t.squeeze().shape != p.squeeze().shape:
+        raise EmokdError(f"y_true has shape {t.shape} ({t.size} values) but y_pred has shape {p.shape} "
+                         f"({p.size} values): need the same shape")
+    t, p = t.ravel(), p.ravel()
     if t.size < 2:
         raise EmokdError(f"need at least 2 values to score, got {t.size}")
     if not (np.isfinite(t).all() and np.isfinite(p).all()):
@@ -37,7 +41,8 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
 def ccc(y_true, y_pred) -> float:
     """Concordance correlation coefficient (Lin 1989), in [-1, 1].
 
-    ``y_true``, ``y_pred`` : array_like, shape (n_steps,). Zero when either trace is
+    ``y_true``, ``y_pred`` : array_like, shape (n_steps,) (the same shape; singleton axes are
+    ignored). Zero when either trace is
     constant (no covariance); NaN only when both are the same constant.
     """
     t, p = _pair(y_true, y_pred)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from emokd import faces
-from emokd.backbone import (RESERVED_FACE_SEED, FacePretrainConfig, identity_seed, load_backbone,
+from emokd.backbone import (RESERVED_FACE_SEED, FacePretrainConfig, card_path, identity_seed, load_backbone,
                             pretrain_face_backbone, read_card, render_identities, save_backbone)
 from emokd.config import PRESETS, ModelConfig, synth_config
 from emokd.errors import EmokdError
@@ -84,6 +84,20 @@ def test_damaged_backbone_is_refused(tiny_backbone, tmp_path):
     bad.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
     with pytest.raises(EmokdError, match="SHA-256"):
         read_card(str(bad))
+
+
+def test_weights_named_like_their_card_are_refused_before_anything_is_written(tmp_path):
+    """``--out w.json``: the card (``w.json``) was written over the weights, which were lost."""
+    assert card_path(tmp_path / "w.pt") == tmp_path / "w.json"
+    with pytest.raises(EmokdError, match="the card w.json written beside the weights would overwrite them"):
+        save_backbone({}, tmp_path / "sub" / "w.json")
+    assert not (tmp_path / "sub").exists()
+
+
+def test_a_negative_pretraining_seed_is_named():
+    """``--seed -5`` ended in numpy's traceback inside the rendering."""
+    with pytest.raises(EmokdError, match=r"seed=-5: need an integer >= 0"):
+        FacePretrainConfig(seed=-5)
 
 
 def test_packaged_backbone_loads_and_is_frozen():

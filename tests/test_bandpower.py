@@ -136,3 +136,18 @@ def test_bad_signals():
         band_power(y, SFREQ)
     with pytest.raises(EmokdError, match="sfreq"):
         band_power(x, -1.0)
+
+
+def test_relative_power_does_not_depend_on_the_scale_of_the_signal():
+    """x * 1e300 squared overflowed float64 and gave NaN without a word; relative power is scale-free,
+    and absolute power is scale**2 times x's where float64 holds it, else refused naming the channel."""
+    x = np.random.default_rng(8).standard_normal((3, 2048))
+    want = loop_band_power(x, SFREQ)
+    for scale in (1e300, 1e-300, 1e-6):
+        np.testing.assert_allclose(band_power(x * scale, SFREQ), want, rtol=1e-10)
+    np.testing.assert_allclose(band_power(x * 1e-6, SFREQ, relative=False),
+                               loop_band_power(x, SFREQ, relative=False) * 1e-12, rtol=1e-10)
+    y = x.copy()
+    y[1] *= 1e300
+    with pytest.raises(EmokdError, match=r"absolute band power overflows float64 in channel\(s\) \[1\]"):
+        band_power(y, SFREQ, relative=False)

@@ -187,6 +187,62 @@ def test_bad_arguments_in_process(args, message, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "x").exists()
 
 
+#: options a hostile-input probe (issue 31) found accepted, or refused late or without their name; each is
+#: refused before any work, in one line naming the option (or its field), the value and the problem
+PROBED_OPTIONS = {
+    "synth_lag_beyond_the_clips": (["synth", "--preset", "smoke", "--out", "x", "--annotation-lag-s", "1e6"],
+                                   "annotation_lag_s=1000000.0: need < 17.5 s, half the shortest clip"),
+    "synth_noise_off_the_label_scale": (["synth", "--preset", "smoke", "--out", "x", "--annotation-noise-sd", "1e6"],
+                                        "annotation_noise_sd=1000000.0: need a label noise of at most 0.1"),
+    "synth_eeg_gain_overflowing": (["synth", "--out", "x", "--eeg-gain", "1e308"],
+                                   "eeg_gain=1e+308: need |eeg_gain| <= 5"),
+    "synth_mixing_width_underflowing": (["synth", "--out", "x", "--mixing-width-m", "1e-300"],
+                                        "mixing_width_m=1e-300: need 0.001 to 1 m"),
+    "run_kd_weight_overflowing": (["run", "--out", "x", "--kd-weight", "1e308"],
+                                  "kd_weight=1e+308: need 0 <= weight <= 1e+06"),
+    "run_kd_select_nan": (["run", "--out", "x", "--kd-select", "0,nan"], "kd_select=(0.0, nan): distinct finite"),
+    "run_kd_sweep_twice": (["run", "--out", "x", "--kd-sweep", "0.1,0.1"],
+                           "kd_sweep=(0.1, 0.1): two weights would both be model student_kd_w0.1"),
+    "run_device_meta": (["run", "--out", "x", "--device", "meta"], "--device meta: choose auto, cpu, cuda, mps or cuda:N"),
+    "run_device_xpu": (["run", "--out", "x", "--device", "xpu"], "--device xpu: choose auto, cpu, cuda, mps or cuda:N"),
+    "run_n_folds_under_loso": (["run", "--out", "x", "--n-folds", "5"],
+                               "--n-folds 5: only --protocol trs has it (LOSO folds are the subjects)"),
+    "run_trs_folds_under_loso": (["run", "--out", "x", "--protocol", "loso", "--trs-folds", "contiguous"],
+                                 "--trs-folds contiguous: only --protocol trs has it"),
+    "pretrain_face_device_meta": (["pretrain-face", "--out", "x/w.pt", "--device", "meta"], "--device meta: choose"),
+    "pretrain_face_negative_seed": (["pretrain-face", "--out", "x/w.pt", "--seed", "-5"], "--seed -5: need >= 0"),
+    "pretrain_face_out_is_its_card": (["pretrain-face", "--out", "x/w.json"],
+                                      ("--out x/w.json: the card w.json written beside the weights would "
+                                       "overwrite them; give the weights another suffix, e.g. x/w.pt")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROBED_OPTIONS))
+def test_probed_options_are_refused_in_one_line_before_any_work(case, tmp_path, monkeypatch, capsys):
+    args, message = PROBED_OPTIONS[case]
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_pretrain_face_on_cuda_without_cuda_is_one_line(tmp_path, monkeypatch, capsys):
+    """It trained on the CPU first and then failed in torch with a traceback."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["pretrain-face", "--out", "x/w.pt", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["emokd pretrain-face: error: --device cuda: CUDA is not available on this machine (use cpu or auto)"]
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.slow
 def test_run_and_report_smoke_end_to_end(tmp_path):
     """The issue's command, as a user types it (one epoch per model to keep tests fast)."""

@@ -158,10 +158,27 @@ def test_smoke_preset_trains_a_few_epochs_on_three_folds():
     (lambda: experiment_config("book", val_fraction=1.0), "val_fraction=1.0"),
     (lambda: experiment_config("book", kd_sweep=(0.5, -1.0)), r"kd_sweep=\(0.5, -1.0\)"),
     (lambda: experiment_config("book", data_format="csv"), "data_format='csv'"),
+    (lambda: experiment_config("book", device="meta"), "device='meta': choose auto, cpu, cuda, mps or cuda:N"),
+    (lambda: experiment_config("book", device="cuda:-1"), "device='cuda:-1'"),
 ])
 def test_bad_experiment_values_are_named(call, match):
     with pytest.raises(EmokdError, match=match):
         call()
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"kd_select": (0.0, float("nan"))}, r"kd_select=\(0.0, nan\): distinct finite weights"),
+    ({"kd_select": (0.0, -0.5)}, r"kd_select=\(0.0, -0.5\)"),
+    ({"kd_sweep": (0.1, 0.1)}, r"kd_sweep=\(0.1, 0.1\): two weights would both be model student_kd_w0.1 "),
+    ({"kd_sweep": (0.1, 0.1000001)}, r"kd_sweep=.*student_kd_w0.1 \(named to 6 digits\)"),
+    ({"kd_sweep": (0.3,), "kd_select": (0.0, 0.3000001)}, r"kd_select=.*student_kd_w0.3 "),
+])
+def test_kd_grids_whose_models_clash_are_refused_at_construction(overrides, match):
+    """``kd_select`` with NaN was refused only after the teacher trained; a weight given twice in
+    ``kd_sweep`` (or two that print alike) made two models of one name, and no report could read the run."""
+    experiment_config("smoke", kd_sweep=(0.1, 0.3), kd_select=(0.0, 0.1, 1.0, 3.0))  # shared weights are fine
+    with pytest.raises(EmokdError, match=match):
+        experiment_config("smoke", **overrides)
 
 
 @pytest.mark.parametrize("cls, kwargs, match", [
@@ -236,3 +253,14 @@ def test_preset_from_env(monkeypatch):
     monkeypatch.setenv("EMOKD_PRESET", "Book")
     with pytest.raises(EmokdError, match="EMOKD_PRESET='Book'"):
         preset_from_env()
+
+
+def test_the_annotation_noise_bound_is_on_the_labels_scale():
+    """The labels average the raters: the bound is on their noise, a tenth of the scale prepare reads."""
+    from emokd.config import MAX_ANNOTATION_NOISE, synth_config
+    from emokd.mahnob import MAX_ABS_VALENCE
+
+    assert MAX_ANNOTATION_NOISE == MAX_ABS_VALENCE / 10
+    with pytest.raises(EmokdError, match=r"annotation_noise_sd=2.0: need a label noise of at most 0.1 .*here 0.149"):
+        synth_config("smoke", annotation_noise_sd=2.0)
+    assert synth_config("smoke", annotation_noise_sd=2.0, n_raters=4).n_raters == 4  # 0.074 after averaging

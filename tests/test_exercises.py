@@ -299,6 +299,20 @@ def test_an_exception_in_the_students_code_is_a_verdict_not_a_traceback():
     assert v.status == "failed" and "AttributeError" in v.message
 
 
+@pytest.mark.parametrize("name", ["ccc", "ccc_loss", "kd_objective", "loso_folds", "band_power"])
+def test_exit_in_the_students_code_is_a_failed_check_not_the_end_of_the_kernel(name):
+    """sys.exit() in a student's function raised SystemExit out of the check (it is no Exception)."""
+    import sys
+
+    def quits(*args):
+        sys.exit(3)
+
+    v = getattr(exercises, f"check_{name}")(quits)
+    assert v.status == "failed" and "called exit() (SystemExit: 3)" in v.message
+    with pytest.raises(exercises.ExerciseError, match="called exit"):
+        getattr(exercises, f"check_{name}")(quits, strict=True)
+
+
 def test_a_starter_raising_not_implemented_error_is_not_implemented_yet():
     def todo(window, sfreq):
         raise NotImplementedError

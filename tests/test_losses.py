@@ -1,5 +1,7 @@
 """Torch losses: CCC loss against the numpy metric, masking, float32 safety, KD terms."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -78,3 +80,12 @@ def test_kd_objective_is_the_weighted_sum_of_named_terms():
     total0, terms0 = kd_objective(p, y, fs, None)
     assert terms0["kd_loss"] == 0.0 and terms0["total"] == pytest.approx(terms0["ccc_loss"])
     assert np.isclose(total0.item(), ccc_loss(p, y).item())
+
+
+@pytest.mark.parametrize("w", [float("nan"), -0.5, float("inf"), 1e308])
+def test_kd_objective_refuses_a_weight_that_is_not_a_finite_number_in_range(w):
+    """NaN and negative weights were accepted (a NaN loss; a student pushed away from its teacher)."""
+    y, p = torch.randn(2, 20), torch.randn(2, 20, 1)
+    fs, ft = torch.randn(2, 20, 8), torch.randn(2, 20, 8)
+    with pytest.raises(EmokdError, match=re.escape(f"kd_weight={w!r}: need a number 0 <= weight <= 1e+06")):
+        kd_objective(p, y, fs, ft, kd_weight=w)

@@ -95,3 +95,16 @@ def test_a_constant_prediction_has_no_correlation_despite_rounding():
         flat = np.full_like(y, y.mean())
         s = score(y, flat)
         assert np.isnan(s["pcc"]) and s["ccc"] == 0.0, (n, s)
+
+
+@pytest.mark.parametrize("f", [ccc, pcc, rmse])
+def test_a_transposed_pair_is_refused_naming_both_shapes(f):
+    """(200, 2) against (2, 200): the same 400 values in another order were flattened and paired silently."""
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(200, 2))
+    with pytest.raises(EmokdError, match=r"y_true has shape \(200, 2\).*y_pred has shape \(2, 200\)"):
+        f(t, t.T.copy())
+    # one trace with a singleton axis is still the same trace; the value is numpy's
+    y = t[:, 0]
+    assert rmse(y[:, None], y[None, :] + 1.0) == pytest.approx(1.0)
+    assert pcc(y[:, None], 2 * y) == pytest.approx(np.corrcoef(y, 2 * y)[0, 1])
