@@ -59,7 +59,9 @@ def test_synthetic_data_made_once_per_preset_under_the_cache(smoke_dir, tmp_path
     assert (raw, prepared) == (raw_want, raw_want / "prepared")
     manifest = json.loads((prepared / "manifest.json").read_text())
     assert len(manifest["trials"]) == 6
-    stamps = {p: p.stat().st_mtime_ns for p in raw.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    # every data file (the lock file beside them names the last process that prepared: not data)
+    stamps = {p: p.stat().st_mtime_ns for p in raw.rglob("*")
+              if p.is_file() and p.name not in ("manifest.json", ".prepare.lock")}
     assert book.synthetic_data("smoke") == (raw, prepared)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # raw data and prepared trials: not rewritten
     assert json.loads((prepared / "manifest.json").read_text()) == manifest

@@ -163,7 +163,10 @@ def _metrics(res):
     return json.dumps([f["metrics"] for f in res["folds"]], sort_keys=True)
 
 
-def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path):
+@pytest.mark.parametrize("n_jobs", [2, 1])
+def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path, n_jobs):
+    """Resumed with the n_jobs it ran with, or another (fold 1 then finishes in this process, not in a
+    worker): the uninterrupted run's numbers."""
     import shutil
 
     out, res = loso_run
@@ -176,7 +179,7 @@ def test_rerun_resumes_to_identical_results(loso_run, smoke_prepared, tmp_path):
     for name in ("fold.json", "student_kd.pt", "predictions.npz"):
         (fold1 / name).unlink()
     done = {p: p.stat().st_mtime_ns for p in copy.glob("folds/fold_0[02]/*.pt")}
-    again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=2, progress=False)
+    again = run_experiment(smoke_prepared[0], _cfg(), copy, n_jobs=n_jobs, progress=False)
     assert _metrics(again) == _metrics(res)
     # finished folds were reused, not retrained
     assert {p: p.stat().st_mtime_ns for p in done} == done
