@@ -373,3 +373,27 @@ def test_run_schedule_options_override_the_students_and_on_the_release_the_teach
     assert v1.face_teacher_max_epochs is None  # the book's face teacher trains with the students' budget
     paper = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", "X", "--max-epochs", "5"]))
     assert paper.face_teacher_max_epochs == 5  # the paper preset's face teacher has its own budget: overridden
+
+
+def test_disk_full_names_the_file_that_could_not_be_written(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import emokd.__main__ as cli
+    from emokd.fileio import atomic_open
+
+    def fill_the_disk(args):
+        with atomic_open(tmp_path / "results.json", "w") as f:
+            f.write('{"half')
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write() raises: no file named
+
+    monkeypatch.setattr(cli, "_synth", fill_the_disk)
+    assert main(["synth", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.strip() == f"emokd synth: error: {tmp_path / 'results.json'}: disk full"
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_pretrain_face_into_a_folder_is_refused_before_training(tmp_path, capsys):
+    assert main(["pretrain-face", "--out", str(tmp_path), "--epochs", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (f"emokd pretrain-face: error: --out {tmp_path}: is a folder; "
+                                               "give the name of the weights file to write")
+    assert list(tmp_path.iterdir()) == []
