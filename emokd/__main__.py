@@ -392,7 +392,7 @@ def _experiment_config(args):
 def _run(args) -> None:
     from .experiment import run_experiment
     from .report import markdown_table, write_report
-    from .runfolder import check_same, claim, run_lock
+    from .runfolder import check_claim, check_same, claim, run_lock
 
     if args.n_jobs == 0 or args.n_jobs < -1:
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
@@ -405,6 +405,7 @@ def _run(args) -> None:
     _check_out(args.out)
     if args.data is not None and _is_feature_release(args.data):
         cfg = on_feature_release(cfg)
+    check_claim(args.out, fresh=args.fresh)  # a folder refused gets no lock file either
     args.out.mkdir(parents=True, exist_ok=True)
     with run_lock(args.out):
         # Before any data is written under OUT: the folder is new, emokd's, or refused, and an earlier

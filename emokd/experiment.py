@@ -77,7 +77,7 @@ from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment impor
     reference_metrics,
     reference_predictions,
 )
-from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
+from .runfolder import check_claim, check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from .runs import FORMAT, missing_outputs, read_json
 from .stats import paired_tests, summarise
 
@@ -142,6 +142,7 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
         ``imported_folds``.
     """
     out = Path(out)
+    check_claim(out, fresh=not resume)  # a folder refused gets no lock file either
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         return _run_experiment(prepared_dir, cfg, out, n_jobs=n_jobs, backend=backend, progress=progress,
