@@ -9,7 +9,8 @@
   files emokd did not write is refused unless ``fresh``. ``fresh`` removes the
   old run's outputs (:func:`run_outputs`) and refuses to overwrite a file of the
   same name that emokd did not write; :func:`check_claim` is the same check
-  without writing anything (before the lock file is made).
+  without writing anything (before the lock file is made); :func:`check_output_folder`
+  keeps ``report`` and ``saliency`` out of another run's folder.
 * :func:`data_fingerprint` -- what a run is computed from: for prepared data the
   manifest's parameters, its trial keys and each trial file's SHA-256; for the
   feature release the SHA-256 of the label file and of each feature file.
@@ -140,6 +141,19 @@ def check_claim(out, *, fresh: bool = False) -> None:
         names = [str(p.relative_to(out)) for p in taken]
         raise EmokdError(f"{out}: --fresh would overwrite {_listed(names, 4)}, which emokd did not write; move "
                          "them away or choose another --out")
+
+
+def check_output_folder(run_dir, out) -> None:
+    """Raise EmokdError where ``out``, the folder a report or saliency of ``run_dir`` goes to, is another
+    run's folder: its results.md, results.csv, figures/ or saliency.json would then be ``run_dir``'s beside
+    its own results.json. ``run_dir`` itself, and any other folder, are fine."""
+    run_dir, out = Path(run_dir), Path(out)
+    if not out.is_dir() or out.resolve() == run_dir.resolve():
+        return
+    held = next((out / n for n in ("results.json", MARKER) if (out / n).exists()), None)
+    if held is not None:
+        raise EmokdError(f"{out}: another run's folder (it holds {held.name}); writing {run_dir}'s outputs there "
+                         "would mix the two runs: choose a new folder, or the run's own")
 
 
 def claim(out, *, fresh: bool = False) -> dict:

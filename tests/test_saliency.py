@@ -378,3 +378,14 @@ def test_folds_in_parallel_give_the_same_saliency(smoke_run, tmp_path):
     assert two["references"] == one["references"]
     with pytest.raises(EmokdError, match="n_jobs=0"):
         compute_run_saliency(smoke_run, n_jobs=0, write=False)
+
+
+def test_saliency_into_another_runs_folder_is_refused(tmp_path):
+    from emokd.runfolder import MARKER
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / MARKER).write_text('{"format": "emokd-run/1"}')
+    with pytest.raises(EmokdError, match=r"other: another run's folder \(it holds .emokd.json\)"):
+        compute_run_saliency(tmp_path / "run", out=other)
+    assert [p.name for p in other.iterdir()] == [MARKER]
