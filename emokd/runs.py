@@ -272,12 +272,23 @@ class Run:
         return self.dir / rel
 
     def predictions(self, fold: int, *, missing_ok: bool = False) -> dict[str, dict[str, np.ndarray]] | None:
-        """Test predictions of fold ``fold``: :func:`read_predictions`; None if absent and ``missing_ok``."""
+        """Test predictions of fold ``fold``: :func:`read_predictions`; None if absent and ``missing_ok``.
+
+        A file whose SHA-256 is not the fold's ``predictions_sha256`` (recorded when the fold
+        wrote it; runs of older emokd versions have none) is refused: it is not what the
+        metrics in ``results.json`` were computed from.
+        """
+        from .fileio import sha256
+
         path = self.predictions_path(fold)
         if not path.is_file():
             if missing_ok:
                 return None
             raise EmokdError(f"{path}: predictions of fold {fold} not found")
+        expected = self.fold_entry(fold).get("predictions_sha256")
+        if expected is not None and sha256(path) != expected:
+            raise EmokdError(f"{path}: contents changed since the run (its SHA-256 is not fold {fold}'s "
+                             f"predictions_sha256 in {self.where}); restore the file, or rerun with --fresh")
         return read_predictions(path)
 
     def log(self, fold: int, model: str):

@@ -120,3 +120,25 @@ def test_report_reproduces_the_committed_tables(run_dir, tmp_path):
     csv_path = report.write_csv(results, tmp_path / "results.csv")
     assert csv_path.read_bytes() == (run_dir / "results.csv").read_bytes()
     assert report.markdown_table(results) in (run_dir / "results.md").read_text(encoding="utf-8")
+
+
+def test_predictions_changed_after_the_run_are_refused(fake, tmp_path):
+    from emokd.fileio import sha256
+
+    run_dir, results = fake
+    for f in results["folds"]:  # as the run records them
+        f["predictions_sha256"] = sha256(run_dir / f["predictions"])
+    (run_dir / "results.json").write_text(json.dumps(results))
+    assert runs.load_run(run_dir).predictions(3)["P03_T01"]["student"].tolist() == [1.0] * 5
+    path = run_dir / "folds" / "fold_03" / "predictions.npz"
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["P03_T01__student"] = arrays["P03_T01__true"].copy()  # hand-edited: a perfect student
+    np.savez(path, **arrays)
+    message = (rf"fold_03/predictions.npz: contents changed since the run \(its SHA-256 is not fold 3's "
+               rf"predictions_sha256 in {run_dir / 'results.json'}\); restore the file, or rerun with --fresh")
+    with pytest.raises(EmokdError, match=message):
+        runs.load_run(run_dir).predictions(3)
+    with pytest.raises(EmokdError, match=message):
+        report.write_report(run_dir, tmp_path / "report")
+    assert runs.load_run(run_dir).predictions(1)["P01_T01"]["student"].tolist() == [1.0] * 5  # the other fold
