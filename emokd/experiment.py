@@ -77,7 +77,7 @@ from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment impor
     reference_metrics,
     reference_predictions,
 )
-from .runfolder import check_claim, check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
+from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from .runs import FORMAT, missing_outputs, read_json
 from .stats import paired_tests, summarise
 
@@ -141,6 +141,8 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
         files stay where it ran: ``results.json`` lists such folds under
         ``imported_folds``.
     """
+    from .runfolder import check_claim
+
     out = Path(out)
     check_claim(out, fresh=not resume)  # a folder refused gets no lock file either
     out.mkdir(parents=True, exist_ok=True)
@@ -153,9 +155,14 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
 def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, dict]:
     """fold number -> the finished fold's result (``folder/fold_XX.json``), each checked to be this
     configuration's on this data (:func:`emokd.runfolder.check_same`; EmokdError naming the file)."""
+    from .runs import check_fold_metrics
+
     folder = Path(folder)
     if not folder.is_dir():
         raise EmokdError(f"fold records {folder}: no such folder")
+    if not any(folder.glob("fold_*.json")):
+        raise EmokdError(f"fold records {folder}: no fold_XX.json in it (copies of a run folder's "
+                         "folds/fold_XX/fold.json)")
     cfg_json, data_id = _as_json(cfg), fingerprint_id(data)
     records = {}
     for path in sorted(folder.glob("fold_*.json")):
@@ -163,6 +170,7 @@ def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, di
         check_same(path, rec.get("config"), rec.get("inputs"), cfg_json, data_id)
         if not isinstance(rec.get("fold"), int) or path.name != f"fold_{rec['fold']:02d}.json":
             raise EmokdError(f"{path}: field 'fold' is {rec.get('fold')!r}, not the number in the file's name")
+        check_fold_metrics(rec, model_names(cfg), str(path))
         records[rec["fold"]] = rec
     return records
 

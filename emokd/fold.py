@@ -75,6 +75,7 @@ def _frozen_backbone(cfg: ExperimentConfig) -> bool:
 def _knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
     """Step 2: the teacher's features (it reads trial ``field``) for the training and validation windows,
     cached in ``here``."""
+    from .runs import read_cached
     from .train import extract_knowledge
 
     windows = cfg.student_train  # knowledge is cut into the student's windows
@@ -83,9 +84,8 @@ def _knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: Experim
             "teacher_config": dataclasses.asdict(cfg.teacher), "window_steps": windows.window_steps,
             "hop_steps": windows.hop_steps, "trials": sorted(t["key"] for t in trials)}
     npz, js = here / "knowledge.npz", here / "knowledge.json"
-    if js.exists() and npz.exists() and json.loads(js.read_text()) == meta:
-        with np.load(npz) as f:
-            return {k: f[k] for k in f.files}
+    if (cached := read_cached(npz, js, meta)) is not None:  # an unreadable cache is computed again
+        return cached
     wset = WindowSet(trials, field, window_steps=windows.window_steps, hop_steps=windows.hop_steps,
                      crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
     knowledge = extract_knowledge(teacher, wset, device=device)

@@ -83,6 +83,19 @@ def read_json(path) -> dict:
     return obj
 
 
+def read_cached(npz, card, meta: dict) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file ``npz`` whose JSON ``card`` (written after it) holds ``meta``; None when
+    either is missing, unreadable (a partial deletion, a truncated copy) or made from other inputs:
+    the caller then computes the cache again."""
+    try:
+        if json.loads(Path(card).read_text()) != meta:
+            return None
+        with np.load(npz, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, UnicodeDecodeError, ValueError, EOFError, zipfile.BadZipFile):  # JSONDecodeError: a ValueError
+        return None
+
+
 def read_log(path):
     """A training log (``<model>.log.jsonl``, :func:`emokd.train.fit`) as a DataFrame, one row per epoch.
 
@@ -159,13 +172,24 @@ def check_results(results, where: str) -> None:
         if not isinstance(fid, int) or isinstance(fid, bool) or fid in seen:
             raise EmokdError(f"{where}: folds[{i}].fold must be a unique integer, got {fid!r}")
         seen.add(fid)
-        for model in models + refs:
-            for scheme in SCHEMES:
-                for metric in METRICS:
-                    value = _get(fold, "metrics", model, scheme, metric)
-                    if not isinstance(value, (int, float)) or isinstance(value, bool):
-                        field = f"folds[{i}].metrics.{model}.{scheme}.{metric}"
-                        raise EmokdError(f"{where}: {field} must be a number, got {value!r}")
+        check_fold_metrics(fold, models + refs, where, f"folds[{i}].")
+    for key in ("summary", "summary_per_trial"):  # stored tables: read by the report, checked against the folds
+        table = results.get(key, {})
+        if not isinstance(table, dict) or not all(isinstance(t, dict) and all(isinstance(v, dict) for v in t.values())
+                                                  for t in table.values()):
+            raise EmokdError(f"{where}: '{key}' must be an object (model -> metric -> mean, sd, n), got {table!r:.60}")
+
+
+def check_fold_metrics(fold: dict, models, where: str, prefix: str = "") -> None:
+    """Every metric of every model in a fold's result (``fold["metrics"][model][scheme][metric]``) is a
+    number; otherwise an EmokdError naming ``where`` and the field (``prefix`` + ``metrics.student...``)."""
+    for model in models:
+        for scheme in SCHEMES:
+            for metric in METRICS:
+                value = _get(fold, "metrics", model, scheme, metric)
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    field = f"{prefix}metrics.{model}.{scheme}.{metric}"
+                    raise EmokdError(f"{where}: {field} must be a number, got {value!r}")
 
 
 def read_results(run_dir) -> dict:

@@ -80,8 +80,12 @@ def _load_truth(data_dir: Path, data_format: str, expected_bands: int) -> dict |
     path = Path(source) / TRUTH_FILE if source else None
     if path is None or not path.is_file():
         return None
-    truth = json.loads(path.read_text())
-    tm = np.asarray(truth.get("truth_map"), np.float64)
+    try:
+        truth = json.loads(path.read_text())
+        tm = np.asarray(truth.get("truth_map"), np.float64)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as err:
+        raise EmokdError(f"{path}: field 'truth_map' is not readable ({err}); regenerate the data with "
+                         "`python -m emokd synth`") from None
     if tm.shape != (expected_bands, N_CHANS) or list(truth.get("band_names", BAND_NAMES)) != list(BAND_NAMES):
         raise EmokdError(f"{path}: 'truth_map' has shape {tm.shape} and bands {truth.get('band_names')}, "
                          f"expected ({expected_bands}, {N_CHANS}) in the order {list(BAND_NAMES)}")

@@ -178,3 +178,24 @@ def test_a_refused_run_leaves_nothing_in_the_folder(smoke_prepared, tmp_path, ca
     assert main(["run", "--preset", "smoke", "--data", str(smoke_prepared[0]), "--out", str(out)]) == 2
     assert "holds files emokd did not write (notes.txt)" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]  # no .emokd.lock
+
+
+def test_fold_records_without_metrics_or_none_at_all_are_refused(tmp_path):
+    from emokd.experiment import read_fold_records
+    from emokd.fold import _as_json
+    from emokd.runfolder import fingerprint_id
+
+    cfg, data = _cfg(), {"kind": "prepared", "trials": {}}
+    records = tmp_path / "records"
+    records.mkdir()
+    with pytest.raises(EmokdError, match=r"fold records .*records: no fold_XX.json in it"):
+        read_fold_records(records, cfg, data)
+    rec = {"fold": 0, "config": _as_json(cfg), "inputs": fingerprint_id(data)}  # no "metrics"
+    write_json(records / "fold_00.json", rec)
+    with pytest.raises(EmokdError, match=r"fold_00.json: metrics.teacher.concatenated.rmse must be a number, "
+                                         r"got None"):
+        read_fold_records(records, cfg, data)
+    metric = {s: {"rmse": 0.1, "pcc": 0.5, "ccc": 0.4} for s in ("concatenated", "per_trial")}
+    write_json(records / "fold_00.json", {**rec, "metrics": {m: metric for m in ("teacher", "student",
+                                                                                  "student_kd")}})
+    assert list(read_fold_records(records, cfg, data)) == [0]

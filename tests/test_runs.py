@@ -142,3 +142,29 @@ def test_predictions_changed_after_the_run_are_refused(fake, tmp_path):
     with pytest.raises(EmokdError, match=message):
         report.write_report(run_dir, tmp_path / "report")
     assert runs.load_run(run_dir).predictions(1)["P01_T01"]["student"].tolist() == [1.0] * 5  # the other fold
+
+
+def test_a_garbled_or_truncated_knowledge_cache_is_computed_again(smoke_prepared, tmp_path):
+    import torch
+
+    from emokd.config import experiment_config
+    from emokd.fold import _knowledge
+    from emokd.folddata import load_trials
+    from emokd.models import build_model, freeze
+
+    cfg = experiment_config("smoke", "loso", seed=0)
+    trials = list(load_trials(smoke_prepared[0], cfg.data_format, frames=False).values())
+    torch.manual_seed(0)
+    teacher = freeze(build_model(cfg.student))  # any model with features will do: it reads the band power
+    (tmp_path / "teacher.pt").write_bytes(b"the teacher")
+    first = _knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
+    npz, js = tmp_path / "knowledge.npz", tmp_path / "knowledge.json"
+    meta = json.loads(js.read_text())
+    whole = npz.read_bytes()
+    for damage in (lambda: js.write_text('{"step": "knowl'),  # a partial deletion or copy
+                   lambda: npz.write_bytes(whole[: len(whole) // 3])):
+        damage()
+        assert runs.read_cached(npz, js, meta) is None
+        again = _knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
+        assert sorted(again) == sorted(first) and all(np.array_equal(again[k], first[k]) for k in first)
+        assert sorted(runs.read_cached(npz, js, meta)) == sorted(first)  # written whole again
