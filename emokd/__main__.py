@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -455,6 +458,7 @@ def _saliency(args) -> None:
 
     if args.threads < 1:
         raise EmokdError(f"--threads {args.threads}: need >= 1")
+    _check_device(args.device)  # before the models are loaded onto it
     out = args.out or args.dir
     _check_writable(out, "--out" if args.out else "DIR")
     sal = compute_run_saliency(args.dir, methods=args.methods or METHODS, models=args.models, device=args.device,
@@ -496,6 +500,28 @@ def _pretrain_face(args) -> None:
     print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) and {args.out.with_suffix('.json')}")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit), raised where the main thread is: the command stops
+    as on Ctrl-C (written files and checkpoints are kept) and :func:`main` says so in one line."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_stops_like_ctrl_c():
+    """Within the block, SIGTERM raises :class:`_Terminated` (main thread only: Python sets handlers there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     parser = _parser()
@@ -506,8 +532,9 @@ def main(argv=None) -> int:
         emokd_log.setLevel(logging.INFO)
         os.environ[LOG_LEVEL_ENV] = "INFO"  # for the folds' worker processes (joblib), see emokd/__init__.py
     try:
-        {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report,
-         "saliency": _saliency, "pretrain-face": _pretrain_face}[args.command](args)
+        with _sigterm_stops_like_ctrl_c():
+            {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report,
+             "saliency": _saliency, "pretrain-face": _pretrain_face}[args.command](args)
     except EmokdError as err:
         print(f"emokd {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -516,6 +543,10 @@ def main(argv=None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         print(f"emokd {args.command}: error: {where}{reason}", file=sys.stderr)
         return 2
+    except _Terminated:
+        print(f"emokd {args.command}: terminated by SIGTERM (completed files are kept; rerun to continue)",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM  # 143, as a shell reports a process that SIGTERM ended
     except KeyboardInterrupt:
         print(f"emokd {args.command}: interrupted (completed files are kept; rerun to continue)", file=sys.stderr)
         return 130

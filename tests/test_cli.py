@@ -397,3 +397,61 @@ def test_pretrain_face_into_a_folder_is_refused_before_training(tmp_path, capsys
     assert capsys.readouterr().err.strip() == (f"emokd pretrain-face: error: --out {tmp_path}: is a folder; "
                                                "give the name of the weights file to write")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_saliency_on_an_unavailable_device_says_so(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert main(["saliency", str(run_dir), "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.strip() == ("emokd saliency: error: --device cuda: CUDA is not available on "
+                                               "this machine (use cpu or auto)")
+    assert list(run_dir.iterdir()) == []
+
+
+def test_sigterm_stops_like_ctrl_c_with_one_line(tmp_path, monkeypatch, capsys):
+    import signal
+    import time
+
+    import emokd.__main__ as cli
+    from emokd.fileio import write_text
+
+    def killed_midway(args):
+        write_text(tmp_path / "done.txt", "a finished file")
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` or a scheduler's time limit sends it
+        time.sleep(5)
+        write_text(tmp_path / "never.txt", "")
+
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "_synth", killed_midway)
+    assert main(["synth", "--out", str(tmp_path / "x")]) == 143
+    assert capsys.readouterr().err.strip() == ("emokd synth: terminated by SIGTERM (completed files are kept; "
+                                               "rerun to continue)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done.txt"]
+    assert signal.getsignal(signal.SIGTERM) is handler  # main() leaves the handler as it found it
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_run_keeps_its_files_and_the_rerun_resumes(smoke_prepared, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "emokd", "run", "--preset", "smoke", "--data", str(smoke_prepared[0]),
+           "--out", str(out), "--n-jobs", "1", "--max-epochs", "6", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "folds" / "fold_00" / "teacher.log.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == ("emokd run: terminated by SIGTERM (completed files are kept; rerun to "
+                                            "continue)")
+    assert not (out / "results.json").exists()
+    assert json.loads((out / ".emokd.json").read_text())["seconds_before"] > 0  # the stopped segment's time
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert len(json.loads((out / "results.json").read_text())["folds"]) == 3
