@@ -393,7 +393,7 @@ def _experiment_config(args):
 
 
 def _run(args) -> None:
-    from .experiment import run_experiment
+    from .experiment import fold_record_files, run_experiment
     from .report import markdown_table, write_report
     from .runfolder import check_claim, check_same, claim, run_lock
 
@@ -406,6 +406,8 @@ def _run(args) -> None:
     _check_device(args.device)
     _check_backend(args.backend)
     _check_out(args.out)
+    if args.fold_records is not None:
+        fold_record_files(args.fold_records)  # a missing or empty folder: refused before any work
     if args.data is not None and _is_feature_release(args.data):
         cfg = on_feature_release(cfg)
     check_claim(args.out, fresh=args.fresh)  # a folder refused gets no lock file either

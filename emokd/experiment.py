@@ -152,20 +152,26 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
                                fold_records=fold_records)
 
 
+def fold_record_files(folder) -> list[Path]:
+    """The ``fold_XX.json`` files of a fold-records folder, sorted; EmokdError when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EmokdError(f"fold records {folder}: no such folder")
+    paths = sorted(folder.glob("fold_*.json"))
+    if not paths:
+        raise EmokdError(f"fold records {folder}: no fold_XX.json in it (copies of a run folder's "
+                         "folds/fold_XX/fold.json)")
+    return paths
+
+
 def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, dict]:
     """fold number -> the finished fold's result (``folder/fold_XX.json``), each checked to be this
     configuration's on this data (:func:`emokd.runfolder.check_same`; EmokdError naming the file)."""
     from .runs import check_fold_metrics
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise EmokdError(f"fold records {folder}: no such folder")
-    if not any(folder.glob("fold_*.json")):
-        raise EmokdError(f"fold records {folder}: no fold_XX.json in it (copies of a run folder's "
-                         "folds/fold_XX/fold.json)")
     cfg_json, data_id = _as_json(cfg), fingerprint_id(data)
     records = {}
-    for path in sorted(folder.glob("fold_*.json")):
+    for path in fold_record_files(folder):
         rec = read_json(path)
         check_same(path, rec.get("config"), rec.get("inputs"), cfg_json, data_id)
         if not isinstance(rec.get("fold"), int) or path.name != f"fold_{rec['fold']:02d}.json":

@@ -455,3 +455,12 @@ def test_sigterm_during_a_run_keeps_its_files_and_the_rerun_resumes(smoke_prepar
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert len(json.loads((out / "results.json").read_text())["folds"]) == 3
+
+
+def test_an_empty_fold_records_folder_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "records").mkdir()
+    assert main(["run", "--preset", "smoke", "--out", str(tmp_path / "run"), "--fold-records",
+                 str(tmp_path / "records")]) == 2
+    assert capsys.readouterr().err.strip() == (f"emokd run: error: fold records {tmp_path / 'records'}: no "
+                                               "fold_XX.json in it (copies of a run folder's folds/fold_XX/fold.json)")
+    assert not (tmp_path / "run").exists()
