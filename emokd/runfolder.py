@@ -175,7 +175,10 @@ def claim(out, *, fresh: bool = False) -> dict:
     check_claim(out, fresh=fresh)
     if fresh:
         for path in run_outputs(out):
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         with contextlib.suppress(OSError):
             (out / "figures").rmdir()  # only when nothing else is in it
     marker = {"format": FORMAT}
