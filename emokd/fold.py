@@ -306,5 +306,7 @@ def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:
             arrays[f"{t['key']}__{name}"] = p[t["key"]]
     save_npz(here / PREDICTIONS, arrays)
     fields["predictions"] = str((here / PREDICTIONS).relative_to(out))
-    fields["predictions_sha256"] = sha256(here / PREDICTIONS)  # ties the file to these metrics (emokd.runs)
+    from .runs import predictions_sha256
+
+    fields["predictions_sha256"] = predictions_sha256(arrays)  # ties the file to these metrics (emokd.runs)
     return fields

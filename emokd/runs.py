@@ -119,12 +119,32 @@ def read_predictions(path) -> dict[str, dict[str, np.ndarray]]:
     Every array is float32, shape (n_steps,), valence at 4 Hz; each trial has a ``true`` trace
     and every model's trace has its shape.
     """
-    path = Path(path)
+    return _as_trials(_read_arrays(path), Path(path))
+
+
+def predictions_sha256(arrays: dict) -> str:
+    """SHA-256 of a predictions file's arrays (name -> array): each name, dtype, shape and bytes, names
+    sorted. It depends on the predictions only, not on the zip file's metadata (its timestamps), so the
+    same predictions give the same digest in every run."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(json.dumps([key, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise EmokdError(f"{path}: cannot read predictions ({err})") from None
+
+
+def _as_trials(arrays: dict[str, np.ndarray], path: Path) -> dict[str, dict[str, np.ndarray]]:
     trials: dict[str, dict[str, np.ndarray]] = {}
     for key, arr in arrays.items():
         trial, sep, name = key.rpartition("__")  # trial keys (P02_T01) hold no "__"
@@ -298,22 +318,21 @@ class Run:
     def predictions(self, fold: int, *, missing_ok: bool = False) -> dict[str, dict[str, np.ndarray]] | None:
         """Test predictions of fold ``fold``: :func:`read_predictions`; None if absent and ``missing_ok``.
 
-        A file whose SHA-256 is not the fold's ``predictions_sha256`` (recorded when the fold
-        wrote it; runs of older emokd versions have none) is refused: it is not what the
-        metrics in ``results.json`` were computed from.
+        Arrays whose :func:`predictions_sha256` is not the fold's ``predictions_sha256`` (recorded
+        when the fold wrote them; runs of older emokd versions have none) are refused: they are
+        not what the metrics in ``results.json`` were computed from.
         """
-        from .fileio import sha256
-
         path = self.predictions_path(fold)
         if not path.is_file():
             if missing_ok:
                 return None
             raise EmokdError(f"{path}: predictions of fold {fold} not found")
+        arrays = _read_arrays(path)
         expected = self.fold_entry(fold).get("predictions_sha256")
-        if expected is not None and sha256(path) != expected:
-            raise EmokdError(f"{path}: contents changed since the run (its SHA-256 is not fold {fold}'s "
+        if expected is not None and predictions_sha256(arrays) != expected:
+            raise EmokdError(f"{path}: contents changed since the run (their SHA-256 is not fold {fold}'s "
                              f"predictions_sha256 in {self.where}); restore the file, or rerun with --fresh")
-        return read_predictions(path)
+        return _as_trials(arrays, path)
 
     def log(self, fold: int, model: str):
         """One model's training log in one fold (:func:`read_log`), with ``fold`` and ``model`` columns."""

@@ -139,8 +139,7 @@ def test_fresh_removes_the_old_runs_outputs_and_leaves_other_files(tmp_path):
 
 @pytest.mark.slow
 def test_fresh_run_of_one_fold_leaves_no_old_results_to_combine_with_it(smoke_prepared, tmp_path):
-    from emokd.fileio import sha256
-    from emokd.runs import load_run
+    from emokd.runs import load_run, predictions_sha256
 
     out = tmp_path / "run"
     _old_run(out, protocol="loso", n_folds=3)
@@ -152,7 +151,8 @@ def test_fresh_run_of_one_fold_leaves_no_old_results_to_combine_with_it(smoke_pr
         load_run(out)
     # the fold records its predictions' SHA-256, which ties the file to its metrics (emokd.runs)
     fold = json.loads((out / "folds" / "fold_00" / "fold.json").read_text())
-    assert fold["predictions_sha256"] == sha256(out / "folds" / "fold_00" / "predictions.npz")
+    with np.load(out / "folds" / "fold_00" / "predictions.npz") as npz:
+        assert fold["predictions_sha256"] == predictions_sha256({k: npz[k] for k in npz.files})
 
 
 def test_fresh_into_a_folder_with_the_users_results_json_is_refused(smoke_prepared, tmp_path):
