@@ -487,8 +487,6 @@ def _pretrain_face(args) -> None:
     from .backbone import FacePretrainConfig, pretrain_face_backbone, save_backbone
     from .train import resolve_device
 
-    if args.out.is_dir():  # refused before the training, not by the final rename after it
-        raise EmokdError(f"--out {args.out}: is a folder; give the name of the weights file to write")
     overrides = {"seed": args.seed}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs

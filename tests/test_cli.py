@@ -392,13 +392,6 @@ def test_disk_full_names_the_file_that_could_not_be_written(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
-def test_pretrain_face_into_a_folder_is_refused_before_training(tmp_path, capsys):
-    assert main(["pretrain-face", "--out", str(tmp_path), "--epochs", "1"]) == 2
-    assert capsys.readouterr().err.strip() == (f"emokd pretrain-face: error: --out {tmp_path}: is a folder; "
-                                               "give the name of the weights file to write")
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_saliency_on_an_unavailable_device_says_so(tmp_path, monkeypatch, capsys):
     import torch
 
