@@ -77,7 +77,7 @@ from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment impor
     reference_metrics,
     reference_predictions,
 )
-from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
+from .runfolder import check_claim, check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from .runs import FORMAT, missing_outputs, read_json
 from .stats import paired_tests, summarise
 
@@ -141,8 +141,6 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
         files stay where it ran: ``results.json`` lists such folds under
         ``imported_folds``.
     """
-    from .runfolder import check_claim
-
     out = Path(out)
     check_claim(out, fresh=not resume)  # a folder refused gets no lock file either
     out.mkdir(parents=True, exist_ok=True)
