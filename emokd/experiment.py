@@ -171,10 +171,10 @@ def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, di
     records = {}
     for path in fold_record_files(folder):
         rec = read_json(path)
+        check_fold_metrics(rec, model_names(cfg), str(path))  # what results.json takes from it
         check_same(path, rec.get("config"), rec.get("inputs"), cfg_json, data_id)
         if not isinstance(rec.get("fold"), int) or path.name != f"fold_{rec['fold']:02d}.json":
             raise EmokdError(f"{path}: field 'fold' is {rec.get('fold')!r}, not the number in the file's name")
-        check_fold_metrics(rec, model_names(cfg), str(path))
         records[rec["fold"]] = rec
     return records
 

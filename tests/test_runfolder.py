@@ -196,6 +196,7 @@ def test_fold_records_without_metrics_or_none_at_all_are_refused(tmp_path):
                                          r"got None"):
         read_fold_records(records, cfg, data)
     metric = {s: {"rmse": 0.1, "pcc": 0.5, "ccc": 0.4} for s in ("concatenated", "per_trial")}
-    write_json(records / "fold_00.json", {**rec, "metrics": {m: metric for m in ("teacher", "student",
-                                                                                  "student_kd")}})
-    assert list(read_fold_records(records, cfg, data)) == [0]
+    write_json(records / "fold_00.json", {**rec, "metrics": {"teacher": metric, "student": metric}})
+    with pytest.raises(EmokdError, match=r"fold_00.json: metrics.student_kd.concatenated.rmse must be a number, "
+                                         r"got None"):
+        read_fold_records(records, cfg, data)
