@@ -294,6 +294,8 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, n_threads:
 def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:
     """Every model's metrics on the test trials (and against the latent valence, where there is one);
     the predictions written to ``here/predictions.npz``. Returns the fold result's fields."""
+    from .runs import predictions_sha256
+
     truth = {t["key"]: t["valence"] for t in test}
     fields = {"metrics": {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}}
     latent = latent_metrics({t["key"]: t for t in test}, preds)
@@ -306,7 +308,5 @@ def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:
             arrays[f"{t['key']}__{name}"] = p[t["key"]]
     save_npz(here / PREDICTIONS, arrays)
     fields["predictions"] = str((here / PREDICTIONS).relative_to(out))
-    from .runs import predictions_sha256
-
     fields["predictions_sha256"] = predictions_sha256(arrays)  # ties the file to these metrics (emokd.runs)
     return fields

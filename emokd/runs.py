@@ -2,7 +2,8 @@
 
 A run folder written by :func:`emokd.experiment.run_experiment`::
 
-    results.json                config, data, folds (partitions, metrics, best epochs), summary, tests
+    results.json                config, data, folds (partitions, metrics, best epochs, the predictions'
+                                :func:`predictions_sha256`), summary, tests
     folds/fold_XX/fold.json     one finished fold's result (while the run is going)
     folds/fold_XX/<model>.pt    state dict + config (:func:`emokd.train.save_model`)
     folds/fold_XX/<model>.log.jsonl   one JSON record per epoch (:func:`read_log`)
