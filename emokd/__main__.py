@@ -16,7 +16,9 @@ import errno
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -406,9 +408,9 @@ def _experiment_config(args):
 
 
 def _run(args) -> None:
-    from .experiment import run_experiment
+    from .experiment import fold_record_files, run_experiment
     from .report import markdown_table, write_report
-    from .runfolder import check_same, claim, run_lock
+    from .runfolder import check_claim, check_same, claim, run_lock
 
     if args.n_jobs is not None and (args.n_jobs == 0 or args.n_jobs < -1):
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
@@ -422,8 +424,11 @@ def _run(args) -> None:
     _check_seed(args.seed)
     _check_backend(args.backend)
     _check_out(args.out)
+    if args.fold_records is not None:
+        fold_record_files(args.fold_records)  # a missing or empty folder: refused before any work
     if args.data is not None and _is_feature_release(args.data):
         cfg = on_feature_release(cfg)
+    check_claim(args.out, fresh=args.fresh)  # a folder refused gets no lock file either
     args.out.mkdir(parents=True, exist_ok=True)
     with run_lock(args.out):
         # Before any data is written under OUT: the folder is new, emokd's, or refused, and an earlier
@@ -490,6 +495,7 @@ def _saliency(args) -> None:
 
     if args.threads < 1:
         raise EmokdError(f"--threads {args.threads}: need >= 1")
+    _check_device(args.device)  # before the models are loaded onto it
     out = args.out or args.dir
     _check_writable(out, "--out" if args.out else "DIR")
     sal = compute_run_saliency(args.dir, methods=args.methods or METHODS, models=args.models, device=args.device,
@@ -534,6 +540,28 @@ def _pretrain_face(args) -> None:
     print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) and {card_path(args.out)}")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit), raised where the main thread is: the command stops
+    as on Ctrl-C (written files and checkpoints are kept) and :func:`main` says so in one line."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_stops_like_ctrl_c():
+    """Within the block, SIGTERM raises :class:`_Terminated` (main thread only: Python sets handlers there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     parser = _parser()
@@ -544,8 +572,9 @@ def main(argv=None) -> int:
         emokd_log.setLevel(logging.INFO)
         os.environ[LOG_LEVEL_ENV] = "INFO"  # for the folds' worker processes (joblib), see emokd/__init__.py
     try:
-        {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report,
-         "saliency": _saliency, "pretrain-face": _pretrain_face}[args.command](args)
+        with _sigterm_stops_like_ctrl_c():
+            {"synth": _synth, "prepare": _prepare, "run": _run, "report": _report,
+             "saliency": _saliency, "pretrain-face": _pretrain_face}[args.command](args)
     except EmokdError as err:
         print(f"emokd {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -554,6 +583,10 @@ def main(argv=None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         print(f"emokd {args.command}: error: {where}{reason}", file=sys.stderr)
         return 2
+    except _Terminated:
+        print(f"emokd {args.command}: terminated by SIGTERM (completed files are kept; rerun to continue)",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM  # 143, as a shell reports a process that SIGTERM ended
     except KeyboardInterrupt:
         print(f"emokd {args.command}: interrupted (completed files are kept; rerun to continue)", file=sys.stderr)
         return 130

@@ -122,10 +122,11 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
     npz, card = folder / f"emb_{key}.npz", folder / f"emb_{key}.json"
     if npz.is_file() and card.is_file():
         try:
-            if json.loads(card.read_text()) == meta:
+            if json.loads(card.read_text()) == meta and _holds(npz, manifest["trials"]):
                 return npz
-        except json.JSONDecodeError:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             pass
+        log.warning("%s: not this data's embeddings (truncated, foreign or stale): computed again", npz)
     from .prepare import load_prepared
 
     teacher = freeze(build_model(cfg)).to(device)
@@ -153,13 +154,36 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
     return npz
 
 
+def _holds(npz: Path, keys) -> bool:
+    """Whether ``npz`` is a whole zip archive of one array per trial key (read from its directory only)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(npz) as z:
+            return sorted(z.namelist()) == sorted(f"{k}.npy" for k in keys)
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load_embeddings(path) -> dict[str, np.ndarray]:
     """trial key -> (n_steps, n_views, k, E) float32, from :func:`cached_embeddings`' file."""
+    import zipfile
+
     try:
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise EmokdError(f"{path}: cannot read the embedding cache ({err}); delete it to recompute") from None
+    bad = {k: a.shape for k, a in arrays.items() if a.ndim != 4 or a.dtype != np.float32}
+    if bad:
+        raise EmokdError(f"{path}: arrays {_listed_shapes(bad)} are not float32 (n_steps, n_views, k, E) "
+                         "embeddings; delete the file to recompute")
+    return arrays
+
+
+def _listed_shapes(shapes: dict) -> str:
+    items = [f"{k} {v}" for k, v in shapes.items()]
+    return ", ".join(items[:3]) + (f" (+{len(items) - 3} more)" if len(items) > 3 else "")
 
 
 def _writable(folder: Path) -> Path:

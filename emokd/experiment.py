@@ -77,7 +77,7 @@ from .folddata import (  # noqa: F401  (re-exported: from emokd.experiment impor
     reference_metrics,
     reference_predictions,
 )
-from .runfolder import check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
+from .runfolder import check_claim, check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from .runs import FORMAT, missing_outputs, read_json
 from .threads import compute_record, fold_threads
 from .stats import paired_tests, summarise
@@ -148,6 +148,7 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
     from .prepare import prepared_lock
 
     out = Path(out)
+    check_claim(out, fresh=not resume)  # a folder refused gets no lock file either
     out.mkdir(parents=True, exist_ok=True)
     # the prepared folder is held shared for the whole run: every fold reloads its trial files, which
     # must stay those of the fingerprint taken at the start (a `prepare` into it is refused meanwhile)
@@ -158,16 +159,28 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
                                fold_records=fold_records)
 
 
-def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, dict]:
-    """fold number -> the finished fold's result (``folder/fold_XX.json``), each checked to be this
-    configuration's on this data (:func:`emokd.runfolder.check_same`; EmokdError naming the file)."""
+def fold_record_files(folder) -> list[Path]:
+    """The ``fold_XX.json`` files of a fold-records folder, sorted; EmokdError when there are none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise EmokdError(f"fold records {folder}: no such folder")
+    paths = sorted(folder.glob("fold_*.json"))
+    if not paths:
+        raise EmokdError(f"fold records {folder}: no fold_XX.json in it (copies of a run folder's "
+                         "folds/fold_XX/fold.json)")
+    return paths
+
+
+def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, dict]:
+    """fold number -> the finished fold's result (``folder/fold_XX.json``), each checked to be this
+    configuration's on this data (:func:`emokd.runfolder.check_same`; EmokdError naming the file)."""
+    from .runs import check_fold_metrics
+
     cfg_json, data_id = _as_json(cfg), fingerprint_id(data)
     records = {}
-    for path in sorted(folder.glob("fold_*.json")):
+    for path in fold_record_files(folder):
         rec = read_json(path)
+        check_fold_metrics(rec, model_names(cfg), str(path))  # what results.json takes from it
         check_same(path, rec.get("config"), rec.get("inputs"), cfg_json, data_id)
         check_compute(path, rec.get("compute"), cfg)
         if not isinstance(rec.get("fold"), int) or path.name != f"fold_{rec['fold']:02d}.json":

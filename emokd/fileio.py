@@ -25,21 +25,44 @@ import threading
 from pathlib import Path
 
 
+#: the longest file name (bytes) most file systems take (POSIX NAME_MAX on Linux, macOS, ext4, APFS)
+NAME_MAX = 255
+
+
 def temp_path(path) -> Path:
     """``dir/name.<pid>-<thread>.tmp`` next to ``path``: unique per writer.
 
+    A name that would exceed :data:`NAME_MAX` bytes keeps its first characters and a
+    hash of the whole name instead (``dir/nam...<sha256[:16]>.<pid>-<thread>.tmp``), so
+    any target a file system takes has a temporary name it takes too.
     (``np.savez`` appends ``.npz`` to a file *name*: :func:`save_npz` gives it an open file.)
     """
     path = Path(path)
-    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    suffix = f".{os.getpid()}-{threading.get_ident()}.tmp"
+    name = path.name
+    if len((name + suffix).encode()) > NAME_MAX:
+        digest = "." + hashlib.sha256(name.encode()).hexdigest()[:16]
+        room = NAME_MAX - len((digest + suffix).encode())
+        name = name.encode()[:room].decode(errors="ignore") + digest
+    return path.with_name(name + suffix)
+
+
+def _naming(err: OSError, path: Path, tmp: Path) -> OSError:
+    """``err`` naming ``path`` (the file that could not be written) where it named ``tmp`` or no file;
+    an error about another file (one the block read) is left as it is."""
+    if err.errno is None or err.filename not in (None, str(tmp), tmp):
+        return err
+    return type(err)(err.errno, err.strerror or os.strerror(err.errno), str(path))
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
-    On an error in the ``with`` block the temporary file is removed and ``path`` is
-    left as it was. An interrupt (KeyboardInterrupt, SystemExit) leaves the temporary
+    On an error in the ``with`` block or in the final rename (``path`` is a folder, the
+    disk is full) the temporary file is removed and ``path`` is left as it was; an
+    OSError about the temporary file (or about no file) then names ``path``, the file
+    that could not be written. An interrupt (KeyboardInterrupt, SystemExit) leaves the temporary
     file as a killed process would: ``path`` is still as it was, and the ``*.tmp``
     name says it is incomplete (:func:`emokd.prepare.prepare_dataset` removes such
     files when it starts).
@@ -48,10 +71,21 @@ def atomic_path(path):
     tmp = temp_path(path)
     try:
         yield tmp
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if (named := _naming(err, path, tmp)) is err:
+            raise
+        raise named from None
     except Exception:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if (named := _naming(err, path, tmp)) is err:
+            raise
+        raise named from None
 
 
 @contextlib.contextmanager

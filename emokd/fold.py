@@ -77,6 +77,7 @@ def _frozen_backbone(cfg: ExperimentConfig) -> bool:
 def _knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
     """Step 2: the teacher's features (it reads trial ``field``) for the training and validation windows,
     cached in ``here``."""
+    from .runs import read_cached
     from .train import extract_knowledge
 
     windows = cfg.student_train  # knowledge is cut into the student's windows
@@ -85,9 +86,8 @@ def _knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: Experim
             "teacher_config": dataclasses.asdict(cfg.teacher), "window_steps": windows.window_steps,
             "hop_steps": windows.hop_steps, "trials": sorted(t["key"] for t in trials)}
     npz, js = here / "knowledge.npz", here / "knowledge.json"
-    if js.exists() and npz.exists() and json.loads(js.read_text()) == meta:
-        with np.load(npz) as f:
-            return {k: f[k] for k in f.files}
+    if (cached := read_cached(npz, js, meta)) is not None:  # an unreadable cache is computed again
+        return cached
     wset = WindowSet(trials, field, window_steps=windows.window_steps, hop_steps=windows.hop_steps,
                      crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
     knowledge = extract_knowledge(teacher, wset, device=device)
@@ -323,6 +323,8 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
 def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:
     """Every model's metrics on the test trials (and against the latent valence, where there is one);
     the predictions written to ``here/predictions.npz``. Returns the fold result's fields."""
+    from .runs import predictions_sha256
+
     truth = {t["key"]: t["valence"] for t in test}
     fields = {"metrics": {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}}
     latent = latent_metrics({t["key"]: t for t in test}, preds)
@@ -335,4 +337,5 @@ def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:
             arrays[f"{t['key']}__{name}"] = p[t["key"]]
     save_npz(here / PREDICTIONS, arrays)
     fields["predictions"] = str((here / PREDICTIONS).relative_to(out))
+    fields["predictions_sha256"] = predictions_sha256(arrays)  # ties the file to these metrics (emokd.runs)
     return fields

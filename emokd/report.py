@@ -291,14 +291,17 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
     """Write ``results.md``, ``results.csv`` and ``figures/*.png`` into ``out`` (default: ``run_dir``).
 
     ``run_dir`` is only read, so a finished run on a read-only share can be
-    reported elsewhere. Every file goes to a temporary name first and is renamed
+    reported elsewhere; ``out`` must not be another run's folder (EmokdError). Every file goes to a temporary name first and is renamed
     when complete; the markdown, which links the figures, is written last. Returns
     the paths by name: ``markdown``, ``csv``, ``fold_ccc`` and ``predictions_fold_XX``
     per fold.
     """
+    from .runfolder import check_output_folder
+
     run = load_run(run_dir)
     results = run.results
     out = Path(out) if out is not None else run.dir
+    check_output_folder(run.dir, out)  # not another run's folder
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}

@@ -6,7 +6,11 @@
   command line and :func:`emokd.experiment.run_experiment` both take it).
 * :func:`claim` -- ``OUT`` must be new, empty, or emokd's run folder (it holds
   ``OUT/.emokd.json``, or a ``results.json`` of emokd's format); a folder with
-  files emokd did not write is refused unless ``fresh``.
+  files emokd did not write is refused unless ``fresh``. ``fresh`` removes the
+  old run's outputs (:func:`run_outputs`) and refuses to overwrite a file of the
+  same name that emokd did not write; :func:`check_claim` is the same check
+  without writing anything (before the lock file is made); :func:`check_output_folder`
+  keeps ``report`` and ``saliency`` out of another run's folder.
 * :func:`data_fingerprint` -- what a run is computed from: for prepared data the
   manifest's parameters, its trial keys and each trial file's SHA-256; for the
   feature release the SHA-256 of the label file and of each feature file.
@@ -20,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 from .errors import EmokdError
@@ -100,11 +106,64 @@ def read_marker(out) -> dict | None:
     return marker
 
 
+#: the files a run, its report and its saliency write into OUT (besides the marker and the lock file)
+OUTPUT_FILES = ("results.json", "results.md", "results.csv", "saliency.json")
+_FOLD = re.compile(r"fold_\d+")
+_FIGURE = re.compile(r"fold_ccc\.png|predictions_fold_\d+\.png")
+
+
+def run_outputs(out) -> list[Path]:
+    """What a run (with its report and saliency) wrote into ``out`` and a fresh run replaces:
+    :data:`OUTPUT_FILES`, the ``folds/fold_XX`` folders and the report's ``figures/*.png``.
+    Its data (``OUT/data``, ``OUT/prepared``) is not among them: a fresh run checks it by content."""
+    out = Path(out)
+    paths = [out / name for name in OUTPUT_FILES if (out / name).exists()]
+    for sub, pattern in (("folds", _FOLD), ("figures", _FIGURE)):
+        if (out / sub).is_dir():
+            paths += sorted(p for p in (out / sub).iterdir() if pattern.fullmatch(p.name))
+    return paths
+
+
+def _is_ours(out: Path) -> bool:
+    return (out / MARKER).is_file() or _is_emokd_results(out / "results.json")
+
+
+def check_claim(out, *, fresh: bool = False) -> None:
+    """Raise EmokdError where :func:`claim` would refuse ``out``; writes nothing."""
+    out = Path(out)
+    if not out.is_dir() or _is_ours(out):
+        return
+    entries = sorted(p.name for p in out.iterdir() if p.name not in (LOCK, MARKER))
+    if entries and not fresh:
+        raise EmokdError(f"{out}: holds files emokd did not write ({_listed(entries, 4)}); choose a new or empty "
+                         "--out, or pass --fresh to write emokd's run into it anyway")
+    if fresh and (taken := run_outputs(out)):
+        names = [str(p.relative_to(out)) for p in taken]
+        raise EmokdError(f"{out}: --fresh would overwrite {_listed(names, 4)}, which emokd did not write; move "
+                         "them away or choose another --out")
+
+
+def check_output_folder(run_dir, out) -> None:
+    """Raise EmokdError where ``out``, the folder a report or saliency of ``run_dir`` goes to, is another
+    run's folder: its results.md, results.csv, figures/ or saliency.json would then be ``run_dir``'s beside
+    its own results.json. ``run_dir`` itself, and any other folder, are fine."""
+    run_dir, out = Path(run_dir), Path(out)
+    if not out.is_dir() or out.resolve() == run_dir.resolve():
+        return
+    held = next((out / n for n in ("results.json", MARKER) if (out / n).exists()), None)
+    if held is not None:
+        raise EmokdError(f"{out}: another run's folder (it holds {held.name}); writing {run_dir}'s outputs there "
+                         "would mix the two runs: choose a new folder, or the run's own")
+
+
 def claim(out, *, fresh: bool = False) -> dict:
     """Make sure ``out`` is emokd's run folder (create it, or check it); return its marker.
 
     Refuses, unless ``fresh``, a folder that holds files emokd did not write
-    (no ``.emokd.json`` and no emokd ``results.json``). Call it under :func:`run_lock`.
+    (no ``.emokd.json`` and no emokd ``results.json``). ``fresh``: the old run's
+    outputs in an emokd folder are removed (:func:`run_outputs`), so that nothing
+    of it is read with the new run's files; in a folder emokd did not write, a file
+    of one of those names is refused, never overwritten. Call it under :func:`run_lock`.
     """
     from .fileio import write_json
     from .runs import read_json
@@ -113,11 +172,15 @@ def claim(out, *, fresh: bool = False) -> dict:
     marker = read_marker(out) if not fresh else None
     if marker is not None:
         return marker
-    entries = sorted(p.name for p in out.iterdir() if p.name not in (LOCK, MARKER)) if out.is_dir() else []
-    if entries and not fresh and not _is_emokd_results(out / "results.json"):
-        shown = ", ".join(entries[:4]) + (f" (+{len(entries) - 4} more)" if len(entries) > 4 else "")
-        raise EmokdError(f"{out}: holds files emokd did not write ({shown}); choose a new or empty --out, "
-                         "or pass --fresh to write emokd's run into it anyway")
+    check_claim(out, fresh=fresh)
+    if fresh:
+        for path in run_outputs(out):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        with contextlib.suppress(OSError):
+            (out / "figures").rmdir()  # only when nothing else is in it
     marker = {"format": FORMAT}
     if not fresh and (out / "results.json").is_file():  # an earlier emokd's run: its results say what it was
         old = read_json(out / "results.json")

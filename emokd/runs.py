@@ -2,7 +2,8 @@
 
 A run folder written by :func:`emokd.experiment.run_experiment`::
 
-    results.json                config, data, folds (partitions, metrics, best epochs), summary, tests
+    results.json                config, data, folds (partitions, metrics, best epochs, the predictions'
+                                :func:`predictions_sha256`), summary, tests
     folds/fold_XX/fold.json     one finished fold's result (while the run is going)
     folds/fold_XX/<model>.pt    state dict + config (:func:`emokd.train.save_model`)
     folds/fold_XX/<model>.log.jsonl   one JSON record per epoch (:func:`read_log`)
@@ -83,6 +84,19 @@ def read_json(path) -> dict:
     return obj
 
 
+def read_cached(npz, card, meta: dict) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file ``npz`` whose JSON ``card`` (written after it) holds ``meta``; None when
+    either is missing, unreadable (a partial deletion, a truncated copy) or made from other inputs:
+    the caller then computes the cache again."""
+    try:
+        if json.loads(Path(card).read_text()) != meta:
+            return None
+        with np.load(npz, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, UnicodeDecodeError, ValueError, EOFError, zipfile.BadZipFile):  # JSONDecodeError: a ValueError
+        return None
+
+
 def read_log(path):
     """A training log (``<model>.log.jsonl``, :func:`emokd.train.fit`) as a DataFrame, one row per epoch.
 
@@ -106,12 +120,32 @@ def read_predictions(path) -> dict[str, dict[str, np.ndarray]]:
     Every array is float32, shape (n_steps,), valence at 4 Hz; each trial has a ``true`` trace
     and every model's trace has its shape.
     """
-    path = Path(path)
+    return _as_trials(_read_arrays(path), Path(path))
+
+
+def predictions_sha256(arrays: dict) -> str:
+    """SHA-256 of a predictions file's arrays (name -> array): each name, dtype, shape and bytes, names
+    sorted. It depends on the predictions only, not on the zip file's metadata (its timestamps), so the
+    same predictions give the same digest in every run."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(json.dumps([key, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise EmokdError(f"{path}: cannot read predictions ({err})") from None
+
+
+def _as_trials(arrays: dict[str, np.ndarray], path: Path) -> dict[str, dict[str, np.ndarray]]:
     trials: dict[str, dict[str, np.ndarray]] = {}
     for key, arr in arrays.items():
         trial, sep, name = key.rpartition("__")  # trial keys (P02_T01) hold no "__"
@@ -159,13 +193,24 @@ def check_results(results, where: str) -> None:
         if not isinstance(fid, int) or isinstance(fid, bool) or fid in seen:
             raise EmokdError(f"{where}: folds[{i}].fold must be a unique integer, got {fid!r}")
         seen.add(fid)
-        for model in models + refs:
-            for scheme in SCHEMES:
-                for metric in METRICS:
-                    value = _get(fold, "metrics", model, scheme, metric)
-                    if not isinstance(value, (int, float)) or isinstance(value, bool):
-                        field = f"folds[{i}].metrics.{model}.{scheme}.{metric}"
-                        raise EmokdError(f"{where}: {field} must be a number, got {value!r}")
+        check_fold_metrics(fold, models + refs, where, f"folds[{i}].")
+    for key in ("summary", "summary_per_trial"):  # stored tables: read by the report, checked against the folds
+        table = results.get(key, {})
+        if not isinstance(table, dict) or not all(isinstance(t, dict) and all(isinstance(v, dict) for v in t.values())
+                                                  for t in table.values()):
+            raise EmokdError(f"{where}: '{key}' must be an object (model -> metric -> mean, sd, n), got {table!r:.60}")
+
+
+def check_fold_metrics(fold: dict, models, where: str, prefix: str = "") -> None:
+    """Every metric of every model in a fold's result (``fold["metrics"][model][scheme][metric]``) is a
+    number; otherwise an EmokdError naming ``where`` and the field (``prefix`` + ``metrics.student...``)."""
+    for model in models:
+        for scheme in SCHEMES:
+            for metric in METRICS:
+                value = _get(fold, "metrics", model, scheme, metric)
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    field = f"{prefix}metrics.{model}.{scheme}.{metric}"
+                    raise EmokdError(f"{where}: {field} must be a number, got {value!r}")
 
 
 def read_results(run_dir) -> dict:
@@ -272,13 +317,23 @@ class Run:
         return self.dir / rel
 
     def predictions(self, fold: int, *, missing_ok: bool = False) -> dict[str, dict[str, np.ndarray]] | None:
-        """Test predictions of fold ``fold``: :func:`read_predictions`; None if absent and ``missing_ok``."""
+        """Test predictions of fold ``fold``: :func:`read_predictions`; None if absent and ``missing_ok``.
+
+        Arrays whose :func:`predictions_sha256` is not the fold's ``predictions_sha256`` (recorded
+        when the fold wrote them; runs of older emokd versions have none) are refused: they are
+        not what the metrics in ``results.json`` were computed from.
+        """
         path = self.predictions_path(fold)
         if not path.is_file():
             if missing_ok:
                 return None
             raise EmokdError(f"{path}: predictions of fold {fold} not found")
-        return read_predictions(path)
+        arrays = _read_arrays(path)
+        expected = self.fold_entry(fold).get("predictions_sha256")
+        if expected is not None and predictions_sha256(arrays) != expected:
+            raise EmokdError(f"{path}: contents changed since the run (their SHA-256 is not fold {fold}'s "
+                             f"predictions_sha256 in {self.where}); restore the file, or rerun with --fresh")
+        return _as_trials(arrays, path)
 
     def log(self, fold: int, model: str):
         """One model's training log in one fold (:func:`read_log`), with ``fold`` and ``model`` columns."""

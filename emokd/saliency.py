@@ -80,8 +80,12 @@ def _load_truth(data_dir: Path, data_format: str, expected_bands: int) -> dict |
     path = Path(source) / TRUTH_FILE if source else None
     if path is None or not path.is_file():
         return None
-    truth = json.loads(path.read_text())
-    tm = np.asarray(truth.get("truth_map"), np.float64)
+    try:
+        truth = json.loads(path.read_text())
+        tm = np.asarray(truth.get("truth_map"), np.float64)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as err:
+        raise EmokdError(f"{path}: field 'truth_map' is not readable ({err}); regenerate the data with "
+                         "`python -m emokd synth`") from None
     if tm.shape != (expected_bands, N_CHANS) or list(truth.get("band_names", BAND_NAMES)) != list(BAND_NAMES):
         raise EmokdError(f"{path}: 'truth_map' has shape {tm.shape} and bands {truth.get('band_names')}, "
                          f"expected ({expected_bands}, {N_CHANS}) in the order {list(BAND_NAMES)}")
@@ -102,7 +106,8 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
     """Saliency of each fold's students on its test trials; writes ``OUT/saliency.json``.
 
     ``out`` defaults to ``run_dir``; ``run_dir`` itself is only read (a finished run
-    on a read-only share can write its saliency elsewhere).
+    on a read-only share can write its saliency elsewhere); ``out`` must not be another
+    run's folder (EmokdError).
 
     ``n_threads`` sets torch's CPU threads for the call (restored after; None: leave
     torch's setting). The default is 1: the batches are small, and on a 2-core CPU that
@@ -126,8 +131,12 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
         entry (occlusion also has ``band_occlusion`` (n_bands,) and ``channel_occlusion`` (32,)),
         ``checks`` (max |trace - saved prediction| per model and fold), ``seconds``.
     """
+    from .runfolder import check_output_folder
+
     if n_threads is not None and n_threads < 1:
         raise EmokdError(f"n_threads={n_threads!r}: need >= 1")
+    if write and out is not None:
+        check_output_folder(run_dir, out)  # not another run's folder
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise EmokdError(f"n_jobs={n_jobs!r}: need a whole number >= 1")
     old = torch.get_num_threads()

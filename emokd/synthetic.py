@@ -226,12 +226,17 @@ def ensure_generated(out, cfg: SynthConfig, *, seed: int, progress: bool = True)
     """:func:`generate` unless ``out`` already holds the dataset of this ``cfg`` and ``seed``.
 
     The check reads ``ground_truth.json`` (written last), so an interrupted
-    generation is redone. Returns the ground truth.
+    generation is redone, and so is one whose ``ground_truth.json`` is not
+    readable JSON. Returns the ground truth.
     """
     truth = Path(out) / TRUTH_FILE
     if truth.exists():
-        old = json.loads(truth.read_text())
-        if old.get("config") == json.loads(json.dumps(cfg.to_json())) and old.get("seed") == seed:
+        try:
+            old = json.loads(truth.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            old = None  # damaged: the dataset it described is generated again, as after an interruption
+        if isinstance(old, dict) and old.get("config") == json.loads(json.dumps(cfg.to_json())) \
+                and old.get("seed") == seed:
             return old
     return generate(out, cfg, seed=seed, progress=progress)
 

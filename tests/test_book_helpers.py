@@ -89,3 +89,14 @@ def test_experiment_is_the_presets_loso_run_in_the_cache(tmp_path, monkeypatch):
     out, _ = book.experiment("book", protocol="trs", progress=False)
     assert out == tmp_path / "cache" / "book-book" / "trs_seed0"
     assert calls[1][1] == experiment_config("book", "trs", book.SEED)
+
+
+def test_a_damaged_ground_truth_in_the_cache_is_generated_again(smoke_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
+    raw_want = tmp_path / "cache" / "book-smoke" / "data"
+    shutil.copytree(smoke_dir, raw_want)
+    truth = raw_want / "ground_truth.json"
+    truth.write_text(truth.read_text()[:100])  # cut short: not JSON
+    raw, prepared = book.synthetic_data("smoke")
+    assert raw == raw_want and json.loads(truth.read_text()) == json.loads((smoke_dir / "ground_truth.json").read_text())
+    assert len(json.loads((prepared / "manifest.json").read_text())["trials"]) == 6

@@ -429,3 +429,87 @@ def test_run_schedule_options_override_the_students_and_on_the_release_the_teach
     assert v1.face_teacher_max_epochs is None  # the book's face teacher trains with the students' budget
     paper = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", "X", "--max-epochs", "5"]))
     assert paper.face_teacher_max_epochs == 5  # the paper preset's face teacher has its own budget: overridden
+
+
+def test_disk_full_names_the_file_that_could_not_be_written(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import emokd.__main__ as cli
+    from emokd.fileio import atomic_open
+
+    def fill_the_disk(args):
+        with atomic_open(tmp_path / "results.json", "w") as f:
+            f.write('{"half')
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write() raises: no file named
+
+    monkeypatch.setattr(cli, "_synth", fill_the_disk)
+    assert main(["synth", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.strip() == f"emokd synth: error: {tmp_path / 'results.json'}: disk full"
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_saliency_on_an_unavailable_device_says_so(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert main(["saliency", str(run_dir), "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.strip() == ("emokd saliency: error: --device cuda: CUDA is not available on "
+                                               "this machine (use cpu or auto)")
+    assert list(run_dir.iterdir()) == []
+
+
+def test_sigterm_stops_like_ctrl_c_with_one_line(tmp_path, monkeypatch, capsys):
+    import signal
+    import time
+
+    import emokd.__main__ as cli
+    from emokd.fileio import write_text
+
+    def killed_midway(args):
+        write_text(tmp_path / "done.txt", "a finished file")
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` or a scheduler's time limit sends it
+        time.sleep(5)
+        write_text(tmp_path / "never.txt", "")
+
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "_synth", killed_midway)
+    assert main(["synth", "--out", str(tmp_path / "x")]) == 143
+    assert capsys.readouterr().err.strip() == ("emokd synth: terminated by SIGTERM (completed files are kept; "
+                                               "rerun to continue)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done.txt"]
+    assert signal.getsignal(signal.SIGTERM) is handler  # main() leaves the handler as it found it
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_run_keeps_its_files_and_the_rerun_resumes(smoke_prepared, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "emokd", "run", "--preset", "smoke", "--data", str(smoke_prepared[0]),
+           "--out", str(out), "--n-jobs", "1", "--max-epochs", "6", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "folds" / "fold_00" / "teacher.log.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == ("emokd run: terminated by SIGTERM (completed files are kept; rerun to "
+                                            "continue)")
+    assert not (out / "results.json").exists()
+    assert json.loads((out / ".emokd.json").read_text())["seconds_before"] > 0  # the stopped segment's time
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert len(json.loads((out / "results.json").read_text())["folds"]) == 3
+
+
+def test_an_empty_fold_records_folder_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "records").mkdir()
+    assert main(["run", "--preset", "smoke", "--out", str(tmp_path / "run"), "--fold-records",
+                 str(tmp_path / "records")]) == 2
+    assert capsys.readouterr().err.strip() == (f"emokd run: error: fold records {tmp_path / 'records'}: no "
+                                               "fold_XX.json in it (copies of a run folder's folds/fold_XX/fold.json)")
+    assert not (tmp_path / "run").exists()

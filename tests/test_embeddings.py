@@ -126,3 +126,22 @@ def test_end_to_end_teacher_option_still_runs(smoke_prepared, tmp_path):
     res = run_experiment(smoke_prepared[0], cfg, tmp_path / "run", progress=False)
     assert res["config"]["teacher"]["backbone"] == "train"
     assert np.isfinite(res["summary"]["teacher"]["ccc"]["mean"])
+
+
+def test_a_truncated_or_foreign_cache_file_is_computed_again(prepared_copy):
+    first = cached_embeddings(prepared_copy, TEACHER)
+    good = load_embeddings(first)
+    whole = first.read_bytes()
+    first.write_bytes(whole[: len(whole) // 2])  # truncated (a copy cut short)
+    assert cached_embeddings(prepared_copy, TEACHER) == first
+    assert all(np.array_equal(a, good[k]) for k, a in load_embeddings(first).items())
+    np.savez(first, other=np.zeros(3))  # a foreign npz under the cache's name
+    assert cached_embeddings(prepared_copy, TEACHER) == first and sorted(load_embeddings(first)) == sorted(good)
+    # read directly, either is one line naming the file
+    first.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(EmokdError, match=rf"{first.name}: cannot read the embedding cache .*delete it"):
+        load_embeddings(first)
+    np.savez(first, other=np.zeros(3))
+    with pytest.raises(EmokdError, match=rf"{first.name}: arrays other \(3,\) are not float32 \(n_steps, n_views, "
+                                         r"k, E\) embeddings"):
+        load_embeddings(first)

@@ -105,3 +105,36 @@ def test_versions_in_the_order_asked():
     v = fileio.versions(["numpy", "python", "torch"])
     assert list(v) == ["numpy", "python", "torch"]
     assert v == {"numpy": np.__version__, "python": platform.python_version(), "torch": torch.__version__}
+
+
+def test_disk_full_names_the_file_and_leaves_nothing(tmp_path):
+    import errno
+    import os
+
+    path = tmp_path / "results.json"
+    path.write_text("{}")
+    with pytest.raises(OSError) as info:
+        with fileio.atomic_open(path, "w") as f:
+            f.write('{"half')
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what a write on a full disk raises
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert path.read_text() == "{}" and _leftovers(tmp_path, path.name) == []
+
+
+def test_a_failed_rename_leaves_no_temporary_and_names_the_target(tmp_path):
+    folder = tmp_path / "model.pt"  # a folder where the file should go: os.replace fails
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        fileio.write_bytes(folder, b"weights")
+    assert info.value.filename == str(folder)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"] and list(folder.iterdir()) == []
+
+
+def test_the_temporary_name_of_a_long_name_stays_within_name_max(tmp_path):
+    path = tmp_path / ("w" * 248 + ".pt")  # 251 characters: a file system takes it
+    fileio.write_bytes(path, b"weights")
+    assert path.read_bytes() == b"weights" and _leftovers(tmp_path, path.name) == []
+    tmp = fileio.temp_path(path)
+    assert tmp.parent == tmp_path and tmp.suffix == ".tmp" and len(tmp.name.encode()) <= fileio.NAME_MAX
+    assert tmp != fileio.temp_path(tmp_path / ("w" * 248 + ".pu"))  # the hash keeps two long names apart
+    assert fileio.temp_path(tmp_path / "x.pt").name.startswith("x.pt.")  # short names as they were

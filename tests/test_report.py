@@ -222,3 +222,31 @@ def test_missing_metric_and_predictions_are_named(run):
     with pytest.raises(EmokdError, match="fold_02/predictions.npz"):
         report.write_report(run_dir)
     assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "results.md").exists()
+
+
+def test_report_into_another_runs_folder_is_refused(run, tmp_path):
+    run_dir, _ = run
+    other = tmp_path / "other"
+    other.mkdir()
+    _make_run(other)
+    (other / "results.md").write_text("the other run's report")
+    before = {p.name: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    with pytest.raises(EmokdError, match=r"other: another run's folder \(it holds results.json\); writing .*run's "
+                                         r"outputs there would mix the two runs"):
+        report.write_report(run_dir, other)
+    assert {p.name: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
+    assert not (other / "figures").exists()
+    assert report.write_report(run_dir, run_dir)["markdown"] == run_dir / "results.md"  # its own folder: fine
+    assert report.write_report(run_dir, tmp_path / "new")["markdown"].is_file()  # a new one too
+
+
+def test_a_summary_that_is_not_a_table_is_one_line(run, capsys):
+    from emokd.__main__ import main
+
+    run_dir, _ = run
+    results = json.loads((run_dir / "results.json").read_text())
+    results["summary"] = "0.3 +- 0.1"
+    (run_dir / "results.json").write_text(json.dumps(results))
+    assert main(["report", str(run_dir)]) == 2
+    assert capsys.readouterr().err.strip() == (f"emokd report: error: {run_dir / 'results.json'}: 'summary' must "
+                                               "be an object (model -> metric -> mean, sd, n), got '0.3 +- 0.1'")

@@ -120,3 +120,71 @@ def test_report_reproduces_the_committed_tables(run_dir, tmp_path):
     csv_path = report.write_csv(results, tmp_path / "results.csv")
     assert csv_path.read_bytes() == (run_dir / "results.csv").read_bytes()
     assert report.markdown_table(results) in (run_dir / "results.md").read_text(encoding="utf-8")
+
+
+def test_predictions_changed_after_the_run_are_refused(fake, tmp_path):
+    run_dir, results = fake
+    for f in results["folds"]:  # as the run records them
+        with np.load(run_dir / f["predictions"]) as npz:
+            f["predictions_sha256"] = runs.predictions_sha256({k: npz[k] for k in npz.files})
+    (run_dir / "results.json").write_text(json.dumps(results))
+    assert runs.load_run(run_dir).predictions(3)["P03_T01"]["student"].tolist() == [1.0] * 5
+    path = run_dir / "folds" / "fold_03" / "predictions.npz"
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["P03_T01__student"] = arrays["P03_T01__true"].copy()  # hand-edited: a perfect student
+    np.savez(path, **arrays)
+    message = (rf"fold_03/predictions.npz: contents changed since the run \(their SHA-256 is not fold 3's "
+               rf"predictions_sha256 in {run_dir / 'results.json'}\); restore the file, or rerun with --fresh")
+    with pytest.raises(EmokdError, match=message):
+        runs.load_run(run_dir).predictions(3)
+    with pytest.raises(EmokdError, match=message):
+        report.write_report(run_dir, tmp_path / "report")
+    assert runs.load_run(run_dir).predictions(1)["P01_T01"]["student"].tolist() == [1.0] * 5  # the other fold
+
+
+def test_a_garbled_or_truncated_knowledge_cache_is_computed_again(smoke_prepared, tmp_path):
+    import torch
+
+    from emokd.config import experiment_config
+    from emokd.fold import _knowledge
+    from emokd.folddata import load_trials
+    from emokd.models import build_model, freeze
+
+    cfg = experiment_config("smoke", "loso", seed=0)
+    trials = list(load_trials(smoke_prepared[0], cfg.data_format, frames=False).values())
+    torch.manual_seed(0)
+    teacher = freeze(build_model(cfg.student))  # any model with features will do: it reads the band power
+    (tmp_path / "teacher.pt").write_bytes(b"the teacher")
+    first = _knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
+    npz, js = tmp_path / "knowledge.npz", tmp_path / "knowledge.json"
+    meta = json.loads(js.read_text())
+    whole = npz.read_bytes()
+    for damage in (lambda: js.write_text('{"step": "knowl'),  # a partial deletion or copy
+                   lambda: npz.write_bytes(whole[: len(whole) // 3])):
+        damage()
+        assert runs.read_cached(npz, js, meta) is None
+        again = _knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
+        assert sorted(again) == sorted(first) and all(np.array_equal(again[k], first[k]) for k in first)
+        assert sorted(runs.read_cached(npz, js, meta)) == sorted(first)  # written whole again
+
+
+def test_predictions_sha256_is_of_the_arrays_not_of_the_zip_file(tmp_path):
+    import hashlib
+
+    arrays = {"P01_T01__true": np.arange(5, dtype=np.float32), "P01_T01__student": np.ones(5, np.float32)}
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    np.savez(paths[0], **arrays)
+    np.savez(paths[1], **dict(reversed(list(arrays.items()))))  # other zip bytes, the same arrays
+    assert paths[0].read_bytes() != paths[1].read_bytes()
+    digests = set()
+    for path in paths:
+        with np.load(path) as f:
+            digests.add(runs.predictions_sha256({k: f[k] for k in f.files}))
+    assert digests == {runs.predictions_sha256(arrays)}
+    # a known answer: the names, dtypes and shapes as JSON, then the bytes, in name order
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        h.update(json.dumps([key, "<f4", [5]]).encode() + arrays[key].tobytes())
+    assert runs.predictions_sha256(arrays) == h.hexdigest()
+    assert runs.predictions_sha256({**arrays, "P01_T01__student": np.zeros(5, np.float32)}) != h.hexdigest()

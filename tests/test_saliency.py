@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -378,3 +379,28 @@ def test_folds_in_parallel_give_the_same_saliency(smoke_run, tmp_path):
     assert two["references"] == one["references"]
     with pytest.raises(EmokdError, match="n_jobs=0"):
         compute_run_saliency(smoke_run, n_jobs=0, write=False)
+
+
+def test_saliency_into_another_runs_folder_is_refused(tmp_path):
+    from emokd.runfolder import MARKER
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / MARKER).write_text('{"format": "emokd-run/1"}')
+    with pytest.raises(EmokdError, match=r"other: another run's folder \(it holds .emokd.json\)"):
+        compute_run_saliency(tmp_path / "run", out=other)
+    assert [p.name for p in other.iterdir()] == [MARKER]
+
+
+def test_a_damaged_ground_truth_is_one_line(smoke_prepared, tmp_path):
+    from emokd.saliency import _load_truth
+
+    prepared, raw = tmp_path / "prepared", tmp_path / "raw"
+    shutil.copytree(smoke_prepared[0], prepared)
+    raw.mkdir()
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    (prepared / "manifest.json").write_text(json.dumps({**manifest, "source": str(raw)}))
+    (raw / "ground_truth.json").write_text('{"truth_map": [[0.1, ')
+    with pytest.raises(EmokdError, match=r"raw/ground_truth.json: field 'truth_map' is not readable \(.*\); "
+                                         r"regenerate the data"):
+        _load_truth(prepared, "prepared", 6)
