@@ -138,3 +138,33 @@ def test_the_temporary_name_of_a_long_name_stays_within_name_max(tmp_path):
     assert tmp.parent == tmp_path and tmp.suffix == ".tmp" and len(tmp.name.encode()) <= fileio.NAME_MAX
     assert tmp != fileio.temp_path(tmp_path / ("w" * 248 + ".pu"))  # the hash keeps two long names apart
     assert fileio.temp_path(tmp_path / "x.pt").name.startswith("x.pt.")  # short names as they were
+
+
+def test_torch_save_on_a_full_disk_names_the_model_file_and_leaves_nothing(tmp_path, monkeypatch):
+    """A full disk while torch.save writes (through the open temporary file: torch passes the
+    OSError on, without a file name) names the model file; no temporary file is left."""
+    import errno
+    import os
+
+    import torch
+
+    def full(obj, f):
+        f.write(b"PK\x03\x04 half an archive")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full)
+    path = tmp_path / "student.pt"
+    with pytest.raises(OSError) as info:
+        fileio.torch_save({"w": 1}, path)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_torch_save_gives_the_same_bytes_for_the_same_object(tmp_path):
+    """The archive inside a .pt is named independently of the (temporary) file it was written to."""
+    import torch
+
+    obj = {"state_dict": {"w": torch.arange(6.0)}, "config": "{}"}
+    a, b = fileio.torch_save(obj, tmp_path / "a.pt"), fileio.torch_save(obj, tmp_path / "b.pt")
+    assert a.read_bytes() == b.read_bytes()
+    assert torch.equal(torch.load(a, weights_only=True)["state_dict"]["w"], torch.arange(6.0))
