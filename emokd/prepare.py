@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +44,13 @@ from .config import PrepareConfig
 from .errors import EmokdError
 from .mahnob import FRAMES_FILE, LABEL_FILE, read_labels, read_latent, read_trial, session_dir
 from .fileio import save_npz, sha256, versions, write_json  # sha256, write_json: also imported from here
+from .locks import LockBusy, LockUnavailable, file_lock
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "emokd-prepared/1"
 LOCK = ".prepare.lock"
-_held: dict[str, list] = {}  # resolved prepared folder -> [open lock file, depth, shared]
 
 
 def trial_key(subject: int, trial_no: int) -> str:
@@ -125,69 +125,34 @@ def _is_current(entry: dict | None, out: Path, root: Path) -> bool:
 
 @contextlib.contextmanager
 def prepared_lock(out, *, shared: bool):
-    """Hold ``out/.prepare.lock`` (``fcntl.flock``) for the ``with`` block: exclusive to prepare
-    ``out``, ``shared`` to read it (a run). Raises EmokdError at once when the other kind is held.
+    """Hold ``out/.prepare.lock`` (:func:`emokd.locks.file_lock`) for the ``with`` block: exclusive to
+    prepare ``out``, ``shared`` to read it (a run). Raises EmokdError at once when the other kind is held.
 
     Re-entrant within one process for a shared lock (or any lock inside an exclusive one).
     A shared lock on a folder where the lock file cannot be made (read-only data) is not
     taken: nobody can prepare into such a folder either. Where ``fcntl`` is not available
     (Windows) nothing is locked.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
     out = Path(out)
-    key = str(out.resolve())
-    if key in _held:
-        if _held[key][2] and not shared:
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(file_lock(out / LOCK, shared=shared))
+    except LockBusy as busy:
+        if busy.here:
             raise EmokdError(f"{out}: an emokd run in this process is reading this prepared folder; prepare "
-                             "into another --out")
-        _held[key][1] += 1
-        try:
-            yield
-        finally:
-            _held[key][1] -= 1
-        return
-    try:
-        f = open(out / LOCK, "a+")
-    except OSError as err:
+                             "into another --out") from None
+        if shared:
+            raise EmokdError(f"{out}: being prepared by another emokd process (pid {busy.pid}); wait for it to "
+                             "finish, then run again") from None
+        raise EmokdError(f"{out}: another emokd process is reading or preparing this prepared folder (a run or "
+                         "`prepare`); wait for it to finish, or prepare into another --out") from None
+    except LockUnavailable as err:
         if not shared:
-            raise EmokdError(f"{out / LOCK}: cannot create the lock file ({err.strerror})") from None
-        f = None  # read-only data: nobody can prepare into it either
-    if f is not None:
-        try:
-            fcntl.flock(f.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:  # held by another process (any other OSError: a file system without locks)
-            f.seek(0)
-            pid = f.read().strip() or "?"
-            f.close()
-            if shared:
-                raise EmokdError(f"{out}: being prepared by another emokd process (pid {pid}); wait for it to "
-                                 "finish, then run again") from None
-            raise EmokdError(f"{out}: another emokd process is reading or preparing this prepared folder (a run or "
-                             "`prepare`); wait for it to finish, or prepare into another --out") from None
-        except OSError as err:
-            f.close()
-            f = None
+            raise EmokdError(f"{out / LOCK}: cannot lock ({err.strerror})") from None
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):  # read-only data: nobody prepares into it
             log.warning("%s: not locked (%s); do not prepare into it while a run reads it", out, err.strerror)
-    if f is None:
+    with held:
         yield
-        return
-    if not shared:  # the preparing process names itself to the runs it keeps out
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-    _held[key] = [f, 1, shared]
-    try:
-        yield
-    finally:
-        _held[key][1] -= 1
-        if _held[key][1] == 0:
-            del _held[key]
-            f.close()  # closing releases the lock; the file stays (removing it would race)
 
 
 def _check_frames_everywhere(root: Path, labels: dict, on_error: str) -> dict[str, str]:

@@ -23,63 +23,35 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 from .errors import EmokdError
 from .fileio import temp_path  # noqa: F401  (its home was here)
+from .locks import LockBusy, file_lock
 
 MARKER = ".emokd.json"
 LOCK = ".emokd.lock"
 FORMAT = "emokd-run/1"
-_held: dict[str, list] = {}  # resolved OUT -> [open lock file, depth]
 
 
 @contextlib.contextmanager
 def run_lock(out):
-    """Hold ``out/.emokd.lock`` (``fcntl.flock``, exclusive) for the ``with`` block.
+    """Hold ``out/.emokd.lock`` (:func:`emokd.locks.file_lock`, exclusive) for the ``with`` block.
 
     Raises EmokdError at once when another process holds it. Where ``fcntl`` is
     not available (Windows) the folder is not locked.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
     out = Path(out)
-    key = str(out.resolve())
-    if key in _held:
-        _held[key][1] += 1
-        try:
-            yield
-        finally:
-            _held[key][1] -= 1
-        return
-    path = out / LOCK
-    f = open(path, "a+")
+    held = contextlib.ExitStack()
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.seek(0)
-        pid = f.read().strip() or "?"
-        f.close()
-        raise EmokdError(f"another emokd run (pid {pid}) is using {out}; wait for it to finish or choose "
+        held.enter_context(file_lock(out / LOCK))
+    except LockBusy as busy:
+        raise EmokdError(f"another emokd run (pid {busy.pid}) is using {out}; wait for it to finish or choose "
                          "another --out") from None
-    f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    _held[key] = [f, 1]
-    try:
+    with held:
         yield
-    finally:
-        _held[key][1] -= 1
-        if _held[key][1] == 0:
-            del _held[key]
-            f.close()  # closing releases the lock; the file stays (removing it would race)
 
 
 def _is_emokd_results(path: Path) -> bool:
