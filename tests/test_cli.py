@@ -174,15 +174,19 @@ def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
     assert not (tmp_path / "x").exists()  # nothing written for a bad command
 
 
+def _exit_status(args) -> int:
+    """``main(args)`` in this process: its return value, or the status argparse exits with."""
+    try:
+        return main(args)
+    except SystemExit as stop:  # argparse's own errors
+        return stop.code
+
+
 @pytest.mark.parametrize("args, message", BAD_ARGUMENTS)
 def test_bad_arguments_in_process(args, message, tmp_path, monkeypatch, capsys):
     """The same without a new interpreter: exit status 2, the message on the last line of stderr."""
     monkeypatch.chdir(tmp_path)
-    try:
-        code = main(args)
-    except SystemExit as stop:  # argparse's own errors
-        code = stop.code
-    assert code == 2
+    assert _exit_status(args) == 2
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "x").exists()
 
@@ -221,11 +225,7 @@ PROBED_OPTIONS = {
 def test_probed_options_are_refused_in_one_line_before_any_work(case, tmp_path, monkeypatch, capsys):
     args, message = PROBED_OPTIONS[case]
     monkeypatch.chdir(tmp_path)
-    try:
-        code = main(args)
-    except SystemExit as stop:  # argparse's own errors
-        code = stop.code
-    assert code == 2
+    assert _exit_status(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "x").exists()
