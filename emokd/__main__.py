@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import (
-    EEG_CHANNELS,
+from .core.constants import EEG_CHANNELS
+from .core.config import (
     FEATURE_LOSSES,
     NORMALISATIONS,
     PRESETS,
@@ -274,8 +274,8 @@ def _check_out(out: Path) -> None:
 def _check_device(device: str) -> None:
     import torch
 
-    from .config import DEVICE_TYPES, is_device_name
-    from .train import resolve_device
+    from .core.config import DEVICE_TYPES, is_device_name
+    from .core.device import resolve_device
 
     if not is_device_name(device):  # torch knows more (meta, xpu, ...): none of them runs emokd
         raise EmokdError(f"--device {device}: choose auto, {', '.join(DEVICE_TYPES)} or cuda:N")
@@ -307,7 +307,7 @@ def _check_backend(backend: str | None) -> None:
 
 
 def _synth(args) -> None:
-    from .synthetic import generate
+    from .synth.synthetic import generate
 
     overrides = {k: getattr(args, k) for k in ("eeg_gain", "nuisance_sd", "subject_offset_sd", "emg_leakage",
                                                "line_noise_uv", "blink_rate_hz", "mixing_width_m",
@@ -332,7 +332,7 @@ def _synth(args) -> None:
 
 
 def _prepare(args) -> None:
-    from .prepare import prepare_dataset
+    from .io.prepare import prepare_dataset
 
     t0 = time.perf_counter()
     manifest = prepare_dataset(args.dir, args.out, PrepareConfig(), progress=not args.quiet,
@@ -360,7 +360,7 @@ def _is_feature_release(folder: Path) -> bool:
 
 def _data_for_run(args) -> Path:
     """The data folder of a run: prepared, the feature release, prepared from --data, or synthetic."""
-    from .prepare import MANIFEST, prepare_dataset
+    from .io.prepare import MANIFEST, prepare_dataset
 
     if args.data is not None:
         if (args.data / MANIFEST).exists() or _is_feature_release(args.data):
@@ -370,7 +370,7 @@ def _data_for_run(args) -> Path:
         out = args.out / "prepared"
         prepare_dataset(args.data, out, PrepareConfig(), progress=not args.quiet)
         return out
-    from .synthetic import ensure_generated
+    from .synth.synthetic import ensure_generated
 
     data = args.out / "data"
     ensure_generated(data, synth_config(args.preset), seed=args.seed, progress=not args.quiet)
@@ -408,9 +408,9 @@ def _experiment_config(args):
 
 
 def _run(args) -> None:
-    from .experiment import fold_record_files, run_experiment
-    from .report import markdown_table, write_report
-    from .runfolder import check_claim, check_same, claim, run_lock
+    from .evaluation.experiment import fold_record_files, run_experiment
+    from .evaluation.report import markdown_table, write_report
+    from .training.runfolder import check_claim, check_same, claim, run_lock
 
     if args.n_jobs is not None and (args.n_jobs == 0 or args.n_jobs < -1):
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
@@ -458,7 +458,7 @@ def _cluster(args, prepared: Path):
     ``--scheduler`` (connected here, its workers checked to see the data and the run folder)."""
     if args.scheduler is None:
         return contextlib.nullcontext(args.backend)
-    from .cluster import scheduler_client
+    from .evaluation.cluster import scheduler_client
 
     @contextlib.contextmanager
     def connected():
@@ -480,7 +480,7 @@ def _ranges(numbers) -> str:
 
 
 def _report(args) -> None:
-    from .report import load_results, markdown_table, write_report
+    from .evaluation.report import load_results, markdown_table, write_report
 
     results = load_results(args.dir)
     out = args.out or args.dir
@@ -491,7 +491,8 @@ def _report(args) -> None:
 
 
 def _saliency(args) -> None:
-    from .saliency import METHODS, compute_run_saliency, summary_table
+    from .saliency.attribution import METHODS
+    from .saliency.run import compute_run_saliency, summary_table
 
     if args.threads < 1:
         raise EmokdError(f"--threads {args.threads}: need >= 1")
@@ -519,8 +520,9 @@ def _check_writable(folder: Path, what: str) -> None:
 def _pretrain_face(args) -> None:
     import dataclasses
 
-    from .backbone import FacePretrainConfig, card_path, pretrain_face_backbone, save_backbone
-    from .train import resolve_device
+    from .training.pretraining import FacePretrainConfig, pretrain_face_backbone, save_backbone
+    from .nn.backbone import card_path
+    from .core.device import resolve_device
 
     _check_seed(args.seed)
     _check_device(args.device)
