@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from .device import resolve_device
 
 #: torch intra-op threads of every fold (training, knowledge, prediction) and of the frozen
 #: backbone's embeddings
@@ -96,6 +97,4 @@ def compute_record(device="auto") -> dict:
     """What a fold's numbers depend on besides its configuration and data: ``{"device": "cpu",
     "torch_threads": 1}``. ``device``: a config's device (``"auto"`` is resolved as a run resolves
     it, :func:`emokd.core.device.resolve_device`) or a torch device; recorded without its index."""
-    from .device import resolve_device
-
     return {"device": resolve_device(device).type, "torch_threads": FOLD_THREADS}

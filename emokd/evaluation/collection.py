@@ -33,6 +33,8 @@ import numpy as np
 
 from ..errors import EmokdError
 from ..training.runs import RESULTS, SCHEMES, read_results
+from ..core.config import experiment_config
+from .stats import paired_tests
 
 #: the table's columns, in this order (those no run has are dropped)
 MODELS = ("teacher", "student", "student_kd", "student_kd_selected", "ref_ridge_teacher", "ref_ridge_student",
@@ -71,8 +73,6 @@ def configuration(results: dict) -> str:
     chosen on validation prefixes ``kdsel-``. Runs written before a field existed have its
     default (``train``, no selection).
     """
-    from ..core.config import experiment_config
-
     cfg = results.get("config") or {}
     preset = results.get("preset") or cfg.get("preset")
     default = experiment_config(preset)
@@ -270,8 +270,6 @@ def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "s
     folds test the same subjects in the same order and every run has both models. With
     ``min_runs=1`` a configuration run with one seed gets the paired test over its own folds.
     """
-    from .stats import paired_tests
-
     names = [set(r.results["models"] + r.results.get("references", [])) for r in group]
     if not _same_folds(group, min_runs) or any({a, b} - n for n in names):
         return None

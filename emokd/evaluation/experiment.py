@@ -63,9 +63,12 @@ from ..training.fold import as_json, check_compute, finished_fold, frozen_backbo
 from ..training.folddata import REFERENCES, load_trials
 from .linear import reference_metrics
 from ..training.runfolder import check_claim, check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
-from ..training.runs import FORMAT, missing_outputs, read_json
 from ..core.threads import compute_record, fold_threads
 from .stats import paired_tests, summarise
+from ..core.device import resolve_device
+from ..io.prepare import prepared_lock
+from ..nn.embeddings import cached_embeddings
+from ..training.runs import FORMAT, check_fold_metrics, missing_outputs, read_json
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +133,6 @@ def run_experiment(prepared_dir, cfg: ExperimentConfig, out, *, n_jobs: int = 1,
         files stay where it ran: ``results.json`` lists such folds under
         ``imported_folds``.
     """
-    from ..io.prepare import prepared_lock
-
     out = Path(out)
     check_claim(out, fresh=not resume)  # a folder refused gets no lock file either
     out.mkdir(parents=True, exist_ok=True)
@@ -159,8 +160,6 @@ def fold_record_files(folder) -> list[Path]:
 def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, dict]:
     """fold number -> the finished fold's result (``folder/fold_XX.json``), each checked to be this
     configuration's on this data (:func:`emokd.training.runfolder.check_same`; EmokdError naming the file)."""
-    from ..training.runs import check_fold_metrics
-
     cfg_json, data_id = as_json(cfg), fingerprint_id(data)
     records = {}
     for path in fold_record_files(folder):
@@ -239,8 +238,6 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     del trials
     embeddings = None
     if frozen_backbone(cfg) and folds:  # once, before any fold: the backbone saw none of these subjects
-        from ..nn.embeddings import cached_embeddings
-        from ..core.device import resolve_device
 
         embeddings = cached_embeddings(prepared_dir, cfg.teacher, device=resolve_device(cfg.device),
                                        progress=progress)

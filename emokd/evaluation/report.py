@@ -32,6 +32,7 @@ from ..core.fileio import atomic_path, write_text
 from ..core.metrics import METRICS
 from ..training.runs import SCHEMES, Run, check_results, load_run, metrics_frame, read_results
 from .stats import paired_tests, summarise
+from ..training.runfolder import check_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +297,6 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
     the paths by name: ``markdown``, ``csv``, ``fold_ccc`` and ``predictions_fold_XX``
     per fold.
     """
-    from ..training.runfolder import check_output_folder
-
     run = load_run(run_dir)
     results = run.results
     out = Path(out) if out is not None else run.dir

@@ -30,8 +30,12 @@ import numpy as np
 
 from ..core.config import ModelConfig
 from ..errors import EmokdError
-from ..core.fileio import save_npz, write_json
 from ..core.memory import release_memory
+from ..core.constants import FRAME_MEAN, FRAME_STD
+from ..core.fileio import save_npz, sha256, write_json
+from ..core.threads import fold_threads
+from ..io.prepare import MANIFEST, load_prepared, read_manifest
+from .backbone import backbone_path, read_card
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +49,8 @@ def views_for(cfg: ModelConfig) -> tuple[str, ...]:
 
 def backbone_sha256(cfg: ModelConfig) -> str:
     """SHA-256 of the frozen backbone's weights file (emokd's own unless ``cfg.cnn_weights``)."""
-    from .backbone import backbone_path, read_card
-
     if cfg.cnn == "small":
         return read_card(cfg.cnn_weights)["sha256"]
-    from ..core.fileio import sha256
 
     if cfg.cnn_weights is None:
         raise EmokdError("a frozen ir50 backbone needs cnn_weights (a state dict of the pretrained backbone)")
@@ -70,8 +71,6 @@ def embed_trial(teacher, frames: np.ndarray, *, views=("centre",), device="cpu",
     emb : ndarray, float32, shape (n_steps, n_views, k, E)
     """
     import torch
-
-    from ..core.constants import FRAME_MEAN, FRAME_STD
 
     n, k, h, w = frames.shape
     s = teacher.frame_size
@@ -102,8 +101,6 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
     Returns the ``.npz`` path.
     """
     from .models import build_model, freeze
-    from ..io.prepare import MANIFEST, read_manifest
-    from ..core.fileio import sha256
 
     if cfg.arch != "teacher" or cfg.backbone != "frozen":
         raise EmokdError(f"embeddings are cached for a teacher with backbone='frozen', not arch={cfg.arch!r} "
@@ -128,7 +125,6 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             pass
         log.warning("%s: not this data's embeddings (truncated, foreign or stale): computed again", npz)
-    from ..io.prepare import load_prepared
 
     teacher = freeze(build_model(cfg)).to(device)
     arrays = {}
@@ -138,7 +134,6 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
         from tqdm.auto import tqdm
 
         it = tqdm(keys, desc="embeddings", unit="trial")
-    from ..core.threads import fold_threads
 
     with fold_threads():  # the same embeddings on any machine and in any process (emokd.core.threads)
         for k in it:

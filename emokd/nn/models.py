@@ -24,6 +24,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from ..core.config import ModelConfig
 from ..errors import EmokdError
 from .ir50 import IR50_INPUT_SIZE, IR50Backbone, load_backbone_weights
+from .backbone import load_backbone
 
 __all__ = [
     "TCN", "BiLSTMStudent", "FeatureProjection", "FrameCNN", "IR50Backbone", "Student", "Teacher",
@@ -345,8 +346,6 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                          f"not cnn={cfg.cnn!r} with backbone={cfg.backbone!r}")
     model = Teacher(cfg)
     if cfg.cnn == "small" and cfg.backbone == "frozen":
-        from .backbone import load_backbone
-
         load_backbone(model.cnn, cfg.cnn_weights)
         return model
     if cfg.cnn == "ir50" and cfg.cnn_weights is None:

@@ -44,6 +44,7 @@ import torch
 from ..core.constants import EEG_CHANNELS
 from ..training.datasets import overlap_average, window_starts
 from ..errors import EmokdError
+from ..nn.models import Student
 
 METHODS: tuple[str, ...] = ("gradient", "grad_x_input", "integrated_gradients", "occlusion")
 N_ALPHAS = 32  # integrated gradients: interpolation points between the baseline and x
@@ -206,8 +207,6 @@ def occlusion(model, x, groups=None, *, device="cpu", max_copies: int | None = N
 def _first_block_linear(model) -> bool:
     """Whether ``model`` is the TCN student, whose first block is linear in its input up to
     :meth:`emokd.nn.models.Student.from_first_linear_parts`."""
-    from ..nn.models import Student
-
     return isinstance(model, Student)
 
 

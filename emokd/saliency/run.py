@@ -36,6 +36,15 @@ from .attribution import METHODS, N_ALPHAS, N_CHANS, as_tensor, attributions, ch
 from ..core.constants import BAND_NAMES, EEG_CHANNELS
 from ..errors import EmokdError
 from ..core.memory import call_and_release
+from ..core.device import resolve_device
+from ..core.fileio import write_json
+from ..io.features import EEG_BANDS
+from ..io.prepare import read_manifest
+from ..synth.synthetic import TRUTH_FILE
+from ..training.folddata import fold_inputs, load_trials
+from ..training.runfolder import check_output_folder
+from ..training.runs import load_run
+from ..training.train import load_model
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +54,6 @@ SALIENCY_FILE = "saliency.json"
 
 def _load_truth(data_dir: Path, data_format: str, expected_bands: int) -> dict | None:
     """The planted truth of synthetic data: prepared manifest "source" -> ground_truth.json."""
-    from ..io.prepare import read_manifest
-    from ..synth.synthetic import TRUTH_FILE
-
     if data_format != "prepared":
         return None
     source = (read_manifest(data_dir) or {}).get("source")
@@ -105,8 +111,6 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
         entry (occlusion also has ``band_occlusion`` (n_bands,) and ``channel_occlusion`` (32,)),
         ``checks`` (max |trace - saved prediction| per model and fold), ``seconds``.
     """
-    from ..training.runfolder import check_output_folder
-
     if n_threads is not None and n_threads < 1:
         raise EmokdError(f"n_threads={n_threads!r}: need >= 1")
     if write and out is not None:
@@ -124,17 +128,11 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
 
 
 def _student_trials(run) -> dict:
-    from ..training.folddata import load_trials
-
     return load_trials(run.data_dir, run.config.data_format, frames=False)  # the students read band power only
 
 
 def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write: bool, out=None, *,
                   n_jobs: int = 1, n_threads: int | None = 1) -> dict:
-    from ..core.fileio import write_json
-    from ..training.runs import load_run
-    from ..core.device import resolve_device
-
     t0 = time.perf_counter()
     check_methods(methods)
     run = load_run(run_dir)
@@ -201,9 +199,6 @@ def _fold_saliency(run_dir, number: int, models, methods, window: dict, device, 
     """One fold: its test steps' feature-correlation map (bands, channels), each model's attribution
     records (method -> list, in test-trial order) and check. Reads the run itself when ``run`` is not
     given (a joblib worker)."""
-    from ..training.runs import load_run
-    from ..core.device import resolve_device
-
     if n_threads:
         torch.set_num_threads(n_threads)
     run = run if run is not None else load_run(run_dir)
@@ -222,8 +217,6 @@ def _fold_saliency(run_dir, number: int, models, methods, window: dict, device, 
 
 def _test_inputs(run, fold, trials: dict, cfg) -> list[dict]:
     """The fold's test trials, z-scored as the fold's models saw them."""
-    from ..training.folddata import fold_inputs
-
     missing = [k for k in fold.train + fold.validation + fold.test if k not in trials]
     if missing:
         raise EmokdError(f"{run.where}: fold {fold.fold} names trials {missing} that {run.data_dir} does not have")
@@ -235,8 +228,6 @@ def _model_saliency(run, fold: int, name: str, test: list[dict], saved, methods,
                     records: dict) -> float | None:
     """One student's attributions on a fold's test trials, appended to ``records`` (method -> list);
     returns max |recomputed trace - saved prediction| (None without saved predictions)."""
-    from ..training.train import load_model
-
     model, _ = load_model(run.model_path(fold, name), device=str(device))
     model.eval()
     diff = 0.0
@@ -251,8 +242,6 @@ def _model_saliency(run, fold: int, name: str, test: list[dict], saved, methods,
 
 
 def _feature_bands():
-    from ..io.features import EEG_BANDS
-
     return EEG_BANDS
 
 

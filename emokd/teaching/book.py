@@ -29,6 +29,11 @@ from pathlib import Path
 
 from ..core.config import PRESETS, PrepareConfig, experiment_config, preset_from_env, synth_config
 from ..errors import EmokdError
+from ..evaluation.experiment import run_experiment
+from ..io.prepare import prepare_dataset, read_manifest
+from ..synth.synthetic import ensure_generated
+from ..training.datasets import make_folds
+from ..training.fold import model_names
 
 #: seed of the book's dataset and experiment
 SEED = 0
@@ -64,9 +69,6 @@ def synthetic_data(preset_name: str | None = None, *, progress: bool = False) ->
     ``session.xml``, frames, label file, ``ground_truth.json``) and the prepared
     folder (one ``.npz`` per trial and ``manifest.json``).
     """
-    from ..io.prepare import prepare_dataset
-    from ..synth.synthetic import ensure_generated
-
     name = _preset(preset_name)
     raw = cache_dir() / f"book-{name}" / "data"
     ensure_generated(raw, synth_config(name), seed=SEED, progress=progress)
@@ -87,8 +89,6 @@ def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs
     student, KD student, ...), read from the model files the folds write; nothing is
     shown when the run is already in the cache.
     """
-    from ..evaluation.experiment import run_experiment
-
     name = _preset(preset_name)
     _, prepared = synthetic_data(name)
     out = cache_dir() / f"book-{name}" / f"{protocol}_seed{SEED}"
@@ -100,10 +100,6 @@ def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs
 
 def _n_models(prepared: Path, cfg) -> int:
     """How many models the experiment trains: folds x models per fold."""
-    from ..training.datasets import make_folds
-    from ..training.fold import model_names
-    from ..io.prepare import read_manifest
-
     subject_of = {k: int(t["subject"]) for k, t in read_manifest(prepared)["trials"].items()}
     folds = make_folds(subject_of, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds,
                        val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)

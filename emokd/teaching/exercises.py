@@ -31,6 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ..core.constants import BANDS
+from ..core.metrics import ccc
+from ..signal.bandpower import band_power
 
 __all__ = ["ExerciseError", "Verdict", "check_band_power", "check_ccc", "check_ccc_loss",
            "check_kd_objective", "check_loso_folds"]
@@ -148,8 +151,6 @@ _CCC_MISTAKES = (
 
 
 def _ccc_body(fn):
-    from ..core.metrics import ccc
-
     got = [_number(_call(fn, t, p, what=name), "the CCC") for name, t, p in _ccc_cases()]
     want = [ccc(t, p) for _, t, p in _ccc_cases()]
     if all(_close(g, w, 1e-6) for g, w in zip(got, want)):
@@ -193,8 +194,6 @@ def _loss_case(seed: int = 3):
 
 
 def _joined_ccc_loss(pred, target, mask):
-    from ..core.metrics import ccc
-
     m = mask.numpy() > 0
     return 1.0 - ccc(target.numpy()[m], pred.detach().numpy()[m])
 
@@ -438,8 +437,6 @@ def _bp_variant(x, sfreq, *, relative="total", integrate="simpson", edges="close
     from scipy.integrate import simpson, trapezoid
     from scipy.signal import welch
 
-    from ..core.constants import BANDS
-
     f, psd = welch(x, fs=sfreq, nperseg=nperseg or int(sfreq))  # (n_chans, n_freqs)
     integ = {"simpson": lambda y, xx: simpson(y, x=xx, axis=-1),
              "trapezoid": lambda y, xx: trapezoid(y, x=xx, axis=-1),
@@ -468,9 +465,6 @@ _BP_MISTAKES = (
 
 
 def _bp_body(fn):
-    from ..core.constants import BANDS
-    from ..signal.bandpower import band_power
-
     for sfreq, x in _bp_cases():
         what = f"a 2 s window of 3 channels at {sfreq:g} Hz"
         out = _call(fn, x.copy(), sfreq, what=what)

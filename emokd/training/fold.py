@@ -25,8 +25,10 @@ from ..core.fileio import save_npz, sha256, write_json
 from .folddata import fold_inputs, latent_metrics, load_trials
 from ..core.metrics import fold_metrics
 from .runfolder import check_same, data_fingerprint, fingerprint_id
-from .runs import PREDICTIONS, fold_dir, missing_outputs, read_json
 from ..core.threads import compute_record, fold_threads
+from ..core.device import resolve_device
+from ..nn.embeddings import cached_embeddings, load_embeddings
+from .runs import PREDICTIONS, fold_dir, missing_outputs, predictions_sha256, read_cached, read_json
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,6 @@ def frozen_backbone(cfg: ExperimentConfig) -> bool:
 def _knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
     """Step 2: the teacher's features (it reads trial ``field``) for the training and validation windows,
     cached in ``here``."""
-    from .runs import read_cached
     from .train import extract_knowledge
 
     windows = cfg.student_train  # knowledge is cut into the student's windows
@@ -154,7 +155,6 @@ def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dic
     frozen = frozen_backbone(cfg)
     trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
     if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
-        from ..nn.embeddings import cached_embeddings, load_embeddings
 
         emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))
         for k, t in trials.items():
@@ -194,8 +194,6 @@ def check_compute(path, stored, cfg: ExperimentConfig) -> None:
 def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: bool, progress: bool,
            embeddings) -> tuple[_FoldSetup, dict]:
     """What every model of the fold trains with, and every trial of the data set (``all_trials``)."""
-    from ..core.device import resolve_device
-
     device = resolve_device(cfg.device)
     all_trials = _fold_trials(prepared_dir, cfg, device, embeddings)
     parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
@@ -323,8 +321,6 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
 def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:
     """Every model's metrics on the test trials (and against the latent valence, where there is one);
     the predictions written to ``here/predictions.npz``. Returns the fold result's fields."""
-    from .runs import predictions_sha256
-
     truth = {t["key"]: t["valence"] for t in test}
     fields = {"metrics": {name: fold_metrics({k: (y, p[k]) for k, y in truth.items()}) for name, p in preds.items()}}
     latent = latent_metrics({t["key"]: t for t in test}, preds)

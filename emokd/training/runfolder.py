@@ -29,6 +29,12 @@ from pathlib import Path
 
 from ..errors import EmokdError
 from ..core.locks import LockBusy, file_lock
+from . import runs
+from ..core.fileio import sha256, write_json
+from ..io.features import find_feature_file
+from ..io.mahnob import LABEL_FILE, read_labels
+from ..io.prepare import MANIFEST, check_complete, read_manifest
+from .runs import read_json
 
 MARKER = ".emokd.json"
 LOCK = ".emokd.lock"
@@ -54,8 +60,6 @@ def run_lock(out):
 
 
 def _is_emokd_results(path: Path) -> bool:
-    from . import runs
-
     try:
         return runs.read_json(path).get("format") == runs.FORMAT
     except EmokdError:
@@ -136,9 +140,6 @@ def claim(out, *, fresh: bool = False) -> dict:
     of it is read with the new run's files; in a folder emokd did not write, a file
     of one of those names is refused, never overwritten. Call it under :func:`run_lock`.
     """
-    from ..core.fileio import write_json
-    from .runs import read_json
-
     out = Path(out)
     marker = read_marker(out) if not fresh else None
     if marker is not None:
@@ -162,8 +163,6 @@ def claim(out, *, fresh: bool = False) -> dict:
 
 def record(out, cfg_json: dict, data: dict, *, seconds_before: float = 0.0) -> None:
     """Store what the run in ``out`` is computed from (configuration, data) and the time spent so far."""
-    from ..core.fileio import write_json
-
     write_json(Path(out) / MARKER, {"format": FORMAT, "config": cfg_json, "data": data,
                                     "seconds_before": round(seconds_before, 3)})
 
@@ -177,14 +176,8 @@ def data_fingerprint(data_dir, data_format: str = "prepared") -> dict:
     from the manifest and the trial files; ``features``: ``{"kind", "files": {path: sha256}}``
     (the label file and each trial's feature file, paths relative to ``data_dir``).
     """
-    from ..core.fileio import sha256
-    from ..io.prepare import MANIFEST, check_complete, read_manifest
-
     root = Path(data_dir)
     if data_format == "features":
-        from ..io.features import find_feature_file
-        from ..io.mahnob import LABEL_FILE, read_labels
-
         paths = [root / LABEL_FILE] + [find_feature_file(root, s, t) for s, t in read_labels(root / LABEL_FILE)]
         return {"kind": "features", "files": {str(p.relative_to(root)): sha256(p) for p in paths}}
     manifest = read_manifest(root)

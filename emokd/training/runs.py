@@ -37,6 +37,7 @@ import numpy as np
 from .datasets import Fold
 from ..errors import EmokdError
 from ..core.metrics import METRICS
+from ..core.config import ExperimentConfig
 
 FORMAT = "emokd-results/1"
 RESULTS = "results.json"
@@ -267,8 +268,6 @@ class Run:
     @cached_property
     def config(self):
         """The run's :class:`~emokd.core.config.ExperimentConfig`."""
-        from ..core.config import ExperimentConfig
-
         try:
             return ExperimentConfig.from_json(self.results["config"])
         except (KeyError, TypeError) as err:

@@ -38,6 +38,7 @@ from ..errors import EmokdError
 from ..nn.losses import kd_objective
 from ..core.metrics import ccc as ccc_metric
 from ..core.fileio import torch_save, write_text
+from ..nn.models import FeatureProjection, build_model
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ def save_model(model: torch.nn.Module, cfg: ModelConfig, path, extra: dict | Non
 
 def load_model(path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig]:
     """Rebuild a model from :func:`save_model`'s file (its config is inside)."""
-    from ..nn.models import build_model
-
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         d = json.loads(ckpt["config"])
@@ -137,8 +136,6 @@ def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
         raise EmokdError(f"student features ({model.n_features}) and teacher features ({n_teacher}) differ; "
                          "use projection='auto' or 'linear'")
     if kd.projection == "linear" or (kd.projection == "auto" and differ):
-        from ..nn.models import FeatureProjection
-
         return FeatureProjection(model.n_features, n_teacher)
     return None
 

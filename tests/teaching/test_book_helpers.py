@@ -79,7 +79,7 @@ def test_experiment_is_the_presets_loso_run_in_the_cache(tmp_path, monkeypatch):
         calls.append((prepared, cfg, out, kw))
         return {"n_folds": 3}
 
-    monkeypatch.setattr("emokd.evaluation.experiment.run_experiment", fake_run)
+    monkeypatch.setattr(book, "run_experiment", fake_run)
     out, results = book.experiment(progress=False)  # the bar reads the data: tests/teaching/test_book_progress.py
     assert out == tmp_path / "cache" / "book-smoke" / "loso_seed0" and results == {"n_folds": 3}
     prepared, cfg, out_arg, kw = calls[0]
