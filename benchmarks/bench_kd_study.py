@@ -75,6 +75,7 @@ that a rerun reproduces the committed results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -108,8 +109,10 @@ def run_order(noise_levels, private_levels, h3_noise: float) -> list[tuple[float
     return order
 
 
-def run_condition(work: Path, preset: str, seed: int, noise: float, private: float, n_jobs: int) -> dict:
-    """Generate, prepare and run one (seed, noise, face-only content) condition; its results.json."""
+def run_condition(work: Path, preset: str, seed: int, noise: float, private: float, n_jobs: int,
+                  backend: str | None = None) -> dict:
+    """Generate, prepare and run one (seed, noise, face-only content) condition; its results.json.
+    ``backend="dask"``: the folds run on the Dask client of :func:`emokd.evaluation.cluster.scheduler_client`."""
     from emokd.core.config import synth_config
     from emokd.evaluation.experiment import run_experiment
     from emokd.io.prepare import prepare_dataset
@@ -120,8 +123,8 @@ def run_condition(work: Path, preset: str, seed: int, noise: float, private: flo
     ensure_generated(data, synth_config(preset, annotation_noise_sd=noise, face_private_sd=private), seed=seed,
                      progress=False)
     prepare_dataset(data, progress=False)
-    return run_experiment(data / "prepared", study_config(preset, seed), work / "runs" / name, n_jobs=n_jobs,
-                          progress=False)
+    return run_experiment((data / "prepared").resolve(), study_config(preset, seed), (work / "runs" / name).resolve(),
+                          n_jobs=n_jobs, backend=backend, progress=False)
 
 
 def study_config(preset: str, seed: int):
@@ -366,6 +369,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--private", type=float, nargs="+", default=[1.0], help="H3: face-only content levels (> 0)")
     ap.add_argument("--h3-noise", type=float, default=1.0, help="the noise level of H3's contrast")
     ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--scheduler", metavar="ADDRESS|FILE",
+                    help="run every condition's folds on this Dask cluster (its scheduler's address or file; with "
+                         "--n-jobs -1 as many at once as it runs); the workers must see --work")
     ap.add_argument("--work", type=Path, default=REPO / "emokd-runs" / "kd-study", help="data and run folders")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "kd-study", help="where results go")
     ap.add_argument("--no-run", action="store_true",
@@ -378,20 +384,28 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     shown = [(n, 0.0) for n in args.noise] + [c for c in conditions if c[1] > 0]  # tables: by noise, then H3
     rows, run_seconds, missing = {condition_name(*c): [] for c in shown}, {}, []
-    for seed in args.seeds:  # seed-major: an interrupted study has whole seeds of every condition
-        for noise, private in conditions:
-            name = condition_name(noise, private)
-            done = args.work / "runs" / f"{name}_seed{seed}" / "results.json"
-            if args.no_run:
-                if not done.is_file():
-                    missing.append(f"{name}_seed{seed}")
-                    continue
-                res = json.loads(done.read_text())
-            else:
-                logging.info("condition %s, seed %d", name, seed)
-                res = run_condition(args.work, args.preset, seed, noise, private, args.n_jobs)
-            rows[name] += fold_scores(res, seed)
-            run_seconds[f"{name}_seed{seed}"] = res["runtime_s"]
+    cluster = contextlib.ExitStack()  # with --scheduler: the Dask client, for the whole study
+    if args.scheduler and not args.no_run:
+        from emokd.evaluation.cluster import scheduler_client
+
+        args.work.mkdir(parents=True, exist_ok=True)
+        cluster.enter_context(scheduler_client(args.scheduler, write=[args.work.resolve()]))
+    with cluster:
+        for seed in args.seeds:  # seed-major: an interrupted study has whole seeds of every condition
+            for noise, private in conditions:
+                name = condition_name(noise, private)
+                done = args.work / "runs" / f"{name}_seed{seed}" / "results.json"
+                if args.no_run:
+                    if not done.is_file():
+                        missing.append(f"{name}_seed{seed}")
+                        continue
+                    res = json.loads(done.read_text())
+                else:
+                    logging.info("condition %s, seed %d", name, seed)
+                    res = run_condition(args.work, args.preset, seed, noise, private, args.n_jobs,
+                                        backend="dask" if args.scheduler else None)
+                rows[name] += fold_scores(res, seed)
+                run_seconds[f"{name}_seed{seed}"] = res["runtime_s"]
     if missing:  # analyse whole seeds only, so every analysed condition has the same fold x seed units
         finished = {name for name in run_seconds}
         first = condition_name(*conditions[0])

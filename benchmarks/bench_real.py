@@ -99,10 +99,11 @@ def config_options(config: str) -> list[str]:
 
 
 def command(protocol: str, seed: int, n_jobs: int, data: str, out: Path, config: str = "book",
-            device: str | None = None) -> list[str]:
+            device: str | None = None, scheduler: str | None = None) -> list[str]:
     return ([sys.executable, "-m", "emokd", "run", *config_options(config), "--protocol", protocol, "--seed",
              str(seed), "--n-jobs", str(n_jobs), "--data", data, "--out", str(out)]
-            + (["--device", device] if device else []) + ["--quiet"])
+            + (["--device", device] if device else []) + (["--scheduler", scheduler] if scheduler else [])
+            + ["--quiet"])
 
 
 def validation_ccc(runs: list[dict]) -> float:
@@ -149,7 +150,7 @@ def _seed_from_base(base_run: Path, run: Path) -> None:
 
 
 def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = False, config: str = "book",
-            device: str | None = None) -> float | None:
+            device: str | None = None, scheduler: str | None = None) -> float | None:
     """Run (or resume) one experiment and copy its small outputs; returns the wall time in seconds.
 
     A finished run (its results.json copied to results/) is kept as it is unless ``rerun``:
@@ -164,7 +165,7 @@ def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = Fals
         _seed_from_base(RUNS / run_name(config.removeprefix("kdsel-"), protocol, seed), run)
     records = dest / RECORDS
     t0 = time.perf_counter()
-    cmd = command(protocol, seed, n_jobs, data, run, config, device) + (["--fresh"] if rerun else [])
+    cmd = command(protocol, seed, n_jobs, data, run, config, device, scheduler) + (["--fresh"] if rerun else [])
     if not rerun and any(records.glob("fold_*.json")):  # folds finished in an earlier session
         cmd[-1:-1] = ["--fold-records", str(records)]
     print("$ " + " ".join(cmd), flush=True)
@@ -572,6 +573,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--device", help="passed to `python -m emokd run --device` (default: its auto)")
+    ap.add_argument("--scheduler", metavar="ADDRESS|FILE",
+                    help="run the folds on this Dask cluster (`python -m emokd run --scheduler`; with --n-jobs -1 as "
+                         "many at once as it runs); the workers must see --data and the run folders")
     ap.add_argument("--rerun", action="store_true", help="run again (from scratch) what results/ already holds")
     ap.add_argument("--report-only", action="store_true", help="only rewrite results/mahnob-features/README.md")
     ap.add_argument("--save-records", action="store_true",
@@ -593,7 +597,7 @@ def main(argv=None) -> None:
                           f"seeds {why['seeds']})", flush=True)
                     name = f"kdsel-{base}"
                 wall = run_one(protocol, seed, args.n_jobs, args.data, rerun=args.rerun, config=name,
-                               device=args.device)
+                               device=args.device, scheduler=args.scheduler)
                 done_in = "already in results/" if wall is None else f"{wall:.0f} s"
                 print(f"{name} {protocol} seed {seed}: {done_in}", flush=True)
     # the README covers every run present, including those of earlier invocations

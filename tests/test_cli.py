@@ -197,7 +197,7 @@ PROBED_OPTIONS = {
     "synth_lag_beyond_the_clips": (["synth", "--preset", "smoke", "--out", "x", "--annotation-lag-s", "1e6"],
                                    "annotation_lag_s=1000000.0: need < 17.5 s, half the shortest clip"),
     "synth_noise_off_the_label_scale": (["synth", "--preset", "smoke", "--out", "x", "--annotation-noise-sd", "1e6"],
-                                        "annotation_noise_sd=1000000.0: need a label noise of at most 0.1"),
+                                        "annotation_noise_sd=1000000.0: need a label noise of at most 0.5"),
     "synth_eeg_gain_overflowing": (["synth", "--out", "x", "--eeg-gain", "1e308"],
                                    "eeg_gain=1e+308: need |eeg_gain| <= 5"),
     "synth_mixing_width_underflowing": (["synth", "--out", "x", "--mixing-width-m", "1e-300"],

@@ -31,10 +31,11 @@ MAX_LOG_POWER = 5.0
 #: the spatial mixing width of a synthetic data set (m): below 1 mm the nearest electrodes (3 cm apart) no
 #: longer mix at all (exp(-450)) and a width near 1e-300 squares to 0; above 1 m every channel is the same
 MIXING_WIDTH_RANGE_M = (1e-3, 1.0)
-#: the largest SD of a synthetic label's noise (the mean of its raters') in label units: a tenth of the
-#: valence scale (+-1, emokd.io.mahnob.MAX_ABS_VALENCE) keeps the labels on it (traces reach +-0.46, the
-#: noise 5 SDs from that)
-MAX_ANNOTATION_NOISE = 0.1
+#: the largest SD of a synthetic label's noise (the mean of its raters') in label units: half the valence
+#: scale (+-1, emokd.io.mahnob.MAX_ABS_VALENCE); the KD study's strongest noise (2 valence SDs, one rater) is
+#: 0.15. Below the bound a draw can still leave the scale: emokd.synth.synthetic.generate refuses it then,
+#: naming the trial, before anything is written
+MAX_ANNOTATION_NOISE = 0.5
 
 #: Subjects of the public continuous-valence labels and their number of labelled
 #: trials (Soleymani et al. 2016; 239 trials in all).

@@ -47,12 +47,12 @@ import scipy.io
 from scipy.signal import lfilter
 
 from . import faces, simeeg
-from ..core.constants import BAND_NAMES, BANDS
-from ..io.bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
-from ..core.constants import BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS
 from ..core.config import SynthConfig
+from ..core.constants import BAND_NAMES, BANDS, BDF_CHANNELS, EEG_CHANNELS, OTHER_CHANNELS
 from ..core.fileio import atomic_path, save_npz, write_bytes, write_json
-from ..io.mahnob import FRAMES_FILE, LABEL_FILE, LATENT_FILE, bdf_name, session_dir, session_id
+from ..errors import EmokdError
+from ..io.bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
+from ..io.mahnob import FRAMES_FILE, LABEL_FILE, LATENT_FILE, MAX_ABS_VALENCE, bdf_name, session_dir, session_id
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +258,14 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
     from tqdm.auto import tqdm
 
     out = Path(out)
-    (out / "Sessions").mkdir(parents=True, exist_ok=True)
     p = plan(cfg, seed=seed)
+    for t in p["trials"]:  # before anything is written: labels its own prepare would refuse are not made
+        peak = float(np.abs(t["label"]).max())
+        if peak > MAX_ABS_VALENCE:
+            raise EmokdError(f"annotation_noise_sd={cfg.annotation_noise_sd!r}: the labels of subject {t['subject']} "
+                             f"trial {t['trial_no']} reach {peak:.3g}, outside the valence scale "
+                             f"+-{MAX_ABS_VALENCE:g} that prepare accepts; use less noise or more raters (n_raters)")
+    (out / "Sessions").mkdir(parents=True, exist_ok=True)
     mixing = simeeg.mixing_matrix(simeeg.electrode_positions(), cfg.mixing_width_m)
     for trial in tqdm(p["trials"], desc="synth", unit="trial", disable=not progress):
         _write_trial(out, trial, cfg, p["subjects"][trial["subject"]], p["weights"], mixing, p["valence_sd"])

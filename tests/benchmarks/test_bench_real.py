@@ -27,6 +27,10 @@ def test_commands_of_each_configuration():
 
     for config in ("paper", "book_subject", "kdsel-paper"):  # every command parses
         _parser().parse_args(bench_real.command("loso", 0, 1, "D", out, config)[3:])
+    # on a cluster: the scheduler passed on to the run, which parses it
+    on_dask = bench_real.command("loso", 0, -1, "D", out, "book", scheduler="tcp://scheduler.example:8786")
+    assert on_dask[-3:] == ["--scheduler", "tcp://scheduler.example:8786", "--quiet"]
+    assert _parser().parse_args(on_dask[3:]).scheduler == "tcp://scheduler.example:8786"
 
 
 def _stored_part(now, stored):

@@ -336,7 +336,7 @@ def test_cli_saliency(smoke_run, tmp_path):
     (["--models", "teacher"], "models ['teacher']: choose from the run's students student, student_kd"),
     (["--models", "student_kd_w9"], "models ['student_kd_w9']"),
     (["--threads", "0"], "--threads 0: need >= 1"),
-    (["--device", "tpu9"], "device='tpu9'"),
+    (["--device", "tpu9"], "--device tpu9: choose auto, cpu, cuda, mps or cuda:N"),
 ])  # fmt: skip
 def test_cli_bad_arguments_exit_2_without_writing(smoke_run, args, message, capsys):
     target = smoke_run / "saliency.json"

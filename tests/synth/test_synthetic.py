@@ -275,3 +275,16 @@ def test_face_private_content_changes_only_the_faces(tmp_path):
             assert not same
         elif rel.name not in ("ground_truth.json",):
             assert same, rel  # EEG, labels, latent and session.xml untouched
+
+
+def test_labels_that_leave_the_valence_scale_are_refused_before_anything_is_written(tmp_path):
+    """Noise inside the config's bound can still carry a label past +-1, which prepare refuses: generate
+    names the trial and writes nothing."""
+    from emokd.core.config import synth_config
+    from emokd.errors import EmokdError
+    from emokd.synth.synthetic import generate
+
+    with pytest.raises(EmokdError, match=r"annotation_noise_sd=6.0: the labels of subject \d+ trial \d+ reach "
+                                         r"[\d.]+, outside the valence scale \+-1 that prepare accepts"):
+        generate(tmp_path / "d", synth_config("smoke", annotation_noise_sd=6.0), seed=0, progress=False)
+    assert not (tmp_path / "d").exists()
