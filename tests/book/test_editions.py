@@ -152,12 +152,12 @@ def test_the_five_coding_exercises_are_where_their_ideas_are_taught():
 def test_each_coding_solution_passes_its_check_and_the_starter_is_not_implemented(stem, starter, solutions):
     import torch
 
-    from emokd.signal import bandpower
-
     # what the chapter has imported before its exercises
+    from emokd.core.constants import BANDS
+    from emokd.signal import bandpower
     from emokd.teaching import exercises
 
-    ns = {"np": np, "torch": torch, "bandpower": bandpower, "exercises": exercises}
+    ns = {"np": np, "torch": torch, "bandpower": bandpower, "BANDS": BANDS, "exercises": exercises}
     starter_code = compile(starter.rsplit("\n", 1)[0] + "\nverdict = " + starter.rsplit("\n", 1)[1], stem, "exec")
     exec(starter_code, ns)
     assert ns["verdict"].status == "not implemented", repr(ns["verdict"])
