@@ -61,7 +61,7 @@ def _channels(text: str) -> tuple[str, ...]:
     return names
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emokd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"emokd {_version()}")
@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the folds on a Dask cluster: its scheduler's address (tcp://host:8786) or scheduler "
                         "file (dask scheduler --scheduler-file, dask-jobqueue); the workers must see --data and "
                         "--out at the same paths")
-    p.add_argument("--folds", type=_fold_numbers, metavar="N,LO-HI,...",
+    p.add_argument("--folds", type=fold_numbers, metavar="N,LO-HI,...",
                    help="run only these folds (0-based), e.g. one share of a run split over machines or sessions; "
                         "results.json is written once every fold is finished")
     p.add_argument("--fold-records", type=Path, metavar="DIR",
@@ -229,7 +229,7 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
-def _fold_numbers(text: str) -> tuple[int, ...]:
+def fold_numbers(text: str) -> tuple[int, ...]:
     """``"0-11,15"`` -> (0, 1, ..., 11, 15)."""
     out = []
     try:
@@ -378,7 +378,7 @@ def _data_for_run(args) -> Path:
     return data / "prepared"
 
 
-def _experiment_config(args):
+def experiment_config_from_args(args):
     """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`)."""
     import dataclasses
 
@@ -418,7 +418,7 @@ def _run(args) -> None:
         raise EmokdError(f"--scheduler {args.scheduler} and --backend {args.backend}: give one (--scheduler runs "
                          "the folds on Dask)")
     _check_device(args.device)
-    cfg = _experiment_config(args)
+    cfg = experiment_config_from_args(args)
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
     _check_seed(args.seed)
@@ -444,8 +444,8 @@ def _run(args) -> None:
                                      resume=not args.fresh, folds=args.folds, fold_records=args.fold_records)
         if results.get("partial"):
             print(f"{len(results['done'])} of {results['n_folds']} {args.protocol.upper()} folds finished in "
-                  f"{args.out} (missing: {_ranges(results['missing'])}); results.json is written once every "
-                  f"fold is (run the rest with --folds {_ranges(results['missing'])})")
+                  f"{args.out} (missing: {fold_ranges(results['missing'])}); results.json is written once every "
+                  f"fold is (run the rest with --folds {fold_ranges(results['missing'])})")
             return
         paths = write_report(args.out)
     print(markdown_table(results))
@@ -468,7 +468,7 @@ def _cluster(args, prepared: Path):
     return connected()
 
 
-def _ranges(numbers) -> str:
+def fold_ranges(numbers) -> str:
     """[0, 1, 2, 5] -> ``"0-2,5"`` (what --folds reads)."""
     parts, numbers = [], sorted(numbers)
     for n in numbers:
@@ -566,7 +566,7 @@ def _sigterm_stops_like_ctrl_c():
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     emokd_log = logging.getLogger("emokd")
     level_before, env_before = emokd_log.level, os.environ.get(LOG_LEVEL_ENV)

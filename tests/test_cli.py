@@ -341,20 +341,20 @@ def test_system_failures_give_one_line(smoke_dir, tmp_path):
 
 
 def test_run_options_become_config_fields(tmp_path):
-    from emokd.__main__ import _experiment_config, _parser
+    from emokd.__main__ import experiment_config_from_args, build_parser
 
-    args = _parser().parse_args(["run", "--preset", "paper", "--protocol", "trs", "--out", str(tmp_path),
+    args = build_parser().parse_args(["run", "--preset", "paper", "--protocol", "trs", "--out", str(tmp_path),
                                  "--normalisation", "subject", "--face-normalisation", "subject",
                                  "--kd-select", "0,0.3,1", "--trs-folds", "contiguous"])
-    cfg = _experiment_config(args)
+    cfg = experiment_config_from_args(args)
     assert (cfg.normalisation, cfg.face_normalisation, cfg.trs_folds) == ("subject", "subject", "contiguous")
     assert cfg.kd_select == (0.0, 0.3, 1.0) and cfg.face_teacher_max_epochs == 30
     assert cfg.student_train.reload_best_each_epoch and cfg.student_train.max_epochs == 15
-    book = _experiment_config(_parser().parse_args(["run", "--out", str(tmp_path)]))
+    book = experiment_config_from_args(build_parser().parse_args(["run", "--out", str(tmp_path)]))
     from emokd.core.config import experiment_config
 
     assert book == experiment_config("book", "loso", 0)  # no option given: today's book run
-    short = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", str(tmp_path),
+    short = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "paper", "--out", str(tmp_path),
                                                      "--max-epochs", "2"]))
     assert short.face_teacher_max_epochs == short.student_train.max_epochs == short.teacher_train.max_epochs == 2
 
@@ -377,15 +377,15 @@ def test_verbose_run_shows_reused_folds_also_from_worker_processes(tmp_path):
 def test_fold_numbers_and_ranges_round_trip():
     import argparse
 
-    from emokd.__main__ import _fold_numbers, _ranges
+    from emokd.__main__ import fold_numbers, fold_ranges
 
-    assert _fold_numbers("0-3,7, 9-10") == (0, 1, 2, 3, 7, 9, 10)
-    assert _fold_numbers("5,5,2") == (2, 5)
-    assert _ranges([0, 1, 2, 3, 7, 9, 10]) == "0-3,7,9-10"
-    assert _fold_numbers(_ranges([4, 0, 2, 3])) == (0, 2, 3, 4)
+    assert fold_numbers("0-3,7, 9-10") == (0, 1, 2, 3, 7, 9, 10)
+    assert fold_numbers("5,5,2") == (2, 5)
+    assert fold_ranges([0, 1, 2, 3, 7, 9, 10]) == "0-3,7,9-10"
+    assert fold_numbers(fold_ranges([4, 0, 2, 3])) == (0, 2, 3, 4)
     for bad in ("3-1", "-2", "a", ",", "1-x"):
         with pytest.raises(argparse.ArgumentTypeError, match="fold numbers"):
-            _fold_numbers(bad)
+            fold_numbers(bad)
 
 
 @pytest.mark.slow
@@ -407,27 +407,28 @@ def test_run_in_shares_and_from_records(smoke_prepared, tmp_path, capsys):
 
 
 def test_run_schedule_options_override_the_students_and_on_the_release_the_teachers():
-    from emokd.__main__ import _experiment_config, _parser
+    from emokd.__main__ import experiment_config_from_args, build_parser
     from emokd.core.config import book_schedule_v1, experiment_config, on_feature_release
 
     book = experiment_config("book")
-    args = _parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8", "--lr-patience", "3",
-                                 "--epoch-fraction", "1"])
-    cfg = _experiment_config(args)
+    args = build_parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8",
+                                      "--lr-patience", "3", "--epoch-fraction", "1"])
+    cfg = experiment_config_from_args(args)
     assert (cfg.student_train.early_stop, cfg.student_train.lr_patience, cfg.student_train.epoch_fraction) == (8, 3, 1)
     assert (book.student_train.early_stop, book.student_train.lr_patience) == (6, 9)
     assert book.student_train.epoch_fraction == 1 / 3
     assert cfg.teacher_train == book.teacher_train  # the frame teacher keeps its budget
     assert on_feature_release(cfg).teacher_train.early_stop == 8
-    plain = _experiment_config(_parser().parse_args(["run", "--preset", "book", "--out", "X"]))
+    plain = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "book", "--out", "X"]))
     assert plain == book
     # the schedule of the book runs made before 2026-12-03, on the feature release, from options alone
-    v1 = _experiment_config(_parser().parse_args(["run", "--preset", "book", "--out", "X", "--max-epochs", "40",
-                                                  "--early-stop", "8", "--lr-patience", "3",
-                                                  "--epoch-fraction", "1"]))
+    v1 = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "book", "--out", "X",
+                                                                "--max-epochs", "40", "--early-stop", "8",
+                                                                "--lr-patience", "3", "--epoch-fraction", "1"]))
     assert on_feature_release(v1) == on_feature_release(book_schedule_v1(book))
     assert v1.face_teacher_max_epochs is None  # the book's face teacher trains with the students' budget
-    paper = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", "X", "--max-epochs", "5"]))
+    paper = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "paper", "--out", "X",
+                                                                   "--max-epochs", "5"]))
     assert paper.face_teacher_max_epochs == 5  # the paper preset's face teacher has its own budget: overridden
 
 

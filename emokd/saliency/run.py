@@ -52,7 +52,7 @@ FORMAT = "emokd-saliency/1"
 SALIENCY_FILE = "saliency.json"
 
 
-def _load_truth(data_dir: Path, data_format: str, expected_bands: int) -> dict | None:
+def load_truth(data_dir: Path, data_format: str, expected_bands: int) -> dict | None:
     """The planted truth of synthetic data: prepared manifest "source" -> ground_truth.json."""
     if data_format != "prepared":
         return None
@@ -144,7 +144,7 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
     bands = list(BAND_NAMES) if cfg.data_format == "prepared" else list(_feature_bands())
     if len(bands) != n_bands(n_feat):
         raise EmokdError(f"{data}: {n_feat} student features, but {len(bands)} bands {bands} x {N_CHANS} channels")
-    truth = _load_truth(data, cfg.data_format, n_bands(n_feat))
+    truth = load_truth(data, cfg.data_format, n_bands(n_feat))
     window = {"window_steps": cfg.student_train.window_steps if windowed else None,
               "hop_steps": cfg.student_train.hop_steps}
     numbers = [f.fold for f in run.folds]

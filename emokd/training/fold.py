@@ -76,7 +76,7 @@ def frozen_backbone(cfg: ExperimentConfig) -> bool:
     return cfg.teacher_input == "frames" and cfg.teacher.backbone == "frozen"
 
 
-def _knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
+def teacher_knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
     """Step 2: the teacher's features (it reads trial ``field``) for the training and validation windows,
     cached in ``here``."""
     from .train import extract_knowledge
@@ -288,7 +288,8 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
     # 1. teacher
     teacher, teacher_field, trained["teacher"] = _teacher(setup)
     # 2. knowledge (training and validation trials only)
-    knowledge = _knowledge(freeze(teacher), teacher_field, here, parts["train"] + parts["validation"], cfg, device)
+    knowledge = teacher_knowledge(freeze(teacher), teacher_field, here, parts["train"] + parts["validation"], cfg,
+                                  device)
     # 3. student and 4. KD students, all from the same initial weights
     s_seed = _seed(cfg.seed, fold.fold, "student")
     torch.manual_seed(s_seed)

@@ -23,14 +23,14 @@ def test_commands_of_each_configuration():
     assert sub[-3:] == ["--device", "cuda", "--quiet"]
     assert bench_real.run_name("book", "loso", 2) == "loso_seed2"  # the committed book runs keep their folders
     assert bench_real.run_name("paper", "trs", 0) == "paper_trs_seed0"
-    from emokd.__main__ import _parser
+    from emokd.__main__ import build_parser
 
     for config in ("paper", "book_subject", "kdsel-paper"):  # every command parses
-        _parser().parse_args(bench_real.command("loso", 0, 1, "D", out, config)[3:])
+        build_parser().parse_args(bench_real.command("loso", 0, 1, "D", out, config)[3:])
     # on a cluster: the scheduler passed on to the run, which parses it
     on_dask = bench_real.command("loso", 0, -1, "D", out, "book", scheduler="tcp://scheduler.example:8786")
     assert on_dask[-3:] == ["--scheduler", "tcp://scheduler.example:8786", "--quiet"]
-    assert _parser().parse_args(on_dask[3:]).scheduler == "tcp://scheduler.example:8786"
+    assert build_parser().parse_args(on_dask[3:]).scheduler == "tcp://scheduler.example:8786"
 
 
 def _stored_part(now, stored):
@@ -43,7 +43,7 @@ def _stored_part(now, stored):
 def test_commands_make_the_configuration_of_every_committed_run():
     """Each committed real-data run's config is what its configuration's command makes today (so a rerun
     resumes from its fold records and reproduces it), although the book preset's students stop earlier now."""
-    from emokd.__main__ import _experiment_config, _parser
+    from emokd.__main__ import experiment_config_from_args, build_parser
     from emokd.core.config import on_feature_release
     from emokd.training.fold import as_json
 
@@ -55,8 +55,8 @@ def test_commands_make_the_configuration_of_every_committed_run():
             continue
         config, protocol, seed = runs[res_file.parent.name]
         stored = json.loads(res_file.read_text())["config"]
-        args = _parser().parse_args(bench_real.command(protocol, seed, 2, "D", Path("o"), config)[3:])
-        now = as_json(on_feature_release(_experiment_config(args)))
+        args = build_parser().parse_args(bench_real.command(protocol, seed, 2, "D", Path("o"), config)[3:])
+        now = as_json(on_feature_release(experiment_config_from_args(args)))
         assert _stored_part(now, stored) == stored, res_file
         checked += 1
     assert checked >= 6

@@ -100,7 +100,7 @@ def test_a_field_added_later_is_stored_only_where_it_changes_what_runs():
     import json
     from pathlib import Path
 
-    from emokd.__main__ import _experiment_config, _parser
+    from emokd.__main__ import experiment_config_from_args, build_parser
     from emokd.training.fold import as_json
     from emokd.training.runfolder import check_same
 
@@ -113,12 +113,12 @@ def test_a_field_added_later_is_stored_only_where_it_changes_what_runs():
     # a fold record committed before the field: the paper preset's, rebuilt from its command, is the same
     rec = Path(__file__).resolve().parents[2] / "results/mahnob-features/paper_loso_seed1/folds/fold_00.json"
     stored = json.loads(rec.read_text())
-    args = _parser().parse_args(["run", "--preset", "paper", "--protocol", "loso", "--seed", "1", "--data", "D",
+    args = build_parser().parse_args(["run", "--preset", "paper", "--protocol", "loso", "--seed", "1", "--data", "D",
                                  "--out", "o"])
-    now = as_json(on_feature_release(_experiment_config(args)))
+    now = as_json(on_feature_release(experiment_config_from_args(args)))
     check_same(rec, stored["config"], "x", now, "x")  # raises when they differ
     with pytest.raises(EmokdError, match="epoch_fraction"):
-        shorter = on_feature_release(_experiment_config(args))
+        shorter = on_feature_release(experiment_config_from_args(args))
         shorter = dataclasses.replace(shorter, student_train=dataclasses.replace(shorter.student_train,
                                                                                  epoch_fraction=0.5))
         check_same(rec, stored["config"], "x", as_json(shorter), "x")

@@ -388,7 +388,7 @@ def test_saliency_into_another_runs_folder_is_refused(tmp_path):
 
 
 def test_a_damaged_ground_truth_is_one_line(smoke_prepared, tmp_path):
-    from emokd.saliency.run import _load_truth
+    from emokd.saliency.run import load_truth
 
     prepared, raw = tmp_path / "prepared", tmp_path / "raw"
     shutil.copytree(smoke_prepared[0], prepared)
@@ -398,4 +398,4 @@ def test_a_damaged_ground_truth_is_one_line(smoke_prepared, tmp_path):
     (raw / "ground_truth.json").write_text('{"truth_map": [[0.1, ')
     with pytest.raises(EmokdError, match=r"raw/ground_truth.json: field 'truth_map' is not readable \(.*\); "
                                          r"regenerate the data"):
-        _load_truth(prepared, "prepared", 6)
+        load_truth(prepared, "prepared", 6)

@@ -150,7 +150,7 @@ def test_a_garbled_or_truncated_knowledge_cache_is_computed_again(smoke_prepared
     import torch
 
     from emokd.core.config import experiment_config
-    from emokd.training.fold import _knowledge
+    from emokd.training.fold import teacher_knowledge
     from emokd.training.folddata import load_trials
     from emokd.nn.models import build_model, freeze
 
@@ -159,7 +159,7 @@ def test_a_garbled_or_truncated_knowledge_cache_is_computed_again(smoke_prepared
     torch.manual_seed(0)
     teacher = freeze(build_model(cfg.student))  # any model with features will do: it reads the band power
     (tmp_path / "teacher.pt").write_bytes(b"the teacher")
-    first = _knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
+    first = teacher_knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
     npz, js = tmp_path / "knowledge.npz", tmp_path / "knowledge.json"
     meta = json.loads(js.read_text())
     whole = npz.read_bytes()
@@ -167,7 +167,7 @@ def test_a_garbled_or_truncated_knowledge_cache_is_computed_again(smoke_prepared
                    lambda: npz.write_bytes(whole[: len(whole) // 3])):
         damage()
         assert runs.read_cached(npz, js, meta) is None
-        again = _knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
+        again = teacher_knowledge(teacher, "x", tmp_path, trials, cfg, "cpu")
         assert sorted(again) == sorted(first) and all(np.array_equal(again[k], first[k]) for k in first)
         assert sorted(runs.read_cached(npz, js, meta)) == sorted(first)  # written whole again
 
