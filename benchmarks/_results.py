@@ -29,8 +29,8 @@ def write_result(name: str, result: dict) -> Path:
 #: (batch 8, 96 steps, 64 inputs), 1 thread, in ms
 _STEP = ("import time, torch\n"
          "torch.set_num_threads(1); torch.manual_seed(0)\n"
-         "from emokd.config import experiment_config\n"
-         "from emokd.models import build_model\n"
+         "from emokd.core.config import experiment_config\n"
+         "from emokd.nn.models import build_model\n"
          "m = build_model(experiment_config('book').teacher).train()\n"
          "opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-3)\n"
          "x, y = torch.randn(8, 96, 64), torch.randn(8, 96, 1)\n"

@@ -1,4 +1,4 @@
-"""Benchmark emokd.bandpower.band_power against three references, in one run.
+"""Benchmark emokd.signal.bandpower.band_power against three references, in one run.
 
 Signal: 32 channels x 10 minutes at 256 Hz (float64), the paper's parameters
 (2 s windows, 0.25 s hop, 1 s Welch segments, six bands, relative power).
@@ -30,7 +30,8 @@ from scipy import fft as sp_fft
 from scipy.integrate import simpson
 from scipy.signal import get_window, welch
 
-from emokd.bandpower import BANDS, band_power
+from emokd.core.constants import BANDS
+from emokd.signal.bandpower import band_power
 
 SFREQ = 256
 N_CHANS = 32

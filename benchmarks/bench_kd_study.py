@@ -1,6 +1,6 @@
 """When can a teacher help? A controlled study of cross-modal distillation on synthetic data.
 
-The synthetic generator's annotation model (:func:`emokd.synthetic.annotate`)
+The synthetic generator's annotation model (:func:`emokd.synth.synthetic.annotate`)
 makes the labels annotations of the latent valence that the face and the EEG
 follow. This study varies how far the labels are from that latent state, and how
 much of the face is content the EEG cannot predict, and measures the KD
@@ -33,7 +33,7 @@ Design (fixed before any run)
 - Score: CCC of the concatenated test traces of a fold (the paper's), against
   the labels and against the latent valence; per-trial CCC reported too.
   95 % t-interval of the mean difference, paired t-test and Wilcoxon
-  signed-rank test (:func:`emokd.stats.paired_tests`).
+  signed-rank test (:func:`emokd.evaluation.stats.paired_tests`).
 
 Hypotheses (stated before any run; reported whatever comes out)
 ---------------------------------------------------------------
@@ -68,7 +68,7 @@ finished run.
 
 Added after the study ran (2026-12-03): the book preset's training has changed
 since (epochs of a third of the windows, other early stops); :func:`study_config`
-keeps the training the study ran with (:func:`emokd.config.book_schedule_v1`) so
+keeps the training the study ran with (:func:`emokd.core.config.book_schedule_v1`) so
 that a rerun reproduces the committed results.
 """
 
@@ -112,11 +112,11 @@ def run_order(noise_levels, private_levels, h3_noise: float) -> list[tuple[float
 def run_condition(work: Path, preset: str, seed: int, noise: float, private: float, n_jobs: int,
                   backend: str | None = None) -> dict:
     """Generate, prepare and run one (seed, noise, face-only content) condition; its results.json.
-    ``backend="dask"``: the folds run on the Dask client of :func:`emokd.cluster.scheduler_client`."""
-    from emokd.config import synth_config
-    from emokd.experiment import run_experiment
-    from emokd.prepare import prepare_dataset
-    from emokd.synthetic import ensure_generated
+    ``backend="dask"``: the folds run on the Dask client of :func:`emokd.evaluation.cluster.scheduler_client`."""
+    from emokd.core.config import synth_config
+    from emokd.evaluation.experiment import run_experiment
+    from emokd.io.prepare import prepare_dataset
+    from emokd.synth.synthetic import ensure_generated
 
     name = f"{condition_name(noise, private)}_seed{seed}"
     data = work / "data" / name
@@ -129,9 +129,9 @@ def run_condition(work: Path, preset: str, seed: int, noise: float, private: flo
 
 def study_config(preset: str, seed: int):
     """The study's experiment: ``experiment_config(preset, "loso", seed)`` as it was when the study ran,
-    i.e. with the book preset's training of then (:func:`emokd.config.book_schedule_v1`: full-pass
+    i.e. with the book preset's training of then (:func:`emokd.core.config.book_schedule_v1`: full-pass
     epochs, the students' early stop 8), so that a rerun reproduces the committed results."""
-    from emokd.config import book_schedule_v1, experiment_config
+    from emokd.core.config import book_schedule_v1, experiment_config
 
     cfg = experiment_config(preset, "loso", seed=seed)
     return book_schedule_v1(cfg) if preset == "book" else cfg
@@ -155,7 +155,7 @@ def fold_scores(res: dict, seed: int) -> list[dict]:
 
 def _interval(values) -> dict:
     """Mean, SD, 95 % t-interval and one-sample tests of ``values`` against 0 (paired_tests vs zeros)."""
-    from emokd.stats import paired_tests
+    from emokd.evaluation.stats import paired_tests
 
     v = np.asarray(values, dtype=float)
     t = paired_tests(v, np.zeros_like(v), names=("diff", "zero"))
@@ -386,7 +386,7 @@ def main(argv=None) -> dict:
     rows, run_seconds, missing = {condition_name(*c): [] for c in shown}, {}, []
     cluster = contextlib.ExitStack()  # with --scheduler: the Dask client, for the whole study
     if args.scheduler and not args.no_run:
-        from emokd.cluster import scheduler_client
+        from emokd.evaluation.cluster import scheduler_client
 
         args.work.mkdir(parents=True, exist_ok=True)
         cluster.enter_context(scheduler_client(args.scheduler, write=[args.work.resolve()]))

@@ -1,6 +1,6 @@
 """Occlusion of a TCN student: Captum's FeatureAblation against emokd's linear-first-block path.
 
-``emokd.attribution.occlusion`` occludes each of the 192 features of a trial (set to 0 over the
+``emokd.saliency.attribution.occlusion`` occludes each of the 192 features of a trial (set to 0 over the
 whole trial) and records how the windowed, overlap-averaged prediction changes. For the TCN
 student it computes the first block's convolution and residual path once and subtracts each
 feature's contribution (``engine="auto"``), instead of running the occluded input through the
@@ -30,9 +30,9 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from emokd import attribution
-    from emokd.config import ModelConfig
-    from emokd.models import build_model
+    from emokd.saliency import attribution
+    from emokd.core.config import ModelConfig
+    from emokd.nn.models import build_model
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -55,8 +55,8 @@ from _results import write_result
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emokd import collection  # noqa: E402
-from emokd.config import BOOK_STUDENT_EARLY_STOP_V1  # noqa: E402
+from emokd.evaluation import collection  # noqa: E402
+from emokd.core.config import BOOK_STUDENT_EARLY_STOP_V1  # noqa: E402
 
 RESULTS = ROOT / "results" / "mahnob-features"
 RUNS = ROOT / "emokd-runs" / "mahnob-features"
@@ -67,7 +67,7 @@ RECORDS = "folds"
 
 
 #: configuration -> the options of `python -m emokd run` that make it. The book settings keep the
-#: training of the runs committed before 2026-12-03 (emokd.config.book_schedule_v1: full-pass epochs,
+#: training of the runs committed before 2026-12-03 (emokd.core.config.book_schedule_v1: full-pass epochs,
 #: at most 40, plateau patience 3, early stop 8; the book preset's epochs now draw a third of the
 #: windows, chosen on the synthetic book data), so that these runs resume from and reproduce their fold
 #: records. They were made with `--preset book --early-stop 8` (the same configuration before then)
@@ -276,7 +276,7 @@ def base_agreement(res: dict, base: dict, models=("teacher", "student", "student
 
 def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student", *,
                        min_runs: int = 2) -> dict | None:
-    """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (:func:`emokd.collection.seed_averaged_test`;
+    """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (:func:`emokd.evaluation.collection.seed_averaged_test`;
     ``min_runs=1``: a configuration run with one seed, as kdsel was declared, gets the test over its subjects)."""
     return collection.seed_averaged_test(
         [collection.StudyRun(r.get("config", ""), r.get("config", ""), r["protocol"], r["seed"], r["results"])
@@ -372,7 +372,7 @@ def _holm(ps: list[float]) -> list[float]:
 
 def kd_gain_figure(runs: list[collection.StudyRun], out: Path) -> Path | None:
     """Per-fold KD gain (KD student − student, concatenated CCC) against the teacher's CCC, one panel per
-    configuration and protocol (every seed's folds as points): :func:`emokd.collection.plot_kd_gains`."""
+    configuration and protocol (every seed's folds as points): :func:`emokd.evaluation.collection.plot_kd_gains`."""
     if not runs:
         return None
     import matplotlib
@@ -414,7 +414,7 @@ def _runs_of(config: str, protocol: str) -> list[dict]:
     return out
 
 
-#: how the README writes the columns of :func:`emokd.collection.diagnostics` (default "+.3f")
+#: how the README writes the columns of :func:`emokd.evaluation.collection.diagnostics` (default "+.3f")
 DIAG_FORMAT = {"gain_teacher_spearman": "+.2f", "gain_shortfall_spearman": "+.2f", "seed_sd_student": ".3f",
                "best_epoch_student": ".1f", "best_epoch_kd": ".1f"}
 
@@ -422,10 +422,10 @@ DIAG_FORMAT = {"gain_teacher_spearman": "+.2f", "gain_shortfall_spearman": "+.2f
 def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     lines = ["# The recipe on the real MAHNOB-HCI feature release", "",
              "Written by `python benchmarks/bench_real.py` (do not edit by hand). Data: the public feature "
-             "release of Soleymani et al. 2016 (239 trials, 24 subjects; see `emokd.features` and the "
+             "release of Soleymani et al. 2016 (239 trials, 24 subjects; see `emokd.io.features` and the "
              "README's *Real data* section). Teacher = TCN on the 327 facial features, student = TCN on the "
              "128 EEG band features, KD = L1 between their TCN features (weight 1); book preset "
-             "(`emokd.config.experiment_config('book', ...)`), CCC loss, early stopping on a validation "
+             "(`emokd.core.config.experiment_config('book', ...)`), CCC loss, early stopping on a validation "
              "split of the training trials.", "",
              "Columns: mean ± SD over folds of the concatenated CCC (each fold's test trials scored as one "
              "sequence, as in the paper), then the per-trial CCC of the student and the KD student, the mean "
@@ -438,7 +438,7 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     if glance:
         lines += ["## Every configuration at a glance", "",
                   "Test CCC, each cell *concatenated / per trial*, mean ± SD over every (seed, fold) score of "
-                  "the configuration and protocol (`emokd.collection.markdown_summary`; the configuration is "
+                  "the configuration and protocol (`emokd.evaluation.collection.markdown_summary`; the configuration is "
                   "read from each run's results.json). `book` = the book preset; `book_subject` = the same "
                   "with subject normalisation; `paper` = the released code's settings; `kdsel-<base>` = the "
                   "base with the KD weight chosen per fold on validation (`student_kd_selected`). "
@@ -477,7 +477,7 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     if not diag.empty:
         cols = list(collection.DIAGNOSTICS)
         lines += ["## What the numbers say about the null result", "",
-                  "Per configuration and protocol (`emokd.collection.diagnostics`; chapter 08 reads them "
+                  "Per configuration and protocol (`emokd.evaluation.collection.diagnostics`; chapter 08 reads them "
                   "the same way):", "", *[f"- `{c}`: {collection.DIAGNOSTICS[c]}" for c in cols], "",
                   "| configuration | protocol | seeds | folds x seeds | " + " | ".join(cols) + " |",
                   "|" + "---|" * (4 + len(cols))]

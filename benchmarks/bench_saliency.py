@@ -3,7 +3,7 @@
 Synthetic mode (``--pattern``): plant a pattern in the preset's synthetic data, generate and
 prepare it (seed --seed) under emokd-runs/saliency/<preset>_<pattern>_seed<S>/data, run the
 LOSO experiment there (teacher, student, KD student; a rerun resumes finished folds), compute
-the saliency of both students (emokd.saliency.compute_run_saliency, every method) and write
+the saliency of both students (emokd.saliency.run.compute_run_saliency, every method) and write
 benchmarks/results/saliency_<preset>_<pattern>.json: the Spearman correlation of each map with
 the planted truth, band and channel importance, the truth's band and channel shares, CCC and
 runtimes. Patterns:
@@ -36,7 +36,7 @@ from _results import write_result
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emokd.config import (  # noqa: E402
+from emokd.core.config import (  # noqa: E402
     PRESETS,
     PlantedComponent,
     PrepareConfig,
@@ -44,17 +44,11 @@ from emokd.config import (  # noqa: E402
     experiment_config,
     synth_config,
 )
-from emokd.experiment import run_experiment  # noqa: E402
-from emokd.prepare import prepare_dataset  # noqa: E402
-from emokd.saliency import (  # noqa: E402
-    SALIENCY_FILE,
-    compute_run_saliency,
-    ideal_ranking_spearman,
-    spearman,
-    summary_table,
-    truth_auc,
-)
-from emokd.synthetic import ensure_generated  # noqa: E402
+from emokd.evaluation.experiment import run_experiment  # noqa: E402
+from emokd.io.prepare import prepare_dataset  # noqa: E402
+from emokd.saliency.run import SALIENCY_FILE, compute_run_saliency, summary_table
+from emokd.saliency.aggregation import ideal_ranking_spearman, spearman, truth_auc
+from emokd.synth.synthetic import ensure_generated  # noqa: E402
 
 FRONTAL = ("Fp1", "Fp2", "AF3", "AF4", "F3", "F4", "Fz", "F7", "F8")
 PATTERNS: dict[str, tuple[PlantedComponent, ...]] = {
@@ -74,7 +68,7 @@ def linear_weights(prepared: Path) -> np.ndarray:
     A diagnostic, not a saliency method: what the best linear read-out of the features leans on.
     With correlated features its weights spread to features that carry no valence themselves.
     """
-    from emokd.prepare import load_prepared
+    from emokd.io.prepare import load_prepared
 
     trials = load_prepared(prepared, frames=False)
     x = np.concatenate([t["eeg_bp"].reshape(len(t["eeg_bp"]), -1) for t in trials]).astype(np.float64)

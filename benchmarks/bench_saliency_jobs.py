@@ -1,7 +1,7 @@
 """Saliency of a finished run with its folds one at a time and two at a time, in one session.
 
-``emokd.saliency.compute_run_saliency(run, n_jobs=N)``: the same maps either way (a test
-checks it, ``tests/test_saliency.py::test_folds_in_parallel_give_the_same_saliency``); this
+``emokd.saliency.run.compute_run_saliency(run, n_jobs=N)``: the same maps either way (a test
+checks it, ``tests/saliency/test_run.py::test_folds_in_parallel_give_the_same_saliency``); this
 measures the wall-time ratio on this machine (chapter 07 uses n_jobs=2).
 
 Run:  python benchmarks/bench_saliency_jobs.py RUN_DIR [--methods gradient grad_x_input ...]
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from _results import write_result
 
-from emokd.saliency import METHODS, compute_run_saliency
+from emokd.saliency.attribution import METHODS
+from emokd.saliency.run import compute_run_saliency
 
 
 def main() -> None:

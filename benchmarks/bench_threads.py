@@ -2,7 +2,7 @@
 
 Until 2026-12-07 a fold took ``cores // n_jobs`` torch threads: on 2 cores, 2 threads with
 ``--n-jobs 1`` and 1 with ``--n-jobs 2``, so the two gave different numbers (see
-:mod:`emokd.threads`). Every fold now computes with ``emokd.threads.FOLD_THREADS`` = 1. The
+:mod:`emokd.core.threads`). Every fold now computes with ``emokd.core.threads.FOLD_THREADS`` = 1. The
 schedules that already ran one thread per fold (``--n-jobs`` = cores, the book's ``n_jobs=2``,
 Dask workers with one thread each) cost nothing; what can cost is one fold at a time on a
 multi-core machine (``--n-jobs 1``, a notebook retraining one fold). This times exactly that:
@@ -30,12 +30,12 @@ from _results import write_result
 
 _CHILD = """
 import hashlib, json, sys, time
-import emokd.threads as threads
+import emokd.core.threads as threads
 threads.FOLD_THREADS = int(sys.argv[1])
-from emokd.config import experiment_config
-from emokd.datasets import make_folds
-from emokd.fold import run_fold
-from emokd.folddata import load_trials
+from emokd.core.config import experiment_config
+from emokd.training.datasets import make_folds
+from emokd.training.fold import run_fold
+from emokd.training.folddata import load_trials
 prepared, out, preset, fold_no = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 cfg = experiment_config(preset, "loso", 0)
 subjects = {k: t["subject"] for k, t in load_trials(prepared, frames=False).items()}

@@ -2,7 +2,7 @@
 
 Reads the local copy of the feature release and prints, for the documented
 reading (band-major, theta/alpha/beta/gamma, Biosemi channel order) and the
-rival one (channel-major), the numbers the tests in tests/test_feature_columns.py
+rival one (channel-major), the numbers the tests in tests/benchmarks/test_feature_columns.py
 check. Draws the mean of each band on the scalp (MNE, biosemi32 montage).
 
 Run:  python benchmarks/feature_columns.py [--data ../shared/data/mahnob-hci]
@@ -22,8 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emokd.config import EEG_CHANNELS  # noqa: E402
-from emokd.features import EEG_BANDS, load_feature_release  # noqa: E402
+from emokd.core.constants import EEG_CHANNELS  # noqa: E402
+from emokd.io.features import EEG_BANDS, load_feature_release  # noqa: E402
 
 OUT = ROOT / "results" / "mahnob-features"
 PAIRS = [("Fp1", "Fp2"), ("AF3", "AF4"), ("F3", "F4"), ("F7", "F8"), ("FC5", "FC6"), ("FC1", "FC2"), ("C3", "C4"),
@@ -64,7 +64,7 @@ def topomaps(means: np.ndarray, path: Path) -> None:
     import matplotlib.pyplot as plt
     import mne
 
-    from emokd.montage import eeg_info
+    from emokd.io.montage import eeg_info
 
     info = eeg_info(256.0)
     blocks = means.reshape(4, 32)

@@ -22,9 +22,9 @@ import numpy as np
 from _results import write_result
 from scipy.ndimage import uniform_filter1d
 
-from emokd.config import synth_config
-from emokd.prepare import load_prepared, prepare_dataset
-from emokd.synthetic import generate
+from emokd.core.config import synth_config
+from emokd.io.prepare import load_prepared, prepare_dataset
+from emokd.synth.synthetic import generate
 
 
 def ccc(y, p) -> float:

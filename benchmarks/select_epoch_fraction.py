@@ -75,8 +75,8 @@ LOGS = {"teacher": ("teacher",), "students": ("student", "student_kd")}
 
 
 def _config(kind: str):
-    from emokd import book
-    from emokd.config import experiment_config
+    from emokd.teaching import book
+    from emokd.core.config import experiment_config
 
     if kind == "today":  # the preset when this ran (before its choice)
         return _before()
@@ -91,8 +91,8 @@ def _config(kind: str):
 
 def _before():
     """The book preset just before this choice (commit ee2a6fb), literally."""
-    from emokd import book
-    from emokd.config import TrainConfig, experiment_config
+    from emokd.teaching import book
+    from emokd.core.config import TrainConfig, experiment_config
 
     students = TrainConfig(lr=1e-3, lr_min=1e-5, batch_size=8, max_epochs=40, lr_patience=3, early_stop=4,
                            grad_clip=1.0)
@@ -110,8 +110,8 @@ def _rule():
 
 
 def _check(prepared, work: Path) -> None:
-    from emokd import book
-    from emokd.config import experiment_config
+    from emokd.teaching import book
+    from emokd.core.config import experiment_config
 
     out = {"preset": "book", "protocol": "loso", "seed": 0, "n_jobs": 2, "runs": {}}
     for kind, cfg in (("before", _before()), ("rule", _rule()), ("now", experiment_config("book", "loso", book.SEED))):
@@ -130,7 +130,7 @@ def _check(prepared, work: Path) -> None:
 
 
 def _run(prepared, cfg, out: Path) -> dict:
-    from emokd.experiment import run_experiment
+    from emokd.evaluation.experiment import run_experiment
 
     t = time.perf_counter()
     res = run_experiment(prepared, cfg, out, n_jobs=2, resume=False, progress=False)
@@ -162,13 +162,13 @@ def _choose(rows: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", type=Path, help="keep the data and runs in this folder (default: a temporary one)")
-    ap.add_argument("--data", type=Path, help="the book preset's prepared data (default: generated, emokd.book)")
+    ap.add_argument("--data", type=Path, help="the book preset's prepared data (default: generated, emokd.teaching.book)")
     ap.add_argument("--check", action="store_true", help="run the preset before the choice and now, one by one")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         os.environ.setdefault("EMOKD_CACHE", str(work / "cache"))
-        from emokd import book
+        from emokd.teaching import book
 
         prepared = args.data or book.synthetic_data("book")[1]
         if args.check:

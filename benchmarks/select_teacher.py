@@ -22,16 +22,16 @@ import numpy as np
 from _results import RESULTS, write_result
 from joblib import Parallel, delayed
 
-from emokd import book
-from emokd.config import experiment_config
-from emokd.datasets import make_folds
-from emokd.embeddings import cached_embeddings
-from emokd.experiment import load_trials
-from emokd.fold import train_teacher
+from emokd.teaching import book
+from emokd.core.config import experiment_config
+from emokd.training.datasets import make_folds
+from emokd.nn.embeddings import cached_embeddings
+from emokd.training.folddata import load_trials
+from emokd.training.fold import train_teacher
 
 
 def _teacher_fold(prepared, fold, cfg, emb_path, out):
-    """One fold's teacher trained alone, as in a run (``emokd.fold.train_teacher``, its log in
+    """One fold's teacher trained alone, as in a run (``emokd.training.fold.train_teacher``, its log in
     ``out/folds/fold_XX/teacher.log.jsonl``): its validation and test CCC."""
     r = train_teacher(prepared, fold, cfg, out, n_threads=1, resume=False, embeddings=emb_path)
     return {"fold": fold.fold, "best_val_ccc": r["best_val_ccc"], "best_epoch": r["best_epoch"],

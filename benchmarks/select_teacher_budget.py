@@ -10,7 +10,7 @@ unchanged (ReduceLROnPlateau, patience 5). Training is deterministic and neither
 field changes an epoch before the run stops, so every budget's run is a prefix of
 the longest one's: the script trains each fold's teacher once with the longest
 budget (300 epochs, early stop 20), logging its validation CCC per epoch, and
-replays the rule of :func:`emokd.train.fit` on each log (the best epoch so far is
+replays the rule of :func:`emokd.training.train.fit` on each log (the best epoch so far is
 kept; the run stops at the first epoch more than ``early_stop`` epochs after it,
 or at ``max_epochs``). ``--logs DIR`` replays the ``teacher.log.jsonl`` files of a
 run folder made with the longest budget instead of training.
@@ -50,7 +50,7 @@ STUDENT_BUDGETS = [(40, 8), (40, 6), (40, 5), (40, 4), (40, 3), (20, 8), (20, 5)
 
 
 def replay(val_ccc: list[float], max_epochs: int, early_stop: int, longest=LONGEST) -> dict:
-    """What :func:`emokd.train.fit` keeps and runs under a budget, from the longest run's validation CCCs.
+    """What :func:`emokd.training.train.fit` keeps and runs under a budget, from the longest run's validation CCCs.
 
     Exact for budgets no longer than ``LONGEST`` (both fields at most its): such a
     run stops no later than the longest one did, so its log holds every epoch.
@@ -87,9 +87,9 @@ def _train_logs(preset: str, out: Path) -> list[Path]:
     import os
 
     os.environ.setdefault("EMOKD_CACHE", str(out / "cache"))
-    from emokd import book
-    from emokd.config import experiment_config
-    from emokd.experiment import run_experiment
+    from emokd.teaching import book
+    from emokd.core.config import experiment_config
+    from emokd.evaluation.experiment import run_experiment
 
     _, prepared = book.synthetic_data(preset)
     cfg = experiment_config(preset, "loso", book.SEED)
@@ -114,11 +114,11 @@ def _train_teacher_logs(preset: str, out: Path, lr_patience: int, n_jobs: int = 
     os.environ.setdefault("EMOKD_CACHE", str(out / "cache"))
     from joblib import Parallel, delayed
 
-    from emokd import book
-    from emokd.config import experiment_config
-    from emokd.datasets import make_folds
-    from emokd.embeddings import cached_embeddings
-    from emokd.folddata import load_trials
+    from emokd.teaching import book
+    from emokd.core.config import experiment_config
+    from emokd.training.datasets import make_folds
+    from emokd.nn.embeddings import cached_embeddings
+    from emokd.training.folddata import load_trials
 
     _, prepared = book.synthetic_data(preset)
     cfg = experiment_config(preset, "loso", book.SEED)

@@ -4,26 +4,36 @@ A teaching package that reproduces Zhang, Tang and Guan (Pattern Recognition 130
 2022) on MAHNOB-HCI: a visual teacher (CNN + TCN on face frames) predicts continuous
 valence and its temporal features are distilled into an EEG student (TCN on band power).
 
-Modules, in the order data flows through them:
+Subpackages by layer, bottom up; a module imports only from its own subpackage or from one
+listed before it (``tests/test_layers.py`` checks it):
 
-- ``config``     frozen configurations and named presets (smoke, book, paper)
-- ``synthetic``  a MAHNOB-HCI-like dataset with a planted ground truth (uses ``simeeg``,
-  ``faces``, ``bdf``)
-- ``mahnob``     read one session of the MAHNOB-HCI layout (BDF via MNE, labels, frames;
-  ``read_raw``: the recording as a typed MNE Raw with the stimulus annotated)
-- ``montage``    the Biosemi-32 montage as MNE objects, built in this one place
-- ``bandpower``  fast sliding-window relative band power (pure numpy)
-- ``prepare``    prepare a whole dataset: per-trial arrays plus a manifest
-- ``datasets``   partitions (LOSO, TRS), normalisation, windows, frame sampling
-- ``models``     TCN, frame CNN, Teacher, Student, BiLSTM student (one contract; ``ir50``:
-  the paper's face backbone)
-- ``backbone``   the teacher's face CNN, pretrained once on identities of no data set and
-  shipped; ``embeddings``: its per-frame embeddings, cached once per data set
-- ``losses``     1 - CCC and the distillation terms; ``metrics``: CCC, PCC, RMSE
-- ``train``      fit / predict / extract the teacher's knowledge / checkpoints
-- ``experiment`` teacher -> knowledge -> student -> KD student over folds
-- ``memory``     a worker gives what a fold freed back to the system (glibc's malloc_trim)
-- ``stats``, ``report``  statistics over folds; tables and figures of a run
+- ``core``        ``constants`` (channels, bands), ``config`` (frozen configurations and the named
+  presets smoke, book, paper), ``fileio`` (atomic writes), ``locks``, ``memory`` (a worker gives
+  what a fold freed back), ``threads`` (one CPU thread per fold), ``device``, ``metrics`` (CCC,
+  PCC, RMSE)
+- ``signal``      ``bandpower``: fast sliding-window relative band power (pure numpy)
+- ``io``          ``bdf``, ``montage`` (the Biosemi-32 montage as MNE objects), ``mahnob`` (one
+  MAHNOB-HCI session: BDF via MNE, labels, frames), ``features`` (the public feature release),
+  ``prepare`` (a whole data set: per-trial arrays plus a manifest)
+- ``synth``       ``simeeg``, ``faces``, ``synthetic``: a MAHNOB-HCI-like data set with a planted
+  ground truth
+- ``nn``          ``models`` (TCN, frame CNN, Teacher, Student, BiLSTM student: one contract),
+  ``ir50`` (the paper's face backbone), ``backbone`` (loading the shipped face CNN),
+  ``embeddings`` (its per-frame embeddings, cached once per data set), ``losses`` (1 - CCC and
+  the distillation terms)
+- ``training``    ``datasets`` (partitions, normalisation, windows, frame sampling), ``train``
+  (fit / predict / extract the teacher's knowledge / checkpoints), ``folddata``, ``fold`` (one
+  fold: teacher -> knowledge -> student -> KD student), ``runs`` and ``runfolder`` (the run
+  folder), ``pretraining`` (the face backbone, pretrained once on identities of no data set)
+- ``evaluation``  ``experiment`` (every fold), ``linear`` (ridge references), ``stats``,
+  ``report``, ``collection`` (runs compared), ``cluster`` (folds on Dask)
+- ``saliency``    ``attribution``, ``aggregation``, ``run`` (the saliency of a run), ``figures``,
+  ``explorer``
+- ``teaching``    ``book`` (what the chapters share), ``exercises``, ``playgrounds``,
+  ``playgrounds_html``
+
+``emokd.errors`` (``EmokdError``) lies below every layer, ``emokd.__main__`` (the command line)
+above them; ``emokd/data`` holds the shipped face backbone.
 """
 
 import logging

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import (
-    EEG_CHANNELS,
+from .core.constants import EEG_CHANNELS
+from .core.config import (
     FEATURE_LOSSES,
     NORMALISATIONS,
     PRESETS,
@@ -61,7 +61,7 @@ def _channels(text: str) -> tuple[str, ...]:
     return names
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emokd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"emokd {_version()}")
@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the folds on a Dask cluster: its scheduler's address (tcp://host:8786) or scheduler "
                         "file (dask scheduler --scheduler-file, dask-jobqueue); the workers must see --data and "
                         "--out at the same paths")
-    p.add_argument("--folds", type=_fold_numbers, metavar="N,LO-HI,...",
+    p.add_argument("--folds", type=fold_numbers, metavar="N,LO-HI,...",
                    help="run only these folds (0-based), e.g. one share of a run split over machines or sessions; "
                         "results.json is written once every fold is finished")
     p.add_argument("--fold-records", type=Path, metavar="DIR",
@@ -229,7 +229,7 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
-def _fold_numbers(text: str) -> tuple[int, ...]:
+def fold_numbers(text: str) -> tuple[int, ...]:
     """``"0-11,15"`` -> (0, 1, ..., 11, 15)."""
     out = []
     try:
@@ -274,8 +274,8 @@ def _check_out(out: Path) -> None:
 def _check_device(device: str) -> None:
     import torch
 
-    from .config import DEVICE_TYPES, is_device_name
-    from .train import resolve_device
+    from .core.config import DEVICE_TYPES, is_device_name
+    from .core.device import resolve_device
 
     if not is_device_name(device):  # torch knows more (meta, xpu, ...): none of them runs emokd
         raise EmokdError(f"--device {device}: choose auto, {', '.join(DEVICE_TYPES)} or cuda:N")
@@ -307,7 +307,7 @@ def _check_backend(backend: str | None) -> None:
 
 
 def _synth(args) -> None:
-    from .synthetic import generate
+    from .synth.synthetic import generate
 
     overrides = {k: getattr(args, k) for k in ("eeg_gain", "nuisance_sd", "subject_offset_sd", "emg_leakage",
                                                "line_noise_uv", "blink_rate_hz", "mixing_width_m",
@@ -332,7 +332,7 @@ def _synth(args) -> None:
 
 
 def _prepare(args) -> None:
-    from .prepare import prepare_dataset
+    from .io.prepare import prepare_dataset
 
     t0 = time.perf_counter()
     manifest = prepare_dataset(args.dir, args.out, PrepareConfig(), progress=not args.quiet,
@@ -360,7 +360,7 @@ def _is_feature_release(folder: Path) -> bool:
 
 def _data_for_run(args) -> Path:
     """The data folder of a run: prepared, the feature release, prepared from --data, or synthetic."""
-    from .prepare import MANIFEST, prepare_dataset
+    from .io.prepare import MANIFEST, prepare_dataset
 
     if args.data is not None:
         if (args.data / MANIFEST).exists() or _is_feature_release(args.data):
@@ -370,7 +370,7 @@ def _data_for_run(args) -> Path:
         out = args.out / "prepared"
         prepare_dataset(args.data, out, PrepareConfig(), progress=not args.quiet)
         return out
-    from .synthetic import ensure_generated
+    from .synth.synthetic import ensure_generated
 
     data = args.out / "data"
     ensure_generated(data, synth_config(args.preset), seed=args.seed, progress=not args.quiet)
@@ -378,7 +378,7 @@ def _data_for_run(args) -> Path:
     return data / "prepared"
 
 
-def _experiment_config(args):
+def experiment_config_from_args(args):
     """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`)."""
     import dataclasses
 
@@ -408,9 +408,9 @@ def _experiment_config(args):
 
 
 def _run(args) -> None:
-    from .experiment import fold_record_files, run_experiment
-    from .report import markdown_table, write_report
-    from .runfolder import check_claim, check_same, claim, run_lock
+    from .evaluation.experiment import fold_record_files, run_experiment
+    from .evaluation.report import markdown_table, write_report
+    from .training.runfolder import check_claim, check_same, claim, run_lock
 
     if args.n_jobs is not None and (args.n_jobs == 0 or args.n_jobs < -1):
         raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
@@ -418,7 +418,7 @@ def _run(args) -> None:
         raise EmokdError(f"--scheduler {args.scheduler} and --backend {args.backend}: give one (--scheduler runs "
                          "the folds on Dask)")
     _check_device(args.device)
-    cfg = _experiment_config(args)
+    cfg = experiment_config_from_args(args)
     if args.data is not None and not args.data.is_dir():
         raise EmokdError(f"--data {args.data}: no such folder")
     _check_seed(args.seed)
@@ -444,8 +444,8 @@ def _run(args) -> None:
                                      resume=not args.fresh, folds=args.folds, fold_records=args.fold_records)
         if results.get("partial"):
             print(f"{len(results['done'])} of {results['n_folds']} {args.protocol.upper()} folds finished in "
-                  f"{args.out} (missing: {_ranges(results['missing'])}); results.json is written once every "
-                  f"fold is (run the rest with --folds {_ranges(results['missing'])})")
+                  f"{args.out} (missing: {fold_ranges(results['missing'])}); results.json is written once every "
+                  f"fold is (run the rest with --folds {fold_ranges(results['missing'])})")
             return
         paths = write_report(args.out)
     print(markdown_table(results))
@@ -458,7 +458,7 @@ def _cluster(args, prepared: Path):
     ``--scheduler`` (connected here, its workers checked to see the data and the run folder)."""
     if args.scheduler is None:
         return contextlib.nullcontext(args.backend)
-    from .cluster import scheduler_client
+    from .evaluation.cluster import scheduler_client
 
     @contextlib.contextmanager
     def connected():
@@ -468,7 +468,7 @@ def _cluster(args, prepared: Path):
     return connected()
 
 
-def _ranges(numbers) -> str:
+def fold_ranges(numbers) -> str:
     """[0, 1, 2, 5] -> ``"0-2,5"`` (what --folds reads)."""
     parts, numbers = [], sorted(numbers)
     for n in numbers:
@@ -480,7 +480,7 @@ def _ranges(numbers) -> str:
 
 
 def _report(args) -> None:
-    from .report import load_results, markdown_table, write_report
+    from .evaluation.report import load_results, markdown_table, write_report
 
     results = load_results(args.dir)
     out = args.out or args.dir
@@ -491,7 +491,8 @@ def _report(args) -> None:
 
 
 def _saliency(args) -> None:
-    from .saliency import METHODS, compute_run_saliency, summary_table
+    from .saliency.attribution import METHODS
+    from .saliency.run import compute_run_saliency, summary_table
 
     if args.threads < 1:
         raise EmokdError(f"--threads {args.threads}: need >= 1")
@@ -519,8 +520,9 @@ def _check_writable(folder: Path, what: str) -> None:
 def _pretrain_face(args) -> None:
     import dataclasses
 
-    from .backbone import FacePretrainConfig, card_path, pretrain_face_backbone, save_backbone
-    from .train import resolve_device
+    from .training.pretraining import FacePretrainConfig, pretrain_face_backbone, save_backbone
+    from .nn.backbone import card_path
+    from .core.device import resolve_device
 
     _check_seed(args.seed)
     _check_device(args.device)
@@ -564,7 +566,7 @@ def _sigterm_stops_like_ctrl_c():
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     emokd_log = logging.getLogger("emokd")
     level_before, env_before = emokd_log.level, os.environ.get(LOG_LEVEL_ENV)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from emokd.config import synth_config
-from emokd.prepare import prepare_dataset
-from emokd.synthetic import generate
+from emokd.core.config import synth_config
+from emokd.io.prepare import prepare_dataset
+from emokd.synth.synthetic import generate
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """The book built once per session on the smoke preset, from a fresh cache, warnings as errors:
-    its HTML folder (tests/test_jupyter_book_build.py reads the files, tests/test_browser.py serves them)."""
+    its HTML folder (tests/book/test_jupyter_book_build.py reads the files, tests/book/test_browser.py serves them)."""
     tmp = tmp_path_factory.mktemp("book")
     env = dict(os.environ, EMOKD_PRESET="smoke", EMOKD_CACHE=str(tmp / "cache"))
     jb = shutil.which("jupyter-book")
@@ -72,8 +72,7 @@ def built_book(tmp_path_factory):
 def find_release():
     """The local copy of the MAHNOB-HCI feature release, or None (tests never use the network)."""
     candidates = [os.environ.get("EMOKD_MAHNOB_FEATURES"),
-                  Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mahnob-hci",
-                  "/work/shared/data/mahnob-hci"]
+                  ROOT.parent / "shared" / "data" / "mahnob-hci"]
     for c in candidates:
         if c and (Path(c) / "lable_continous_Mahnob.mat").is_file():
             return Path(c)
@@ -83,7 +82,7 @@ def find_release():
 @pytest.fixture(scope="session")
 def release():
     """Every trial of the real feature release (skips when there is no local copy)."""
-    from emokd.features import load_feature_release
+    from emokd.io.features import load_feature_release
 
     root = find_release()
     if root is None:

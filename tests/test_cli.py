@@ -69,26 +69,26 @@ def test_verbose_shows_progress_messages(tmp_path, caplog, monkeypatch):
 
     def fake_generate(out, cfg, *, seed):  # the real one, minus the seconds of writing files
         seen["env"] = os.environ.get(LOG_LEVEL_ENV)  # what a fold's worker process would inherit
-        logging.getLogger("emokd.synthetic").info("wrote 6 synthetic trials to %s", out)
+        logging.getLogger("emokd.synth.synthetic").info("wrote 6 synthetic trials to %s", out)
         return {"trials": [0] * 6, "truth_map": np.ones((6, 32)), "band_names": list("abcdef")}
 
-    monkeypatch.setattr("emokd.synthetic.generate", fake_generate)
+    monkeypatch.setattr("emokd.synth.synthetic.generate", fake_generate)
     before = logging.getLogger("emokd").level
     assert main(["synth", "--preset", "smoke", "--out", str(tmp_path / "a")]) == 0
     assert seen["env"] is None and not [r for r in caplog.records if r.name.startswith("emokd")]
     assert main(["--verbose", "synth", "--preset", "smoke", "--out", str(tmp_path / "b")]) == 0
     assert seen["env"] == "INFO"
-    assert [r.getMessage() for r in caplog.records if r.name == "emokd.synthetic"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "emokd.synth.synthetic"] == [
         f"wrote 6 synthetic trials to {tmp_path / 'b'}"]
     assert logging.getLogger("emokd").level == before and LOG_LEVEL_ENV not in os.environ
 
 
 def test_log_level_from_the_environment_in_a_new_process():
     """How a fold's worker process (joblib starts a fresh interpreter) gets --verbose: EMOKD_LOG_LEVEL."""
-    code = "import logging, emokd; logging.getLogger('emokd.experiment').info('fold 0: already done')"
+    code = "import logging, emokd; logging.getLogger('emokd.evaluation.experiment').info('fold 0: already done')"
     env = dict(os.environ, PYTHONPATH=str(ROOT), EMOKD_LOG_LEVEL="INFO")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert shown.stderr.strip() == "INFO emokd.experiment: fold 0: already done"
+    assert shown.stderr.strip() == "INFO emokd.evaluation.experiment: fold 0: already done"
     env.pop("EMOKD_LOG_LEVEL")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stderr == ""
     env["EMOKD_LOG_LEVEL"] = "chatty"
@@ -121,7 +121,7 @@ def test_synth_planted_options(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_synth_annotation_options(tmp_path, capsys):
-    from emokd.mahnob import LABEL_FILE, read_labels, read_latent
+    from emokd.io.mahnob import LABEL_FILE, read_labels, read_latent
 
     out = tmp_path / "data"
     args = ["synth", "--preset", "smoke", "--out", str(out), "--annotation-lag-s", "1.5", "--annotation-noise-sd",
@@ -341,20 +341,20 @@ def test_system_failures_give_one_line(smoke_dir, tmp_path):
 
 
 def test_run_options_become_config_fields(tmp_path):
-    from emokd.__main__ import _experiment_config, _parser
+    from emokd.__main__ import experiment_config_from_args, build_parser
 
-    args = _parser().parse_args(["run", "--preset", "paper", "--protocol", "trs", "--out", str(tmp_path),
+    args = build_parser().parse_args(["run", "--preset", "paper", "--protocol", "trs", "--out", str(tmp_path),
                                  "--normalisation", "subject", "--face-normalisation", "subject",
                                  "--kd-select", "0,0.3,1", "--trs-folds", "contiguous"])
-    cfg = _experiment_config(args)
+    cfg = experiment_config_from_args(args)
     assert (cfg.normalisation, cfg.face_normalisation, cfg.trs_folds) == ("subject", "subject", "contiguous")
     assert cfg.kd_select == (0.0, 0.3, 1.0) and cfg.face_teacher_max_epochs == 30
     assert cfg.student_train.reload_best_each_epoch and cfg.student_train.max_epochs == 15
-    book = _experiment_config(_parser().parse_args(["run", "--out", str(tmp_path)]))
-    from emokd.config import experiment_config
+    book = experiment_config_from_args(build_parser().parse_args(["run", "--out", str(tmp_path)]))
+    from emokd.core.config import experiment_config
 
     assert book == experiment_config("book", "loso", 0)  # no option given: today's book run
-    short = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", str(tmp_path),
+    short = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "paper", "--out", str(tmp_path),
                                                      "--max-epochs", "2"]))
     assert short.face_teacher_max_epochs == short.student_train.max_epochs == short.teacher_train.max_epochs == 2
 
@@ -366,26 +366,26 @@ def test_verbose_run_shows_reused_folds_also_from_worker_processes(tmp_path):
            "--max-epochs", "1", "--quiet"]
     first = subprocess.run(cmd, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
-    assert "INFO emokd.synthetic: wrote 6 synthetic trials" in first.stderr
-    assert "INFO emokd.experiment: loso: 3 folds, n_jobs=2" in first.stderr
+    assert "INFO emokd.synth.synthetic: wrote 6 synthetic trials" in first.stderr
+    assert "INFO emokd.evaluation.experiment: loso: 3 folds, n_jobs=2" in first.stderr
     (out / "results.json").unlink()  # the folds are reused, each in a worker process
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert all(f"INFO emokd.fold: fold {k}: already done" in again.stderr for k in range(3)), again.stderr
+    assert all(f"INFO emokd.training.fold: fold {k}: already done" in again.stderr for k in range(3)), again.stderr
 
 
 def test_fold_numbers_and_ranges_round_trip():
     import argparse
 
-    from emokd.__main__ import _fold_numbers, _ranges
+    from emokd.__main__ import fold_numbers, fold_ranges
 
-    assert _fold_numbers("0-3,7, 9-10") == (0, 1, 2, 3, 7, 9, 10)
-    assert _fold_numbers("5,5,2") == (2, 5)
-    assert _ranges([0, 1, 2, 3, 7, 9, 10]) == "0-3,7,9-10"
-    assert _fold_numbers(_ranges([4, 0, 2, 3])) == (0, 2, 3, 4)
+    assert fold_numbers("0-3,7, 9-10") == (0, 1, 2, 3, 7, 9, 10)
+    assert fold_numbers("5,5,2") == (2, 5)
+    assert fold_ranges([0, 1, 2, 3, 7, 9, 10]) == "0-3,7,9-10"
+    assert fold_numbers(fold_ranges([4, 0, 2, 3])) == (0, 2, 3, 4)
     for bad in ("3-1", "-2", "a", ",", "1-x"):
         with pytest.raises(argparse.ArgumentTypeError, match="fold numbers"):
-            _fold_numbers(bad)
+            fold_numbers(bad)
 
 
 @pytest.mark.slow
@@ -407,27 +407,28 @@ def test_run_in_shares_and_from_records(smoke_prepared, tmp_path, capsys):
 
 
 def test_run_schedule_options_override_the_students_and_on_the_release_the_teachers():
-    from emokd.__main__ import _experiment_config, _parser
-    from emokd.config import book_schedule_v1, experiment_config, on_feature_release
+    from emokd.__main__ import experiment_config_from_args, build_parser
+    from emokd.core.config import book_schedule_v1, experiment_config, on_feature_release
 
     book = experiment_config("book")
-    args = _parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8", "--lr-patience", "3",
-                                 "--epoch-fraction", "1"])
-    cfg = _experiment_config(args)
+    args = build_parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8",
+                                      "--lr-patience", "3", "--epoch-fraction", "1"])
+    cfg = experiment_config_from_args(args)
     assert (cfg.student_train.early_stop, cfg.student_train.lr_patience, cfg.student_train.epoch_fraction) == (8, 3, 1)
     assert (book.student_train.early_stop, book.student_train.lr_patience) == (6, 9)
     assert book.student_train.epoch_fraction == 1 / 3
     assert cfg.teacher_train == book.teacher_train  # the frame teacher keeps its budget
     assert on_feature_release(cfg).teacher_train.early_stop == 8
-    plain = _experiment_config(_parser().parse_args(["run", "--preset", "book", "--out", "X"]))
+    plain = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "book", "--out", "X"]))
     assert plain == book
     # the schedule of the book runs made before 2026-12-03, on the feature release, from options alone
-    v1 = _experiment_config(_parser().parse_args(["run", "--preset", "book", "--out", "X", "--max-epochs", "40",
-                                                  "--early-stop", "8", "--lr-patience", "3",
-                                                  "--epoch-fraction", "1"]))
+    v1 = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "book", "--out", "X",
+                                                                "--max-epochs", "40", "--early-stop", "8",
+                                                                "--lr-patience", "3", "--epoch-fraction", "1"]))
     assert on_feature_release(v1) == on_feature_release(book_schedule_v1(book))
     assert v1.face_teacher_max_epochs is None  # the book's face teacher trains with the students' budget
-    paper = _experiment_config(_parser().parse_args(["run", "--preset", "paper", "--out", "X", "--max-epochs", "5"]))
+    paper = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "paper", "--out", "X",
+                                                                   "--max-epochs", "5"]))
     assert paper.face_teacher_max_epochs == 5  # the paper preset's face teacher has its own budget: overridden
 
 
@@ -435,7 +436,7 @@ def test_disk_full_names_the_file_that_could_not_be_written(tmp_path, monkeypatc
     import errno
 
     import emokd.__main__ as cli
-    from emokd.fileio import atomic_open
+    from emokd.core.fileio import atomic_open
 
     def fill_the_disk(args):
         with atomic_open(tmp_path / "results.json", "w") as f:
@@ -465,7 +466,7 @@ def test_sigterm_stops_like_ctrl_c_with_one_line(tmp_path, monkeypatch, capsys):
     import time
 
     import emokd.__main__ as cli
-    from emokd.fileio import write_text
+    from emokd.core.fileio import write_text
 
     def killed_midway(args):
         write_text(tmp_path / "done.txt", "a finished file")

@@ -1,5 +1,5 @@
 """The package as pip installs it: its wheel in a clean virtual environment with nothing but the
-core dependencies of pyproject.toml imports every module and runs `python -m emokd --help`.
+core dependencies of pyproject.toml imports every module of every subpackage and runs `python -m emokd --help`.
 
 A clean environment, not --system-site-packages: that would hide a missing dependency. To avoid
 downloading a multi-GB torch, torch is installed first from a wheel already on this machine (pip's
@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = sorted(p.stem for p in (ROOT / "emokd").glob("*.py") if p.stem != "__init__")
+#: every module and subpackage, dotted below emokd: "__main__", "core", "core.config", ...
+MODULES = sorted(".".join(p.relative_to(ROOT / "emokd").with_suffix("").parts).removesuffix(".__init__")
+                 for p in (ROOT / "emokd").rglob("*.py") if p.relative_to(ROOT / "emokd") != Path("__init__.py"))
 #: what emokd imports only for a feature of an extra (pyproject.toml): viz, dask, notebooks
 EXTRAS_ONLY = {"nilearn", "ipywidgets", "IPython", "distributed", "dask"}
 # what pip prints when it cannot reach an index: the test is skipped, not failed
@@ -59,7 +61,7 @@ def _run(cmd, *, env, what, cwd):
 def _imported_packages() -> set[str]:
     """Every top-level package that emokd's modules import, at module level or inside a function."""
     names = set()
-    for path in (ROOT / "emokd").glob("*.py"):
+    for path in (ROOT / "emokd").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names.update(a.name.split(".")[0] for a in node.names)

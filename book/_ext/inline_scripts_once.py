@@ -5,7 +5,7 @@ body=...)``) added after the builder was initialised twice: once as given (filen
 once more from the registry with filename ``""``, which it does not recognise as the same script.
 sphinx-thebe and sphinx-togglebutton add theirs at that point, so every page declared
 ``const THEBE_JS_URL`` twice and the browser logged "Uncaught SyntaxError: Identifier
-'THEBE_JS_URL' has already been declared" (tests/test_browser.py reads the console). Sphinx 8.2.2
+'THEBE_JS_URL' has already been declared" (tests/book/test_browser.py reads the console). Sphinx 8.2.2
 passes ``""`` on both paths; this extension does the same for the builder of this build.
 """
 

@@ -3,7 +3,7 @@
 The repository URL and branch live in one place, ``_config.yml``; this script
 puts them into the first code cell of each chapter listed in ``_toc.yml``
 (tagged ``emokd-setup``, replaced if present, inserted if not) and clears the
-chapters' outputs. ``tests/test_jupyter_book_build.py`` checks that the cells agree with the
+chapters' outputs. ``tests/book/test_jupyter_book_build.py`` checks that the cells agree with the
 config, so run this after changing either.
 
 Run:  python book/_tools/setup_cells.py

@@ -1,0 +1,110 @@
+"""The paper's face backbone: ResNet50-IR ("IR-50" of face.evoLVe / InsightFace).
+
+Zhang et al. (2022) embed each face frame with an IR-50 pretrained on faces
+(512-d). It is far too big to train on a CPU and no weights ship with emokd: use it
+with ``ModelConfig(arch="teacher", cnn="ir50", cnn_weights=PATH)`` when you have a
+state dict of the published backbone. Module names follow the published code, so
+its state dicts load with :func:`load_backbone_weights`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import EmokdError
+
+#: Side of the square input of the ResNet50-IR face backbone (pixels).
+IR50_INPUT_SIZE = 112
+
+
+class _IRUnit(nn.Module):
+    """``bottleneck_IR`` of face.evoLVe / InsightFace: BN-conv-PReLU-conv/s-BN + shortcut."""
+
+    def __init__(self, n_in: int, depth: int, stride: int):
+        super().__init__()
+        # names and layout match the published code, so its state dicts load
+        self.shortcut_layer = nn.MaxPool2d(1, stride) if n_in == depth else nn.Sequential(
+            nn.Conv2d(n_in, depth, 1, stride, bias=False), nn.BatchNorm2d(depth))
+        self.res_layer = nn.Sequential(
+            nn.BatchNorm2d(n_in), nn.Conv2d(n_in, depth, 3, 1, 1, bias=False), nn.PReLU(depth),
+            nn.Conv2d(depth, depth, 3, stride, 1, bias=False), nn.BatchNorm2d(depth),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.res_layer(x) + self.shortcut_layer(x)  # (N, C, H, W) -> (N, D, H/s, W/s)
+
+
+class IR50Backbone(nn.Module):
+    """ResNet50-IR face backbone ("IR-50" of face.evoLVe / InsightFace): 3x112x112 -> 512.
+
+    Stem conv3x3 (64) + BN + PReLU; four stages of ``bottleneck_IR`` units
+    ([3, 4, 14, 3] units of depth 64, 128, 256, 512; the first unit of each stage has
+    stride 2: 112 -> 7 px); output BN, dropout, flatten, Linear(512*7*7, 512),
+    BatchNorm1d. Module names follow the published code, so its state dicts load
+    with :func:`load_backbone_weights`. 43.6 M parameters.
+    """
+
+    def __init__(self, dropout: float = 0.5):
+        super().__init__()
+        self.n_features = 512
+        self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
+        units, n_in = [], 64
+        for depth, n_units in ((64, 3), (128, 4), (256, 14), (512, 3)):
+            units += [_IRUnit(n_in, depth, 2)] + [_IRUnit(depth, depth, 1) for _ in range(n_units - 1)]
+            n_in = depth
+        self.body = nn.Sequential(*units)
+        self.output_layer = nn.Sequential(
+            nn.BatchNorm2d(512), nn.Dropout(dropout), nn.Flatten(),
+            nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (n_frames, 3, 112, 112), normalised to [-1, 1] -> (n_frames, 512)."""
+        if x.dim() != 4 or tuple(x.shape[1:]) != (3, IR50_INPUT_SIZE, IR50_INPUT_SIZE):
+            raise EmokdError(f"input of shape {tuple(x.shape)}: expected (n_frames, 3, 112, 112)")
+        h = self.body(self.input_layer(x))  # (N, 64, 112, 112) -> (N, 512, 7, 7)
+        return self.output_layer(h)  # (N, 512)
+
+
+def load_backbone_weights(module: nn.Module, path) -> nn.Module:
+    """Load a state dict saved with ``torch.save`` into ``module`` (e.g. an IR-50).
+
+    Accepts a bare state dict or ``{"state_dict": ...}``, with or without a
+    ``module.`` prefix (DataParallel). Missing BatchNorm ``num_batches_tracked``
+    buffers (old checkpoints) are tolerated. Returns ``module``.
+
+    Raises
+    ------
+    EmokdError
+        If the file cannot be read, or its keys or shapes do not fit ``module``
+        (the message names the file and the offending keys).
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as err:
+        raise EmokdError(f"{path}: backbone weights file not found") from err
+    except Exception as err:  # unpickling errors of any kind
+        raise EmokdError(f"{path}: cannot read a state dict ({err})") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise EmokdError(f"{path}: not a state dict (a dict of tensors)")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    expected = module.state_dict()
+    problems = {
+        "missing keys": [k for k in expected if k not in state and not k.endswith("num_batches_tracked")],
+        "unexpected keys": [k for k in state if k not in expected],
+        "shape mismatches": [f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
+                             for k, v in expected.items() if k in state and state[k].shape != v.shape],
+    }
+    found = [f"{len(v)} {name} ({', '.join(v[:5])}{', ...' if len(v) > 5 else ''})"
+             for name, v in problems.items() if v]
+    if found:
+        raise EmokdError(f"{path}: does not fit {type(module).__name__}: {'; '.join(found)}")
+    module.load_state_dict(state, strict=False)  # strict checks done above
+    return module

@@ -1,0 +1,1 @@
+"""Saliency: attributions of a student, their aggregation, the saliency of a run, figures, the explorer."""

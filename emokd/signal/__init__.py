@@ -1,0 +1,1 @@
+"""Signal processing, numpy in and numpy out: sliding-window EEG band power."""

@@ -1,0 +1,1 @@
+"""What the book shares: chapter helpers, exercises and their checks, playgrounds."""

@@ -1,0 +1,136 @@
+"""What the book's chapters share: the preset switch, the data, one cached experiment.
+
+A chapter starts with::
+
+    from emokd.teaching import book
+    PRESET = book.preset()        # $EMOKD_PRESET: "book" (default), "smoke" (tests) or "paper"
+
+and then asks for what it needs; everything is made once and reused by later
+chapters (and later builds):
+
+- :func:`synthetic_data` -- the preset's synthetic MAHNOB-HCI-like recordings
+  and their prepared band power (``emokd synth`` + ``emokd prepare``);
+- :func:`experiment` -- one LOSO experiment on them (``emokd run``): every
+  fold's teacher, student and KD student, their training logs, predictions
+  and ``results.json``.
+
+Where: ``$EMOKD_CACHE`` if set, else ``emokd-runs/`` at the root of the book
+(the folder with ``_toc.yml``, found from the working directory upwards), else
+``./emokd-runs``. One folder per preset, so a smoke build never reuses a
+book-preset run or the reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+from ..core.config import PRESETS, PrepareConfig, experiment_config, preset_from_env, synth_config
+from ..errors import EmokdError
+from ..evaluation.experiment import run_experiment
+from ..io.prepare import prepare_dataset, read_manifest
+from ..synth.synthetic import ensure_generated
+from ..training.datasets import make_folds
+from ..training.fold import model_names
+
+#: seed of the book's dataset and experiment
+SEED = 0
+
+
+def preset() -> str:
+    """The book's preset: ``$EMOKD_PRESET`` or ``"book"``."""
+    return preset_from_env("book")
+
+
+def cache_dir() -> Path:
+    """The root folder of everything the book computes (see the module docstring)."""
+    if os.environ.get("EMOKD_CACHE"):
+        return Path(os.environ["EMOKD_CACHE"])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder / "emokd-runs"
+    return here / "emokd-runs"
+
+
+def _preset(name: str | None) -> str:
+    name = name or preset()
+    if name not in PRESETS:
+        raise EmokdError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
+    return name
+
+
+def synthetic_data(preset_name: str | None = None, *, progress: bool = False) -> tuple[Path, Path]:
+    """The preset's synthetic dataset, generated and prepared once.
+
+    Returns ``(raw, prepared)``: the MAHNOB-HCI-layout folder (BDF files,
+    ``session.xml``, frames, label file, ``ground_truth.json``) and the prepared
+    folder (one ``.npz`` per trial and ``manifest.json``).
+    """
+    name = _preset(preset_name)
+    raw = cache_dir() / f"book-{name}" / "data"
+    ensure_generated(raw, synth_config(name), seed=SEED, progress=progress)
+    prepare_dataset(raw, raw / "prepared", PrepareConfig(), progress=progress)
+    return raw, raw / "prepared"
+
+
+def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs: int = 2,
+               progress: bool = True) -> tuple[Path, dict]:
+    """One experiment of the preset on its synthetic data, run once and then reused.
+
+    ``n_jobs=2``: two folds at a time (Binder and Colab have 2 cores). The folds read
+    the frozen backbone's cached embeddings, not the frames, so two of them fit in
+    Binder's 2 GB. Returns the run folder and its results (``results.json``).
+
+    ``progress``: while it trains, a progress bar (``tqdm.auto``: a widget in Jupyter
+    and Colab, text in a terminal) counts the trained models of all folds (teacher,
+    student, KD student, ...), read from the model files the folds write; nothing is
+    shown when the run is already in the cache.
+    """
+    name = _preset(preset_name)
+    _, prepared = synthetic_data(name)
+    out = cache_dir() / f"book-{name}" / f"{protocol}_seed{SEED}"
+    cfg = experiment_config(name, protocol, SEED)
+    bar = _model_bar(out, prepared, cfg) if progress and not (out / "results.json").is_file() else None
+    with bar or contextlib.nullcontext():
+        return out, run_experiment(prepared, cfg, out, n_jobs=n_jobs, progress=False, resume=True)
+
+
+def _n_models(prepared: Path, cfg) -> int:
+    """How many models the experiment trains: folds x models per fold."""
+    subject_of = {k: int(t["subject"]) for k, t in read_manifest(prepared)["trials"].items()}
+    folds = make_folds(subject_of, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds,
+                       val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
+    return len(folds) * len([m for m in model_names(cfg) if m != "student_kd_selected"])
+
+
+@contextlib.contextmanager
+def _model_bar(out: Path, prepared: Path, cfg, every_s: float = 1.0):
+    """A tqdm.auto bar over the experiment's models, advanced by a thread that counts the
+    ``folds/fold_*/*.pt`` files (each written once a model has finished training)."""
+    from tqdm.auto import tqdm
+
+    total = _n_models(prepared, cfg)
+
+    def done() -> int:
+        return min(total, sum(1 for _ in (out / "folds").glob("fold_*/*.pt")))
+
+    bar = tqdm(total=total, desc=f"training {cfg.protocol} ({total} models)", unit="model")
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(every_s):
+            bar.update(done() - bar.n)
+
+    bar.update(done())
+    thread = threading.Thread(target=poll, name="emokd-progress", daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+        bar.update(done() - bar.n)
+        bar.close()

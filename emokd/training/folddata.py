@@ -1,0 +1,118 @@
+"""What one fold reads, and what it is scored against without training.
+
+* :func:`load_trials` -- the trials of a data set by key, each with the student's input ``x``;
+* :func:`fold_inputs` -- a fold's training, validation and test trials with normalised inputs;
+* :func:`reference_predictions` -- untrained reference points on the test trials (scored next to
+  the ridge regressions' by :func:`emokd.evaluation.linear.reference_metrics`);
+* :func:`latent_metrics` -- scores against the latent valence of synthetic data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .datasets import Fold, fit_normalisers, student_inputs
+from ..errors import EmokdError
+from ..io.features import load_feature_release
+from ..core.metrics import fold_metrics
+from ..io.prepare import load_prepared
+
+
+UNTRAINED = ("ref_zero", "ref_train_mean", "ref_trial_mean_oracle")
+#: every reference model of a results.json: the untrained points and the ridge regressions (:mod:`emokd.evaluation.linear`)
+REFERENCES = UNTRAINED + ("ref_ridge_student", "ref_ridge_teacher")
+
+
+def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True) -> dict[str, dict]:
+    """Trials by key, each with the student's input ``x`` (n_steps, n_features).
+
+    ``frames=False`` leaves out the face frames of prepared data (most of its bytes),
+    for uses that only need the EEG.
+
+    ``prepared`` (a folder written by :mod:`emokd.io.prepare`): ``x`` is the band
+    power flattened band-major (192), the teacher's input ``frames``.
+    ``features`` (the public release, :mod:`emokd.io.features`): ``x`` is
+    ``eeg_band_feats_full`` (128), the teacher's input ``face`` (327).
+    """
+    if data_format == "features":
+        trials = {t["key"]: dict(t, x=t["eeg"]) for t in load_feature_release(data_dir)}
+    else:
+        trials = {}
+        for t in load_prepared(data_dir, frames=frames):
+            t["x"] = student_inputs(t["eeg_bp"])
+            trials[t["key"]] = t
+    if not trials:
+        raise EmokdError(f"{data_dir}: no trials")
+    return trials
+
+
+def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "train",
+                face_normalisation: str = "train") -> tuple[dict[str, list[dict]], object]:
+    """The fold's partitions with normalised inputs, and the student's normaliser.
+
+    ``normalisation`` applies to the student's input ``x``, ``face_normalisation``
+    to the facial features ``face`` when the data has them
+    (:func:`emokd.training.datasets.fit_normalisers`): ``"train"`` (default) z-scores with
+    the statistics of the fold's training trials only, validation and test trials
+    transformed with them; ``"subject"`` with each subject's own statistics over
+    all its trials (the test subject's too: a calibration on its unlabelled
+    recordings); ``"none"`` leaves them as they are. Returns ``{"train" |
+    "validation" | "test": [trial, ...]}`` (copies; ``x``, ``face`` normalised) and,
+    for ``"train"``, the :class:`Normaliser` of ``x`` (otherwise the dict trial key
+    -> normalising function).
+    """
+    keys = fold.train + fold.validation + fold.test
+    fold_trials = {k: trials[k] for k in keys}
+    norm = fit_normalisers(fold_trials, "x", fold.train, normalisation)
+    has_face = trials[fold.train[0]].get("face") is not None
+    face = fit_normalisers(fold_trials, "face", fold.train, face_normalisation) if has_face else None
+
+    def inputs(k):
+        t = fold_trials[k]
+        return dict(t, x=norm[k](t["x"]), **({"face": face[k](t["face"])} if face is not None else {}))
+
+    parts = {name: [inputs(k) for k in ks]
+             for name, ks in (("train", fold.train), ("validation", fold.validation), ("test", fold.test))}
+    return parts, (norm[fold.train[0]] if normalisation == "train" else norm)
+
+
+def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict[str, np.ndarray]]:
+    """Reference points on the fold's test trials; nothing is trained.
+
+    - ``ref_zero``: the constant 0, the neutral middle of the valence scale
+      (every MAHNOB-HCI trace starts there);
+    - ``ref_train_mean``: the constant mean valence of the training trials;
+    - ``ref_trial_mean_oracle``: each test trial's own mean valence, a constant
+      per trial. It reads the test labels, so it is not a model: it shows how much
+      of a concatenated CCC comes from getting each trial's level right. Its
+      per-trial CCC is 0 (a constant has no covariance).
+
+    Returns ``{name: {trial key: (n_steps,) float32}}``, one entry per :data:`UNTRAINED`
+    (the ridge references: :func:`emokd.evaluation.linear.ridge_references`).
+    """
+    train_mean = float(np.mean(np.concatenate([trials[k]["valence"] for k in fold.train])))
+    out = {name: {} for name in UNTRAINED}
+    for k in fold.test:
+        y = np.asarray(trials[k]["valence"], np.float64)
+        out["ref_zero"][k] = np.zeros(len(y), np.float32)
+        out["ref_train_mean"][k] = np.full(len(y), train_mean, np.float32)
+        out["ref_trial_mean_oracle"][k] = np.full(len(y), y.mean(), np.float32)
+    return out
+
+
+def latent_metrics(test_trials: dict[str, dict], preds: dict[str, dict[str, np.ndarray]]) -> dict | None:
+    """Every model's :func:`~emokd.core.metrics.fold_metrics` against the latent valence, or None.
+
+    ``test_trials``: trial key -> trial with ``latent`` (n_steps,) (synthetic data;
+    the labels ``valence`` annotate it) or None; ``preds``: model -> trial key ->
+    (n_steps,). Scored on the very steps the label metrics use (the whole test
+    trace; a latent of another length is an error). None when any test trial has
+    no latent (real data).
+    """
+    if any(t.get("latent") is None for t in test_trials.values()):
+        return None
+    for k, t in test_trials.items():
+        if np.shape(t["latent"]) != np.shape(t["valence"]):
+            raise EmokdError(f"trial {k}: latent valence has shape {np.shape(t['latent'])}, its labels "
+                             f"{np.shape(t['valence'])}")
+    return {name: fold_metrics({k: (t["latent"], p[k]) for k, t in test_trials.items()}) for name, p in preds.items()}

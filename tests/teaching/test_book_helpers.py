@@ -1,0 +1,102 @@
+"""emokd.teaching.book, what the chapters share: the preset from $EMOKD_PRESET, the cache folder
+($EMOKD_CACHE, else emokd-runs/ beside _toc.yml), the synthetic data made once, one experiment."""
+
+import json
+import shutil
+
+import pytest
+
+from emokd.teaching import book
+from emokd.core.config import experiment_config, synth_config
+from emokd.errors import EmokdError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    monkeypatch.delenv("EMOKD_PRESET", raising=False)
+    monkeypatch.delenv("EMOKD_CACHE", raising=False)
+
+
+def test_preset_from_the_environment(monkeypatch):
+    assert book.preset() == "book"
+    monkeypatch.setenv("EMOKD_PRESET", "smoke")
+    assert book.preset() == "smoke"
+    monkeypatch.setenv("EMOKD_PRESET", "huge")
+    with pytest.raises(EmokdError, match="EMOKD_PRESET='huge'.*smoke, book, paper"):
+        book.preset()
+
+
+def test_cache_dir_from_env_else_beside_the_toc_else_here(tmp_path, monkeypatch):
+    (tmp_path / "root" / "book" / "deep").mkdir(parents=True)
+    (tmp_path / "root" / "_toc.yml").write_text("format: jb-book\n")
+    monkeypatch.chdir(tmp_path / "root" / "book" / "deep")  # a chapter runs in book/ (here deeper still)
+    assert book.cache_dir() == (tmp_path / "root" / "emokd-runs").resolve()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert book.cache_dir() == (tmp_path / "elsewhere" / "emokd-runs").resolve()
+    monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
+    assert book.cache_dir() == tmp_path / "cache"
+
+
+def test_unknown_preset_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
+    for call in (book.synthetic_data, book.experiment):
+        with pytest.raises(EmokdError, match="preset 'huge' is not one of smoke, book, paper"):
+            call("huge")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_synthetic_data_made_once_per_preset_under_the_cache(smoke_dir, tmp_path, monkeypatch):
+    """The smoke data of seed 0 (the session's copy, so that nothing is generated here) is reused as it is
+    and prepared once; a second call rewrites no data file (the manifest is written again, the same)."""
+    monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMOKD_PRESET", "smoke")
+    raw_want = tmp_path / "cache" / "book-smoke" / "data"
+    shutil.copytree(smoke_dir, raw_want)
+    truth = json.loads((raw_want / "ground_truth.json").read_text())
+    assert truth["seed"] == book.SEED and truth["config"] == json.loads(json.dumps(synth_config("smoke").to_json()))
+    raw, prepared = book.synthetic_data()
+    assert (raw, prepared) == (raw_want, raw_want / "prepared")
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    assert len(manifest["trials"]) == 6
+    # every data file (the lock file beside them names the last process that prepared: not data)
+    stamps = {p: p.stat().st_mtime_ns for p in raw.rglob("*")
+              if p.is_file() and p.name not in ("manifest.json", ".prepare.lock")}
+    assert book.synthetic_data("smoke") == (raw, prepared)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # raw data and prepared trials: not rewritten
+    assert json.loads((prepared / "manifest.json").read_text()) == manifest
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["book-smoke"]  # one folder per preset
+
+
+def test_experiment_is_the_presets_loso_run_in_the_cache(tmp_path, monkeypatch):
+    """What book.experiment() asks of run_experiment (the experiment itself is tested in test_experiment.py)."""
+    monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMOKD_PRESET", "smoke")
+    calls = []
+    monkeypatch.setattr(book, "synthetic_data", lambda name, progress=False: (tmp_path / "raw", tmp_path / "prep"))
+
+    def fake_run(prepared, cfg, out, **kw):
+        calls.append((prepared, cfg, out, kw))
+        return {"n_folds": 3}
+
+    monkeypatch.setattr(book, "run_experiment", fake_run)
+    out, results = book.experiment(progress=False)  # the bar reads the data: tests/teaching/test_book_progress.py
+    assert out == tmp_path / "cache" / "book-smoke" / "loso_seed0" and results == {"n_folds": 3}
+    prepared, cfg, out_arg, kw = calls[0]
+    assert prepared == tmp_path / "prep" and out_arg == out
+    assert cfg == experiment_config("smoke", "loso", book.SEED)
+    assert kw == {"n_jobs": 2, "progress": False, "resume": True}  # a later chapter reuses the run
+    out, _ = book.experiment("book", protocol="trs", progress=False)
+    assert out == tmp_path / "cache" / "book-book" / "trs_seed0"
+    assert calls[1][1] == experiment_config("book", "trs", book.SEED)
+
+
+def test_a_damaged_ground_truth_in_the_cache_is_generated_again(smoke_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
+    raw_want = tmp_path / "cache" / "book-smoke" / "data"
+    shutil.copytree(smoke_dir, raw_want)
+    truth = raw_want / "ground_truth.json"
+    truth.write_text(truth.read_text()[:100])  # cut short: not JSON
+    raw, prepared = book.synthetic_data("smoke")
+    assert raw == raw_want and json.loads(truth.read_text()) == json.loads((smoke_dir / "ground_truth.json").read_text())
+    assert len(json.loads((prepared / "manifest.json").read_text())["trials"]) == 6

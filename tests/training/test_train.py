@@ -1,0 +1,323 @@
+"""Training: it learns a known relation, is deterministic, resumes exactly, logs KD terms."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emokd.core.config import KDConfig, ModelConfig, TrainConfig
+from emokd.training.datasets import WindowSet
+from emokd.errors import EmokdError
+from emokd.training.train import extract_knowledge, fit, load_model, predict, save_model
+from emokd.core.device import resolve_device
+
+SMALL = ModelConfig(arch="tcn", n_inputs=6, tcn_channels=(8, 8))
+CFG = TrainConfig(lr=3e-3, batch_size=4, max_epochs=6, lr_patience=2, early_stop=4, window_steps=32, hop_steps=16)
+
+
+def _trials(n=6, steps=80, seed=0):
+    """Valence is a known linear function of the inputs (plus noise): learnable."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        x = np.cumsum(rng.normal(size=(steps, 6)), axis=0).astype(np.float32) * 0.2
+        y = (x[:, 0] - 0.5 * x[:, 3] + 0.1 * rng.normal(size=steps)).astype(np.float32)
+        out.append({"key": f"T{i}", "valence": y, "x": x})
+    return out
+
+
+def _sets(knowledge=None):
+    tr = _trials(6, seed=0)
+    va = _trials(2, seed=1)
+    kw = {"window_steps": 32, "hop_steps": 16}
+    return WindowSet(tr, "x", knowledge=knowledge, **kw), WindowSet(va, "x", **kw)
+
+
+def _model(seed=0, cfg=SMALL):
+    from emokd.nn.models import build_model
+
+    torch.manual_seed(seed)
+    return build_model(cfg)
+
+
+class _Stop(Exception):
+    """Raised by :func:`_stop_after`'s hook: a run interrupted after an epoch."""
+
+
+def _stop_after(n: int):
+    """An ``on_epoch_end`` hook that interrupts the run after epoch ``n``."""
+    def hook(epoch, record):
+        if epoch == n:
+            raise _Stop
+    return hook
+
+
+@pytest.mark.slow  # trains for several seconds
+def test_fit_learns_a_known_relation():
+    tr, va = _sets()
+    m = _model()
+    res = fit(m, tr, va, dataclasses.replace(CFG, max_epochs=25, early_stop=25), seed=0)
+    assert res.best_val_ccc > 0.8
+    assert res.history[-1]["train_ccc_loss"] < res.history[0]["train_ccc_loss"]
+    pred = predict(m, va)
+    assert set(pred) == {"T0", "T1"} and pred["T0"].shape == (80,)
+
+
+@pytest.mark.slow  # trains for several seconds
+def test_same_seed_same_result_and_other_seed_differs():
+    runs = []
+    for seed in (0, 0, 1):
+        tr, va = _sets()
+        m = _model(seed)
+        res = fit(m, tr, va, CFG, seed=seed)
+        runs.append(([h["val_ccc"] for h in res.history], predict(m, va)["T0"]))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
+
+
+@pytest.mark.slow  # trains for several seconds
+def test_resume_equals_uninterrupted(tmp_path):
+    tr, va = _sets()
+    m = _model()
+    full = fit(m, tr, va, CFG, seed=0)
+    ref = predict(m, va)["T0"]
+
+    interrupt = _stop_after(3)
+
+    ck, logf = tmp_path / "m.ckpt", tmp_path / "m.log.jsonl"
+    m2 = _model()
+    with pytest.raises(_Stop):
+        fit(m2, tr, va, CFG, seed=0, checkpoint_path=ck, log_path=logf, on_epoch_end=interrupt)
+    assert len(logf.read_text().splitlines()) == 3
+    m3 = _model(seed=99)  # different weights: the checkpoint must restore everything
+    resumed = fit(m3, tr, va, CFG, seed=0, checkpoint_path=ck, log_path=logf, resume=True)
+    assert [h["val_ccc"] for h in resumed.history] == [h["val_ccc"] for h in full.history]
+    assert resumed.best_epoch == full.best_epoch
+    np.testing.assert_array_equal(predict(m3, va)["T0"], ref)
+    lines = [json.loads(x) for x in logf.read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == list(range(1, full.epochs_run + 1))
+    # a checkpoint made with other settings is ignored, not silently reused
+    m4 = _model()
+    other = fit(m4, tr, va, dataclasses.replace(CFG, lr=1e-3), seed=0, checkpoint_path=ck, resume=True)
+    assert other.history[0]["epoch"] == 1
+
+
+@pytest.mark.slow  # trains for several seconds
+def test_kd_terms_logged_and_projection_when_sizes_differ(tmp_path):
+    tr, va = _sets()
+    teacher = _model(5)
+    teacher.eval()
+    know = extract_knowledge(teacher, tr)
+    assert know["T0"].shape == (len(tr.starts["T0"]), 32, 8)
+    tr_kd, va = _sets(knowledge=know)
+    res = fit(_model(), tr_kd, va, CFG, seed=0, kd=KDConfig(kd_weight=0.5), log_path=tmp_path / "kd.jsonl")
+    rec = json.loads((tmp_path / "kd.jsonl").read_text().splitlines()[0])
+    assert rec["train_kd_loss"] > 0
+    assert rec["train_total"] == pytest.approx(rec["train_ccc_loss"] + 0.5 * rec["train_kd_loss"], rel=1e-6)
+    assert res.projection is None  # 8 == 8 features
+    # a 4-feature teacher: a learned projection bridges the sizes ...
+    know4 = {k: v[..., :4] for k, v in know.items()}
+    tr4, _ = _sets(knowledge=know4)
+    assert fit(_model(), tr4, va, CFG, seed=0, kd=KDConfig()).projection is not None
+    # ... unless the user forbids it
+    with pytest.raises(EmokdError, match="differ"):
+        fit(_model(), tr4, va, CFG, seed=0, kd=KDConfig(projection="none"))
+
+
+def test_save_and_load_model(tmp_path):
+    m = _model()
+    save_model(m, SMALL, tmp_path / "m.pt", extra={"fold": 3})
+    m2, cfg = load_model(tmp_path / "m.pt")
+    assert cfg == SMALL
+    x = torch.randn(1, 20, 6)
+    m.eval()
+    m2.eval()
+    torch.testing.assert_close(m(x)[0], m2(x)[0])
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    with pytest.raises(EmokdError, match="bad.pt"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_resolve_device(monkeypatch):
+    """``auto``: CUDA first, then MPS, then the CPU, whatever this machine has (each case made here)."""
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)  # as given, not checked here (the CLI does)
+    for cuda, mps, want in ((True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert resolve_device("auto") == torch.device(want)
+    with pytest.raises(EmokdError, match="device='gpu0'"):
+        resolve_device("gpu0")
+
+
+def test_truncated_checkpoint_names_the_file_and_offers_fresh(tmp_path):
+    tr, va = _sets()
+    ck = tmp_path / "m.ckpt"
+    fit(_model(), tr, va, dataclasses.replace(CFG, max_epochs=1), seed=0, checkpoint_path=ck)
+    ck.write_bytes(ck.read_bytes()[:100])
+    with pytest.raises(EmokdError, match=r"m.ckpt: unreadable checkpoint .*--fresh"):
+        fit(_model(), tr, va, CFG, seed=0, checkpoint_path=ck, resume=True)
+
+
+def _noisy_cfg(reload):
+    """A high learning rate, so that validation CCC falls in some epochs."""
+    return dataclasses.replace(CFG, lr=0.05, max_epochs=8, early_stop=8, lr_patience=8,
+                               reload_best_each_epoch=reload)
+
+
+@pytest.mark.slow  # trains for several seconds
+def test_reload_best_each_epoch_starts_every_epoch_from_the_best_weights():
+    from emokd.training.train import evaluate_ccc
+
+    seen = {}
+    for reload in (False, True):
+        tr, va = _sets()
+        m = _model()
+        at_end = []
+        res = fit(m, tr, va, _noisy_cfg(reload), seed=0,
+                  on_epoch_end=lambda epoch, rec: at_end.append(evaluate_ccc(m, va)))
+        vals = [h["val_ccc"] for h in res.history]
+        running_best = np.maximum.accumulate(vals)
+        if reload:  # after every epoch the model is back at the best weights so far
+            np.testing.assert_allclose(at_end, running_best, rtol=1e-6, atol=1e-6)
+        else:  # the weights of the epoch just trained
+            np.testing.assert_allclose(at_end, vals, rtol=1e-6, atol=1e-6)
+        seen[reload] = vals
+    assert any(np.diff(seen[False]) < 0), "the test needs an epoch whose validation CCC falls"
+    assert seen[True] != seen[False]
+
+
+@pytest.mark.slow  # trains for several seconds
+def test_reload_best_each_epoch_resumes_exactly(tmp_path):
+    cfg = _noisy_cfg(True)
+    tr, va = _sets()
+    m = _model()
+    full = fit(m, tr, va, cfg, seed=0)
+    ref = predict(m, va)["T0"]
+
+    interrupt = _stop_after(4)
+
+    ck = tmp_path / "m.ckpt"
+    with pytest.raises(_Stop):
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=interrupt)
+    m3 = _model(seed=99)
+    resumed = fit(m3, tr, va, cfg, seed=0, checkpoint_path=ck, resume=True)
+    assert [h["val_ccc"] for h in resumed.history] == [h["val_ccc"] for h in full.history]
+    np.testing.assert_array_equal(predict(m3, va)["T0"], ref)
+
+
+def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
+    tr, va = _sets()
+    cfg = dataclasses.replace(CFG, max_epochs=2)
+    ck = tmp_path / "m.ckpt"
+    fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, inputs={"normalisation": "train"})
+    trained = []
+    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "train"},
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert again.epochs_run == 2 and trained == []  # resumed after its last epoch: nothing left to train
+    other = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "subject"},
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert trained == [1, 2] and json.loads(torch.load(ck, weights_only=True)["identity"])["inputs"] == \
+        {"normalisation": "subject"}
+
+
+class _Recorder(WindowSet):
+    """A WindowSet that records which windows each training batch asks for."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.asked = []
+
+    def batch(self, idx, *a, **k):
+        if k.get("train"):
+            self.asked.append([int(i) for i in idx])
+        return super().batch(idx, *a, **k)
+
+
+def test_epoch_fraction_draws_a_fresh_share_of_the_windows_each_epoch():
+    tr = _Recorder(_trials(6, seed=0), "x", window_steps=32, hop_steps=16)
+    _, va = _sets()
+    epochs = []
+    cfg = dataclasses.replace(CFG, max_epochs=4, early_stop=10, epoch_fraction=1 / 3)
+    fit(_model(), tr, va, cfg, seed=0, on_epoch_end=lambda e, r: epochs.append(sum(tr.asked, [])) or tr.asked.clear())
+    n = len(tr)
+    assert n == 6 * 4  # 80 steps, windows of 32 starting at 0, 16, 32, 48 (the last ends the trial)
+    for seen in epochs:
+        assert len(seen) == round(n / 3) and len(set(seen)) == len(seen)  # a third, without replacement
+        assert set(seen) <= set(range(n))
+    assert len({frozenset(s) for s in epochs}) == len(epochs)  # a fresh draw every epoch
+    # fraction 1 draws every window once: the epoch of a full pass
+    full = _Recorder(_trials(6, seed=0), "x", window_steps=32, hop_steps=16)
+    fit(_model(), full, va, dataclasses.replace(CFG, max_epochs=1), seed=0)
+    assert sorted(sum(full.asked, [])) == list(range(n))
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, float("nan")])
+def test_epoch_fraction_outside_0_1_is_refused(bad):
+    with pytest.raises(EmokdError, match="epoch_fraction"):
+        TrainConfig(epoch_fraction=bad)
+
+
+def test_checkpoints_every_few_seconds_and_after_the_last_epoch(tmp_path, monkeypatch):
+    import emokd.training.train as train_mod
+
+    saves = []
+    real = train_mod.torch_save
+    monkeypatch.setattr(train_mod, "torch_save", lambda obj, path: saves.append(obj["epoch"]) or real(obj, path))
+    tr, va = _sets()
+    cfg = dataclasses.replace(CFG, max_epochs=4, early_stop=10)
+    m = _model()
+    fit(m, tr, va, cfg, seed=0, checkpoint_path=tmp_path / "a.ckpt")
+    assert saves == [1, 2, 3, 4]  # every epoch (the default)
+    saves.clear()
+
+    interrupt = _stop_after(3)
+
+    ck = tmp_path / "b.ckpt"
+    with pytest.raises(_Stop):  # no checkpoint is due before epoch 3: nothing written, nothing to resume
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=interrupt, checkpoint_every_s=1e9)
+    assert saves == [] and not ck.exists()
+    m2 = _model()
+    ref = fit(m2, tr, va, cfg, seed=0, checkpoint_path=ck, checkpoint_every_s=1e9)
+    assert saves == [4]  # the last epoch's state, written once the run ends
+    np.testing.assert_array_equal(predict(m2, va)["T0"], predict(m, va)["T0"])  # the same training as above
+    trained, m3 = [], _model(seed=99)
+    again = fit(m3, tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, checkpoint_every_s=1e9,
+                on_epoch_end=lambda e, r: trained.append(e))
+    assert trained == [] and again.history == ref.history and again.best_epoch == ref.best_epoch
+    np.testing.assert_array_equal(predict(m3, va)["T0"], predict(m2, va)["T0"])
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (Colab, a GPU machine)")
+
+
+@CUDA
+def test_cuda_training_follows_the_cpu_and_its_checkpoint_resumes_on_the_cpu(tmp_path, monkeypatch):
+    """The path Colab users take. A CUDA run is not the CPU's run bit for bit: dropout draws its
+    masks from the CUDA generator (another stream for the same seed) and cuDNN may convolve in
+    TF32. With both out of the way the two follow each other to float rounding; predictions come
+    back as CPU float32 numpy; a checkpoint written on CUDA resumes on the CPU."""
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    no_dropout = dataclasses.replace(SMALL, dropout=0.0)
+    cfg = dataclasses.replace(CFG, max_epochs=3, early_stop=3)
+    results = {}
+    for device in ("cpu", "cuda"):
+        tr, va = _sets()
+        m = _model(0, no_dropout)
+        res = fit(m, tr, va, cfg, seed=0, device=device, checkpoint_path=tmp_path / f"{device}.ckpt")
+        pred = predict(m, va, device=device)
+        assert isinstance(pred["T0"], np.ndarray) and pred["T0"].dtype == np.float32
+        results[device] = ([h["val_ccc"] for h in res.history], pred["T0"])
+    np.testing.assert_allclose(results["cuda"][0], results["cpu"][0], atol=1e-4)
+    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], atol=1e-4)
+    # the CUDA run's checkpoint, resumed on the CPU: nothing left to train, the CUDA model's predictions
+    tr, va = _sets()
+    m = _model(0, no_dropout)
+    res = fit(m, tr, va, cfg, seed=0, device="cpu", checkpoint_path=tmp_path / "cuda.ckpt", resume=True)
+    assert res.epochs_run == 3
+    np.testing.assert_allclose(predict(m, va)["T0"], results["cuda"][1], atol=1e-5)
