@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+
 from .device import resolve_device
 
 #: torch intra-op threads of every fold (training, knowledge, prediction) and of the frozen
@@ -47,16 +48,19 @@ def fold_threads(n_threads: int | None = None):
     is limited to the same thread count while a block is open.
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     n = FOLD_THREADS if n_threads is None else n_threads
     with _one_fold_at_a_time:
         old = torch.get_num_threads()
         torch.set_num_threads(n)
-        _limit_blas(n)
+        # NumPy's BLAS (OpenBLAS, MKL) splits its sums by thread count too (the ridge references
+        # differ in the 12th digit between OPENBLAS_NUM_THREADS=1 and 2); its count is one per
+        # process, and the lock above keeps any other fold of this process out while it is changed
         try:
-            yield
+            with threadpool_limits(limits=n, user_api="blas"):
+                yield
         finally:
-            _release_blas()
             torch.set_num_threads(old)
 
 
@@ -64,33 +68,6 @@ def fold_threads(n_threads: int | None = None):
 #: computed by two threads of one process (a Dask worker with --nthreads 2, joblib's threading
 #: backend) would interleave their draws and both get other numbers. They take turns instead.
 _one_fold_at_a_time = threading.RLock()
-
-
-# NumPy's BLAS (OpenBLAS, MKL) splits its sums by thread count too (the ridge references differ in
-# the 12th digit between OPENBLAS_NUM_THREADS=1 and 2), and its thread count is one per process, not
-# per thread: the first block to enter sets it, the last to leave restores it (threadpoolctl).
-_blas_lock = threading.Lock()
-_blas_depth = 0
-_blas_limiter = None
-
-
-def _limit_blas(n: int) -> None:
-    global _blas_depth, _blas_limiter
-    from threadpoolctl import threadpool_limits
-
-    with _blas_lock:
-        if _blas_depth == 0:
-            _blas_limiter = threadpool_limits(limits=n, user_api="blas")
-        _blas_depth += 1
-
-
-def _release_blas() -> None:
-    global _blas_depth, _blas_limiter
-    with _blas_lock:
-        _blas_depth -= 1
-        if _blas_depth == 0 and _blas_limiter is not None:
-            _blas_limiter.restore_original_limits()
-            _blas_limiter = None
 
 
 def compute_record(device="auto") -> dict:
