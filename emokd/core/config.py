@@ -292,7 +292,7 @@ def book_schedule_v1(cfg: ExperimentConfig) -> ExperimentConfig:
     students = dataclasses.replace(cfg.student_train, max_epochs=40, lr_patience=3,
                                    early_stop=BOOK_STUDENT_EARLY_STOP_V1, epoch_fraction=1.0)
     teacher = cfg.teacher_train
-    if cfg.teacher.backbone == "frozen":
+    if cfg.teacher.frozen_backbone:
         teacher = dataclasses.replace(students, max_epochs=30, early_stop=8, lr_patience=5)
     return dataclasses.replace(cfg, student_train=students, teacher_train=teacher)
 
@@ -377,6 +377,11 @@ class ModelConfig:
                              "need channels >= 1, kernel >= 2")
         if not 0.0 <= self.dropout < 1.0:
             raise EmokdError(f"dropout={self.dropout!r}: need 0 <= dropout < 1")
+
+    @property
+    def frozen_backbone(self) -> bool:
+        """The frame CNN is loaded pretrained and never trains (``backbone="frozen"``)."""
+        return self.backbone == "frozen"
 
     @classmethod
     def from_json(cls, d: dict) -> "ModelConfig":
@@ -572,6 +577,12 @@ class ExperimentConfig:
             field_ = "kd_sweep" if len(set(names[:len(self.kd_sweep)])) < len(self.kd_sweep) else "kd_select"
             raise EmokdError(f"{field_}={getattr(self, field_)!r}: two weights would both be model "
                              f"{', '.join(twice)} (named to 6 digits); give each weight once")
+
+    @property
+    def teacher_reads_embeddings(self) -> bool:
+        """The teacher reads the frozen backbone's cached frame embeddings (:mod:`emokd.nn.embeddings`),
+        computed once per data set, instead of the frames."""
+        return self.teacher_input == "frames" and self.teacher.frozen_backbone
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)

@@ -59,7 +59,7 @@ from ..training.datasets import make_folds
 from ..errors import EmokdError
 from ..core.fileio import versions, write_json
 from ..core.memory import call_and_release
-from ..training.fold import as_json, check_compute, finished_fold, frozen_backbone, model_names, run_fold
+from ..training.fold import as_json, check_compute, finished_fold, model_names, run_fold
 from ..training.folddata import REFERENCES, load_trials
 from .linear import reference_metrics
 from ..training.runfolder import check_claim, check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
@@ -237,7 +237,7 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     del pixels
     del trials
     embeddings = None
-    if frozen_backbone(cfg) and folds:  # once, before any fold: the backbone saw none of these subjects
+    if cfg.teacher_reads_embeddings and folds:  # once, before any fold: the backbone saw none of these subjects
 
         embeddings = cached_embeddings(prepared_dir, cfg.teacher, device=resolve_device(cfg.device),
                                        progress=progress)

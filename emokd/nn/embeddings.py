@@ -102,7 +102,7 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
     """
     from .models import build_model, freeze
 
-    if cfg.arch != "teacher" or cfg.backbone != "frozen":
+    if cfg.arch != "teacher" or not cfg.frozen_backbone:
         raise EmokdError(f"embeddings are cached for a teacher with backbone='frozen', not arch={cfg.arch!r} "
                          f"backbone={cfg.backbone!r}")
     prepared_dir = Path(prepared_dir)

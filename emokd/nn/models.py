@@ -230,7 +230,7 @@ class Teacher(nn.Module):
         self.tcn = TCN(self.cnn.n_features, cfg.tcn_channels, cfg.kernel_size, cfg.dropout)
         self.n_features = self.tcn.n_features
         self.final_layer = nn.Linear(self.n_features, 1)
-        self.backbone_frozen = cfg.backbone == "frozen"
+        self.backbone_frozen = cfg.frozen_backbone
         if self.backbone_frozen:
             self.cnn.requires_grad_(False)
             self.cnn.eval()
@@ -341,11 +341,11 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         return Student(cfg)
     if cfg.arch == "bilstm":
         return BiLSTMStudent(cfg)
-    if cfg.cnn_weights is not None and cfg.cnn != "ir50" and cfg.backbone != "frozen":
+    if cfg.cnn_weights is not None and cfg.cnn != "ir50" and not cfg.frozen_backbone:
         raise EmokdError(f"cnn_weights={cfg.cnn_weights!r} is only used with cnn='ir50' or backbone='frozen', "
                          f"not cnn={cfg.cnn!r} with backbone={cfg.backbone!r}")
     model = Teacher(cfg)
-    if cfg.cnn == "small" and cfg.backbone == "frozen":
+    if cfg.cnn == "small" and cfg.frozen_backbone:
         load_backbone(model.cnn, cfg.cnn_weights)
         return model
     if cfg.cnn == "ir50" and cfg.cnn_weights is None:

@@ -72,10 +72,6 @@ def _seed(seed: int, fold: int, role: str) -> int:
     return int(np.random.SeedSequence([seed, fold, _ROLE[role]]).generate_state(1)[0])
 
 
-def frozen_backbone(cfg: ExperimentConfig) -> bool:
-    return cfg.teacher_input == "frames" and cfg.teacher.backbone == "frozen"
-
-
 def teacher_knowledge(teacher, field: str, here: Path, trials: list[dict], cfg: ExperimentConfig, device) -> dict:
     """Step 2: the teacher's features (it reads trial ``field``) for the training and validation windows,
     cached in ``here``."""
@@ -152,7 +148,7 @@ def _students(cfg: ExperimentConfig) -> list[tuple[str, object]]:
 
 def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dict[str, dict]:
     """The trials a fold reads; with a frozen backbone its cached embeddings (``emb``) instead of frames."""
-    frozen = frozen_backbone(cfg)
+    frozen = cfg.teacher_reads_embeddings
     trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
     if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
 
@@ -211,7 +207,7 @@ def _teacher(setup: _FoldSetup):
     import torch
 
     cfg = setup.cfg
-    field = "emb" if frozen_backbone(cfg) else cfg.teacher_input
+    field = "emb" if cfg.teacher_reads_embeddings else cfg.teacher_input
     seed = _seed(cfg.seed, setup.fold, "teacher")
     torch.manual_seed(seed)
     teacher = _new_model(cfg.teacher, setup.mean_valence)

@@ -266,3 +266,14 @@ def test_the_annotation_noise_bound_is_on_the_labels_scale():
     with pytest.raises(EmokdError, match=r"annotation_noise_sd=7.0: need a label noise of at most 0.5 .*here 0.52\)"):
         synth_config("smoke", annotation_noise_sd=7.0)
     assert synth_config("smoke", annotation_noise_sd=7.0, n_raters=4).n_raters == 4  # 0.26 after averaging
+
+
+def test_one_property_says_whether_the_teacher_reads_cached_embeddings():
+    from emokd.core.config import experiment_config, on_feature_release
+
+    frozen = experiment_config("smoke", "loso", 0)
+    assert frozen.teacher.frozen_backbone and frozen.teacher_reads_embeddings
+    trained = experiment_config("smoke", "loso", 0, backbone="train")
+    assert not trained.teacher.frozen_backbone and not trained.teacher_reads_embeddings
+    assert not on_feature_release(frozen).teacher_reads_embeddings  # the teacher reads facial features
+    assert "teacher_reads_embeddings" not in frozen.to_json()  # derived, not a setting
