@@ -453,19 +453,17 @@ def _run(args) -> None:
           f"{args.out / 'results.json'}, {paths['markdown'].name}, {paths['csv'].name}, figures/")
 
 
+@contextlib.contextmanager
 def _cluster(args, prepared: Path):
     """The joblib backend of the run: ``--backend`` as given, or ``"dask"`` on the cluster of
-    ``--scheduler`` (connected here, its workers checked to see the data and the run folder)."""
+    ``--scheduler`` (connected for the block, its workers checked to see the data and the run folder)."""
     if args.scheduler is None:
-        return contextlib.nullcontext(args.backend)
+        yield args.backend
+        return
     from .evaluation.cluster import scheduler_client
 
-    @contextlib.contextmanager
-    def connected():
-        with scheduler_client(args.scheduler, read=[Path(prepared).resolve()], write=[args.out.resolve()]):
-            yield "dask"
-
-    return connected()
+    with scheduler_client(args.scheduler, read=[Path(prepared).resolve()], write=[args.out.resolve()]):
+        yield "dask"
 
 
 def fold_ranges(numbers) -> str:
