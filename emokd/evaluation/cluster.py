@@ -49,7 +49,7 @@ def scheduler_client(scheduler: str, *, read=(), write=(), timeout_s: float = CO
         raise EmokdError(f"{option} {scheduler}: needs dask.distributed (pip install 'emokd[dask]')") from None
     if Path(scheduler).is_file():
         where = {"scheduler_file": str(scheduler)}
-    elif "://" in scheduler or ":" in scheduler:
+    elif ":" in scheduler:  # tcp://host:8786, host:8786
         where = {"address": scheduler}
     else:
         raise EmokdError(f"{option} {scheduler}: neither a scheduler address (tcp://host:8786) nor a scheduler "
