@@ -135,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kd-select", type=_floats, default=(), metavar="W,...",
                    help="choose the KD weight per fold on validation CCC from this grid (must hold 0, the plain "
                         "student), e.g. 0,0.1,0.3,1,3; scored as student_kd_selected")
+    g = p.add_argument_group("where a teacher pays: labels withheld, a new person calibrated")
+    g.add_argument("--labelled-fraction", type=float, default=1.0, metavar="P",
+                   help="read the labels of only this share of each training subject's training trials (at least "
+                        "one each, drawn with the seed; recorded per fold); the teacher trains on them, the "
+                        "taught students' teacher term also acts on the others (default 1: every label)")
+    g.add_argument("--handover", type=_names, default=(), metavar="H,...",
+                   help="more students, each taught another way (besides student_kd, the paper's feature term): "
+                        "output (the teacher's predicted trace), shuffled (another trial's features, a control), "
+                        "self (the plain student's own predictions: self-training)")
+    g.add_argument("--calibration", type=float, default=0.0, metavar="C",
+                   help="LOSO: this share of the test subject's trials is its calibration session (face and EEG, "
+                        "labels never read; the rest are scored); subjects with fewer than 4 trials are left "
+                        "out; adds student_calib_norm (default 0: off)")
     p.add_argument("--normalisation", choices=NORMALISATIONS,
                    help="student inputs: none, train (pooled training statistics) or subject (each subject's own "
                         "statistics, the test subject's from its unlabelled recordings); default: the preset's "
@@ -387,7 +400,9 @@ def experiment_config_from_args(args):
             raise EmokdError(f"--{name.replace('_', '-')} {getattr(args, name)}: only --protocol trs has it "
                              f"({args.protocol.upper()} folds are the subjects); drop it or add --protocol trs")
     overrides = {"device": args.device, "kd": KDConfig(kd_weight=args.kd_weight, feature_loss=args.feature_loss),
-                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select}
+                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select,
+                 "labelled_fraction": args.labelled_fraction, "handover": args.handover,
+                 "calibration": args.calibration}
     for name in ("normalisation", "face_normalisation", "trs_folds"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)

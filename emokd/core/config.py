@@ -45,6 +45,18 @@ PAPER_TRIALS_PER_SUBJECT: dict[int, int] = {
 }  # fmt: skip
 
 PRESETS: tuple[str, ...] = ("smoke", "book", "paper")
+#: what else a teacher can hand over besides its temporal features (the paper's L1 term, ``student_kd``),
+#: each one more student of a fold (:mod:`emokd.training.fold`): ``output`` -- its predicted valence trace
+#: as a target (output distillation, ``student_kd_output``); ``shuffled`` -- another trial's features, a
+#: control with the real ones' statistics (``student_kd_shuffled``); ``self`` -- no teacher: the plain
+#: student's own predictions as the target (self-training, ``student_self``)
+HANDOVERS: tuple[str, ...] = ("output", "shuffled", "self")
+#: the model each hand-over trains
+HANDOVER_MODELS: dict[str, str] = {"output": "student_kd_output", "shuffled": "student_kd_shuffled",
+                                   "self": "student_self"}
+#: calibrating to a new person (``ExperimentConfig.calibration``) needs this many trials of the test subject:
+#: at least 2 calibration trials (faces, labels unread) and 2 evaluation trials (EEG only) to score
+MIN_CALIBRATION_TRIALS = 4
 #: the book preset's epochs since 2026-12-03: each draws a random third of the training windows (a window
 #: is 96 steps every 32, so a third shows each step about once); validation, the LR schedule and early
 #: stopping then act three times per pass. Chosen on validation (benchmarks/select_epoch_fraction.py)
@@ -527,6 +539,12 @@ class ExperimentConfig:
     face_normalisation: str = "train"  # facial features of the release: "none" | "train" | "subject"
     kd_select: tuple[float, ...] = ()  # KD weights to choose from on validation (must hold 0); () = off
     face_teacher_max_epochs: int | None = None  # feature release: the teacher's epoch budget (None: the student's)
+    labelled_fraction: float = 1.0  # share of each training subject's training trials whose labels are read
+    handover: tuple[str, ...] = ()  # more students, each taught another way: HANDOVERS
+    calibration: float = 0.0  # LOSO: share of the test subject's trials that calibrate (labels unread); 0 = off
+
+    #: fields added after runs were stored, with the value that does what the code did before them
+    ADDED_LATER = {"labelled_fraction": 1.0, "handover": (), "calibration": 0.0}
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -560,10 +578,29 @@ class ExperimentConfig:
             raise EmokdError(f"data_format={self.data_format!r}: choose 'prepared' or 'features'")
         if self.teacher_input not in ("frames", "face"):
             raise EmokdError(f"teacher_input={self.teacher_input!r}: choose 'frames' or 'face'")
+        self._check_regime()
         if (self.teacher.arch == "teacher") != (self.teacher_input == "frames") or self.student.arch == "teacher":
             raise EmokdError(f"teacher arch {self.teacher.arch!r} on {self.teacher_input!r}, student arch "
                              f"{self.student.arch!r}: a frame teacher is arch 'teacher', a teacher on facial "
                              "features and every student are 'tcn' or 'bilstm'")
+
+    def _check_regime(self) -> None:
+        """The fields of the two regimes where a teacher can pay: scarce labels and a new person's calibration."""
+        if isinstance(self.labelled_fraction, bool) or not 0.0 < self.labelled_fraction <= 1.0:
+            raise EmokdError(f"labelled_fraction={self.labelled_fraction!r}: need 0 < fraction <= 1 (1: every "
+                             "training trial labelled)")
+        if isinstance(self.handover, (list, str)):  # a list (from JSON) or one name: the tuple it means
+            object.__setattr__(self, "handover", (self.handover,) if isinstance(self.handover, str)
+                               else tuple(self.handover))
+        if not isinstance(self.handover, tuple) or any(h not in HANDOVERS for h in self.handover):
+            raise EmokdError(f"handover={self.handover!r}: choose any of {', '.join(HANDOVERS)}")
+        if len(set(self.handover)) != len(self.handover):
+            raise EmokdError(f"handover={self.handover!r}: name each hand-over once")
+        if isinstance(self.calibration, bool) or not 0.0 <= self.calibration < 1.0:
+            raise EmokdError(f"calibration={self.calibration!r}: need 0 <= share < 1 (0: no calibration)")
+        if self.calibration and self.protocol != "loso":
+            raise EmokdError(f"calibration={self.calibration!r} with protocol {self.protocol!r}: calibrating to a "
+                             "new person needs LOSO (one subject per test fold)")
 
     def _check_student_names(self) -> None:
         """Each extra KD student is named ``student_kd_w<w:g>`` (emokd.training.fold: the sweep, then the selection
@@ -584,10 +621,22 @@ class ExperimentConfig:
         computed once per data set, instead of the frames."""
         return self.teacher_input == "frames" and self.teacher.frozen_backbone
 
+    @property
+    def students(self) -> tuple[str, ...]:
+        """The hand-over models besides ``student_kd`` (:data:`HANDOVER_MODELS`), in :data:`HANDOVERS` order,
+        and ``student_calib_norm`` (the plain student with the calibration trials' statistics) when calibrating."""
+        out = tuple(HANDOVER_MODELS[h] for h in HANDOVERS if h in self.handover)
+        return out + (("student_calib_norm",) if self.calibration else ())
+
     def to_json(self) -> dict:
+        """The fields as a dict (without a field of :attr:`ADDED_LATER` at its earlier value: see
+        :meth:`TrainConfig.to_json`)."""
         d = dataclasses.asdict(self)
         for name in ("teacher_train", "student_train"):
             d[name] = getattr(self, name).to_json()
+        for name, before in self.ADDED_LATER.items():
+            if d[name] == before:
+                del d[name]
         return d
 
     @classmethod
@@ -599,6 +648,7 @@ class ExperimentConfig:
             d[name] = sub(**d[name])
         d["kd_sweep"] = tuple(d.get("kd_sweep", ()))
         d["kd_select"] = tuple(d.get("kd_select", ()))
+        d["handover"] = tuple(d.get("handover", ()))
         return cls(**d)
 
 

@@ -1,6 +1,7 @@
 """The experiment: teacher -> knowledge -> student -> KD student, fold by fold.
 
-For every fold of the protocol (:func:`emokd.training.datasets.make_folds`):
+For every fold of the protocol (:func:`emokd.training.datasets.make_folds`; with scarce labels or a
+new person's calibration, :func:`emokd.training.regimes.plan_folds`):
 
 1. **teacher** -- frame CNN + TCN on the face frames of the training trials
    (early stopping on the validation trials). With a frozen pretrained backbone
@@ -55,7 +56,7 @@ import time
 from pathlib import Path
 
 from ..core.config import ExperimentConfig
-from ..training.datasets import make_folds
+from ..training.regimes import plan_folds
 from ..errors import EmokdError
 from ..core.fileio import versions, write_json
 from ..core.memory import call_and_release
@@ -215,11 +216,12 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     from joblib import Parallel, delayed, parallel_config
 
     trials = load_trials(prepared_dir, cfg.data_format)
-    all_folds = make_folds({k: t["subject"] for k, t in trials.items()}, cfg.protocol, seed=cfg.seed,
-                           n_folds=cfg.n_folds, val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
+    plan = plan_folds({k: t["subject"] for k, t in trials.items()}, cfg)
+    all_folds = list(plan.folds)
     numbers = [f.fold for f in all_folds]
     if only is not None and (unknown := sorted(set(only) - set(numbers))):
-        raise EmokdError(f"folds {unknown}: no such fold; this {cfg.protocol} run has folds {numbers[0]}-{numbers[-1]}")
+        left = f" (left out: {plan.to_json()})" if plan.left_out else ""
+        raise EmokdError(f"folds {unknown}: no such fold; this {cfg.protocol} run has folds {numbers}{left}")
     records = read_fold_records(fold_records, cfg, data) if fold_records is not None else {}
     if unknown := sorted(set(records) - set(numbers)):
         raise EmokdError(f"fold records {fold_records}: folds {unknown} are not folds of this {cfg.protocol} run")
@@ -281,6 +283,7 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                **(summarise_folds(folds_out, models, refs, field="metrics_latent", prefix="_latent")
                   if has_latent else {}),
                **({"kd_selected_weights": [f["kd_selected"]["weight"] for f in folds_out]} if cfg.kd_select else {}),
+               **({"left_out_folds": plan.to_json()} if plan.left_out else {}),
                **({"imported_folds": sorted(records)} if records else {}),
                "compute": compute_record(cfg.device),
                "runtime_s": round(before + time.perf_counter() - t0, 1), "n_jobs": n_jobs,

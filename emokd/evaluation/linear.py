@@ -154,13 +154,14 @@ def ridge_references(trials: dict[str, dict], fold, *, normalisation: str = "tra
     if first.get("face") is not None:
         preds["ref_ridge_teacher"], info["ref_ridge_teacher"] = ridge_fit_predict(parts, "face", alphas=alphas)
     elif first.get("frames") is not None:
-        keys = fold.train + fold.validation + fold.test
+        keys = fold.keys
         pixels = {} if pixels is None else pixels
         for k in keys:
             if k not in pixels:
                 pixels[k] = frame_features(trials[k]["frames"], crop=crop)
         pix = {k: {"subject": trials[k]["subject"], "px": pixels[k]} for k in keys}
-        norm = fit_normalisers(pix, "px", fold.train, face_normalisation)
+        norm = fit_normalisers(pix, "px", fold.pool, face_normalisation,
+                               unseen=fold.test if fold.calibration else ())
         fparts = {p: [dict(t, px=norm[t["key"]](pix[t["key"]]["px"])) for t in ts] for p, ts in parts.items()}
         preds["ref_ridge_teacher"], info["ref_ridge_teacher"] = ridge_fit_predict(fparts, "px", alphas=alphas)
     return preds, info

@@ -138,6 +138,27 @@ def _test_line(name: str, t: dict) -> str:
     return line + (f" ({t['note']})." if t.get("note") else ".")
 
 
+def regime_line(results: dict) -> str:
+    """One sentence on the run's regime (:mod:`emokd.training.regimes`): labels withheld, a new person's
+    calibration, the hand-overs; "" for a run with every label and no calibration."""
+    cfg = results.get("config") or {}
+    p, cal, handover = cfg.get("labelled_fraction", 1.0), cfg.get("calibration", 0.0), cfg.get("handover", [])
+    parts = []
+    if p != 1.0:
+        n_lab = [len(f["train"]["trials"]) for f in results["folds"]]
+        n_hid = [len(f.get("unlabelled", {}).get("trials", [])) for f in results["folds"]]
+        share = sum(n_lab) / max(1, sum(n_lab) + sum(n_hid))
+        parts.append(f"labels read for a share {p:g} of each training subject's training trials (at least one "
+                     f"each; {share:.2f} of all training trials over the folds), the teacher trained on those")
+    if cal:
+        left = results.get("left_out_folds") or {}
+        parts.append(f"a share {cal:g} of each test subject's trials calibrates (face and EEG, labels unread) and "
+                     f"the rest are scored" + (f"; {len(left)} subject(s) with too few trials left out" if left else ""))
+    if handover:
+        parts.append("hand-overs besides the teacher's features: " + ", ".join(handover))
+    return ("Regime: " + "; ".join(parts) + ".") if parts else ""
+
+
 def markdown_table(results: dict) -> str:
     """Markdown: models x (CCC, PCC, RMSE) as "mean ± sd" (3 decimals), both schemes.
 
@@ -162,6 +183,8 @@ def markdown_table(results: dict) -> str:
                         "student's and the teacher's inputs of the training trials (same folds and "
                         "normalisation; alpha chosen on validation CCC).")
     lines += ["", caption, ""]
+    if regime := regime_line(results):
+        lines += [regime, ""]
     lines += [_test_line(name, t) for name, t in _tests(results).items()]
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,9 @@
   float32-safe epsilon (the released code added 1e-50, which is 0 in float32).
 * :func:`feature_distance` -- L1 (the paper), MSE or cosine distance between the
   teacher's and the student's feature sequences, over valid steps.
-* :func:`kd_objective` -- ``loss = ccc_loss + kd_weight * feature_distance``
+* :func:`labelled_ccc_loss` -- the CCC loss over the sequences whose labels may be read;
+* :func:`kd_objective` -- ``loss = ccc_loss + kd_weight * feature_distance`` (or, for output
+  distillation and self-training, ``kd_weight * ccc_loss`` against a predicted trace)
   (Zhang et al. 2022, Eq. 5 with w = 1), returned with its named terms so that each
   can be logged (a torchdistill habit).
 """
@@ -87,13 +89,37 @@ def feature_distance(teacher: torch.Tensor, student: torch.Tensor, mask: torch.T
     return (per_step * m).sum() / m.sum().clamp_min(1.0)
 
 
+def labelled_ccc_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                      labelled: torch.Tensor) -> torch.Tensor:
+    """``1 - CCC`` averaged over the *labelled* sequences of a batch (a scalar).
+
+    ``labelled``: (batch,), 1 for a sequence whose label may be read, 0 for one whose label is
+    withheld (its ``target`` is ignored). A batch without a labelled sequence gives 0, still attached
+    to the graph (its gradient is 0). The mean is over labelled sequences, not the batch, so the label
+    term keeps the scale it has with every label.
+    """
+    per = 1.0 - batch_ccc(pred, target, mask)  # (B,)
+    w = labelled.to(per.dtype)
+    return (per * w).sum() / w.sum().clamp_min(1.0)
+
+
 def kd_objective(pred, target, student_features, teacher_features=None, mask=None, *,
-                 kd_weight: float = 1.0, feature_loss: str = "l1") -> tuple[torch.Tensor, dict[str, float]]:
+                 kd_weight: float = 1.0, feature_loss: str = "l1", labelled=None,
+                 teacher_output=None) -> tuple[torch.Tensor, dict[str, float]]:
     """The student's objective: ``(1 - CCC) + kd_weight * D(teacher, student)``.
 
     Without teacher features (or with ``kd_weight`` 0) it is the plain CCC loss.
     ``kd_weight``: 0 to :data:`~emokd.core.config.MAX_KD_WEIGHT` (NaN, negative and larger weights are
     refused). ``feature_loss``: the distance D, a ``kind`` of :func:`feature_distance`.
+
+    ``labelled`` (batch,), optional: the label term over the labelled sequences only
+    (:func:`labelled_ccc_loss`); the teacher's term acts on every sequence. ``teacher_output``
+    (batch, n_steps), optional, instead of ``teacher_features``: *output* distillation, the term
+    ``1 - CCC(student's prediction, teacher's prediction)`` per sequence. Regression has no softmax,
+    so no temperature: the term is the task's own loss against the teacher's trace, bounded (0 to 2)
+    and free of the valence's units, so a weight of 1 puts it on the label term's scale; what a
+    temperature tunes (how much of the teacher's detail the student is asked to copy) is left to the
+    weight. The same term with the student's own predictions is self-training.
 
     Returns
     -------
@@ -104,9 +130,13 @@ def kd_objective(pred, target, student_features, teacher_features=None, mask=Non
     # NaN fails both comparisons; a negative weight would reward moving away from the teacher
     if isinstance(kd_weight, bool) or not 0 <= kd_weight <= MAX_KD_WEIGHT:
         raise EmokdError(f"kd_weight={kd_weight!r}: need a number 0 <= weight <= {MAX_KD_WEIGHT:g}")
-    task = ccc_loss(pred, target, mask)
-    if teacher_features is None or kd_weight == 0:
+    if teacher_features is not None and teacher_output is not None:
+        raise EmokdError("give the teacher's features or its output, not both")
+    task = ccc_loss(pred, target, mask) if labelled is None else labelled_ccc_loss(pred, target, mask, labelled)
+    if kd_weight == 0 or (teacher_features is None and teacher_output is None):
         kd = torch.zeros((), dtype=task.dtype)
+    elif teacher_output is not None:
+        kd = ccc_loss(pred, teacher_output, mask)
     else:
         kd = feature_distance(teacher_features, student_features, mask, feature_loss)
     total = task + kd_weight * kd

@@ -43,17 +43,41 @@ def student_inputs(eeg_bp: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Fold:
-    """Trial keys of one fold's training, validation and test partitions."""
+    """Trial keys of one fold's partitions.
+
+    ``train``: the labelled training trials; ``validation``: labelled, for early stopping and model
+    choice; ``test``: scored. Two partitions whose labels are never read (:mod:`emokd.training.regimes`):
+    ``unlabelled``, training trials whose labels are withheld (scarce labels), and ``calibration``, trials
+    of the test subject with face and EEG but no label (a new person's calibration session); the
+    teacher's knowledge reaches the students on both.
+    """
 
     fold: int
     train: tuple[str, ...]
     validation: tuple[str, ...]
     test: tuple[str, ...]
+    unlabelled: tuple[str, ...] = ()
+    calibration: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every trial the fold reads, partition by partition."""
+        return self.train + self.validation + self.test + self.unlabelled + self.calibration
+
+    @property
+    def pool(self) -> tuple[str, ...]:
+        """The training pool whose inputs the fold's ``train`` normalisation is fitted on: the training
+        trials, labelled or not, sorted (the same pool whatever share is labelled); never calibration
+        or test trials."""
+        return tuple(sorted(self.train + self.unlabelled))
 
     def describe(self, subject_of: dict[str, int]) -> dict:
-        """JSON-ready ``{part: {"subjects": [...], "trials": [...]}}``."""
-        return {part: {"subjects": sorted({subject_of[k] for k in keys}), "trials": list(keys)}
-                for part, keys in (("train", self.train), ("validation", self.validation), ("test", self.test))}
+        """JSON-ready ``{part: {"subjects": [...], "trials": [...]}}`` (``unlabelled`` and ``calibration``
+        only when the fold has them)."""
+        parts = [("train", self.train), ("validation", self.validation), ("test", self.test)]
+        parts += [(name, keys) for name, keys in (("unlabelled", self.unlabelled), ("calibration", self.calibration))
+                  if keys]
+        return {part: {"subjects": sorted({subject_of[k] for k in keys}), "trials": list(keys)} for part, keys in parts}
 
 
 def _split_train_val(keys: list[str], val_fraction: float, rng: np.random.Generator) -> tuple[tuple, tuple]:
@@ -147,7 +171,7 @@ def _identity(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def fit_normalisers(trials: dict[str, dict], field: str, train_keys, how: str) -> dict:
+def fit_normalisers(trials: dict[str, dict], field: str, train_keys, how: str, *, unseen=()) -> dict:
     """One normalising function per trial of ``trials`` for the input ``field``.
 
     Parameters
@@ -163,6 +187,8 @@ def fit_normalisers(trials: dict[str, dict], field: str, train_keys, how: str) -
         trials of its own subject in ``trials`` -- for a test subject these are its
         test recordings (a calibration on unlabelled data of the new subject).
         Only features are read, never labels.
+    unseen : trial keys whose features enter no statistics (``subject``): a new person's evaluation
+        trials when their calibration trials stand for them (:mod:`emokd.training.regimes`)
 
     Returns
     -------
@@ -174,9 +200,10 @@ def fit_normalisers(trials: dict[str, dict], field: str, train_keys, how: str) -
         norm = Normaliser.fit([trials[k][field] for k in train_keys])
         return {k: norm for k in trials}
     if how == "subject":
-        by_subject = {}
+        by_subject, unseen = {}, set(unseen)
         for k in sorted(trials):
-            by_subject.setdefault(trials[k]["subject"], []).append(k)
+            if k not in unseen:
+                by_subject.setdefault(trials[k]["subject"], []).append(k)
         per = {s: Normaliser.fit([trials[k][field] for k in keys]) for s, keys in by_subject.items()}
         return {k: per[trials[k]["subject"]] for k in trials}
     raise EmokdError(f"normalisation {how!r}: choose 'none', 'train' or 'subject'")
@@ -314,10 +341,18 @@ class WindowSet:
     knowledge : dict, optional
         trial key -> teacher features per window, (n_windows, window_steps, n_features)
         (from :func:`emokd.training.train.extract_knowledge`), for distillation.
+    targets : dict, optional
+        trial key -> a predicted valence per window, (n_windows, window_steps) (a teacher's or the
+        student's own: :func:`emokd.training.train.window_predictions`), for output distillation.
+
+    A trial with ``labelled=False`` (its label withheld: :mod:`emokd.training.regimes`) gives
+    windows whose ``y`` is 0 and whose ``labelled`` is 0; when any trial is unlabelled every batch
+    carries ``labelled`` (B,), and the label term ignores those windows.
     """
 
     def __init__(self, trials: list[dict], field: str = "x", *, window_steps: int = 96, hop_steps: int = 32,
-                 crop: int = 40, knowledge: dict | None = None, augment: str = "frame+flip"):
+                 crop: int = 40, knowledge: dict | None = None, augment: str = "frame+flip",
+                 targets: dict | None = None):
         for t in trials:
             if t.get(field) is None:
                 hint = (" (prepared without face frames: the visual teacher needs Sessions/<id>/face_frames.npz)"
@@ -327,13 +362,14 @@ class WindowSet:
         self.window_steps, self.hop_steps = window_steps, hop_steps
         self.starts = {t["key"]: window_starts(len(t["valence"]), window_steps, hop_steps) for t in trials}
         self.index = [(i, j) for i, t in enumerate(trials) for j in range(len(self.starts[t["key"]]))]
-        self.knowledge = knowledge
+        self.knowledge, self.targets = knowledge, targets
+        self.has_unlabelled = any(t.get("labelled", True) is False for t in trials)
         self._stacked = None  # every window at once (features; embeddings at evaluation), made on first use
-        if knowledge is not None:
-            for t in trials:
-                got = knowledge.get(t["key"])
-                if got is None or got.shape[:2] != (len(self.starts[t["key"]]), window_steps):
-                    raise EmokdError(f"knowledge for trial {t['key']} is missing or does not match its windows")
+        for name, per_trial in (("knowledge", knowledge), ("targets", targets)):
+            for t in trials if per_trial is not None else ():
+                got = per_trial.get(t["key"])
+                if got is None or np.shape(got)[:2] != (len(self.starts[t["key"]]), window_steps):
+                    raise EmokdError(f"{name} for trial {t['key']} is missing or does not match its windows")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -364,8 +400,11 @@ class WindowSet:
         i, j = self.index[item]
         t = self.trials[i]
         s = self.starts[t["key"]][j]
+        labelled = t.get("labelled", True) is not False
         y = np.asarray(t["valence"][s:s + W], dtype=np.float32)
         n = y.size
+        if not labelled:  # a withheld label is never used: the window's target is 0 and it is marked
+            y = np.zeros(n, np.float32)
         if self.field == "frames":
             x = sample_frames(t["frames"][s:s + n], crop=self.crop, train=train, rng=rng)
         elif self.field == "emb":
@@ -377,6 +416,10 @@ class WindowSet:
                "mask": np.pad(np.ones(n, np.float32), (0, pad))}
         if self.knowledge is not None:
             out["knowledge"] = np.asarray(self.knowledge[t["key"]][j], dtype=np.float32)
+        if self.targets is not None:
+            out["target"] = np.asarray(self.targets[t["key"]][j], dtype=np.float32)
+        if self.has_unlabelled:
+            out["labelled"] = np.float32(labelled)
         return out
 
     def batch(self, items, *, train: bool = False, rng: np.random.Generator | None = None) -> dict:

@@ -3,9 +3,15 @@
 :func:`run_fold` trains, in this order and from seeds of (experiment seed, fold, role):
 the teacher; its knowledge for the training and validation windows (cached as
 ``knowledge.npz`` + ``knowledge.json``); the student; the KD student and one per extra
-KD weight (:func:`model_names`), every student from the same initial weights. It scores
+KD weight; one student per hand-over of ``cfg.handover`` (:mod:`emokd.training.handover`)
+(:func:`model_names`), every student from the same initial weights. It scores
 them on the fold's test trials and writes ``folds/fold_XX/`` (see :mod:`emokd.evaluation.experiment`).
 :func:`train_teacher` is the first step alone: the same teacher, without the students.
+
+A fold may hold trials whose labels are withheld (:mod:`emokd.training.regimes`): the teacher
+and the plain student train on the labelled training trials only; every taught student trains on
+the whole pool (labelled, unlabelled and a new person's calibration trials), its label term on the
+labelled ones, the teacher's term on all of them.
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from ..core.config import ExperimentConfig
-from .datasets import Fold, WindowSet
+from .datasets import Fold, Normaliser, WindowSet
 from ..errors import EmokdError
 from ..core.fileio import save_npz, sha256, write_json
 from .folddata import fold_inputs, latent_metrics, load_trials
 from ..core.metrics import fold_metrics
 from .runfolder import check_same, data_fingerprint, fingerprint_id
 from ..core.threads import compute_record, fold_threads
+from .handover import SHUFFLE_STREAM, shuffle_knowledge
 from ..core.device import resolve_device
 from ..nn.embeddings import cached_embeddings, load_embeddings
 from .runs import PREDICTIONS, fold_dir, missing_outputs, predictions_sha256, read_cached, read_json
@@ -57,9 +64,10 @@ def _kd_model(cfg: ExperimentConfig, w: float) -> str:
 
 def model_names(cfg: ExperimentConfig) -> list[str]:
     """``teacher``, ``student``, ``student_kd``, one ``student_kd_w<w>`` per swept weight (and per weight of
-    the selection grid not trained otherwise), then ``student_kd_selected`` with ``kd_select``."""
+    the selection grid not trained otherwise), the hand-overs' students and ``student_calib_norm``
+    (:attr:`~emokd.core.config.ExperimentConfig.students`), then ``student_kd_selected`` with ``kd_select``."""
     return (["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in _extra_weights(cfg)]
-            + (["student_kd_selected"] if cfg.kd_select else []))
+            + list(cfg.students) + (["student_kd_selected"] if cfg.kd_select else []))
 
 
 def as_json(cfg: ExperimentConfig) -> dict:
@@ -100,7 +108,7 @@ class _FoldSetup:
     cfg: ExperimentConfig
     fold: int
     here: Path  # the fold's folder
-    parts: dict  # "train" | "validation" | "test" -> [trial, ...], inputs normalised
+    parts: dict  # "train" | "validation" | "test" (| "unlabelled" | "calibration") -> [trial, ...], normalised
     device: object
     resume: bool
     progress: bool
@@ -121,15 +129,23 @@ def _new_model(model_cfg, mean_valence: float):
     return model
 
 
+def _pool(setup: _FoldSetup) -> list[dict]:
+    """The taught students' training trials: labelled, then unlabelled, then calibration trials."""
+    return setup.parts["train"] + setup.parts.get("unlabelled", []) + setup.parts.get("calibration", [])
+
+
 def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, seed: int, *, kd=None,
-                 knowledge=None):
-    """Train one model of the fold, save ``<name>.pt``; returns its FitResult and its test predictions."""
+                 knowledge=None, targets=None, pool: bool = False):
+    """Train one model of the fold, save ``<name>.pt``; returns its FitResult and its test predictions.
+    ``pool``: train on :func:`_pool` (the taught students) instead of the labelled training trials."""
     from .train import fit, predict, save_model
 
     cfg = setup.cfg
-    sets = {p: WindowSet(setup.parts[p], field, window_steps=train_cfg.window_steps, hop_steps=train_cfg.hop_steps,
+    trials = {"train": _pool(setup) if pool else setup.parts["train"], "validation": setup.parts["validation"],
+              "test": setup.parts["test"]}
+    sets = {p: WindowSet(trials[p], field, window_steps=train_cfg.window_steps, hop_steps=train_cfg.hop_steps,
                          crop=cfg.teacher.frame_size, knowledge=knowledge if p == "train" else None,
-                         augment=cfg.teacher.frame_augment)
+                         targets=targets if p == "train" else None, augment=cfg.teacher.frame_augment)
             for p in ("train", "validation", "test")}
     res = fit(model, sets["train"], sets["validation"], train_cfg, seed=seed, device=setup.device, kd=kd,
               log_path=setup.here / f"{name}.log.jsonl", checkpoint_path=setup.here / f"{name}.ckpt",
@@ -147,7 +163,8 @@ def _students(cfg: ExperimentConfig) -> list[tuple[str, object]]:
 
 
 def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dict[str, dict]:
-    """The trials a fold reads; with a frozen backbone its cached embeddings (``emb``) instead of frames."""
+    """The trials a fold reads; with a frozen backbone its cached embeddings (``emb``) instead of frames.
+    (Every trial of the data set: a fold's partitions pick from them.)"""
     frozen = cfg.teacher_reads_embeddings
     trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
     if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
@@ -283,18 +300,29 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
     trained = {}  # name -> (FitResult, test predictions), in training order
     # 1. teacher
     teacher, teacher_field, trained["teacher"] = _teacher(setup)
-    # 2. knowledge (training and validation trials only)
-    knowledge = teacher_knowledge(freeze(teacher), teacher_field, here, parts["train"] + parts["validation"], cfg,
-                                  device)
-    # 3. student and 4. KD students, all from the same initial weights
+    # 2. knowledge (training, unlabelled, calibration and validation trials: never a test trial)
+    pool = _pool(setup)
+    knowledge = teacher_knowledge(freeze(teacher), teacher_field, here, pool + parts["validation"], cfg, device)
+    # 3. student and 4. KD students, all from the same initial weights; a student with a teacher's term
+    # trains on the whole pool, the plain student (and a weight-0 one) on the labelled trials only
     s_seed = _seed(cfg.seed, fold.fold, "student")
     torch.manual_seed(s_seed)
     init = _new_model(cfg.student, setup.mean_valence).state_dict()
+    models = {}
     for name, kd in _students(cfg):
+        models[name] = student = build_model(cfg.student)
+        student.load_state_dict(init)
+        taught = kd is not None and kd.kd_weight > 0
+        trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd,
+                                     knowledge=knowledge if kd is not None else None, pool=taught)
+    # 5. the other hand-overs (emokd.training.handover), from the same initial weights
+    for name, kd, how in _handovers(setup, teacher, teacher_field, models["student"], knowledge):
         student = build_model(cfg.student)
         student.load_state_dict(init)
-        trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd,
-                                     knowledge=knowledge if kd is not None else None)
+        trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd, pool=True, **how)
+    if cfg.calibration:  # 6. the plain student on the new person's inputs standardised by its calibration trials
+        trained["student_calib_norm"] = (trained["student"][0],
+                                         _predict_calibrated(setup, all_trials, fold, models["student"]))
     result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
               "best_epoch": {n: r.best_epoch for n, (r, _) in trained.items()},
               "best_val_ccc": {n: r.best_val_ccc for n, (r, _) in trained.items()},
@@ -313,6 +341,53 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
     result["inputs"] = data_id
     write_json(done, result)
     return result
+
+
+def _handovers(setup: _FoldSetup, teacher, teacher_field: str, student, knowledge: dict):
+    """(model name, KD config, what its training set carries) of each hand-over of ``cfg.handover``, in
+    :data:`~emokd.core.config.HANDOVERS` order; the targets are computed here, in eval mode."""
+    from .train import window_predictions
+
+    cfg = setup.cfg
+    w = cfg.student_train
+    pool = _pool(setup)
+    for how in (h for h in ("output", "shuffled", "self") if h in cfg.handover):
+        if how == "output":
+            wset = WindowSet(pool, teacher_field, window_steps=w.window_steps, hop_steps=w.hop_steps,
+                             crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment)
+            carried = {"targets": window_predictions(teacher, wset, device=setup.device)}
+        elif how == "shuffled":
+            rng = np.random.default_rng([cfg.seed, SHUFFLE_STREAM, setup.fold])
+            carried = {"knowledge": shuffle_knowledge(knowledge, [t["key"] for t in pool], rng)}
+        else:
+            wset = WindowSet(pool, "x", window_steps=w.window_steps, hop_steps=w.hop_steps)
+            carried = {"targets": window_predictions(student, wset, device=setup.device)}
+        yield {"output": "student_kd_output", "shuffled": "student_kd_shuffled", "self": "student_self"}[how], \
+            cfg.kd, carried
+
+
+def _predict_calibrated(setup: _FoldSetup, all_trials: dict, fold: Fold, student) -> dict:
+    """Feature-only calibration: the trained plain student on the evaluation trials, their inputs
+    standardised with the statistics of the new person's calibration trials (EEG only) and put on the
+    scale the student was trained on. Under ``subject`` normalisation that is the run's own input."""
+    from .train import predict
+
+    cfg = setup.cfg
+    test = setup.parts["test"]
+    if cfg.normalisation != "subject":
+        cal = Normaliser.fit([all_trials[k]["x"] for k in fold.calibration])
+        if cfg.normalisation == "train":  # the student read training-pool z-scores: the person's own instead
+            def calibrate(x):
+                return cal(x)
+        else:  # "none": the person's z-scores mapped onto the raw training pool's mean and SD
+            ref = Normaliser.fit([all_trials[k]["x"] for k in fold.pool])
+
+            def calibrate(x):
+                return (cal(x) * ref.std + ref.mean).astype(np.float32)
+        test = [dict(t, x=calibrate(all_trials[t["key"]]["x"])) for t in test]
+    w = cfg.student_train
+    return predict(student, WindowSet(test, "x", window_steps=w.window_steps, hop_steps=w.hop_steps),
+                   device=setup.device)
 
 
 def _score_and_save(test: list[dict], preds: dict, here: Path, out) -> dict:

@@ -50,6 +50,12 @@ def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "tr
                 face_normalisation: str = "train") -> tuple[dict[str, list[dict]], object]:
     """The fold's partitions with normalised inputs, and the student's normaliser.
 
+    A fold with ``unlabelled`` or ``calibration`` trials (:mod:`emokd.training.regimes`) has those
+    partitions too, each trial with ``labelled=False`` and its ``valence`` replaced by NaN (its length
+    kept): a label withheld is never read. ``train`` statistics are fitted on the training pool
+    (:attr:`Fold.pool`: labelled and unlabelled training trials, inputs only); with calibration
+    trials, ``subject`` statistics of the test subject come from them alone.
+
     ``normalisation`` applies to the student's input ``x``, ``face_normalisation``
     to the facial features ``face`` when the data has them
     (:func:`emokd.training.datasets.fit_normalisers`): ``"train"`` (default) z-scores with
@@ -61,18 +67,26 @@ def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "tr
     for ``"train"``, the :class:`Normaliser` of ``x`` (otherwise the dict trial key
     -> normalising function).
     """
-    keys = fold.train + fold.validation + fold.test
-    fold_trials = {k: trials[k] for k in keys}
-    norm = fit_normalisers(fold_trials, "x", fold.train, normalisation)
+    fold_trials = {k: trials[k] for k in fold.keys}
+    # a new person's evaluation trials enter no statistics when its calibration trials stand for it
+    unseen = fold.test if fold.calibration else ()
+    norm = fit_normalisers(fold_trials, "x", fold.pool, normalisation, unseen=unseen)
     has_face = trials[fold.train[0]].get("face") is not None
-    face = fit_normalisers(fold_trials, "face", fold.train, face_normalisation) if has_face else None
+    face = (fit_normalisers(fold_trials, "face", fold.pool, face_normalisation, unseen=unseen)
+            if has_face else None)
 
-    def inputs(k):
+    def inputs(k, labelled=True):
         t = fold_trials[k]
-        return dict(t, x=norm[k](t["x"]), **({"face": face[k](t["face"])} if face is not None else {}))
+        t = dict(t, x=norm[k](t["x"]), **({"face": face[k](t["face"])} if face is not None else {}))
+        if not labelled:  # the label is withheld: nothing downstream can read it
+            t.update(valence=np.full(len(t["valence"]), np.nan, np.float32), labelled=False)
+        return t
 
     parts = {name: [inputs(k) for k in ks]
              for name, ks in (("train", fold.train), ("validation", fold.validation), ("test", fold.test))}
+    for name in ("unlabelled", "calibration"):
+        if keys := getattr(fold, name):
+            parts[name] = [inputs(k, labelled=False) for k in keys]
     return parts, (norm[fold.train[0]] if normalisation == "train" else norm)
 
 

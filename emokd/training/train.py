@@ -107,6 +107,18 @@ def extract_knowledge(teacher, wset: WindowSet, *, device="cpu", batch_size: int
     return out
 
 
+def window_predictions(model, wset: WindowSet, *, device="cpu", batch_size: int = 16) -> dict[str, np.ndarray]:
+    """The model's predicted valence for every window: key -> (n_windows, W) float32 (eval mode, no
+    gradients; the targets of output distillation and self-training, :class:`WindowSet` ``targets``)."""
+    preds, _ = _forward_windows(model, wset, device, batch_size, features=False)
+    out, i = {}, 0
+    for t in wset.trials:
+        n = len(wset.starts[t["key"]])
+        out[t["key"]] = preds[i:i + n].astype(np.float32)
+        i += n
+    return out
+
+
 def evaluate_ccc(model, wset: WindowSet, *, device="cpu", batch_size: int = 16) -> float:
     """CCC of the concatenated, window-averaged traces of ``wset``'s trials."""
     pred = predict(model, wset, device=device, batch_size=batch_size)
@@ -150,7 +162,10 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
     ----------
     train_set, val_set : WindowSet
         With ``train_set.knowledge`` set and ``kd`` given, the loss is
-        ``(1 - CCC) + kd.kd_weight * D(teacher, student)``; otherwise ``1 - CCC``.
+        ``(1 - CCC) + kd.kd_weight * D(teacher, student)``; with ``train_set.targets`` instead,
+        ``(1 - CCC) + kd.kd_weight * (1 - CCC(prediction, target))`` (output distillation,
+        :func:`emokd.nn.losses.kd_objective`); otherwise ``1 - CCC``. Windows of trials whose labels
+        are withheld add to the teacher's term only.
     cfg : TrainConfig
     seed : int
     log_path : path, optional
@@ -185,10 +200,15 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
                                                        patience=cfg.lr_patience, min_lr=cfg.lr_min)
     history, best = [], {"epoch": 0, "ccc": -np.inf, "state": None, "proj": None}
     start = 1
+    taught = train_set.knowledge is not None or train_set.targets is not None
     identity = json.dumps({"train": cfg.to_json(), "seed": seed, "model": type(model).__name__,
                            "n_params": sum(p.numel() for p in params),
-                           "kd": dataclasses.asdict(kd) if kd is not None and train_set.knowledge is not None
-                           else None, **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
+                           "kd": dataclasses.asdict(kd) if kd is not None and taught else None,
+                           **({"kd_target": "output"} if kd is not None and train_set.targets is not None else {}),
+                           **({"unlabelled": True} if train_set.has_unlabelled else {}),
+                           **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
+    if train_set.knowledge is not None and train_set.targets is not None:
+        raise EmokdError(f"{desc}: a training set with both teacher features and target traces")
     checkpoint = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         try:
@@ -248,7 +268,8 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
             if projection is not None:
                 feats = projection(feats)
             loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
-                                       kd_weight=kd_weight, feature_loss=feature_loss)
+                                       kd_weight=kd_weight, feature_loss=feature_loss,
+                                       labelled=b.get("labelled"), teacher_output=b.get("target"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
