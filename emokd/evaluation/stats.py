@@ -841,9 +841,9 @@ def crossed_mixed_model(a, b=None, *, seeds=None, units=None, method: str = "rem
             _, recoded = np.unique(codes, return_inverse=True)
             zs.append(_one_hot(recoded, present.size))
             names.append(name)
-    y0 = y - y.mean()  # the criterion is invariant to a shift of y (the intercept absorbs it)
-    if not np.any(y0 != 0):
+    if np.ptp(y) == 0:
         raise EmokdError(f"crossed_mixed_model: every value equals {y[0]:g}: no variance to model")
+    y0 = y - y.mean()  # the criterion is invariant to a shift of y (the intercept absorbs it)
     gamma, converged = np.zeros(0), True
     if zs:
         z = np.hstack(zs)
