@@ -8,8 +8,8 @@ median true valence (steps at the median are in neither) (:func:`trial_maps`).
 (n_bands, 32) and normalised to sum 1 (:func:`aggregate`).
 
 Against a planted truth map (synthetic data): the Spearman rank correlation
-(:func:`emokd.evaluation.stats.spearman`, None when undefined), its ceiling under the truth's ties (:func:`ideal_ranking_spearman`),
-and the AUC of the map for the planted features (:func:`truth_auc`, which the ties do
+(:func:`emokd.evaluation.stats.spearman`, None when undefined), its ceiling under the truth's
+ties (:func:`ideal_ranking_spearman`), and the AUC of the map for the planted features (:func:`truth_auc`, which the ties do
 not cap). The model-free reference: each feature's |Pearson r| with valence
 (:func:`feature_correlation`), what the data carries whatever a model reads.
 """
