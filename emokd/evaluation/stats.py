@@ -40,6 +40,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import stats as sp_stats
+from scipy.linalg import cho_factor, cho_solve
+from scipy.optimize import minimize
 
 from ..errors import EmokdError
 
@@ -718,8 +720,6 @@ def _profiled_criterion(y0, z, blocks, reml: bool):
     gives H^-1 = I - Z Lambda M^-1 Lambda Z' and log|H| = log|M| (as in lme4), so nothing is
     n x n.
     """
-    from scipy.linalg import cho_factor, cho_solve
-
     n = y0.size
     ztz, zt1, zty = z.T @ z, z.sum(axis=0), z.T @ y0
     eye = np.eye(z.shape[1])
@@ -820,8 +820,6 @@ def crossed_mixed_model(a, b=None, *, seeds=None, units=None, method: str = "rem
         Satterthwaite t (``df``, ``p_t``, ``ci_t``) is the one to read: with one seed, or with
         seed means that are all equal (sigma_seed^2 = 0), it is the paired t over units.
     """
-    from scipy.optimize import minimize
-
     if method not in ("reml", "ml"):
         raise EmokdError(f"method={method!r}: choose one of 'reml', 'ml'")
     level = _level(level)
