@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emokd.evaluation import collection  # noqa: E402
+from emokd.evaluation.stats import holm  # noqa: E402
 from emokd.core.config import BOOK_STUDENT_EARLY_STOP_V1  # noqa: E402
 
 RESULTS = ROOT / "results" / "mahnob-features"
@@ -360,16 +361,6 @@ scores.
 DECLARED_ON = "2026-12-01"  # the date of the declaration (the commit that added it)
 
 
-def _holm(ps: list[float]) -> list[float]:
-    """Holm-adjusted p-values (step-down), in the order given."""
-    order = np.argsort(ps)
-    adj, running = np.empty(len(ps)), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
-        adj[i] = running
-    return adj.tolist()
-
-
 def kd_gain_figure(runs: list[collection.StudyRun], out: Path) -> Path | None:
     """Per-fold KD gain (KD student − student, concatenated CCC) against the teacher's CCC, one panel per
     configuration and protocol (every seed's folds as points): :func:`emokd.evaluation.collection.plot_kd_gains`."""
@@ -463,7 +454,7 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
                                                   f"({runs[0]['results']['n_folds']} folds)", family)
     for name, tests in family.items():
         if len(tests) > 1:
-            adj = _holm([t["t_test_p"] for t in tests])
+            adj = holm([t["t_test_p"] for t in tests])
             lines += [f"Holm-corrected t-test p over the {len(tests)} {'KD' if name == 'kd' else 'ridge'} "
                       "tests: " + "; ".join(f"{t['label']}: {p:.3g}" for t, p in zip(tests, adj)), ""]
     figure = kd_gain_figure(study, RESULTS / "kd_gain_vs_teacher.png")

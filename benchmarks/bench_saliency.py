@@ -47,7 +47,8 @@ from emokd.core.config import (  # noqa: E402
 from emokd.evaluation.experiment import run_experiment  # noqa: E402
 from emokd.io.prepare import prepare_dataset  # noqa: E402
 from emokd.saliency.run import SALIENCY_FILE, compute_run_saliency, summary_table
-from emokd.saliency.aggregation import ideal_ranking_spearman, spearman, truth_auc
+from emokd.saliency.aggregation import ideal_ranking_spearman, truth_auc
+from emokd.evaluation.stats import spearman
 from emokd.synth.synthetic import ensure_generated  # noqa: E402
 
 FRONTAL = ("Fp1", "Fp2", "AF3", "AF4", "F3", "F4", "Fz", "F7", "F8")
@@ -98,7 +99,7 @@ def synthetic(preset: str, pattern: str, seed: int, n_jobs: int) -> dict:
     data_ref = sal["references"]["feature_correlation"]
     lin = linear_weights(folder / "data" / "prepared")
     print(f"no model, each feature's |r| with valence: Spearman with the truth {data_ref['truth_spearman']:.3f}; "
-          f"|least-squares weights| on all trials: {spearman(lin, tm):.3f}")
+          f"|least-squares weights| on all trials: {spearman(lin, tm, nan_policy='propagate'):.3f}")
     return {
         "preset": preset, "pattern": pattern, "seed": seed, "n_jobs": n_jobs,
         "planted": [dataclasses.asdict(c) for c in PATTERNS[pattern]],
@@ -115,7 +116,8 @@ def synthetic(preset: str, pattern: str, seed: int, n_jobs: int) -> dict:
                            "truth_auc": _r(data_ref["truth_auc"]),
                            "band_importance": [_r(v) for v in data_ref["band_importance"]]},
         "linear_weights": {"what": "|least-squares weights| of valence on all trials' z-scored band power",
-                           "truth_spearman": _r(spearman(lin, tm)), "truth_auc": _r(truth_auc(lin, tm)),
+                           "truth_spearman": _r(spearman(lin, tm, nan_policy="propagate", undefined=None)),
+                           "truth_auc": _r(truth_auc(lin, tm)),
                            "band_share": [_r(v) for v in lin.sum(axis=1) / lin.sum()]},
         "truth_channel_share": [_r(v) for v in tm.sum(axis=0) / tm.sum()],
         "ccc": {m: _r(results["summary"][m]["ccc"]["mean"], 3) for m in results["models"]},

@@ -108,7 +108,7 @@ def test_wheel_in_a_clean_venv_imports_every_module(tmp_path):
     run([*pip, wheel], what="emokd and its core dependencies")
 
     listed = run([py, "-m", "pip", "list", "--format=freeze"], what="pip list").stdout.lower()
-    for extra in ("nilearn", "ipywidgets", "seaborn", "dask", "jupyter-book", "pytest", "scikit-learn"):
+    for extra in ("nilearn", "ipywidgets", "seaborn", "dask", "jupyter-book", "pytest", "scikit-learn", "statsmodels"):
         assert f"\n{extra}==" not in f"\n{listed}", f"{extra} is not a core dependency"
     # every module, and every package a function imports later (mne, tqdm, joblib, pooch are imported
     # only where they are used: importing the modules alone would not miss them)

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import EmokdError
 from ..training.runs import RESULTS, SCHEMES, read_results
 from ..core.config import experiment_config
-from .stats import paired_tests
+from .stats import paired_tests, spearman
 
 #: the table's columns, in this order (those no run has are dropped)
 MODELS = ("teacher", "student", "student_kd", "student_kd_selected", "ref_ridge_teacher", "ref_ridge_student",
@@ -205,7 +205,6 @@ def plot_kd_gains(runs: list[StudyRun], *, axes=None, scheme: str = "concatenate
     teacher is better?). Returns the figure.
     """
     import matplotlib.pyplot as plt
-    from scipy.stats import spearmanr
 
     gains = kd_gains(runs, scheme=scheme)
     keys = list(groups(runs))
@@ -219,7 +218,7 @@ def plot_kd_gains(runs: list[StudyRun], *, axes=None, scheme: str = "concatenate
         g = gains[(gains["configuration"] == config) & (gains["protocol"] == protocol)]
         for seed, s in g.groupby("seed"):
             ax.scatter(s["teacher"], s["gain"], s=12, label=f"seed {seed}")
-        rho = spearmanr(g["teacher"], g["gain"]).statistic if len(g) > 2 else float("nan")
+        rho = spearman(g["teacher"], g["gain"], nan_policy="propagate")  # nan if a fold's score is missing
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(title=f"{config}, {protocol.upper()}\nSpearman ρ = {rho:.2f}", xlabel="teacher CCC (fold)")
         ax.legend(fontsize=7)
@@ -310,15 +309,6 @@ def _shortfall(fold: dict) -> float:
     return float("nan") if ridge is None else float(ridge) - _training(fold, "best_val_ccc", "student")
 
 
-def _spearman(a, b) -> float:
-    """Spearman's rho over the pairs where both are finite; nan with fewer than 3 such pairs."""
-    from scipy.stats import spearmanr
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    return float(spearmanr(a[ok], b[ok]).statistic) if ok.sum() > 2 else float("nan")
-
-
 def diagnostics(runs: list[StudyRun]):
     """Per configuration x protocol, the numbers that say why distillation helped or did not.
 
@@ -343,11 +333,11 @@ def diagnostics(runs: list[StudyRun]):
             "n": len(g),
             "teacher_lead": float((g["teacher"] - g["student"]).mean()),
             "kd_gain": float(g["gain"].mean()),
-            "gain_teacher_spearman": _spearman(g["teacher"], g["gain"]),
+            "gain_teacher_spearman": spearman(g["teacher"], g["gain"]),  # finite pairs only
             "kd_gain_validation": float(np.mean([_training(f, "best_val_ccc", "student_kd")
                                                  - _training(f, "best_val_ccc", "student") for f in folds])),
             "student_shortfall": float(np.mean(shortfall)),
-            "gain_shortfall_spearman": _spearman(g["gain"], shortfall),
+            "gain_shortfall_spearman": spearman(g["gain"], shortfall),
             "seed_sd_student": seed_sd,
             "best_epoch_student": float(np.mean([_training(f, "best_epoch", "student") for f in folds])),
             "best_epoch_kd": float(np.mean([_training(f, "best_epoch", "student_kd") for f in folds])),

@@ -8,8 +8,8 @@ median true valence (steps at the median are in neither) (:func:`trial_maps`).
 (n_bands, 32) and normalised to sum 1 (:func:`aggregate`).
 
 Against a planted truth map (synthetic data): the Spearman rank correlation
-(:func:`spearman`), its ceiling under the truth's ties (:func:`ideal_ranking_spearman`),
-and the AUC of the map for the planted features (:func:`truth_auc`, which the ties do
+(:func:`emokd.evaluation.stats.spearman`, None when undefined), its ceiling under the truth's
+ties (:func:`ideal_ranking_spearman`), and the AUC of the map for the planted features (:func:`truth_auc`, which the ties do
 not cap). The model-free reference: each feature's |Pearson r| with valence
 (:func:`feature_correlation`), what the data carries whatever a model reads.
 """
@@ -20,6 +20,7 @@ import numpy as np
 
 from .attribution import N_CHANS, n_bands
 from ..errors import EmokdError
+from ..evaluation.stats import spearman
 
 
 def to_band_channel(v: np.ndarray) -> np.ndarray:
@@ -80,14 +81,6 @@ def mean_normalised_map(maps) -> np.ndarray | None:
     return normalise(np.mean(maps, axis=0)) if maps else None
 
 
-def spearman(a, b) -> float | None:
-    """Spearman rank correlation of two flattened maps (None when undefined, e.g. a constant map)."""
-    from scipy.stats import spearmanr
-
-    r = spearmanr(np.ravel(a), np.ravel(b)).statistic
-    return None if not np.isfinite(r) else float(r)
-
-
 def truth_auc(saliency_map, truth) -> float | None:
     """How often a planted feature outranks an unplanted one: the ROC AUC of the map for ``truth > 0``.
 
@@ -115,7 +108,8 @@ def ideal_ranking_spearman(truth, rng, n: int = 100) -> float:
     planted feature (``truth > 0``) in the truth's order and the unplanted ones (tied at 0 in the
     truth) in random orders, over ``n`` draws of ``rng`` (a numpy Generator)."""
     truth = np.asarray(truth, np.float64)
-    return float(np.mean([spearman(np.where(truth > 0, 1 + truth, rng.uniform(size=truth.shape)), truth)
+    return float(np.mean([spearman(np.where(truth > 0, 1 + truth, rng.uniform(size=truth.shape)), truth,
+                                   nan_policy="propagate")
                           for _ in range(n)]))
 
 
@@ -123,7 +117,9 @@ def _truth_scores(m, truth) -> dict:
     """``truth_spearman`` and ``truth_auc`` of a map (None without a truth or a map)."""
     if truth is None or m is None:
         return {"truth_spearman": None, "truth_auc": None}
-    return {"truth_spearman": spearman(m, truth), "truth_auc": truth_auc(m, truth)}
+    # None (JSON null) when undefined: a constant map, a nan in it
+    return {"truth_spearman": spearman(m, truth, nan_policy="propagate", undefined=None),
+            "truth_auc": truth_auc(m, truth)}
 
 
 def to_lists(m):

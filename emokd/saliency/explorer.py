@@ -28,7 +28,7 @@ import uuid
 import numpy as np
 
 from ..errors import EmokdError
-from .aggregation import spearman
+from ..evaluation.stats import spearman
 from .figures import plot_band_importance, plot_band_topomaps, topomap_xy, view_map
 
 #: viridis in 32 steps (matplotlib's at i / 31, minimum to maximum), the static explorer's colour map
@@ -84,7 +84,8 @@ def explorer_data(saliency: dict) -> dict:
                 m = view_map(saliency, model, method, subject=subject, state=state)
                 key = _key(subject, state)
                 maps[model][method][key] = None if m is None else np.round(m, DECIMALS).tolist()
-                rho[model][method][key] = None if m is None or truth_map is None else spearman(m, truth_map)
+                rho[model][method][key] = (None if m is None or truth_map is None
+                                           else spearman(m, truth_map, nan_policy="propagate", undefined=None))
     xy = topomap_xy(saliency["channels"])
     return {"bands": list(saliency["bands"]), "channels": list(saliency["channels"]),
             "xy": np.round(xy, 4).tolist(), "truth": truth_map is not None, "lut": list(LUT),

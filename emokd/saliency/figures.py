@@ -27,6 +27,7 @@ import numpy as np
 from ..io import montage
 from ..core.constants import EEG_CHANNELS
 from ..errors import EmokdError
+from ..evaluation.stats import spearman
 
 CMAP = "viridis"
 HEAD_RADIUS_M = 0.095  # the head sphere of MNE's topomaps
@@ -253,8 +254,6 @@ def plot_map_vs_truth(saliency_map, truth_map, bands, *, channels=EEG_CHANNELS, 
 
     Returns a Figure with 3 axes and 2 colour bars.
     """
-    from scipy.stats import spearmanr
-
     s = _as_map(saliency_map, len(channels))
     t = _as_map(truth_map, len(channels))
     if s.shape != t.shape:
@@ -267,7 +266,7 @@ def plot_map_vs_truth(saliency_map, truth_map, bands, *, channels=EEG_CHANNELS, 
         ax.set_xticks(range(len(channels)), channels, rotation=90, fontsize=7)
         ax.set(title=name, xlabel="channel")
         fig.colorbar(im, ax=ax, shrink=0.9)
-    r = spearmanr(s.ravel(), t.ravel()).statistic
+    r = spearman(s, t, nan_policy="propagate")  # nan (printed as such) when undefined
     colours = plt.get_cmap("tab10")
     for b, band in enumerate(bands):
         axes[2].scatter(t[b], s[b], s=10, color=colours(b % 10), label=band)

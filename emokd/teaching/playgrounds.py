@@ -34,6 +34,7 @@ import numpy as np
 
 from ..core import metrics
 from ..core.constants import BAND_NAMES, BANDS
+from ..evaluation.stats import t_interval
 from ..signal.bandpower import band_power
 from ..errors import EmokdError
 
@@ -298,9 +299,8 @@ def kd_study_units(study: dict) -> list[dict]:
 
 
 def mean_ci(values, level: float = 0.95) -> dict:
-    """Mean, SD, t-interval and count of the finite values (NaN interval with fewer than 2)."""
-    from scipy import stats
-
+    """Mean, SD, t-interval (:func:`emokd.evaluation.stats.t_interval`) and count of the finite values
+    (NaN interval with fewer than 2)."""
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
     if v.size == 0:
         return {"mean": math.nan, "sd": math.nan, "ci95": [math.nan, math.nan], "n": 0, "n_positive": 0}
@@ -309,8 +309,7 @@ def mean_ci(values, level: float = 0.95) -> dict:
         return {"mean": mean, "sd": math.nan, "ci95": [math.nan, math.nan], "n": 1,
                 "n_positive": int((v > 0).sum())}
     sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * sd / math.sqrt(v.size))
-    return {"mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": int(v.size),
+    return {"mean": mean, "sd": sd, "ci95": t_interval(mean, sd, int(v.size), level=level), "n": int(v.size),
             "n_positive": int((v > 0).sum())}
 
 

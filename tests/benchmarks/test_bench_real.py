@@ -1,5 +1,5 @@
 """benchmarks/bench_real.py: the commands of each configuration, the kdsel base chosen on validation only,
-Holm's correction, resumable run folders."""
+resumable run folders (Holm's correction, which it uses, is emokd.evaluation.stats.holm: tests/evaluation/test_stats.py)."""
 
 import json
 import sys
@@ -60,11 +60,6 @@ def test_commands_make_the_configuration_of_every_committed_run():
         assert _stored_part(now, stored) == stored, res_file
         checked += 1
     assert checked >= 6
-
-
-def test_holm_known_answer():
-    # p = (0.01, 0.04, 0.03): sorted 0.01 x 3, 0.03 x 2, 0.04 x 1 -> 0.03, 0.06, 0.06 (monotone)
-    assert bench_real._holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
 
 def _fake(path: Path, seed: int, val: float, test: float):
