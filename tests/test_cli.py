@@ -159,6 +159,11 @@ BAD_ARGUMENTS = [
     (["synth", "--out", "x", "--eeg-gain", "nan"], "eeg_gain=nan: need a finite number"),
     (["synth", "--out", "x", "--nuisance-sd", "-1"], "nuisance_sd=-1.0: need >= 0"),
     (["synth", "--out", "x", "--mixing-width-m", "0"], "mixing_width_m=0.0: need > 0"),
+    (["run", "--out", "x", "--labelled-fraction", "0"], "labelled_fraction=0.0: need 0 < fraction <= 1"),
+    (["run", "--out", "x", "--labelled-fraction", "nan"], "labelled_fraction=nan: need a finite number"),
+    (["run", "--out", "x", "--handover", "output,teacher"], "handover=('output', 'teacher'): choose any of"),
+    (["run", "--out", "x", "--calibration", "1"], "calibration=1.0: need 0 <= share < 1"),
+    (["run", "--out", "x", "--calibration", "0.5", "--protocol", "trs"], "calibrating to a new person needs LOSO"),
 ]
 
 

@@ -322,7 +322,8 @@ def test_formulas_render_without_a_network(browser, site, page):
 # ----------------------------------------------------------------------------- the playgrounds
 
 PLAYGROUNDS = {"ccc": "book/04_teacher.html", "bandpower": "book/03_band_power.html",
-               "kdstudy": "book/05b_when_teachers_help.html"}
+               "kdstudy": "book/05b_when_teachers_help.html",
+               "scarcelabels": "book/05c_where_teachers_pay.html"}
 
 _PG_STATE_JS = """
 const root = arguments[0];
@@ -416,3 +417,23 @@ def test_ccc_playground_shows_what_python_computes(browser, site):
                                          noise=float(values["noise"]), lag_s=float(values["lag"]), z=z))
         expected = {k: "n/a" if not np.isfinite(v) else f"{v:.3f}" for k, v in s.items()}
         assert shown == expected, f"sliders {values}: the page shows {shown}, Python computes {expected}"
+
+
+def test_scarce_labels_playground_shows_what_python_computes(browser, site):
+    """Chapter 05c's playground refits its ridge regressions in the page: for several selections the
+    scores it shows are emokd.teaching.scarce_labels.linear_distillation's on the data it embeds."""
+    import json
+
+    from emokd.teaching.scarce_labels import linear_distillation
+
+    root = playground(browser, site, "scarcelabels")
+    data = json.loads(root.find_element(By.CSS_SELECTOR, 'script[data-role="emokd-data"]')
+                      .get_attribute("textContent"))
+    ks = [str(k) for k in range(1, data["k_max"] + 1)]
+    for k, w in ((ks[0], "0"), (ks[-1], "4"), (ks[len(ks) // 2], "0.5"), (ks[0], "1")):
+        set_control(browser, root, "k", k)
+        set_control(browser, root, "w", w)
+        shown = browser.execute_script(_PG_STATE_JS, root)["metrics"]
+        s = linear_distillation(data, int(k), float(w))
+        expected = {f"{m}-{scheme}": f"{v[scheme]:.3f}" for m, v in s.items() for scheme in ("per_trial", "concatenated")}
+        assert shown == expected, f"k={k}, w={w}: the page shows {shown}, Python computes {expected}"

@@ -22,7 +22,7 @@ CHAPTERS = setup_cells.chapters()
 def test_toc_lists_the_chapters_as_notebooks():
     names = [p.stem for p in CHAPTERS]
     assert names == ["01_introduction", "02_data", "03_band_power", "04_teacher", "05_distillation",
-                     "05b_when_teachers_help", "06_evaluation", "07_saliency", "08_real_data", "09_your_mahnob",
+                     "05b_when_teachers_help", "05c_where_teachers_pay", "06_evaluation", "07_saliency", "08_real_data", "09_your_mahnob",
                      "10_for_teachers"]
 
 

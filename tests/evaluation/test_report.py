@@ -250,3 +250,15 @@ def test_a_summary_that_is_not_a_table_is_one_line(run, capsys):
     assert main(["report", str(run_dir)]) == 2
     assert capsys.readouterr().err.strip() == (f"emokd report: error: {run_dir / 'results.json'}: 'summary' must "
                                                "be an object (model -> metric -> mean, sd, n), got '0.3 +- 0.1'")
+
+
+def test_the_regime_is_said_in_one_line():
+    from emokd.evaluation.report import regime_line
+
+    folds = [{"train": {"trials": ["a", "b"]}, "unlabelled": {"trials": ["c", "d", "e", "f"]}},
+             {"train": {"trials": ["a", "b"]}}]
+    assert regime_line({"config": {}, "folds": folds}) == ""
+    line = regime_line({"config": {"labelled_fraction": 0.25, "calibration": 0.5, "handover": ["output", "self"]},
+                        "folds": folds, "left_out_folds": {"16": "too few"}})
+    assert line.startswith("Regime: labels read for a share 0.25") and "0.50 of all training trials" in line
+    assert "1 subject(s) with too few trials left out" in line and line.endswith("output, self.")
