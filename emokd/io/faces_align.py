@@ -31,6 +31,10 @@ frame counts as lost; see :class:`MediaPipeFaces`).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,6 +161,34 @@ class FaceFound:
     confidence: float
 
 
+def _flush_c_streams() -> None:
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to flush (not POSIX)
+        pass
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Send file descriptor 2 to /dev/null for the block: mediapipe's C++ (TFLite, absl) prints lines
+    that no setting turns off when its graphs start and run their first frames ("Created TensorFlow Lite XNNPACK delegate",
+    "Feedback manager requires a model with a single signature"); the protobuf release it needs
+    warns that a method it calls is deprecated."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        _flush_c_streams()  # what the C++ side buffered goes to /dev/null, not out at exit
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class MediaPipeFaces:
     """mediapipe's FaceMesh (tracking) and short-range face detector on the frames of one video.
 
@@ -165,6 +197,8 @@ class MediaPipeFaces:
     ``min_confidence``, or the five points fall outside the detector's box (widened by
     ``box_margin`` of its size on each side): a frame where the two disagree is lost rather than
     cropped wrong. Use one instance per video (``with``): FaceMesh tracks from frame to frame.
+    While it is open, file descriptor 2 (stderr) goes to /dev/null: mediapipe's native threads print
+    lines that no setting turns off, at any moment of the graphs' life.
     """
 
     def __init__(self, *, min_confidence: float = 0.5, box_margin: float = 0.25):
@@ -173,11 +207,18 @@ class MediaPipeFaces:
             raise EmokdError(f"mediapipe {mp.__version__} is installed; emokd needs {MEDIAPIPE_VERSION}, the "
                              f"release that ships its face models: pip install --no-deps mediapipe=={MEDIAPIPE_VERSION}")
         self.min_confidence, self.box_margin = float(min_confidence), float(box_margin)
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                     refine_landmarks=False, min_detection_confidence=min_confidence,
-                                                     min_tracking_confidence=min_confidence)
-        self._detect = mp.solutions.face_detection.FaceDetection(model_selection=0,
-                                                                 min_detection_confidence=min_confidence)
+        # the graphs' threads print as they start, run and stop, asynchronously: quiet for the detector's life
+        self._quiet = contextlib.ExitStack()
+        self._quiet.enter_context(_quiet_native_stderr())
+        try:
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                         refine_landmarks=False, min_detection_confidence=min_confidence,
+                                                         min_tracking_confidence=min_confidence)
+            self._detect = mp.solutions.face_detection.FaceDetection(model_selection=0,
+                                                                     min_detection_confidence=min_confidence)
+        except BaseException:
+            self._quiet.close()
+            raise
 
     def __enter__(self):
         return self
@@ -186,18 +227,24 @@ class MediaPipeFaces:
         self.close()
 
     def close(self) -> None:
-        self._mesh.close()
-        self._detect.close()
+        """Stop both graphs and give file descriptor 2 back."""
+        try:
+            self._mesh.close()
+            self._detect.close()
+        finally:
+            self._quiet.close()
 
     def __call__(self, rgb: np.ndarray) -> FaceFound | None:
         h, w = rgb.shape[:2]
         rgb = np.ascontiguousarray(rgb)
-        det = self._detect.process(rgb).detections
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+            det = self._detect.process(rgb).detections
+            mesh = self._mesh.process(rgb).multi_face_landmarks
         if not det:
             return None
         best = max(det, key=lambda d: d.score[0])
         score = float(best.score[0])
-        mesh = self._mesh.process(rgb).multi_face_landmarks
         if not mesh or score < self.min_confidence:
             return None
         lm = mesh[0].landmark

@@ -22,6 +22,7 @@ For one session (:func:`session_face_frames`):
        filled_from   int64 (n,): the frame whose crop fills a lost one (-1 where found)
        source_frame  int64 (n,): the camera's frame (decode index) each output frame shows
        residual_px   float32 (n,): RMS distance of the five points from the template after alignment
+       transform     float32 (n, 2, 3): the similarity from camera px to crop px (NaN where lost)
        provenance    str: JSON -- detector and versions, template, camera file (bytes, SHA-256),
                      stream (fps, first-frame time, codec, size), alignment, stimulus, counts
 
@@ -75,6 +76,8 @@ class FaceFrames:
     filled_from : ndarray of int64, shape (n_frames,)
     source_frame : ndarray of int64, shape (n_frames,)
     residual_px : ndarray of float32, shape (n_frames,)
+    transform : ndarray of float32, shape (n_frames, 2, 3)
+        Camera px -> crop px of each frame's own face (NaN where lost).
     info : emokd.io.video.VideoInfo
     """
 
@@ -84,6 +87,7 @@ class FaceFrames:
     filled_from: np.ndarray
     source_frame: np.ndarray
     residual_px: np.ndarray
+    transform: np.ndarray
     info: video.VideoInfo
 
 
@@ -123,7 +127,7 @@ def video_face_frames(camera, slots: range, *, info: video.VideoInfo | None = No
     info = info or video.probe_video(camera)
     choice = video.fps_choice(len(slots), fps=info.fps, t0=info.t0, first=slots.start,
                               n_in=info.n_frames or None)  # (n,) input frame per output frame
-    crops, scores, residuals = {}, {}, {}
+    crops, scores, fits = {}, {}, {}
     with (detector or faces_align.MediaPipeFaces()) as find:
         for i, rgb in video.read_frames(camera, choice):
             face = find(rgb)
@@ -132,7 +136,7 @@ def video_face_frames(camera, slots: range, *, info: video.VideoInfo | None = No
             fit = faces_align.align_transform(face.points)
             if fit.rms_px > max_residual_px:
                 continue
-            crops[i], scores[i], residuals[i] = faces_align.warp_face(rgb, fit), face.confidence, fit.rms_px
+            crops[i], scores[i], fits[i] = faces_align.warp_face(rgb, fit), face.confidence, fit
     n = len(choice)
     found = np.array([i in crops for i in choice])
     if not found.any():
@@ -149,7 +153,9 @@ def video_face_frames(camera, slots: range, *, info: video.VideoInfo | None = No
         frames=np.stack([crops[i] for i in shown]),
         confidence=np.array([scores[i] if f else 0.0 for i, f in zip(choice, found)], dtype=np.float32),
         lost=lost, filled_from=np.where(lost, fill, -1).astype(np.int64), source_frame=choice.astype(np.int64),
-        residual_px=np.array([residuals[i] if f else np.nan for i, f in zip(choice, found)], dtype=np.float32),
+        residual_px=np.array([fits[i].rms_px if f else np.nan for i, f in zip(choice, found)], dtype=np.float32),
+        transform=np.array([fits[i].matrix if f else np.full((2, 3), np.nan) for i, f in zip(choice, found)],
+                           dtype=np.float32),
         info=info)
 
 
@@ -213,7 +219,7 @@ def session_face_frames(root, subject: int, trial_no: int, *, align: str = "bdf"
     path = folder / FRAMES_FILE
     save_npz(path, {"frames": faces.frames, "fps": np.float64(video.FPS_OUT), "confidence": faces.confidence,
                     "lost": faces.lost, "filled_from": faces.filled_from, "source_frame": faces.source_frame,
-                    "residual_px": faces.residual_px, "provenance": np.array(json.dumps(provenance))})
+                    "residual_px": faces.residual_px, "transform": faces.transform, "provenance": np.array(json.dumps(provenance))})
     return path
 
 

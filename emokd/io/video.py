@@ -96,10 +96,14 @@ def find_camera(folder, section: int) -> Path:
     """
     folder = Path(folder)
     found = sorted(folder.glob(CAMERA_PATTERN.format(section=int(section))))
-    if len(found) != 1:
+    pattern = CAMERA_PATTERN.format(section=int(section))
+    if not found:
         others = sorted(p.name for p in folder.glob("*.avi"))
-        raise EmokdError(f"{folder}: {'no' if not found else len(found)} frontal colour camera file(s) "
-                         f"'{CAMERA_PATTERN.format(section=int(section))}' (other videos: {others or 'none'})")
+        raise EmokdError(f"{folder}: missing camera file: no frontal colour camera '{pattern}' "
+                         f"(other videos: {', '.join(others) or 'none'})")
+    if len(found) > 1:
+        raise EmokdError(f"{folder}: {len(found)} frontal colour camera files '{pattern}', expected one: "
+                         f"{', '.join(p.name for p in found)}")
     return found[0]
 
 
