@@ -42,6 +42,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,9 @@ log = logging.getLogger(__name__)
 FORMAT = "emokd-face-frames/1"
 #: at most this fraction of a session's frames may be lost (filled with a neighbour) before it fails
 MAX_LOST = 0.2
-#: a face whose five points stay farther than this (RMS, crop px) from the template after alignment is lost
-MAX_RESIDUAL_PX = 4.0
+#: a face whose five points stay farther than this (RMS, crop px) from the template after alignment is lost:
+#: no face's shape (the photograph's broad smile: 2.6 px), but landmarks thrown about by a failed fit
+MAX_RESIDUAL_PX = 8.0
 #: the gaze file's movie duration may differ from the Status channel's stimulus by this much (s)
 GAZE_SLACK_S = 1.0
 
@@ -79,6 +81,9 @@ class FaceFrames:
     transform : ndarray of float32, shape (n_frames, 2, 3)
         Camera px -> crop px of each frame's own face (NaN where lost).
     info : emokd.io.video.VideoInfo
+    n_moved_inside : int
+        Output frames (at most one at each end) whose ffmpeg frame lay outside the period and was
+        replaced by the nearest one inside.
     """
 
     frames: np.ndarray
@@ -89,6 +94,7 @@ class FaceFrames:
     residual_px: np.ndarray
     transform: np.ndarray
     info: video.VideoInfo
+    n_moved_inside: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,9 +120,13 @@ class SessionFaces:
         return f"{self.key} ({self.folder.name}): {self.message}"
 
 
-def video_face_frames(camera, slots: range, *, info: video.VideoInfo | None = None, detector=None,
+def video_face_frames(camera, start_s, end_s, *, info: video.VideoInfo | None = None, detector=None,
                       max_lost: float = MAX_LOST, max_residual_px: float = MAX_RESIDUAL_PX) -> FaceFrames:
-    """Align the face of every output frame in ``slots`` (64 fps, video time) of a camera file.
+    """Align the face of every 64 fps output frame in the period [start_s, end_s) (video time, s) of a camera file.
+
+    The frames are ffmpeg's ``fps=64`` choice (:func:`emokd.io.video.fps_choice`) for the output
+    slots in the period (:func:`emokd.io.video.stimulus_slots`), kept inside it
+    (:func:`emokd.io.video.within_period`).
 
     ``info``: the camera's :func:`emokd.io.video.probe_video` (probed when None). ``detector``: a
     callable ``rgb -> FaceFound | None`` used as a context manager; default a new
@@ -125,8 +135,10 @@ def video_face_frames(camera, slots: range, *, info: video.VideoInfo | None = No
     """
     camera = Path(camera)
     info = info or video.probe_video(camera)
-    choice = video.fps_choice(len(slots), fps=info.fps, t0=info.t0, first=slots.start,
+    slots = video.stimulus_slots(start_s, end_s)
+    ffmpeg = video.fps_choice(len(slots), fps=info.fps, t0=info.t0, first=slots.start,
                               n_in=info.n_frames or None)  # (n,) input frame per output frame
+    choice = video.within_period(ffmpeg, fps=info.fps, start_s=start_s, end_s=end_s)
     crops, scores, fits = {}, {}, {}
     with (detector or faces_align.MediaPipeFaces()) as find:
         for i, rgb in video.read_frames(camera, choice):
@@ -156,7 +168,7 @@ def video_face_frames(camera, slots: range, *, info: video.VideoInfo | None = No
         residual_px=np.array([fits[i].rms_px if f else np.nan for i, f in zip(choice, found)], dtype=np.float32),
         transform=np.array([fits[i].matrix if f else np.full((2, 3), np.nan) for i, f in zip(choice, found)],
                            dtype=np.float32),
-        info=info)
+        info=info, n_moved_inside=int((choice != ffmpeg).sum()))
 
 
 def _check_gaze(folder: Path, subject: int, section: int, stimulus_s: float) -> None:
@@ -198,7 +210,7 @@ def session_face_frames(root, subject: int, trial_no: int, *, align: str = "bdf"
     slots = video.stimulus_slots(start_s, end_s)
     info = video.probe_video(camera)
     video.check_covers(info, end_s, align=align)
-    faces = video_face_frames(camera, slots, info=info, detector=detector, max_lost=max_lost, max_residual_px=max_residual_px)
+    faces = video_face_frames(camera, start_s, end_s, info=info, detector=detector, max_lost=max_lost, max_residual_px=max_residual_px)
     provenance = {
         "format": FORMAT,
         "detector": faces_align.DETECTOR,
@@ -212,7 +224,8 @@ def session_face_frames(root, subject: int, trial_no: int, *, align: str = "bdf"
         "timing": {"video_time_0": "BDF start" if align == "bdf" else "stimulus start", "bdf": bdf.name,
                    "sfreq": sfreq, "stimulus_samples": [int(start), int(end)],
                    "output_slots": [slots.start, slots.stop], "fps_rule": "ffmpeg fps=64: the last input frame i "
-                   "with round((t0 + i / fps) * 64) <= slot"},
+                   "with round((t0 + i / fps) * 64) <= slot, kept inside the stimulus (i / fps in it)",
+                   "differ_from_ffmpeg": int(faces.n_moved_inside)},
         "lost": {"n": int(faces.lost.sum()), "of": int(faces.lost.size), "max_fraction": max_lost,
                  "filled_with": "the nearest earlier found frame (the first found frame before it)"},
     }

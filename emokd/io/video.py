@@ -30,9 +30,12 @@ same section with 30 s before and after the stimulus, so the stimulus starts ``s
 seconds into the video. ``align="stimulus"`` assumes instead that the video starts at the
 stimulus (what public loaders of the database take frame 0 to be). Either way only output slots
 whose time lies inside [stimulus start, stimulus end) are kept: ``ceil(T_start * 64)`` up to
-``ceil(T_end * 64) - 1``; a slot repeats the last frame before it, so the first kept slot may show
-a frame up to one input interval (16 ms) before the start, never more. A video that ends before
-the stimulus does is refused (:func:`check_covers`).
+``ceil(T_end * 64) - 1``. ffmpeg's choice for the first kept slot can be the last frame captured
+before the start (a slot repeats the last frame before it), and for the last one a frame captured
+up to 1/128 s after the end (rounding); :func:`within_period` replaces such a frame by the first
+(last) frame captured inside the period, so nothing outside it is kept, and at most one frame at
+each end differs from ffmpeg's choice. A video that ends before the stimulus does is refused
+(:func:`check_covers`).
 """
 
 from __future__ import annotations
@@ -197,6 +200,15 @@ def stimulus_slots(start_s: Fraction, end_s: Fraction, fps_out: int = FPS_OUT) -
         raise EmokdError(f"stimulus_slots: the stimulus ends ({float(end_s):.3f} s) before it starts "
                          f"({float(start_s):.3f} s)")
     return range(math.ceil(start_s * fps_out), math.ceil(end_s * fps_out))
+
+
+def within_period(index, *, fps: Fraction, start_s: Fraction, end_s: Fraction) -> np.ndarray:
+    """``index`` (input frames, int64) with every frame captured before ``start_s`` or at/after ``end_s``
+    (frame i at ``i / fps`` s of video time) replaced by the first or last frame captured inside."""
+    fps = Fraction(fps)
+    first = math.ceil(Fraction(start_s) * fps)  # first i with i / fps >= start_s
+    last = math.ceil(Fraction(end_s) * fps) - 1  # last i with i / fps < end_s
+    return np.clip(np.asarray(index, dtype=np.int64), first, max(first, last))
 
 
 def stimulus_in_video(start: int, end: int, sfreq: float, *, align: str = "bdf") -> tuple[Fraction, Fraction]:
