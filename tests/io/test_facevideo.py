@@ -327,4 +327,4 @@ def test_prepare_from_videos_then_the_smoke_run_trains_the_teacher(tmp_path):
           "--teacher-backbone", "train")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert len(results["folds"]) == 3 and np.isfinite(results["summary"]["teacher"]["ccc"]["mean"])
-    assert results["config"]["teacher"]["frozen_backbone"] is False  # the frame CNN trained end to end
+    assert results["config"]["teacher"]["backbone"] == "train"  # the frame CNN trained end to end, on the faces
