@@ -180,12 +180,14 @@ class CameraClip:
 
 
 def write_camera(root, subject: int, trial_no: int, *, codec: str = "mpeg4", fps=Fraction(61), size=(320, 240),
-                 seed: int = 0, black_outside: bool = False, align: str = "bdf", **motion) -> CameraClip:
+                 seed: int = 0, black_outside: bool = False, align: str = "bdf", stamp: bool = True,
+                 **motion) -> CameraClip:
     """Write a session's frontal camera file: the photograph in motion, as long as the video the
     database would have (from the BDF's start, or from the stimulus start with ``align="stimulus"``,
     to the BDF's end).
 
-    ``black_outside``: frames before the stimulus start or from its end on are black.
+    ``black_outside``: frames before the stimulus start or from its end on are black. ``stamp``: the
+    frame number in a bar code along the bottom edge (:func:`stamp_frame`).
     ``motion``: bounds for :func:`clip_motion` (``max_shift_px``, ``max_scale``, ``max_angle_deg``,
     ``eye_distance_px``).
     """
@@ -203,5 +205,5 @@ def write_camera(root, subject: int, trial_no: int, *, codec: str = "mpeg4", fps
     visible = (t >= start_s) & (t < end_s) if black_outside else np.ones(n, bool)
     moves = clip_motion(n, fps=float(fps), size=size, seed=seed, **motion)
     path = write_avi(folder / CAMERA_NAME.format(subject=subject, section=trial_no),
-                     render_frames(moves, size=size, visible=visible), fps=fps, size=size, codec=codec)
+                     render_frames(moves, size=size, visible=visible, stamp=stamp), fps=fps, size=size, codec=codec)
     return CameraClip(path=path, motion=moves, visible=visible, fps=fps, stimulus_s=(float(start_s), float(end_s)))
