@@ -269,12 +269,20 @@ def read_frames(path, index, *, threads: bool = True):
         return
     if wanted[0] < 0:
         raise EmokdError(f"{path}: frame {int(wanted[0])} asked for")
+    av = require_video("av")
     k, last = 0, -1
     with _open(path) as container:
         stream = container.streams.video[0]
         if threads:
             stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
+        frames = enumerate(container.decode(stream))
+        while True:
+            try:
+                i, frame = next(frames)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as err:  # a corrupt stream: name the file and where
+                raise EmokdError(f"{path}: cannot decode the video after frame {last} ({err})") from None
             last = i
             if i == wanted[k]:
                 yield i, frame.to_ndarray(format="rgb24")

@@ -133,3 +133,20 @@ def test_missing_packages_name_the_extra(monkeypatch):
     assert "\n" not in message and "'video' extra" in message and 'pip install "emokd[video]"' in message
     assert "--no-deps mediapipe==0.10.14" in message
     assert not extras.video_available()
+
+
+def test_a_corrupt_stream_ends_in_one_line_or_decodes(tmp_path):
+    """A third of the file overwritten: the decoder conceals it, or emokd names the file (never a decoder
+    traceback that would stop `prepare --skip-bad`)."""
+    path = stamped_clip(tmp_path / "clip.avi", 120, fps=61, codec="h264")
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    start = len(data) // 3
+    data[start:start + len(data) // 3] = rng.integers(0, 256, len(data) // 3, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    try:
+        got = [i for i, _ in video.read_frames(path, range(120))]
+    except EmokdError as err:  # either the decoder gives up (named) or the demuxer stops early (too short)
+        assert str(path) in str(err) and "\n" not in str(err)
+    else:
+        assert got == list(range(120))  # FFmpeg concealed the damage: every frame still came out
