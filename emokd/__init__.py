@@ -14,9 +14,10 @@ listed before it (``tests/test_layers.py`` checks it):
 - ``signal``      ``bandpower``: fast sliding-window relative band power (pure numpy)
 - ``io``          ``bdf``, ``montage`` (the Biosemi-32 montage as MNE objects), ``mahnob`` (one
   MAHNOB-HCI session: BDF via MNE, labels, frames), ``features`` (the public feature release),
-  ``prepare`` (a whole data set: per-trial arrays plus a manifest)
+  ``video``, ``faces_align``, ``facevideo``, ``gaze``, ``extras`` (the frontal camera to aligned
+  face frames at 64 fps), ``prepare`` (a whole data set: per-trial arrays plus a manifest)
 - ``synth``       ``simeeg``, ``faces``, ``synthetic``: a MAHNOB-HCI-like data set with a planted
-  ground truth
+  ground truth; ``videoclip``: a real photograph as a camera clip with known motion
 - ``nn``          ``models`` (TCN, frame CNN, Teacher, Student, BiLSTM student: one contract),
   ``ir50`` (the paper's face backbone), ``backbone`` (loading the shipped face CNN),
   ``embeddings`` (its per-frame embeddings, cached once per data set), ``losses`` (1 - CCC and

@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: DIR/prepared)")
     p.add_argument("--skip-bad", action="store_true", help="record bad trials in the manifest and go on")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("face frames from the frontal camera (the 'video' extra)")
+    g.add_argument("--faces", choices=("auto", "video", "none"), default="auto",
+                   help="make a session's missing face_frames.npz from its camera file: auto (when camera files are "
+                        "there and the extra is installed; default), video (always), none")
+    g.add_argument("--n-jobs", type=int, default=1, help="sessions whose face frames are made at once (default 1; "
+                                                         "-1: one per core)")
+    g.add_argument("--video-align", choices=("bdf", "stimulus"), default="stimulus",
+                   help="the camera's time 0: the stimulus start (default: frame 0 is the stimulus onset, as every "
+                        "public loader of the database takes it) or the BDF's start")
 
     p = sub.add_parser("run", help="teacher -> knowledge -> student -> KD student over folds",
                        description="Train the visual teacher, extract its knowledge, train the EEG student with and "
@@ -347,9 +356,12 @@ def _synth(args) -> None:
 def _prepare(args) -> None:
     from .io.prepare import prepare_dataset
 
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
     t0 = time.perf_counter()
     manifest = prepare_dataset(args.dir, args.out, PrepareConfig(), progress=not args.quiet,
-                               on_error="skip" if args.skip_bad else "raise")
+                               on_error="skip" if args.skip_bad else "raise", faces=args.faces, n_jobs=args.n_jobs,
+                               video_align=args.video_align)
     trials = manifest["trials"].values()
     steps = np.array([t["n_steps"] for t in trials])
     subjects = sorted({t["subject"] for t in trials})

@@ -5,10 +5,16 @@ The layout of the database (Soleymani et al. 2012)::
     ROOT/lable_continous_Mahnob.mat        public continuous valence (Soleymani et al. 2016)
     ROOT/Sessions/<id>/session.xml          id = (subject - 1) * 130 + trial_no
     ROOT/Sessions/<id>/Part_<s>_S_Trial<trial_no/2>_emotion.bdf
-    ROOT/Sessions/<id>/face_frames.npz      optional: frames uint8 (n, 48, 48) from stimulus start, fps
+    ROOT/Sessions/<id>/face_frames.npz      optional: frames uint8 (n, 48, 48) or (n, 48, 48, 3) RGB from
+                                            stimulus start, fps
 
-``face_frames.npz`` is emokd's format for face crops (the synthetic data has it;
-for a real copy, save your face-tracker's 48x48 crops of the stimulus period in it).
+``face_frames.npz`` is emokd's format for face crops. The synthetic data has grey ones; for a
+real copy, ``python -m emokd prepare`` makes colour ones from the frontal camera
+(:mod:`emokd.io.facevideo`, the ``video`` extra), or you save your own face tracker's 48x48 crops
+of the stimulus period in it. Colour crops are read as grey (:func:`read_frames`: ITU-R BT.601
+luma), because emokd's teachers take one channel: the frame CNN and its shipped backbone were
+trained on grey synthetic faces, and the paper's ResNet50-IR (``cnn="ir50"``) gets the grey frame
+repeated on its three channels. The colour stays in ``face_frames.npz``.
 Without it a trial is prepared with EEG and labels only.
 
 The recipe: find stimulus start and end from the two rising edges of Status;
@@ -56,6 +62,10 @@ FRAMES_SLACK = 0.1
 #: JUMP_V (V) or more is a jump (random bytes, a channel at its rails)
 FLAT_V, FLAT_MIN_S, JUMP_V = 1e-12, 1.0, 0.05
 STATUS_MASK = 0xFFFF  # Biosemi trigger bits; bits 16-23 carry system status
+#: sessions of the database that were released without EEG (no BDF file; noted by public loaders)
+SESSIONS_WITHOUT_EEG = (1854, 1984)
+#: ITU-R BT.601 luma weights (R, G, B): how a colour face frame becomes the grey one the teachers read
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def session_id(subject: int, trial_no: int) -> int:
@@ -199,6 +209,9 @@ def find_bdf(folder: Path, subject: int, trial_no: int) -> Path:
     if exact.is_file():
         return exact
     found = sorted(folder.glob(f"Part_{subject}_*Trial{trial_no // 2}_*.bdf"))
+    if not found and folder.name.isdigit() and int(folder.name) in SESSIONS_WITHOUT_EEG:
+        raise EmokdError(f"{folder}: no EEG recording ({exact.name}): session {folder.name} is one of the database's "
+                         f"sessions released without EEG ({', '.join(map(str, SESSIONS_WITHOUT_EEG))})")
     if len(found) != 1:
         raise EmokdError(f"{folder}: expected one BDF file {exact.name}, found {[p.name for p in found] or 'none'}")
     return found[0]
@@ -474,6 +487,10 @@ def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *,
     rate of its frames (8 declared for 16-fps frames: 2x too long) would otherwise
     stretch the video against the labels.
 
+    ``frames`` may be grey, (n, 48, 48), or colour, (n, 48, 48, 3) RGB (what the video step
+    writes): colour is turned into grey, ``round(0.299 R + 0.587 G + 0.114 B)`` (ITU-R BT.601 luma,
+    as OpenCV's and OpenFace's ``-g``), since the teachers read one channel.
+
     Returns
     -------
     frames : ndarray of uint8, shape (n_steps, frames_per_step, 48, 48)
@@ -491,8 +508,11 @@ def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *,
     except Exception as err:
         raise EmokdError(f"{path}: cannot read face frames ({err})") from None
     per_step = fps / cfg.label_rate_hz
+    if frames.ndim == 4 and frames.shape[3] == 3 and frames.dtype == np.uint8:
+        frames = to_grey(frames)
     if frames.ndim != 3 or frames.dtype != np.uint8:
-        raise EmokdError(f"{path}: field 'frames' is {frames.dtype} {frames.shape}, expected uint8 (n, height, width)")
+        raise EmokdError(f"{path}: field 'frames' is {frames.dtype} {frames.shape}, expected uint8 (n, height, width) "
+                         "or (n, height, width, 3)")
     if frames.shape[1:] != (FRAME_SIZE, FRAME_SIZE):
         raise EmokdError(f"{path}: field 'frames' holds {frames.shape[1]} x {frames.shape[2]} px frames, expected "
                          f"{FRAME_SIZE} x {FRAME_SIZE} face crops")
@@ -511,6 +531,12 @@ def read_frames(path, n_steps: int, cfg: PrepareConfig = PrepareConfig(), *,
     if per_step % keep:
         raise EmokdError(f"{path}: cannot take {keep} of {per_step} frames per step evenly")
     return np.ascontiguousarray(out[:, :: per_step // keep])
+
+
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """Colour frames uint8 (..., 3) RGB -> grey uint8 (...): ITU-R BT.601 luma, rounded."""
+    luma = np.asarray(rgb, dtype=np.float32) @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)  # (...,)
+    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
 
 
 def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConfig = PrepareConfig()) -> dict:

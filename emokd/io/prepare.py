@@ -10,6 +10,12 @@
     manifest.json    parameters (+ hash), library versions, the label file and each
                      trial's source files (bytes, SHA-256), output file and shapes
 
+Face frames: a session without ``face_frames.npz`` whose frontal camera file is there gets one
+made from the video first (:mod:`emokd.io.facevideo`, the ``video`` extra; ``faces``: ``"auto"``
+makes them when any labelled session has a camera file and the extra is installed, ``"video"``
+always, ``"none"`` never), in parallel over sessions (``n_jobs``) and resumable, since a session
+whose file exists is not redone.
+
 Re-running skips trials already prepared with the same parameters (same hash,
 output present with the recorded SHA-256, sources with the recorded SHA-256: a
 source edited in place, or another folder's files under the same names, are
@@ -42,6 +48,7 @@ import numpy as np
 
 from ..core.config import PrepareConfig
 from ..errors import EmokdError
+from .extras import INSTALL_HINT, video_available
 from .mahnob import FRAMES_FILE, LABEL_FILE, read_labels, read_latent, read_trial, session_dir
 from ..core.fileio import save_npz, sha256, versions, write_json
 from ..core.locks import LockBusy, LockUnavailable, file_lock
@@ -49,6 +56,8 @@ from ..core.locks import LockBusy, LockUnavailable, file_lock
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+#: when ``prepare`` makes face frames from the sessions' camera files
+FACES = ("auto", "video", "none")
 FORMAT = "emokd-prepared/1"
 LOCK = ".prepare.lock"
 
@@ -177,6 +186,36 @@ def _check_frames_everywhere(root: Path, labels: dict, on_error: str) -> dict[st
     return out
 
 
+def _make_faces(root: Path, labels: dict, *, faces: str, n_jobs: int, align: str, on_error: str,
+                progress: bool) -> dict[str, str]:
+    """Make the missing ``face_frames.npz`` of the labelled sessions from their camera files
+    (:func:`emokd.io.facevideo.make_face_frames`); trial key -> why, for each session that failed
+    (``on_error == "skip"``; with ``"raise"`` the first failure is raised)."""
+    if faces not in FACES:
+        raise EmokdError(f"faces={faces!r}: choose one of {FACES}")
+    if faces == "none":
+        return {}
+    from .video import CAMERA_PATTERN
+
+    folders = {key: session_dir(root, *key) for key in labels}
+    need = [(trial_key(*key), *key) for key, folder in folders.items()
+            if folder.is_dir() and not (folder / FRAMES_FILE).is_file()]
+    if not need:
+        return {}
+    if faces == "auto":
+        if not any(next(folder.glob(CAMERA_PATTERN.format(section="*")), None) for folder in folders.values()
+                   if folder.is_dir()):
+            return {}  # no camera files: a data set prepared from EEG (and any face frames given)
+        if not video_available():
+            log.warning("%d sessions have no %s but the camera files are there: install the 'video' extra to make "
+                        "face frames from them (%s); preparing without", len(need), FRAMES_FILE, INSTALL_HINT)
+            return {}
+    from .facevideo import make_face_frames
+
+    done = make_face_frames(root, need, n_jobs=n_jobs, align=align, on_error=on_error, progress=progress)
+    return {r.key: r.message for r in done if r.status == "failed"}
+
+
 def _no_labels_but_trials(root: Path) -> None:
     """Refuse a folder that holds prepared trials but no label file nor manifest: a preparation killed
     before it wrote its manifest (by an emokd that wrote it only after the first trial)."""
@@ -189,7 +228,7 @@ def _no_labels_but_trials(root: Path) -> None:
 
 
 def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, progress: bool = True,
-                    on_error: str = "raise") -> dict:
+                    on_error: str = "raise", faces: str = "auto", n_jobs: int = 1, video_align: str = "stimulus") -> dict:
     """Prepare every labelled trial of a MAHNOB-HCI-layout folder.
 
     Parameters
@@ -204,6 +243,12 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
     on_error : {"raise", "skip"}
         On a bad trial, stop with its error (default), or record it under
         ``failed`` in the manifest and go on.
+    faces : {"auto", "video", "none"}
+        Make missing face frames from the sessions' camera files (see the module's docstring).
+    n_jobs : int
+        Sessions whose face frames are made at once (joblib processes).
+    video_align : {"bdf", "stimulus"}
+        Where the camera's time 0 lies (:func:`emokd.io.video.stimulus_in_video`).
 
     Returns
     -------
@@ -217,7 +262,9 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
     _no_labels_but_trials(root)
     labels = read_labels(root / LABEL_FILE)
     latent = read_latent(root)
-    no_frames = _check_frames_everywhere(root, labels, on_error)
+    faces_failed = _make_faces(root, labels, faces=faces, n_jobs=n_jobs, align=video_align, on_error=on_error,
+                               progress=progress)
+    no_frames = {**_check_frames_everywhere(root, labels, on_error), **faces_failed}
     out.mkdir(parents=True, exist_ok=True)
     with prepared_lock(out, shared=False):  # no run reads the trials while they are rewritten
         return _prepare_trials(root, out, cfg, labels, latent, no_frames, progress=progress, on_error=on_error)

@@ -355,7 +355,8 @@ class WindowSet:
                  targets: dict | None = None):
         for t in trials:
             if t.get(field) is None:
-                hint = (" (prepared without face frames: the visual teacher needs Sessions/<id>/face_frames.npz)"
+                hint = (" (prepared without face frames: the visual teacher needs Sessions/<id>/face_frames.npz, which "
+                        "`python -m emokd prepare` makes from the session's camera with the 'video' extra)"
                         if field == "frames" else "")
                 raise EmokdError(f"trial {t['key']} has no {field!r} input{hint}")
         self.trials, self.field, self.crop, self.augment = trials, field, crop, augment

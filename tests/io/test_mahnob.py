@@ -513,3 +513,31 @@ def test_flat_dropout_is_refused(tmp_path):
     eeg[:, 40 * SFREQ:int(40.5 * SFREQ)] = 0.0  # half a second: not flagged
     valence = edfio_session(tmp_path, eeg=eeg)
     assert read_trial(tmp_path, 1, 2, valence)["eeg_bp"].shape[0] == valence.size
+
+
+def test_colour_frames_are_read_as_grey(tmp_path):
+    """face_frames.npz made from the camera holds RGB crops: the teachers get their BT.601 luma."""
+    from emokd.io.mahnob import read_frames, to_grey
+
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 48, 48, 3), dtype=np.uint8)
+    np.savez(tmp_path / "face_frames.npz", frames=rgb, fps=64.0)
+    grey = read_frames(tmp_path / "face_frames.npz", 4)
+    expected = np.rint(rgb.astype(np.float64) @ [0.299, 0.587, 0.114]).reshape(4, 16, 48, 48)
+    assert grey.dtype == np.uint8 and grey.shape == (4, 16, 48, 48)
+    assert np.abs(grey.astype(int) - expected).max() <= 1
+    np.testing.assert_array_equal(to_grey(rgb[..., :1].repeat(3, axis=-1)), rgb[..., 0])  # grey in, same grey out
+    np.savez(tmp_path / "four.npz", frames=np.zeros((64, 48, 48, 4), np.uint8), fps=64.0)
+    with pytest.raises(EmokdError, match=r"expected uint8 \(n, height, width\) or \(n, height, width, 3\)"):
+        read_frames(tmp_path / "four.npz", 4)
+
+
+@pytest.mark.parametrize("session, subject", [(1854, 15), (1984, 16)])
+def test_sessions_released_without_eeg_are_named(tmp_path, session, subject):
+    from emokd.io.mahnob import find_bdf
+
+    folder = session_dir(tmp_path, subject, 34)
+    assert folder.name == str(session)
+    folder.mkdir(parents=True)
+    with pytest.raises(EmokdError, match=rf"{session}: no EEG recording \(Part_{subject}_S_Trial17_emotion.bdf\): "
+                                         rf"session {session} is one of the database's sessions released without EEG"):
+        find_bdf(folder, subject, 34)
