@@ -67,8 +67,9 @@ def made(tmp_path_factory):
     clips = {}
     for k, (codec, (subject, trial_no)) in enumerate(sessions.items()):
         tiny_session(root, subject, trial_no)
+        # the camera starts with the BDF here (align="bdf"), so that the clip has frames before the stimulus
         clips[codec] = videoclip.write_camera(root, subject, trial_no, codec=codec, seed=k, black_outside=True,
-                                              **MOTION)
+                                              align="bdf", **MOTION)
     attempts = []
 
     def refuse(*args, **kwargs):
@@ -81,7 +82,7 @@ def made(tmp_path_factory):
         mp.setattr(socket, "create_connection", refuse)
         mp.setattr(socket, "getaddrinfo", refuse)
         results = facevideo.make_face_frames(root, [(f"P01_T{t:02d}", s, t) for s, t in sessions.values()],
-                                             n_jobs=1, progress=False)
+                                             n_jobs=1, align="bdf", progress=False)
     return {"root": root, "sessions": sessions, "clips": clips, "results": results, "attempts": attempts}
 
 
@@ -171,7 +172,7 @@ def test_rerun_is_resumable_and_parallel(made, tmp_path):
     sessions = [("P01_T02", 1, 2), ("P01_T04", 1, 4), ("P01_T06", 1, 6)]
     with pytest.raises(EmokdError, match="missing camera file"):
         facevideo.make_face_frames(root, sessions[2:], progress=False)
-    done = facevideo.make_face_frames(root, sessions, n_jobs=2, on_error="skip", progress=False)
+    done = facevideo.make_face_frames(root, sessions, n_jobs=2, on_error="skip", align="bdf", progress=False)
     assert [r.status for r in done] == ["present", "made", "failed"]
     assert done[1].n_frames == 192 and done[1].n_lost == 0
     assert "\n" not in done[2].line() and "missing camera file" in done[2].line()
@@ -226,19 +227,19 @@ def test_video_shorter_than_the_stimulus(tmp_path):
     folder = tiny_session(tmp_path, 1, 2)
     motion = videoclip.clip_motion(200, fps=61)  # 3.3 s of video, the stimulus ends at 4.5 s
     videoclip.write_avi(folder / videoclip.CAMERA_NAME.format(subject=1, section=2), videoclip.render_frames(motion))
-    message = one_line(facevideo.session_face_frames, tmp_path, 1, 2)
+    message = one_line(facevideo.session_face_frames, tmp_path, 1, 2, align="bdf")  # the camera starts with the BDF
     assert "video shorter than the stimulus" in message and "the stimulus ends at 4.50 s" in message
     assert not (folder / mahnob.FRAMES_FILE).exists()
 
 
 def test_a_face_lost_too_often_is_refused_not_filled(tmp_path):
     tiny_session(tmp_path, 1, 2)
-    clip = videoclip.write_camera(tmp_path, 1, 2, black_outside=True, **MOTION)
+    clip = videoclip.write_camera(tmp_path, 1, 2, black_outside=True, align="bdf", **MOTION)
     # black from the middle of the stimulus on: half the frames have no face
     half = sum(STIM_S) / 2
     visible = clip.visible & (np.arange(len(clip.visible)) / float(clip.fps) < half)
     videoclip.write_avi(clip.path, videoclip.render_frames(clip.motion, visible=visible))
-    message = one_line(facevideo.session_face_frames, tmp_path, 1, 2)
+    message = one_line(facevideo.session_face_frames, tmp_path, 1, 2, align="bdf")
     assert "the face is lost in" in message and "of 192 stimulus frames" in message and "not written" in message
     assert not (mahnob.session_dir(tmp_path, 1, 2) / mahnob.FRAMES_FILE).exists()
 
