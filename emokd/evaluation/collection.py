@@ -278,6 +278,28 @@ def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "s
             f"mean_{a}": float(va.mean()), f"mean_{b}": float(vb.mean())}
 
 
+def fold_agreement(res: dict, base: dict, models=("teacher", "student", "student_kd")) -> dict:
+    """How closely the models of run ``res`` reproduce those of run ``base`` (two results dicts), fold by fold.
+
+    Folds are matched by their test trials; a fold missing from either run is skipped. Returns, per
+    model found in both: ``folds`` (the number compared), ``same_best_epoch`` (the folds with the same
+    best epoch) and ``max_abs_ccc_diff`` (the largest |difference| in concatenated test CCC). Two runs
+    of one configuration and seed on a deterministic CPU agree exactly (a kdsel run retrains its base's
+    teacher, student and weight-1 KD student: ``studies/bench_real.py`` reports this).
+    """
+    by_test = {tuple(f["test"]["trials"]): f for f in base["folds"]}
+    pairs = [(f, by_test[key]) for f in res["folds"] if (key := tuple(f["test"]["trials"])) in by_test]
+    out = {}
+    for m in models:
+        both = [(f, g) for f, g in pairs if m in f["metrics"] and m in g["metrics"]]
+        if both:
+            out[m] = {"folds": len(both),
+                      "same_best_epoch": sum(f["best_epoch"].get(m) == g["best_epoch"].get(m) for f, g in both),
+                      "max_abs_ccc_diff": max(abs(f["metrics"][m]["concatenated"]["ccc"]
+                                                  - g["metrics"][m]["concatenated"]["ccc"]) for f, g in both)}
+    return out
+
+
 #: :func:`diagnostics`' columns after configuration and protocol, with what each measures
 DIAGNOSTICS = {
     "teacher_lead": "teacher − student, test CCC (mean over folds and seeds): is there anything to distil?",

@@ -587,7 +587,7 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
 
     Parameters
     ----------
-    study : dict, ``results/kd-study/results.json`` (written by benchmarks/bench_kd_study.py);
+    study : dict, ``results/kd-study/results.json`` (written by studies/bench_kd_study.py);
         a partial study shows what has run
     target, scheme, noise : the initial view (default noise: the largest)
 
