@@ -53,6 +53,7 @@ import numpy as np
 
 from emokd.core.config import BOOK_STUDENT_EARLY_STOP_V1
 from emokd.core.fileio import atomic_path, write_bytes, write_json, write_text
+from emokd.core.tables import markdown_table
 from emokd.training.runs import copy_fold_records
 
 # emokd.evaluation.collection and .stats (which load scipy.stats: about 1.5 s) are imported by the functions
@@ -438,14 +439,11 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
         cols = list(collection.DIAGNOSTICS)
         lines += ["## What the numbers say about the null result", "",
                   "Per configuration and protocol (`emokd.evaluation.collection.diagnostics`; chapter 08 reads them "
-                  "the same way):", "", *[f"- `{c}`: {collection.DIAGNOSTICS[c]}" for c in cols], "",
-                  "| configuration | protocol | seeds | folds x seeds | " + " | ".join(cols) + " |",
-                  "|" + "---|" * (4 + len(cols))]
-        for row in diag.to_dict("records"):
-            lines.append(f"| {row['configuration']} | {row['protocol'].upper()} | {row['seeds']} | {row['n']} | "
-                         + " | ".join(_f(row[c], DIAG_FORMAT.get(c, "+.3f")) for c in cols)
-                         + " |")
-        lines += [""]
+                  "the same way):", "", *[f"- `{c}`: {collection.DIAGNOSTICS[c]}" for c in cols], ""]
+        table = diag.assign(protocol=diag["protocol"].str.upper(),
+                            **{c: [_f(v, DIAG_FORMAT.get(c, "+.3f")) for v in diag[c]] for c in cols})
+        table = table[["configuration", "protocol", "seeds", "n", *cols]].rename(columns={"n": "folds x seeds"})
+        lines += [*markdown_table(table), ""]
     lines += in_progress()
     return write_text(RESULTS / "README.md", "\n".join(lines))
 

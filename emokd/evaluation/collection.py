@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import EmokdError
 from ..training.runs import RESULTS, SCHEMES, read_results
 from ..core.config import experiment_config
+from ..core.tables import markdown_table
 from .stats import paired_tests, spearman
 
 #: the table's columns, in this order (those no run has are dropped)
@@ -231,26 +232,18 @@ def markdown_summary(runs: list[StudyRun], *, metric: str = "ccc", digits: int =
 
     Each model's cell is ``concatenated / per trial``, both mean ± SD over the (seed, fold) scores.
     """
-    long = summary(runs, metric=metric)
-    if long.empty:
+    import pandas as pd
+
+    wide = summary_table(runs, metric=metric, digits=digits)
+    if wide.empty:
         return []
-    models = [m for m in MODELS if m in set(long["model"])]
-    head = ["configuration", "protocol", "seeds", "folds", *models]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (config, protocol), g in long.groupby(["configuration", "protocol"], sort=False):
-        cells = [config, protocol.upper(), g["seeds"].iloc[0], str(g["folds"].iloc[0])]
-        for model in models:
-            parts = []
-            for scheme in SCHEMES:
-                row = g[(g["model"] == model) & (g["scheme"] == scheme)]
-                if row.empty:
-                    parts.append("–")
-                    continue
-                m, s = row["mean"].iloc[0], row["sd"].iloc[0]
-                parts.append(f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}")
-            cells.append(" / ".join(parts))
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    models = list(dict.fromkeys(model for _, model in wide.columns))
+    index = wide.index.to_frame(index=False)
+    table = pd.DataFrame({"configuration": index["configuration"], "protocol": index["protocol"].str.upper(),
+                          "seeds": index["seeds"], "folds": index["folds"],
+                          **{m: [" / ".join(cells) for cells in zip(*(wide[(s, m)] for s in SCHEMES))]
+                             for m in models}})
+    return markdown_table(table)
 
 
 def _same_folds(group: list[StudyRun], min_runs: int = 2) -> bool:
