@@ -1,2 +1,7 @@
 """Reading and preparing data: BDF files, MAHNOB-HCI sessions, the Biosemi-32 montage, the public
 feature release, and ``prepare`` (a whole data set to per-trial arrays plus a manifest)."""
+
+#: the layer's public modules, in reading order (each module's public names are those without a leading
+#: underscore); ``from emokd.io import *`` imports them. tests/test_api.py checks this list against
+#: the folder, the README's module map and emokd's docstring.
+__all__ = ["bdf", "montage", "mahnob", "features", "prepare"]
