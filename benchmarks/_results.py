@@ -41,9 +41,8 @@ _STEP = ("import time, torch\n"
 def step_ms() -> float:
     """This machine's speed now: one training step of the book teacher's TCN, in ms (about 2 s to measure).
 
-    The machines here change speed by up to 2x over a day (25-27 ms or 41-48 ms on 2026-12-03):
-    benchmarks record it before and after what they time, so that figures from different hours can
-    be compared."""
+    The machines here change speed by up to 2x over a day (CHANGELOG.md): benchmarks record it before
+    and after what they time, so that figures from different hours can be compared."""
     out = subprocess.run([sys.executable, "-c", _STEP], capture_output=True, text=True, check=True)
     return round(float(out.stdout.strip().splitlines()[-1]), 1)
 

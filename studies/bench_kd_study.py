@@ -10,7 +10,7 @@ data) against the labels and against the latent valence.
 Design (fixed before any run)
 -----------------------------
 - Data: the ``book`` preset (8 subjects x 4 trials); protocol LOSO (8 folds);
-  the experiment of ``emokd.experiment_config(preset, "loso", seed)`` unchanged:
+  the experiment of ``emokd.core.config.experiment_config(preset, "loso", seed)`` unchanged:
   frozen pretrained face backbone, TCN teacher and students, ``kd_weight`` 1
   (the paper's), L1 feature loss. No weight or setting is chosen on test scores.
 - Annotation noise ``annotation_noise_sd`` in {0, 0.5, 1, 2} valence SDs (one
