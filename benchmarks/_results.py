@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import threading
@@ -12,17 +10,15 @@ from pathlib import Path
 
 import psutil
 
+from emokd.core.fileio import write_json
+
 RESULTS = Path(__file__).parent / "results"
 
 
 def write_result(name: str, result: dict) -> Path:
-    """Write ``result`` to ``benchmarks/results/<name>.json`` (temporary name, then rename)."""
+    """Write ``result`` to ``benchmarks/results/<name>.json`` (atomically: :func:`emokd.core.fileio.write_json`)."""
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{name}.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
-    return out
+    return write_json(RESULTS / f"{name}.json", result, indent=2)
 
 
 #: a calibration in a child process: the mean time of one training step of the book teacher's TCN
@@ -45,9 +41,8 @@ _STEP = ("import time, torch\n"
 def step_ms() -> float:
     """This machine's speed now: one training step of the book teacher's TCN, in ms (about 2 s to measure).
 
-    The machines here change speed by up to 2x over a day (25-27 ms or 41-48 ms on 2026-12-03):
-    benchmarks record it before and after what they time, so that figures from different hours can
-    be compared."""
+    The machines here change speed by up to 2x over a day (CHANGELOG.md): benchmarks record it before
+    and after what they time, so that figures from different hours can be compared."""
     out = subprocess.run([sys.executable, "-c", _STEP], capture_output=True, text=True, check=True)
     return round(float(out.stdout.strip().splitlines()[-1]), 1)
 

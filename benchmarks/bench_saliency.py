@@ -25,18 +25,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from _results import write_result
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emokd.core.config import (  # noqa: E402
+from emokd.core.config import (
     PRESETS,
     PlantedComponent,
     PrepareConfig,
@@ -44,12 +39,15 @@ from emokd.core.config import (  # noqa: E402
     experiment_config,
     synth_config,
 )
-from emokd.evaluation.experiment import run_experiment  # noqa: E402
-from emokd.io.prepare import prepare_dataset  # noqa: E402
-from emokd.saliency.run import SALIENCY_FILE, compute_run_saliency, summary_table
-from emokd.saliency.aggregation import ideal_ranking_spearman, truth_auc
+from emokd.core.fileio import write_bytes
+from emokd.evaluation.experiment import run_experiment
 from emokd.evaluation.stats import spearman
-from emokd.synth.synthetic import ensure_generated  # noqa: E402
+from emokd.io.prepare import prepare_dataset
+from emokd.saliency.aggregation import ideal_ranking_spearman, truth_auc
+from emokd.saliency.run import SALIENCY_FILE, compute_run_saliency, summary_table
+from emokd.synth.synthetic import ensure_generated
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FRONTAL = ("Fp1", "Fp2", "AF3", "AF4", "F3", "F4", "Fz", "F7", "F8")
 PATTERNS: dict[str, tuple[PlantedComponent, ...]] = {
@@ -134,9 +132,7 @@ def existing_run(run_dir: Path, dest: Path | None) -> Path:
     print(summary_table(sal))
     dest = dest or REAL_RESULTS / run_dir.name
     dest.mkdir(parents=True, exist_ok=True)
-    tmp = dest / (SALIENCY_FILE + ".tmp")
-    shutil.copyfile(run_dir / SALIENCY_FILE, tmp)
-    os.replace(tmp, dest / SALIENCY_FILE)
+    write_bytes(dest / SALIENCY_FILE, (run_dir / SALIENCY_FILE).read_bytes())
     print(f"saliency of {run_dir} in {time.perf_counter() - t0:.0f} s -> {dest / SALIENCY_FILE}")
     return dest / SALIENCY_FILE
 

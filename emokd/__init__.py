@@ -10,7 +10,7 @@ listed before it (``tests/test_layers.py`` checks it):
 - ``core``        ``constants`` (channels, bands), ``config`` (frozen configurations and the named
   presets smoke, book, paper), ``fileio`` (atomic writes), ``locks``, ``memory`` (a worker gives
   what a fold freed back), ``threads`` (one CPU thread per fold), ``device``, ``metrics`` (CCC,
-  PCC, RMSE)
+  PCC, RMSE), ``tables`` (a DataFrame as a Markdown table)
 - ``signal``      ``bandpower``: fast sliding-window relative band power (pure numpy)
 - ``io``          ``bdf``, ``montage`` (the Biosemi-32 montage as MNE objects), ``mahnob`` (one
   MAHNOB-HCI session: BDF via MNE, labels, frames), ``features`` (the public feature release),
@@ -23,18 +23,22 @@ listed before it (``tests/test_layers.py`` checks it):
   ``embeddings`` (its per-frame embeddings, cached once per data set), ``losses`` (1 - CCC and
   the distillation terms)
 - ``training``    ``datasets`` (partitions, normalisation, windows, frame sampling), ``train``
-  (fit / predict / extract the teacher's knowledge / checkpoints), ``folddata``, ``fold`` (one
-  fold: teacher -> knowledge -> student -> KD student), ``runs`` and ``runfolder`` (the run
-  folder), ``pretraining`` (the face backbone, pretrained once on identities of no data set)
+  (fit / predict / extract the teacher's knowledge / checkpoints), ``folddata``, ``regimes`` (scarce
+  labels, a new person's calibration), ``handover`` (what a teacher hands over, and its controls),
+  ``runs`` and ``runfolder`` (the run folder), ``fold`` (one fold: teacher -> knowledge -> student
+  -> KD students), ``pretraining`` (the face backbone, pretrained once on identities of no data set)
 - ``evaluation``  ``experiment`` (every fold), ``linear`` (ridge references), ``stats``,
-  ``report``, ``collection`` (runs compared), ``cluster`` (folds on Dask)
+  ``selection`` (a training budget chosen on validation logs), ``report``, ``collection`` (runs
+  compared), ``cluster`` (folds on Dask)
 - ``saliency``    ``attribution``, ``aggregation``, ``run`` (the saliency of a run), ``figures``,
   ``explorer``
 - ``teaching``    ``book`` (what the chapters share), ``exercises``, ``playgrounds``,
-  ``playgrounds_html``
+  ``playgrounds_html``, ``scarce_labels`` (chapter 05c's playground)
 
-``emokd.errors`` (``EmokdError``) lies below every layer, ``emokd.__main__`` (the command line)
-above them; ``emokd/data`` holds the shipped face backbone.
+Each subpackage's ``__all__`` lists its modules (``tests/test_api.py`` holds this map, the README's and
+the folders to agree). ``emokd.errors`` (``EmokdError``) lies below every layer, ``emokd.__main__`` (the
+command line) above them; ``emokd/data`` holds the shipped face backbone, ``emokd/teaching/static`` and
+``emokd/saliency/static`` the CSS and JavaScript of the HTML fragments.
 """
 
 import logging
@@ -44,7 +48,11 @@ __version__ = "0.1.0"
 
 from .errors import EmokdError  # noqa: E402
 
-__all__ = ["EmokdError", "__version__"]
+__all__ = ["EmokdError", "LAYERS", "__version__"]
+
+#: the subpackages by layer, bottom up: a module imports only from its own subpackage or from one listed
+#: before it (tests/test_layers.py); each one's ``__all__`` names its modules
+LAYERS = ("core", "signal", "io", "synth", "nn", "training", "evaluation", "saliency", "teaching")
 
 #: ``python -m emokd --verbose`` sets this variable to ``INFO`` so that the processes
 #: joblib starts for the folds (which import emokd afresh) log emokd's progress too

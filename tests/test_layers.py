@@ -7,7 +7,7 @@ Every ``.py`` file under ``emokd/`` is parsed with :mod:`ast` (nothing is import
 subpackage and the imported names are its modules (``from ..io import montage``) counts as an
 import of those modules.
 
-:data:`LAYERS` lists the subpackages bottom up. A module may import
+:data:`emokd.LAYERS` lists the subpackages bottom up. A module may import
 
 - any module of its own subpackage (the import graph must still have no cycle),
 - any module of a layer below its own, and the top-level ``emokd.errors``;
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import pytest
 
-#: subpackages of emokd, bottom up: a module imports only from its own subpackage or from one listed earlier
-LAYERS = ("core", "signal", "io", "synth", "nn", "training", "evaluation", "saliency", "teaching")
+from emokd import LAYERS  # the subpackages, bottom up (declared once, in emokd/__init__.py)
+
 #: top-level modules and the rank they take: below every layer, or above every layer
 TOP_LEVEL = {"__init__": -1, "errors": -1, "__main__": len(LAYERS)}
 

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,25 @@ def _imported_packages() -> set[str]:
     return names - set(sys.stdlib_module_names) - {"emokd"}
 
 
+def _package_data() -> list[str]:
+    """The files of emokd that are no Python module (``emokd/data/*``, ``emokd/<sub>/static/*``), as wheel paths."""
+    return sorted(p.relative_to(ROOT).as_posix() for pattern in ("data/*", "*/static/*")
+                  for p in (ROOT / "emokd").glob(pattern) if p.is_file())
+
+
+def test_package_data_lists_every_static_file():
+    """pyproject.toml's package-data names every data file (the wheel test checks the wheel holds them)."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["emokd"]
+    found = _package_data()
+    assert any(p.startswith("emokd/teaching/static/") for p in found)
+    assert any(p.startswith("emokd/saliency/static/") for p in found)
+    missed = [p for p in found if not any(fnmatch.fnmatch(p.removeprefix("emokd/"), g) for g in globs)]
+    assert not missed, f"not in pyproject.toml's package-data: {missed}"
+
+
 def _clean_env() -> dict:
     """This process's environment without what would let the venv see another emokd or site-packages."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
@@ -101,6 +121,8 @@ def test_wheel_in_a_clean_venv_imports_every_module(tmp_path):
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-w", tmp_path / "dist", src],
         what="build the wheel")
     (wheel,) = (tmp_path / "dist").glob("emokd-*.whl")
+    with zipfile.ZipFile(wheel) as zf:  # the package data: weights, and the HTML fragments' CSS and JavaScript
+        assert set(_package_data()) <= set(zf.namelist()), sorted(set(_package_data()) - set(zf.namelist()))
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", venv], what="create the venv")

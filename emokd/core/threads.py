@@ -4,7 +4,7 @@ Why a fixed number, and why 1. Floating-point addition is not associative, and P
 kernels split some sums into as many parts as there are intra-op threads: oneDNN's
 convolutions (the TCN's, forward and backward) and full reductions such as the gradient of a
 one-parameter PReLU (a sum over batch x channels x steps). Measured on the smoke preset
-(2026-12-07): the same fold trained with 1 and with 2 torch threads differs by 9e-8 in its
+(CHANGELOG.md): the same fold trained with 1 and with 2 torch threads differs by 9e-8 in its
 first forward pass and by up to 1.2e-4 in its test predictions after training, enough to move
 a fold's CCC in the fourth decimal and a KD gain on the book data between +0.016 and 0.000.
 Before this module a fold took ``cores // n_jobs`` threads, so ``--n-jobs 1`` and

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import EmokdError
 from ..training.runs import RESULTS, SCHEMES, read_results
 from ..core.config import experiment_config
+from ..core.tables import markdown_table
 from .stats import paired_tests, spearman
 
 #: the table's columns, in this order (those no run has are dropped)
@@ -231,26 +232,18 @@ def markdown_summary(runs: list[StudyRun], *, metric: str = "ccc", digits: int =
 
     Each model's cell is ``concatenated / per trial``, both mean ± SD over the (seed, fold) scores.
     """
-    long = summary(runs, metric=metric)
-    if long.empty:
+    import pandas as pd
+
+    wide = summary_table(runs, metric=metric, digits=digits)
+    if wide.empty:
         return []
-    models = [m for m in MODELS if m in set(long["model"])]
-    head = ["configuration", "protocol", "seeds", "folds", *models]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (config, protocol), g in long.groupby(["configuration", "protocol"], sort=False):
-        cells = [config, protocol.upper(), g["seeds"].iloc[0], str(g["folds"].iloc[0])]
-        for model in models:
-            parts = []
-            for scheme in SCHEMES:
-                row = g[(g["model"] == model) & (g["scheme"] == scheme)]
-                if row.empty:
-                    parts.append("–")
-                    continue
-                m, s = row["mean"].iloc[0], row["sd"].iloc[0]
-                parts.append(f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}")
-            cells.append(" / ".join(parts))
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    models = list(dict.fromkeys(model for _, model in wide.columns))
+    index = wide.index.to_frame(index=False)
+    table = pd.DataFrame({"configuration": index["configuration"], "protocol": index["protocol"].str.upper(),
+                          "seeds": index["seeds"], "folds": index["folds"],
+                          **{m: [" / ".join(cells) for cells in zip(*(wide[(s, m)] for s in SCHEMES))]
+                             for m in models}})
+    return markdown_table(table)
 
 
 def _same_folds(group: list[StudyRun], min_runs: int = 2) -> bool:
@@ -276,6 +269,28 @@ def seed_averaged_test(group: list[StudyRun], a: str = "student_kd", b: str = "s
     vb = np.mean([r.fold_scores(b) for r in group], axis=0)
     return {"seeds": [r.seed for r in group], "a": a, "b": b, **paired_tests(va, vb, names=(a, b)),
             f"mean_{a}": float(va.mean()), f"mean_{b}": float(vb.mean())}
+
+
+def fold_agreement(res: dict, base: dict, models=("teacher", "student", "student_kd")) -> dict:
+    """How closely the models of run ``res`` reproduce those of run ``base`` (two results dicts), fold by fold.
+
+    Folds are matched by their test trials; a fold missing from either run is skipped. Returns, per
+    model found in both: ``folds`` (the number compared), ``same_best_epoch`` (the folds with the same
+    best epoch) and ``max_abs_ccc_diff`` (the largest |difference| in concatenated test CCC). Two runs
+    of one configuration and seed on a deterministic CPU agree exactly (a kdsel run retrains its base's
+    teacher, student and weight-1 KD student: ``studies/bench_real.py`` reports this).
+    """
+    by_test = {tuple(f["test"]["trials"]): f for f in base["folds"]}
+    pairs = [(f, by_test[key]) for f in res["folds"] if (key := tuple(f["test"]["trials"])) in by_test]
+    out = {}
+    for m in models:
+        both = [(f, g) for f, g in pairs if m in f["metrics"] and m in g["metrics"]]
+        if both:
+            out[m] = {"folds": len(both),
+                      "same_best_epoch": sum(f["best_epoch"].get(m) == g["best_epoch"].get(m) for f, g in both),
+                      "max_abs_ccc_diff": max(abs(f["metrics"][m]["concatenated"]["ccc"]
+                                                  - g["metrics"][m]["concatenated"]["ccc"]) for f, g in both)}
+    return out
 
 
 #: :func:`diagnostics`' columns after configuration and protocol, with what each measures

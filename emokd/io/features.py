@@ -18,8 +18,8 @@ The columns are not documented by the release. What the data show:
 **EEG** (``eeg_band_feats_full``): column ``32 * b + c`` is band ``b`` of channel
 ``c``, with the bands in the order :data:`EEG_BANDS` (theta, alpha, beta, gamma)
 and the channels in the Biosemi order of :data:`emokd.core.constants.EEG_CHANNELS`
-(the order of the BDF files). Evidence (``tests/benchmarks/test_feature_columns.py``;
-numbers and topographies: ``python benchmarks/feature_columns.py``):
+(the order of the BDF files). Evidence (``tests/io/test_feature_columns.py``;
+numbers and topographies: ``python studies/feature_columns.py``):
 
 - read band-major, the four 32-column blocks have the same spatial profile
   (their column means correlate 0.63-0.97: the same electrodes are noisy in

@@ -1,8 +1,9 @@
 """Explore a ``saliency.json``: a static HTML explorer and a live ipywidgets one.
 
 * :func:`explorer_html` -- one self-contained HTML fragment (inline SVG, CSS and a
-  little vanilla JavaScript, the data embedded as JSON; no URL, no CDN). It works
-  in the built book without a kernel. Choose model, method, band, subject and
+  little vanilla JavaScript, both package data in ``emokd/saliency/static/``, the
+  data embedded as JSON; no URL, no CDN). It works in the built book without a
+  kernel. Choose model, method, band, subject and
   valence state; a scalp map colours each electrode by the selected map's value
   in the selected band, bars show each band's share. Its DOM is a contract
   (``data-control``, ``data-view``, ``data-channel``, ``data-band``,
@@ -18,12 +19,14 @@ that range onto :data:`LUT`, viridis in 32 steps (nearest entry).
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import json
 import math
 import re
 import uuid
+from importlib.resources import files
 
 import numpy as np
 
@@ -112,89 +115,17 @@ def caption(data: dict, sel: dict) -> str:
 
 _HEAD_R, _CX, _CY = 150.0, 175.0, 172.0  # px: head radius and centre in the topomap's SVG
 _BAR_W, _BAR_H = 40.0, 150.0  # px: bar slot width and the tallest bar
+#: the explorer's CSS (``explorer.css``, its rules scoped to the fragment's id ``__ROOT_ID__``) and
+#: JavaScript (``explorer.js``; ``__BAR_H__`` and ``__BAR_BASE__``: the bars' geometry), package data
+_STATIC = files(__package__).joinpath("static")
 
-_STYLE = """
-#{id} {{ font-family: sans-serif; font-size: 13px; margin: 0.5em 0; }}
-#{id} .emokd-controls {{ display: flex; flex-wrap: wrap; gap: 0.4em 1em; margin-bottom: 0.4em; }}
-#{id} .emokd-controls label {{ display: flex; gap: 0.3em; align-items: center; }}
-#{id} .emokd-views {{ display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-end; }}
-#{id} svg text {{ font-family: sans-serif; fill: currentColor; }}
-#{id} svg text.emokd-label {{ fill: #000; stroke: #fff; stroke-width: 1.5px; paint-order: stroke; }}
-#{id} rect[data-band] {{ fill: #9ecae1; }}
-#{id} rect[data-band].emokd-selected {{ fill: #3182bd; stroke: #08306b; stroke-width: 2; }}
-#{id} p[data-view="caption"] {{ margin: 0.3em 0; font-style: italic; }}
-"""
 
-_SCRIPT = r"""
-(function () {
-  var root = document.getElementById("__ROOT_ID__");
-  if (!root) { return; }
-  function start() {
-    var data = JSON.parse(root.querySelector('script[data-role="emokd-data"]').textContent);
-    var names = ["model", "method", "band", "subject", "state"];
-    var states = {all: "all steps", high: "high-valence steps", low: "low-valence steps"};
-    var controls = {};
-    names.forEach(function (k) { controls[k] = root.querySelector('select[data-control="' + k + '"]'); });
-    function colour(v, lo, hi) {
-      var t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
-      var i = Math.floor(t * (data.lut.length - 1) + 0.5);
-      return data.lut[Math.min(data.lut.length - 1, Math.max(0, i))];
-    }
-    function pct(v) { return Math.round(100 * v) + "%"; }
-    function update() {
-      var sel = {};
-      names.forEach(function (k) { sel[k] = controls[k].value; });
-      root.setAttribute("data-selection", names.map(function (k) { return sel[k]; }).join("|"));
-      var key = sel.subject + "|" + sel.state;
-      var map = data.maps[sel.model][sel.method][key];
-      var b = data.bands.indexOf(sel.band);
-      var lo = Infinity, hi = -Infinity, sums = [];
-      if (map) {
-        map.forEach(function (row) {
-          var s = 0;
-          row.forEach(function (v) { lo = Math.min(lo, v); hi = Math.max(hi, v); s += v; });
-          sums.push(s);
-        });
-      }
-      data.channels.forEach(function (ch, c) {
-        var circle = root.querySelector('circle[data-channel="' + ch + '"]');
-        circle.setAttribute("fill", map ? colour(map[b][c], lo, hi) : data.missing);
-        circle.querySelector("title").textContent = ch + ": " + (map ? map[b][c].toPrecision(3) : "no map");
-      });
-      root.querySelector('[data-role="vmin"]').textContent = map ? lo.toPrecision(3) : "";
-      root.querySelector('[data-role="vmax"]').textContent = map ? hi.toPrecision(3) : "";
-      var top = map ? Math.max.apply(null, sums) : 1;
-      data.bands.forEach(function (band, i) {
-        var rect = root.querySelector('rect[data-band="' + band + '"]');
-        var h = map && top > 0 ? __BAR_H__ * sums[i] / top : 0;
-        rect.setAttribute("height", h.toFixed(1));
-        rect.setAttribute("y", (__BAR_BASE__ - h).toFixed(1));
-        rect.setAttribute("class", i === b ? "emokd-selected" : "");
-        root.querySelector('text[data-role="share-' + i + '"]').textContent = map ? pct(sums[i]) : "";
-      });
-      var who = sel.subject === "all" ? "all subjects" : "subject " + sel.subject;
-      var text = sel.model + ", " + sel.method + ", " + sel.band + ", " + who + ", " + states[sel.state];
-      if (!map) {
-        text += "; no map: saliency.json keeps maps per subject (all steps) and per valence state " +
-                "(all subjects), not both";
-      } else {
-        text += "; " + sel.band + " holds " + pct(sums[b]) + " of the map";
-        var r = data.spearman[sel.model][sel.method][key];
-        text += data.truth ? "; Spearman with the planted truth " + (r === null ? "n/a" : r.toFixed(2))
-                           : "; no planted truth (real data)";
-      }
-      root.querySelector('[data-view="caption"]').textContent = text;
-    }
-    names.forEach(function (k) { controls[k].addEventListener("change", update); });
-    update();
-  }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
-    start();
-  }
-})();
-"""
+@functools.lru_cache(maxsize=None)
+def _static(name: str) -> str:
+    """The text of ``emokd/saliency/static/<name>`` (read once)."""
+    return _STATIC.joinpath(name).read_text(encoding="utf-8")
+
+
 
 
 def _select(control: str, options: list[tuple[str, str]], selected: str) -> str:
@@ -290,11 +221,11 @@ def explorer_html(saliency: dict, *, uid: str | None = None, selection: dict | N
     labels = {"subject": lambda s: "all subjects" if s == "all" else f"subject {s}", "state": STATES.get}
     controls = "".join(_select(k, [(v, labels.get(k, str)(v)) for v in choices[k]], sel[k]) for k in CONTROLS)
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    script = (_SCRIPT.replace("__ROOT_ID__", root_id).replace("__BAR_H__", f"{_BAR_H:g}")
+    script = (_static("explorer.js").replace("__ROOT_ID__", root_id).replace("__BAR_H__", f"{_BAR_H:g}")
               .replace("__BAR_BASE__", f"{20 + _BAR_H:g}"))
     selection_attr = html.escape("|".join(sel[k] for k in CONTROLS))
     return (f'<div class="emokd-explorer" id="{root_id}" data-selection="{selection_attr}">'
-            f"<style>{_STYLE.format(id=root_id)}</style>"
+            f"<style>{_static('explorer.css').replace('__ROOT_ID__', root_id)}</style>"
             f'<div class="emokd-controls">{controls}</div>'
             f'<div class="emokd-views">{_topomap_svg(data, m, band)}{_bars_svg(data, m, band)}</div>'
             f'<p data-view="caption">{html.escape(caption(data, sel))}</p>'

@@ -91,8 +91,8 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
 
     ``n_threads`` sets torch's CPU threads for the call (restored after; None: leave
     torch's setting). The default is 1: the batches are small, and on a 2-core CPU that
-    another job kept busy, 2 threads took 7x longer than 1 (book-sized trials: 193 s
-    vs 26 s per model), the threads waiting on each other.
+    another job kept busy, 2 threads were several times slower than 1, the threads waiting
+    on each other (CHANGELOG.md has the measurement).
 
     ``n_jobs``: folds computed in parallel (joblib processes, ``n_threads`` torch threads
     each); the result is the same as with 1, fold for fold (each fold's models are

@@ -48,9 +48,8 @@ Speed
 -----
 Frames are rendered in batches of :data:`BATCH_FRAMES` on a ``(batch, 48, 48)``
 float32 grid; the eyes, brows, nose and mouth are evaluated only on the small
-pixel box they can reach (given the pose bounds), not on the whole image.
-40,000 frames take about 3 s on one CPU core (measured on an AMD EPYC
-server core, numpy 2.4); the results do not depend on the batch size.
+pixel box they can reach (given the pose bounds), not on the whole image
+(CHANGELOG.md records how fast); the results do not depend on the batch size.
 """
 
 from __future__ import annotations

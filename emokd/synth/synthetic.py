@@ -29,7 +29,7 @@ help (Vapnik and Vashist 2009; Lopez-Paz et al. 2016).
 Optionally the face also shows content that the EEG cannot predict
 (``face_private_sd``): an expression drift unrelated to valence, not rated by the
 annotators. It is the second axis of the distillation study
-(``benchmarks/bench_kd_study.py``): the modality focusing hypothesis (Xue et al.
+(``studies/bench_kd_study.py``): the modality focusing hypothesis (Xue et al.
 2023) predicts that distillation helps less when part of the teacher's knowledge
 is specific to its own modality.
 """

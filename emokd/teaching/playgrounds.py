@@ -282,7 +282,7 @@ def kd_study_units(study: dict) -> list[dict]:
     ``gain_<target>_<scheme>`` = student_kd - student (NaN where a score is missing).
     """
     if "folds" not in study:
-        raise EmokdError("not a KD-study results file: no 'folds' (benchmarks/bench_kd_study.py writes it)")
+        raise EmokdError("not a KD-study results file: no 'folds' (studies/bench_kd_study.py writes it)")
     rows = []
     for cond, units in study["folds"].items():
         info = parse_condition(cond, study.get("kd_weight", 1.0))

@@ -4,7 +4,8 @@ The mechanism of :func:`emokd.saliency.explorer.explorer_html`: one ``div`` with
 inline CSS, the data embedded as JSON (``script[type="application/json"]``) and a
 little vanilla JavaScript that redraws inline SVG when a control changes; no URL,
 no CDN, so the page works offline. What Python draws first is what the script
-draws for the same controls.
+draws for the same controls. The CSS and the JavaScript are package data in
+``emokd/teaching/static/`` (read with :mod:`importlib.resources`), inlined in each fragment.
 
 DOM contract (tests/book/test_browser.py relies on it):
 
@@ -18,11 +19,13 @@ DOM contract (tests/book/test_browser.py relies on it):
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
 import re
 import uuid
+from importlib.resources import files
 
 import numpy as np
 
@@ -42,19 +45,11 @@ from .playgrounds import (
     valence_at,
 )
 
-_STYLE = """
-#{id} {{ font-family: sans-serif; font-size: 13px; margin: 0.5em 0 1em 0; }}
-#{id} .emokd-controls {{ display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; margin-bottom: 0.4em; }}
-#{id} .emokd-controls label {{ display: flex; gap: 0.35em; align-items: center; }}
-#{id} .emokd-controls output {{ min-width: 3em; font-variant-numeric: tabular-nums; }}
-#{id} .emokd-views {{ display: flex; flex-wrap: wrap; gap: 0.8em 1.5em; align-items: flex-start; }}
-#{id} svg {{ max-width: 100%; height: auto; }}
-#{id} svg text {{ font-family: sans-serif; fill: currentColor; }}
-#{id} table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
-#{id} td, #{id} th {{ padding: 0.15em 0.5em; text-align: right; border-bottom: 1px solid #ddd; }}
-#{id} td.emokd-selected {{ outline: 2px solid #08306b; }}
-#{id} p[data-view="caption"] {{ margin: 0.3em 0; font-style: italic; }}
-"""
+#: the fragments' CSS and JavaScript, package data: ``playground.css`` (its rules scoped to the
+#: fragment's id, ``__ROOT_ID__``), ``playground.js`` (the frame every playground's script runs in),
+#: ``helpers.js`` (shared by the three), ``ccc.js``, ``bandpower.js``, ``kd_study.js``
+_STATIC = files(__package__).joinpath("static")
+
 
 
 def _uid(uid) -> str:
@@ -83,7 +78,7 @@ def _fragment(kind: str, root_id: str, selection: str, controls: str, views: str
               data: dict, script: str) -> str:
     return (f'<div class="emokd-playground" id="{root_id}" data-playground="{kind}" '
             f'data-selection="{html.escape(selection)}">'
-            f"<style>{_STYLE.format(id=root_id)}</style>"
+            f"<style>{_static('playground.css').replace('__ROOT_ID__', root_id)}</style>"
             f'<div class="emokd-controls">{controls}</div>'
             f'<div class="emokd-views">{views}</div>'
             f'<p data-view="caption">{html.escape(caption)}</p>'
@@ -105,43 +100,22 @@ def _signed(x, digits: int = 3) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:+.{digits}f}"
 
 
-# The script's helpers, shared by the three playgrounds (inlined in each fragment)
-_JS_HELPERS = r"""
-  function num(v, d) { return (v === null || !isFinite(v)) ? "n/a" : v.toFixed(d); }
-  function signed(v, d) { return (v === null || !isFinite(v)) ? "n/a" : (v >= 0 ? "+" : "") + v.toFixed(d); }
-  function points(xs, ys, sx, sy) {
-    var out = [];
-    for (var i = 0; i < xs.length; i++) {
-      if (ys[i] === null || !isFinite(ys[i])) { continue; }
-      out.push(sx(xs[i]).toFixed(1) + "," + sy(ys[i]).toFixed(1));
-    }
-    return out.join(" ");
-  }
-  function when_ready(start) {
-    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
-    else { start(); }
-  }
-"""
 
-def _script(body: str) -> str:
-    """A playground's script: ``body`` runs in ``start()`` with ``root`` (the fragment) and
-    ``d`` (its embedded data) defined and the shared helpers in scope; it must define
-    ``update()``, which runs once the page is ready. ``__ROOT_ID__`` is filled in later."""
-    return _SCRIPT_HEAD.replace("__HELPERS__", _JS_HELPERS) + body + _SCRIPT_TAIL
+@functools.lru_cache(maxsize=None)
+def _static(name: str) -> str:
+    """The text of ``emokd/teaching/static/<name>``, package data (read once)."""
+    return _STATIC.joinpath(name).read_text(encoding="utf-8")
 
 
-_SCRIPT_HEAD = r"""(function () {
-  var root = document.getElementById("__ROOT_ID__");
-  if (!root) { return; }
-  __HELPERS__
-  function start() {
-    var d = JSON.parse(root.querySelector('script[data-role="emokd-data"]').textContent);
-"""
-_SCRIPT_TAIL = r"""    update();
-  }
-  when_ready(start);
-})();
-"""
+def _script(name: str) -> str:
+    """A playground's script: the body in ``static/<name>`` runs in ``start()`` (``static/playground.js``)
+    with ``root`` (the fragment) and ``d`` (its embedded data) defined and the shared helpers
+    (``static/helpers.js``) in scope; it must define ``update()``, which runs once the page is ready.
+    ``__ROOT_ID__`` is filled in later."""
+    frame = _static("playground.js").replace("__HELPERS__", _static("helpers.js"))
+    return frame.replace("__BODY__", _static(name))
+
+
 
 
 # ------------------------------------------------------------------ the CCC playground
@@ -149,59 +123,6 @@ _SCRIPT_TAIL = r"""    update();
 _CCC_W, _CCC_H, _CCC_PAD = 620.0, 230.0, 36.0
 _CCC_LABELS = {"offset": "offset (SD)", "scale": "scale (x)", "noise": "noise (SD)", "lag": "lag (s)"}
 
-_CCC_SCRIPT = r"""
-    var names = ["offset", "scale", "noise", "lag"];
-    var inputs = {};
-    names.forEach(function (k) { inputs[k] = root.querySelector('input[data-control="' + k + '"]'); });
-    var y = d.y, z = d.z, n = y.length;
-    var m = 0; for (var i = 0; i < n; i++) { m += y[i]; } m /= n;
-    var sd = 0; for (i = 0; i < n; i++) { sd += (y[i] - m) * (y[i] - m); } sd = Math.sqrt(sd / n);
-    function sx(t) { return d.pad + (d.w - 2 * d.pad) * t / d.t_max; }
-    function sy(v) { return d.h - d.pad - (d.h - 2 * d.pad) * (v - d.y_lo) / (d.y_hi - d.y_lo); }
-    function update() {
-      var v = {};
-      names.forEach(function (k) { v[k] = parseFloat(inputs[k].value); });
-      var lag = Math.min(Math.round(v.lag * d.rate), n), p = new Array(n), t = new Array(n);
-      for (var i = 0; i < n; i++) {
-        var late = i < lag ? y[0] : y[i - lag];
-        p[i] = m + v.scale * (late - m) + sd * (v.offset + v.noise * z[i]);
-        t[i] = i / d.rate;
-      }
-      var mp = 0; for (i = 0; i < n; i++) { mp += p[i]; } mp /= n;
-      var cov = 0, vp = 0, se = 0;
-      for (i = 0; i < n; i++) {
-        cov += (y[i] - m) * (p[i] - mp); vp += (p[i] - mp) * (p[i] - mp); se += (p[i] - y[i]) * (p[i] - y[i]);
-      }
-      cov /= n; vp /= n;
-      var lo = Math.min.apply(null, p), hi = Math.max.apply(null, p);
-      var flat = hi - lo <= 1e-12 * Math.max(1, Math.abs(lo), Math.abs(hi));
-      var den = sd * sd + vp + (m - mp) * (m - mp);
-      var ccc = flat ? 0 : (den > 0 ? 2 * cov / den : NaN);
-      var pcc = flat ? NaN : cov / Math.sqrt(vp * sd * sd);
-      var rmse = Math.sqrt(se / n);
-      root.querySelector('polyline[data-role="pred"]').setAttribute("points", points(t, p, sx, sy));
-      var s = {ccc: ccc, pcc: pcc, rmse: rmse};
-      ["ccc", "pcc", "rmse"].forEach(function (k) {
-        root.querySelector('[data-metric="' + k + '"]').textContent = num(s[k], 3);
-      });
-      ["ccc", "pcc"].forEach(function (k) {
-        var bar = root.querySelector('rect[data-bar="' + k + '"]');
-        var x0 = d.bar_x0, half = d.bar_half, val = isFinite(s[k]) ? s[k] : 0;
-        bar.setAttribute("x", (val >= 0 ? x0 : x0 + half * val).toFixed(1));
-        bar.setAttribute("width", Math.abs(half * val).toFixed(1));
-      });
-      names.forEach(function (k) {
-        root.querySelector('output[data-for="' + k + '"]').textContent = inputs[k].value;
-      });
-      root.setAttribute("data-selection", names.map(function (k) { return inputs[k].value; }).join("|"));
-      var text = "PCC " + num(pcc, 2) + ", CCC " + num(ccc, 2) + ", RMSE " + num(rmse, 3) + ". ";
-      if (!isFinite(pcc)) { text += "A constant prediction has no correlation at all; its CCC is 0."; }
-      else if (pcc - ccc > 0.1) { text += "Correlated but not concordant: PCC ignores level and scale, CCC does not."; }
-      else if (Math.abs(pcc - ccc) <= 0.1) { text += "Level and scale are right: CCC is close to PCC."; }
-      root.querySelector('[data-view="caption"]').textContent = text;
-    }
-    names.forEach(function (k) { inputs[k].addEventListener("input", update); });
-"""
 
 
 def _ccc_caption(s: dict) -> str:
@@ -292,7 +213,7 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
         for k, (lo, hi, step, _) in CCC_CONTROLS.items())
     data = {"y": y.tolist(), "z": z.tolist(), "rate": LABEL_RATE_HZ, "w": w, "h": h, "pad": pad,
             "t_max": t_max, "y_lo": y_lo, "y_hi": y_hi, "bar_x0": bar_x0, "bar_half": bar_half}
-    script = _script(_CCC_SCRIPT)
+    script = _script("ccc.js")
     selection = "|".join(f"{v[k]:g}" for k in CCC_CONTROLS)
     return _fragment("ccc", root_id, selection, controls, traces + scores_svg, _ccc_caption(scores), data,
                      script)
@@ -302,52 +223,6 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
 
 _BP_W, _BP_H, _BP_PAD = 620.0, 230.0, 40.0
 
-_BP_SCRIPT = r"""
-    var names = ["window", "hop", "band"];
-    var sel = {};
-    names.forEach(function (k) { sel[k] = root.querySelector('select[data-control="' + k + '"]'); });
-    function sx(t) { return d.pad + (d.w - 2 * d.pad) * (t - d.t_lo) / (d.t_hi - d.t_lo); }
-    function update() {
-      var key = sel.window.value + "|" + sel.hop.value, b = d.bands.indexOf(sel.band.value);
-      var g = d.grid[key], lo = d.range[b][0], hi = d.range[b][1];
-      function sy(v) { return d.h - d.pad - (d.h - 2 * d.pad) * (v - lo) / (hi - lo); }
-      var line = root.querySelector('polyline[data-role="power"]');
-      line.setAttribute("points", g ? points(g.c, g.p[b], sx, sy) : "");
-      var dots = root.querySelector('g[data-role="dots"]');
-      while (dots.firstChild) { dots.removeChild(dots.firstChild); }
-      if (g && g.c.length <= d.max_dots) {
-        for (var i = 0; i < g.c.length; i++) {
-          var c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
-          c.setAttribute("cx", sx(g.c[i]).toFixed(1)); c.setAttribute("cy", sy(g.p[b][i]).toFixed(1));
-          c.setAttribute("r", "1.8"); dots.appendChild(c);
-        }
-      }
-      root.querySelector('[data-role="p_lo"]').textContent = lo.toPrecision(2);
-      root.querySelector('[data-role="p_hi"]').textContent = hi.toPrecision(2);
-      root.querySelectorAll("td[data-key]").forEach(function (td) {
-        var s = d.summary[td.getAttribute("data-key")];
-        td.textContent = s ? num(s.r[b], 2) : "";
-        td.setAttribute("class", td.getAttribute("data-key") === key ? "emokd-selected" : "");
-        td.style.background = s && s.r[b] !== null ? d.colour(s.r[b]) : "";
-      });
-      root.setAttribute("data-selection", names.map(function (k) { return sel[k].value; }).join("|"));
-      var text;
-      if (!g) { text = "no " + sel.window.value + " s window fits in this excerpt"; }
-      else {
-        var s = d.summary[key];
-        text = sel.band.value + " at " + d.channel + ": " + g.c.length + " windows of " + sel.window.value +
-          " s every " + sel.hop.value + " s (" + num(1 / parseFloat(sel.hop.value), 2).replace(/\.?0+$/, "") +
-          " per s), frequency resolution " + num(s.res, 2).replace(/\.?0+$/, "") + " Hz; SD over time " +
-          s.sd[b].toPrecision(2) + "; r with valence " + num(s.r[b], 2);
-      }
-      root.querySelector('[data-view="caption"]').textContent = text;
-    }
-    d.colour = function (r) {
-      var a = Math.min(1, Math.abs(r) / d.r_max);
-      return r >= 0 ? "rgba(214,39,40," + (0.6 * a).toFixed(2) + ")" : "rgba(31,119,180," + (0.6 * a).toFixed(2) + ")";
-    };
-    names.forEach(function (k) { sel[k].addEventListener("change", update); });
-"""
 
 
 def _key(w: float, h: float) -> str:
@@ -460,7 +335,7 @@ def bandpower_explorer_html(grid: dict, valence, *, channel: str, channel_index:
     data = {"bands": band_names, "channel": channel, "grid": payload, "summary": summary,
             "range": prange.tolist(), "t_lo": t_lo, "t_hi": t_hi, "w": w_, "h": h_, "pad": pad,
             "r_max": r_max, "max_dots": max_dots}
-    script = _script(_BP_SCRIPT)
+    script = _script("bandpower.js")
     selection = f"{window_s:g}|{hop_s:g}|{band}"
     return _fragment("bandpower", root_id, selection, controls, chart + table, caption, data, script)
 
@@ -476,76 +351,6 @@ def excerpt_valence(valence, grid: dict) -> np.ndarray:
 _KD_W, _KD_H, _KD_PAD = 420.0, 250.0, 44.0
 _MODEL_COLOURS = {"teacher": "#2ca02c", "student": "#1f77b4", "student_kd": "#d62728"}
 
-_KD_SCRIPT = r"""
-    var names = ["target", "scheme", "private", "weight", "noise"];
-    var sel = {};
-    names.forEach(function (k) { sel[k] = root.querySelector('select[data-control="' + k + '"]'); });
-    var NS = "http://www.w3.org/2000/svg";
-    function el(tag, attrs) {
-      var e = document.createElementNS(NS, tag);
-      for (var k in attrs) { e.setAttribute(k, attrs[k]); }
-      return e;
-    }
-    function sx(noise) { var i = d.noises.indexOf(noise); return d.pad + (i + 0.5) * (d.w - 2 * d.pad) / d.noises.length; }
-    function update() {
-      var v = {};
-      names.forEach(function (k) { v[k] = sel[k].value; });
-      var key = v.target + "|" + v.scheme + "|" + v.private + "|" + v.weight;
-      var rows = d.summary[key] || [];
-      var units = d.units.filter(function (u) { return String(u.private) === v.private && String(u.kd_weight) === v.weight; });
-      var gk = "gain_" + v.target + "_" + v.scheme;
-      var lo = d.gain_lo, hi = d.gain_hi;
-      function sy(g) { return d.h - d.pad - (d.h - 2 * d.pad) * (g - lo) / (hi - lo); }
-      var g = root.querySelector('g[data-role="gain"]');
-      while (g.firstChild) { g.removeChild(g.firstChild); }
-      units.forEach(function (u) {
-        if (u[gk] === null) { return; }
-        var jitter = ((u.fold * 7 + u.seed * 3) % 11 - 5) * 2.2;
-        g.appendChild(el("circle", {cx: (sx(u.noise) + jitter).toFixed(1), cy: sy(u[gk]).toFixed(1), r: 2.6,
-          fill: String(u.noise) === v.noise ? "#555" : "#bbb"}));
-      });
-      rows.forEach(function (r) {
-        var x = sx(r.noise);
-        if (r.ci[0] !== null) {
-          g.appendChild(el("line", {x1: x + 14, x2: x + 14, y1: sy(r.ci[0]).toFixed(1), y2: sy(r.ci[1]).toFixed(1),
-            stroke: "#000", "stroke-width": 1.5}));
-        }
-        g.appendChild(el("rect", {x: x + 10, y: (sy(r.mean) - 4).toFixed(1), width: 8, height: 8, fill: "#000"}));
-      });
-      root.querySelector('line[data-role="zero"]').setAttribute("y1", sy(0).toFixed(1));
-      root.querySelector('line[data-role="zero"]').setAttribute("y2", sy(0).toFixed(1));
-      var m = root.querySelector('g[data-role="models"]');
-      while (m.firstChild) { m.removeChild(m.firstChild); }
-      function my(c) { return d.h - d.pad - (d.h - 2 * d.pad) * c; }
-      d.models.forEach(function (name) {
-        var xs = rows.map(function (r) { return r.noise; }), ys = rows.map(function (r) { return r.models[name]; });
-        var pts = [];
-        for (var i = 0; i < xs.length; i++) {
-          if (ys[i] === null) { continue; }
-          var y = Math.max(0, Math.min(1, ys[i]));
-          pts.push(sx(xs[i]).toFixed(1) + "," + my(y).toFixed(1));
-          m.appendChild(el("circle", {cx: sx(xs[i]).toFixed(1), cy: my(y).toFixed(1), r: 3, fill: d.colours[name]}));
-        }
-        m.appendChild(el("polyline", {points: pts.join(" "), fill: "none", stroke: d.colours[name], "stroke-width": 1.5}));
-      });
-      root.setAttribute("data-selection", names.map(function (k) { return v[k]; }).join("|"));
-      var row = rows.filter(function (r) { return String(r.noise) === v.noise; })[0];
-      var text;
-      if (!row) {
-        text = "no run of the study at noise " + v.noise + " SD with face-only content " + v.private +
-          " SD and KD weight " + v.weight;
-      } else {
-        text = "noise " + v.noise + " SD, face-only content " + v.private + " SD, KD weight " + v.weight +
-          ", CCC " + v.scheme.replace("_", " ") + " against the " + v.target + ": " + row.n + " fold x seed units (seeds " +
-          row.seeds.join(", ") + "); KD gain " + signed(row.mean, 3) + " [" + signed(row.ci[0], 3) + ", " +
-          signed(row.ci[1], 3) + "], " + row.n_positive + " of " + row.n + " positive; teacher " +
-          num(row.models.teacher, 2) + ", student " + num(row.models.student, 2) + ", KD student " +
-          num(row.models.student_kd, 2);
-      }
-      root.querySelector('[data-view="caption"]').textContent = text;
-    }
-    names.forEach(function (k) { sel[k].addEventListener("change", update); });
-"""
 
 
 def kd_study_data(study: dict) -> dict:
@@ -587,7 +392,7 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
 
     Parameters
     ----------
-    study : dict, ``results/kd-study/results.json`` (written by benchmarks/bench_kd_study.py);
+    study : dict, ``results/kd-study/results.json`` (written by studies/bench_kd_study.py);
         a partial study shows what has run
     target, scheme, noise : the initial view (default noise: the largest)
 
@@ -653,6 +458,6 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
     for u in data["units"]:
         u["private"], u["kd_weight"], u["noise"] = (float(f"{u['private']:g}"), float(f"{u['kd_weight']:g}"),
                                                     float(f"{u['noise']:g}"))
-    script = _script(_KD_SCRIPT)
+    script = _script("kd_study.js")
     selection = f"{target}|{scheme}|{private:g}|{weight:g}|{noise:g}"
     return _fragment("kdstudy", root_id, selection, controls, gain_svg + models_svg, caption, data, script)

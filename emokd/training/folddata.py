@@ -64,7 +64,7 @@ def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "tr
     all its trials (the test subject's too: a calibration on its unlabelled
     recordings); ``"none"`` leaves them as they are. Returns ``{"train" |
     "validation" | "test": [trial, ...]}`` (copies; ``x``, ``face`` normalised) and,
-    for ``"train"``, the :class:`Normaliser` of ``x`` (otherwise the dict trial key
+    for ``"train"``, the :class:`~emokd.training.datasets.Normaliser` of ``x`` (otherwise the dict trial key
     -> normalising function).
     """
     fold_trials = {k: trials[k] for k in fold.keys}

@@ -24,9 +24,9 @@ same with its small frame CNN (:class:`emokd.nn.models.FrameCNN`):
    state dict, its config, the held-out identities' frame-level CCC and the
    SHA-256 of the weights; ``python -m emokd pretrain-face --out FILE`` writes it.
    emokd ships the result (``emokd/data/face_backbone.pt``, about 106 kB, with
-   ``face_backbone.json``): pretraining took 386 s on 2 busy CPU cores,
-   which would blow a cold Colab chapter's budget, while the file is small and
-   anyone can rebuild it with the command above.
+   ``face_backbone.json``): pretraining takes minutes on 2 CPU cores (CHANGELOG.md
+   has the measurement), which would blow a cold Colab chapter's budget, while the
+   file is small and anyone can rebuild it with the command above.
 """
 
 

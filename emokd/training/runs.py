@@ -22,6 +22,8 @@ metrics of every model and reference) and returns a :class:`Run`::
 
 :func:`read_log` reads one training log; :func:`read_json` one JSON file of a
 run folder (an unreadable one is an error that offers ``--fresh``).
+:func:`copy_fold_records` keeps each finished fold's record elsewhere while a run goes (for
+``emokd run --fold-records``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .datasets import Fold
 from ..errors import EmokdError
 from ..core.metrics import METRICS
 from ..core.config import ExperimentConfig
+from ..core.fileio import write_bytes
 
 FORMAT = "emokd-results/1"
 RESULTS = "results.json"
@@ -355,3 +358,23 @@ class Run:
 def load_run(run_dir) -> Run:
     """The finished run in ``run_dir``: its ``results.json`` read and checked (:func:`read_results`)."""
     return Run(Path(run_dir), read_results(run_dir))
+
+
+def copy_fold_records(run, records) -> list[int]:
+    """Copy each finished fold's ``folds/fold_XX/fold.json`` of the run folder ``run`` to ``records/fold_XX.json``.
+
+    Only new or changed records are written (atomically); returns the fold numbers copied. A run stopped
+    part-way resumes from such a folder elsewhere: ``emokd run --fold-records RECORDS`` checks and reuses
+    them. A record holds metrics, partitions, best epochs, the configuration and the data's fingerprint:
+    no labels, predictions or weights.
+    """
+    copied = []
+    for done in sorted(Path(run).glob("folds/fold_*/fold.json")):
+        dest = Path(records) / (done.parent.name + ".json")
+        text = done.read_bytes()
+        if dest.exists() and dest.read_bytes() == text:
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(dest, text)
+        copied.append(int(done.parent.name.removeprefix("fold_")))
+    return copied

@@ -43,19 +43,18 @@ def test_book_preset_unchanged_by_the_new_options():
 
 
 def test_book_training_is_the_one_validation_chose():
-    """benchmarks/select_epoch_fraction.py's rule, recomputed from its committed rows: per role, the fewest
+    """studies/select_epoch_fraction.py's rule, recomputed from its committed rows: per role, the fewest
     passes within the tolerance of the best mean validation CCC. The students train with that row's budget;
     the teacher keeps its full-pass budget, which the check measured cheaper in seconds (the amendment)."""
     import json
-    import sys
     from pathlib import Path
 
-    bench = Path(__file__).resolve().parents[2] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    from select_epoch_fraction import FRACTION, THIRD_LONGEST
-    from select_teacher_budget import TOLERANCE  # the rule's tolerance (0.005)
+    from emokd.evaluation.selection import TOLERANCE  # the rule's tolerance (0.005)
 
-    result = json.loads((bench / "results" / "epoch_fraction_book.json").read_text())
+    results = Path(__file__).resolve().parents[2] / "studies" / "results"
+    result = json.loads((results / "epoch_fraction_book.json").read_text())
+    assert result["tolerance"] == TOLERANCE  # the study recorded the tolerance it chose with
+    FRACTION, THIRD_LONGEST = 1 / 3, result["third_longest"]  # the study's epochs of a third, its longest budgets
     cfg = experiment_config("book", "loso")
     chosen = {}
     for role in ("teacher", "students"):
@@ -74,7 +73,7 @@ def test_book_training_is_the_one_validation_chose():
     rows = result["roles"]["teacher"]["rows"]
     today = rows["today 30/8"]
     assert today["mean_best_val_ccc"] >= max(r["mean_best_val_ccc"] for r in rows.values()) - TOLERANCE
-    check = json.loads((bench / "results" / "epoch_fraction_check_book.json").read_text())
+    check = json.loads((results / "epoch_fraction_check_book.json").read_text())
     assert check["runs"]["rule"]["teacher"]["epoch_seconds"] > check["runs"]["before"]["teacher"]["epoch_seconds"]
     assert (cfg.teacher_train.epoch_fraction, cfg.teacher_train.max_epochs, cfg.teacher_train.early_stop,
             cfg.teacher_train.lr_patience) == (1.0, 30, 8, 5)

@@ -214,3 +214,43 @@ def test_an_unknown_preset_is_refused_naming_the_file(tmp_path):
     _write(tmp_path, "r", res)
     with pytest.raises(EmokdError, match="r/results.json: .*fancy"):
         collection.load_runs(tmp_path)
+
+
+def _agreement_fold(test, best, ccc):
+    return {"test": {"trials": test}, "best_epoch": {"student": best},
+            "metrics": {"student": {"concatenated": {"ccc": ccc}}}}
+
+
+def test_fold_agreement_matches_folds_by_their_test_trials():
+    base = {"folds": [_agreement_fold(["A"], 5, 0.40), _agreement_fold(["B"], 7, 0.30),
+                      _agreement_fold(["C"], 2, 0.10)]}
+    # the kdsel run lists its folds in another order, one differs, one is missing
+    res = {"folds": [_agreement_fold(["B"], 7, 0.30), _agreement_fold(["A"], 6, 0.43)]}
+    agree = collection.fold_agreement(res, base)
+    assert set(agree) == {"student"}  # teacher and student_kd are in neither
+    assert agree["student"]["folds"] == 2
+    assert agree["student"]["same_best_epoch"] == 1
+    assert agree["student"]["max_abs_ccc_diff"] == pytest.approx(0.03)
+    same = collection.fold_agreement({"folds": base["folds"]}, base)
+    assert same["student"] == {"folds": 3, "same_best_epoch": 3, "max_abs_ccc_diff": 0.0}
+
+
+def test_one_seed_loso_test_is_scipys_paired_test_over_the_subjects():
+    """A LOSO configuration run with one seed (kdsel; studies/bench_real.py asks with ``min_runs=1``) gets the
+    paired test over its subjects."""
+    from scipy import stats as sps
+
+    def fold(k, a, b):
+        return {"fold": k, "test": {"subjects": [k]},
+                "metrics": {m: {"concatenated": {"ccc": v}} for m, v in (("student_kd_selected", a), ("student", b))}}
+
+    a, b = [0.5, 0.2, 0.4, 0.9, 0.3], [0.4, 0.3, 0.1, 0.6, 0.3]
+    results = {"models": ["student", "student_kd_selected"], "references": [],
+               "folds": [fold(k, x, y) for k, (x, y) in enumerate(zip(a, b))]}
+    run = collection.StudyRun("kdsel-book_subject", "kdsel-book_subject", "loso", 1, results)
+    t = collection.seed_averaged_test([run], "student_kd_selected", "student", min_runs=1)
+    assert t["seeds"] == [1] and t["n_folds"] == 5 and t["n_better"] == 3
+    assert t["t_test_p"] == pytest.approx(sps.ttest_rel(a, b).pvalue)
+    assert t["mean_student_kd_selected"] == pytest.approx(sum(a) / 5)
+    assert collection.seed_averaged_test([run], "teacher", "student", min_runs=1) is None
+    assert collection.seed_averaged_test([run], "student_kd_selected", "student") is None  # min_runs 2 by default

@@ -1,4 +1,5 @@
-"""Saliency: known answers on linear models, the band-major map, predict's windowing, a smoke run, the CLI."""
+"""Saliency of a run: known answers on linear models, the band-major map, predict's windowing, a smoke run, the CLI
+(the aggregation's own tests: tests/saliency/test_aggregation.py)."""
 
 import dataclasses
 import json
@@ -24,15 +25,7 @@ from emokd.io.features import eeg_band_channel
 from emokd.nn.models import build_model
 from emokd.io.prepare import load_prepared
 from emokd.saliency.attribution import METHODS, attributions, gradient, integrated_gradients, model_trace, occlusion
-from emokd.saliency.aggregation import (
-    aggregate,
-    feature_correlation,
-    ideal_ranking_spearman,
-    state_masks,
-    to_band_channel,
-    trial_maps,
-    truth_auc,
-)
+from emokd.saliency.aggregation import state_masks, to_band_channel, trial_maps
 from emokd.saliency.run import compute_run_saliency
 from emokd.training.train import predict
 
@@ -194,21 +187,6 @@ def test_state_split_known_answer():
     assert maps["all"][10] == pytest.approx(2 / 3, abs=0.02)  # |w| 2 vs 1 over equal halves
 
 
-def test_aggregate_means_of_per_trial_maps():
-    one = np.eye(F)
-    rec = [{"fold": 0, "subject": 1, "maps": {"all": one[0], "high": one[0], "low": one[1]}},
-           {"fold": 1, "subject": 2, "maps": {"all": one[33], "high": None, "low": one[1]}}]
-    truth = to_band_channel(one[0] + 0.5 * one[33])
-    out = aggregate(rec, truth)
-    m = np.array(out["map"])
-    assert m[0, 0] == pytest.approx(0.5) and m[1, 1] == pytest.approx(0.5) and m.sum() == pytest.approx(1)
-    assert out["band_importance"][:2] == pytest.approx([0.5, 0.5])
-    assert np.array(out["by_subject"]["2"])[1, 1] == pytest.approx(1.0)
-    assert np.array(out["by_state"]["high"])[0, 0] == pytest.approx(1.0)  # the trial without high steps is left out
-    assert out["truth_spearman"] == pytest.approx(spearmanr(m.ravel(), truth.ravel()).statistic)
-    assert [f["fold"] for f in out["by_fold"]] == [0, 1] and out["by_fold"][0]["truth_spearman"] is not None
-
-
 # ------------------------------------------------------------------ a smoke run
 
 
@@ -274,44 +252,6 @@ def _auc_by_loop(m, truth):
     pos, neg = m[truth > 0], m[truth == 0]
     wins = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg)
     return wins / (len(pos) * len(neg))
-
-
-def test_truth_auc_known_answers_and_a_plain_loop():
-    truth = np.zeros((6, 32))
-    truth[2, :9] = np.linspace(1, 0.6, 9)  # a sparse pattern: 9 planted cells, 183 tied at 0
-    rng = np.random.default_rng(5)
-    perfect = np.where(truth > 0, 1 + truth, rng.uniform(size=truth.shape))
-    assert truth_auc(perfect, truth) == 1.0 and truth_auc(-perfect, truth) == 0.0
-    assert truth_auc(np.ones_like(truth), truth) == 0.5  # all tied: chance
-    assert spearmanr(perfect.ravel(), truth.ravel()).statistic < 0.45  # what the ties do to Spearman
-    noisy = perfect + rng.normal(0, 0.4, truth.shape)
-    noisy[0, :5] = noisy[2, 0]  # some ties across the two groups
-    assert truth_auc(noisy, truth) == pytest.approx(_auc_by_loop(noisy, truth), abs=1e-12)
-    assert truth_auc(noisy, np.zeros_like(truth)) is None and truth_auc(noisy, np.ones_like(truth)) is None
-
-
-def test_ideal_ranking_spearman_known_answers():
-    rng = np.random.default_rng(1)
-    dense = rng.uniform(0.1, 1, (6, 32))  # every feature planted: a perfect ranking is the truth's own order
-    assert ideal_ranking_spearman(dense, rng, n=5) == pytest.approx(1.0)
-    sparse = np.zeros((6, 32))
-    sparse[2, :9] = np.linspace(1, 0.6, 9)
-    cap = ideal_ranking_spearman(sparse, rng)
-    assert 0.2 < cap < 0.45  # the ties at 0 cap it far below 1 (a tied map would score 1)
-    assert spearmanr(np.where(sparse > 0, 1 + sparse, 0.0).ravel(), sparse.ravel()).statistic == pytest.approx(1.0)
-
-
-def test_feature_correlation_against_scipy():
-    rng = np.random.default_rng(3)
-    y = rng.standard_normal(200)
-    x = np.column_stack([y + rng.standard_normal(200), -2 * y + 5, rng.standard_normal(200), np.full(200, 7.0)])
-    r = feature_correlation(x, y)
-    expected = [abs(pearsonr(x[:, j], y).statistic) for j in range(3)]
-    np.testing.assert_allclose(r[:3], expected, rtol=1e-12)
-    assert r[1] == pytest.approx(1.0) and r[3] == 0.0  # a constant feature has no r: 0, not NaN
-    assert np.all(feature_correlation(x, np.ones(200)) == 0.0)
-    with pytest.raises(EmokdError, match=r"got \(200, 4\) and \(199,\)"):
-        feature_correlation(x, y[:-1])
 
 
 def _cli(args, cwd):

@@ -191,3 +191,22 @@ def test_predictions_sha256_is_of_the_arrays_not_of_the_zip_file(tmp_path):
         h.update(json.dumps([key, "<f4", [5]]).encode() + arrays[key].tobytes())
     assert runs.predictions_sha256(arrays) == h.hexdigest()
     assert runs.predictions_sha256({**arrays, "P01_T01__student": np.zeros(5, np.float32)}) != h.hexdigest()
+
+
+def test_copy_fold_records_copies_finished_folds_once(tmp_path):
+    """What a study keeps of a run as it goes (``emokd run --fold-records`` reads it back): each finished
+    fold's fold.json, copied when new or changed, never an unfinished fold."""
+    run, records = tmp_path / "run", tmp_path / "records"
+    for n, text in ((0, '{"fold": 0}'), (3, '{"fold": 3}')):
+        (run / "folds" / f"fold_{n:02d}").mkdir(parents=True)
+        (run / "folds" / f"fold_{n:02d}" / "fold.json").write_text(text)
+    (run / "folds" / "fold_05").mkdir()  # unfinished: only checkpoints
+    (run / "folds" / "fold_05" / "teacher.ckpt").write_bytes(b"x")
+    assert runs.copy_fold_records(run, records) == [0, 3]
+    assert sorted(p.name for p in records.iterdir()) == ["fold_00.json", "fold_03.json"]
+    assert (records / "fold_03.json").read_text() == '{"fold": 3}'
+    assert runs.copy_fold_records(run, records) == []  # nothing new
+    (run / "folds" / "fold_03" / "fold.json").write_text('{"fold": 3, "redone": true}')
+    assert runs.copy_fold_records(run, records) == [3]
+    assert (records / "fold_03.json").read_text() == '{"fold": 3, "redone": true}'
+    assert sorted(p.name for p in records.iterdir()) == ["fold_00.json", "fold_03.json"]  # no temporary file left

@@ -1,12 +1,8 @@
-"""benchmarks/select_teacher_budget.py: the replay of fit's early stopping, against fit itself."""
-
-import sys
-from pathlib import Path
+"""emokd.evaluation.selection: the replay of fit's early stopping, against fit itself; the budget rule."""
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import select_teacher_budget as sel  # noqa: E402
+from emokd.evaluation import selection as sel
 
 
 def test_replay_known_answers():
@@ -46,3 +42,15 @@ def test_replay_matches_fit():
     got = sel.replay(val, 12, 2, (12, 12))
     assert got == {"best_val_ccc": runs[2].best_val_ccc, "best_epoch": runs[2].best_epoch,
                    "epochs_run": runs[2].epochs_run}
+
+
+def test_cheapest_within_the_tolerance_of_the_best():
+    rows = {"a": {"mean_best_val_ccc": 0.500, "epochs_run": 90, "passes": 30.0},
+            "b": {"mean_best_val_ccc": 0.496, "epochs_run": 60, "passes": 40.0},  # within 0.005 of a, fewer epochs
+            "c": {"mean_best_val_ccc": 0.494, "epochs_run": 10, "passes": 1.0},  # cheapest, but 0.006 below a
+            "d": {"mean_best_val_ccc": 0.497, "epochs_run": 60, "passes": 50.0}}  # b's cost, higher CCC: d wins the tie
+    assert sel.cheapest_within(rows, "epochs_run") == "d"
+    assert sel.cheapest_within(rows, "passes") == "a"
+    assert sel.cheapest_within(rows, "epochs_run", tolerance=0.01) == "c"
+    assert sel.cheapest_within(rows, "epochs_run", tolerance=0.0) == "a"
+    assert sel.TOLERANCE == 0.005

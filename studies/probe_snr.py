@@ -8,8 +8,8 @@ predictions smoothed over 4 s (a TCN sees about that much context), on
   face: the first frame of each step, 2x2-downsampled, per-frame standardised.
 Reports CCC on the concatenated predictions of all folds and per trial.
 
-Run:  python benchmarks/probe_snr.py [--preset book] [--seed 0]
-Writes benchmarks/results/probe_snr_<preset>.json.
+Run:  python studies/probe_snr.py [--preset book] [--seed 0]
+Writes studies/results/probe_snr_<preset>_seed<seed>.json.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _results import write_result
 from scipy.ndimage import uniform_filter1d
 
 from emokd.core.config import synth_config
+from emokd.core.fileio import write_json
 from emokd.io.prepare import load_prepared, prepare_dataset
 from emokd.synth.synthetic import generate
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def ccc(y, p) -> float:
@@ -77,7 +79,7 @@ def main() -> dict:
         r = result[name]
         print(f"{name:4s} ridge, LOSO over {r['n_folds']} subjects: CCC {r['ccc_concatenated']:.3f} concatenated, "
               f"{r['ccc_per_trial']:.3f} per trial")
-    write_result(f"probe_snr_{args.preset}_seed{args.seed}", result)
+    write_json(RESULTS / f"probe_snr_{args.preset}_seed{args.seed}.json", result, indent=2)
     return result
 
 

@@ -2,10 +2,10 @@
 
 Reads the local copy of the feature release and prints, for the documented
 reading (band-major, theta/alpha/beta/gamma, Biosemi channel order) and the
-rival one (channel-major), the numbers the tests in tests/benchmarks/test_feature_columns.py
+rival one (channel-major), the numbers the tests in tests/io/test_feature_columns.py
 check. Draws the mean of each band on the scalp (MNE, biosemi32 montage).
 
-Run:  python benchmarks/feature_columns.py [--data ../shared/data/mahnob-hci]
+Run:  python studies/feature_columns.py [--data ../shared/data/mahnob-hci]
 Writes results/mahnob-features/eeg_columns.json and eeg_columns.png.
 """
 
@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from emokd.core.constants import EEG_CHANNELS
+from emokd.core.fileio import atomic_path, write_json
+from emokd.io.features import EEG_BANDS, load_feature_release
 
-from emokd.core.constants import EEG_CHANNELS  # noqa: E402
-from emokd.io.features import EEG_BANDS, load_feature_release  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "results" / "mahnob-features"
 PAIRS = [("Fp1", "Fp2"), ("AF3", "AF4"), ("F3", "F4"), ("F7", "F8"), ("FC5", "FC6"), ("FC1", "FC2"), ("C3", "C4"),
@@ -75,10 +73,9 @@ def topomaps(means: np.ndarray, path: Path) -> None:
         ax.set_title(title, fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.7)
     fig.suptitle("Mean of the release's EEG columns, read band-major in the Biosemi channel order")
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> None:
@@ -89,9 +86,7 @@ def main(argv=None) -> None:
     means = np.concatenate([t["eeg"] for t in trials]).astype(np.float64).mean(axis=0)
     result = evidence(means)
     OUT.mkdir(parents=True, exist_ok=True)
-    tmp = OUT / "eeg_columns.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, OUT / "eeg_columns.json")
+    write_json(OUT / "eeg_columns.json", result)
     topomaps(means, OUT / "eeg_columns.png")
     print(json.dumps(result, indent=1))
 

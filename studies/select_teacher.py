@@ -6,8 +6,8 @@ This trains only the teachers of the book's LOSO experiment (8 folds, seed 0) fo
 each variant and reports, per variant, the mean over folds of the best validation
 CCC -- the number the choice is made on -- and, only for the record, the test CCC.
 
-Run:  python benchmarks/select_teacher.py [--preset book] [--variants none:1e-3 frame:1e-3 frame+flip:1e-3]
-Writes benchmarks/results/teacher_selection_<preset>.json.
+Run:  python studies/select_teacher.py [--preset book] [--variants none:1e-3 frame:1e-3 frame+flip:1e-3]
+Writes studies/results/teacher_selection_<preset>.json.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _results import RESULTS, write_result
 from joblib import Parallel, delayed
 
 from emokd.teaching import book
@@ -27,7 +26,10 @@ from emokd.core.config import experiment_config
 from emokd.training.datasets import make_folds
 from emokd.nn.embeddings import cached_embeddings
 from emokd.training.folddata import load_trials
+from emokd.core.fileio import write_json
 from emokd.training.fold import train_teacher
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _teacher_fold(prepared, fold, cfg, emb_path, out):
@@ -73,9 +75,10 @@ def main() -> None:
 
 def _write(preset: str, out: dict) -> None:
     chosen = max(out, key=lambda v: out[v]["mean_best_val_ccc"])
-    print("wrote", write_result(f"teacher_selection_{preset}",
-                                {"preset": preset, "seed": book.SEED, "variants": out, "chosen": chosen,
-                                 "criterion": "mean over the 8 LOSO folds of the teacher's best validation CCC"}))
+    print("wrote", write_json(RESULTS / f"teacher_selection_{preset}.json",
+                              {"preset": preset, "seed": book.SEED, "variants": out, "chosen": chosen,
+                               "criterion": "mean over the 8 LOSO folds of the teacher's best validation CCC"},
+                              indent=2))
 
 
 if __name__ == "__main__":

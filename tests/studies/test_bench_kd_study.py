@@ -1,29 +1,33 @@
-"""benchmarks/bench_kd_study.py end to end on the smoke preset; latent-valence metrics on the label metrics' steps."""
+"""studies/bench_kd_study.py end to end on the smoke preset (run as a script); latent-valence metrics on the
+label metrics' steps; its run order and configuration (``--list``)."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import bench_kd_study  # noqa: E402
+from emokd.core.metrics import fold_metrics
+from emokd.io.prepare import load_prepared
 
-from emokd.core.metrics import fold_metrics  # noqa: E402
-from emokd.io.prepare import load_prepared  # noqa: E402
+SMOKE = ["--preset", "smoke", "--seeds", "0", "--noise", "0", "1", "--private", "1"]
+
+
+def _study(run_script, *args) -> dict:
+    """Run the study script with ``args``; the results.json it wrote under its ``--out``."""
+    run_script("bench_kd_study.py", *args)
+    out = args[args.index("--out") + 1]
+    return json.loads((out / "results.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, study_script):
     tmp = tmp_path_factory.mktemp("kd-study")
     out = tmp / "results"
-    res = bench_kd_study.main(["--preset", "smoke", "--seeds", "0", "--noise", "0", "1", "--private", "1",
-                               "--n-jobs", "2", "--work", str(tmp / "work"), "--out", str(out)])
+    res = _study(study_script, *SMOKE, "--n-jobs", "2", "--work", tmp / "work", "--out", out)
     return tmp, out, res
 
 
-def test_study_runs_end_to_end_on_smoke(study):
+def test_study_runs_end_to_end_on_smoke(study, study_script):
     tmp, out, res = study
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.md", "kd_gain.png"}
     on_disk = json.loads((out / "results.json").read_text())
@@ -41,12 +45,11 @@ def test_study_runs_end_to_end_on_smoke(study):
                      for r, q in zip(rows, rows0)])
     assert on_disk["analysis"]["h2"]["slope_latent"]["mean"] == pytest.approx(slope)
     # a second run reuses every run folder (resume) and gives the same analysis
-    again = bench_kd_study.main(["--preset", "smoke", "--seeds", "0", "--noise", "0", "1", "--private", "1",
-                                 "--n-jobs", "2", "--work", str(tmp / "work"), "--out", str(tmp / "again")])
+    again = _study(study_script, *SMOKE, "--n-jobs", "2", "--work", tmp / "work", "--out", tmp / "again")
     assert again["analysis"] == res["analysis"]
     # --no-run analyses the finished runs only: seed 1 never ran, so the partial study is seed 0's
-    partial = bench_kd_study.main(["--preset", "smoke", "--seeds", "0", "1", "--noise", "0", "1", "--private", "1",
-                                   "--work", str(tmp / "work"), "--out", str(tmp / "partial"), "--no-run"])
+    partial = _study(study_script, "--preset", "smoke", "--seeds", "0", "1", "--noise", "0", "1", "--private", "1",
+                     "--work", tmp / "work", "--out", tmp / "partial", "--no-run")
     assert partial["analysis"] == res["analysis"] and partial["complete"] is False
     assert sorted(partial["missing_runs"]) == sorted(f"{c}_seed1" for c in res["analysis"]["conditions"])
     assert "Partial study" in (tmp / "partial" / "results.md").read_text()
@@ -83,17 +86,39 @@ def test_latent_metrics_on_the_same_steps_as_label_metrics(study, condition):
     assert res["summary_latent"]["student"]["ccc"]["mean"] == pytest.approx(np.mean(ccc))
 
 
-def test_run_order_puts_the_cheapest_contrasts_first():
-    order = bench_kd_study.run_order([0.0, 0.5, 1.0, 2.0], [1.0], 1.0)
-    assert order == [(0.0, 0.0), (2.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 0.0)]
-    assert sorted(order) == sorted([(n, 0.0) for n in (0.0, 0.5, 1.0, 2.0)] + [(1.0, 1.0)])  # each once
+def _listed(run_script, *args) -> tuple[dict, list[str]]:
+    """``--list``: seed -> its experiment configuration, and the runs in the order they run."""
+    from emokd.core.config import ExperimentConfig
+
+    configs, runs = {}, []
+    for line in run_script("bench_kd_study.py", "--list", *args).stdout.splitlines():
+        if line.startswith("seed "):
+            seed, _, cfg = line.removeprefix("seed ").partition(" config ")
+            configs[int(seed)] = ExperimentConfig.from_json(json.loads(cfg))
+        else:
+            runs.append(line)
+    return configs, runs
 
 
-def test_study_keeps_the_training_it_ran_with():
+def test_run_order_puts_the_cheapest_contrasts_first(tmp_path, study_script):
+    _, runs = _listed(study_script, "--seeds", "0", "--noise", "0", "0.5", "1", "2", "--private", "1", "--h3-noise", "1",
+                      "--work", tmp_path)
+    assert runs == [f"{c}_seed0 to run" for c in ("noise0_private0", "noise2_private0", "noise1_private0",
+                                                  "noise1_private1", "noise0.5_private0")]
+    assert sorted(runs) == sorted([f"noise{n}_private0_seed0 to run" for n in ("0", "0.5", "1", "2")]
+                                  + ["noise1_private1_seed0 to run"])  # each once
+    (tmp_path / "runs" / "noise2_private0_seed0").mkdir(parents=True)
+    (tmp_path / "runs" / "noise2_private0_seed0" / "results.json").write_text("{}")
+    _, runs = _listed(study_script, "--seeds", "0", "--noise", "0", "2", "--private", "1", "--h3-noise", "2", "--work", tmp_path)
+    assert runs == ["noise0_private0_seed0 to run", "noise2_private0_seed0 done", "noise2_private1_seed0 to run"]
+
+
+def test_study_keeps_the_training_it_ran_with(tmp_path, study_script):
     """The book preset's training when the study ran (literal values of then), everything else as today's."""
     from emokd.core.config import TrainConfig, experiment_config
 
-    book = bench_kd_study.study_config("book", 1)
+    configs, _ = _listed(study_script, "--seeds", "1", "--work", tmp_path)
+    book = configs[1]
     now = experiment_config("book", "loso", seed=1)
     then = TrainConfig(lr=1e-3, lr_min=1e-5, batch_size=8, max_epochs=40, lr_patience=3, early_stop=8, grad_clip=1.0)
     assert book.student_train == then != now.student_train
@@ -101,4 +126,5 @@ def test_study_keeps_the_training_it_ran_with():
                                              early_stop=8, grad_clip=1.0) == now.teacher_train  # unchanged
     assert {k: v for k, v in book.to_json().items() if k not in ("student_train", "teacher_train")} == \
         {k: v for k, v in now.to_json().items() if k not in ("student_train", "teacher_train")}
-    assert bench_kd_study.study_config("smoke", 0) == experiment_config("smoke", "loso", seed=0)
+    smoke, _ = _listed(study_script, "--preset", "smoke", "--seeds", "0", "--work", tmp_path)
+    assert smoke[0] == experiment_config("smoke", "loso", seed=0)

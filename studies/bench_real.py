@@ -33,34 +33,38 @@ For LOSO the folds are the same subjects under every seed, so it also tests on t
 CCC averaged over the seeds (declared before any result was seen; TRS folds differ by seed, so
 TRS is reported seed by seed).
 
-Run:  python benchmarks/bench_real.py [--configs book paper book_subject kdsel] [--protocols trs loso]
-                                      [--seeds 0 1 2] [--n-jobs 2] [--device auto] [--rerun] [--report-only]
-Writes results/mahnob-features/ and benchmarks/results/real_mahnob.json (runtimes).
+Run:  python studies/bench_real.py [--configs book paper book_subject kdsel] [--protocols trs loso]
+                                   [--seeds 0 1 2] [--n-jobs 2] [--device auto] [--rerun] [--report-only]
+      python studies/bench_real.py --list ...   # the runs, their state and commands; nothing runs
+Writes results/mahnob-features/ and studies/results/real_mahnob.json (runtimes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _results import write_result
+
+from emokd.core.config import BOOK_STUDENT_EARLY_STOP_V1
+from emokd.core.fileio import atomic_path, write_bytes, write_json, write_text
+from emokd.core.tables import markdown_table
+from emokd.training.runs import copy_fold_records
+
+# emokd.evaluation.collection and .stats (which load scipy.stats: about 1.5 s) are imported by the functions
+# that report, so that --list answers at once
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emokd.evaluation import collection  # noqa: E402
-from emokd.evaluation.stats import holm  # noqa: E402
-from emokd.core.config import BOOK_STUDENT_EARLY_STOP_V1  # noqa: E402
-
+#: the study's results (committed) and its run folders (not committed); --results and --runs move them
 RESULTS = ROOT / "results" / "mahnob-features"
 RUNS = ROOT / "emokd-runs" / "mahnob-features"
+#: the runtimes of every run, as JSON
+RUNTIMES = Path(__file__).resolve().parent / "results" / "real_mahnob.json"
 KEEP = ("results.json", "results.md", "results.csv", "figures/fold_ccc.png")
 #: results/mahnob-features/<name>/folds/: each finished fold's record (its fold.json), saved as the run goes, so
 #: that a run stopped with the session resumes in the next one (`--fold-records`) from a fresh checkout
@@ -146,8 +150,7 @@ def _seed_from_base(base_run: Path, run: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
         for name in REUSE:
             if (fold_dir / name).exists():
-                shutil.copyfile(fold_dir / name, dest / (name + ".tmp"))
-                os.replace(dest / (name + ".tmp"), dest / name)
+                write_bytes(dest / name, (fold_dir / name).read_bytes())
 
 
 def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = False, config: str = "book",
@@ -176,32 +179,14 @@ def run_one(protocol: str, seed: int, n_jobs: int, data: str, rerun: bool = Fals
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pass
-        save_records(run, records)
+        copy_fold_records(run, records)
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
     wall = time.perf_counter() - t0
     for name in KEEP:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run / name, dest / (name + ".tmp"))
-        os.replace(dest / (name + ".tmp"), dest / name)
+        write_bytes(dest / name, (run / name).read_bytes())
     return wall
-
-
-def save_records(run: Path, records: Path) -> list[int]:
-    """Copy each finished fold's ``fold.json`` of the run folder to ``records/fold_XX.json`` (new or changed ones;
-    atomically); returns the fold numbers copied. The records hold metrics, partitions, best epochs, the
-    configuration and the data's fingerprint: no labels, predictions or weights."""
-    copied = []
-    for done in sorted(run.glob("folds/fold_*/fold.json")):
-        dest = records / (done.parent.name + ".json")
-        text = done.read_bytes()
-        if dest.exists() and dest.read_bytes() == text:
-            continue
-        records.mkdir(parents=True, exist_ok=True)
-        (dest.parent / (dest.name + ".tmp")).write_bytes(text)
-        os.replace(dest.parent / (dest.name + ".tmp"), dest)
-        copied.append(int(done.parent.name.removeprefix("fold_")))
-    return copied
 
 
 def _fold_ccc(res: dict, model: str, scheme: str = "concatenated") -> list[float]:
@@ -253,32 +238,12 @@ def _runtime(res: dict) -> str:
             "their worker: an upper bound on the compute)")
 
 
-def base_agreement(res: dict, base: dict, models=("teacher", "student", "student_kd")) -> dict:
-    """How closely a kdsel run's retrained models reproduce its base run of the same seed, fold by fold.
-
-    A kdsel run trains its teacher, student and weight-1 KD student with the base's options and seed
-    (from the base's checkpoints when they are at hand, from scratch otherwise), so on a deterministic
-    CPU they should match the base's: returns, per model found in both, the number of folds compared,
-    the folds with the same best epoch and the largest |difference| in concatenated test CCC.
-    Folds are matched by their test trials; a fold missing from either run is skipped.
-    """
-    by_test = {tuple(f["test"]["trials"]): f for f in base["folds"]}
-    pairs = [(f, by_test[key]) for f in res["folds"] if (key := tuple(f["test"]["trials"])) in by_test]
-    out = {}
-    for m in models:
-        both = [(f, g) for f, g in pairs if m in f["metrics"] and m in g["metrics"]]
-        if both:
-            out[m] = {"folds": len(both),
-                      "same_best_epoch": sum(f["best_epoch"].get(m) == g["best_epoch"].get(m) for f, g in both),
-                      "max_abs_ccc_diff": max(abs(f["metrics"][m]["concatenated"]["ccc"]
-                                                  - g["metrics"][m]["concatenated"]["ccc"]) for f, g in both)}
-    return out
-
-
 def seed_averaged_test(runs: list[dict], a: str = "student_kd", b: str = "student", *,
                        min_runs: int = 2) -> dict | None:
     """LOSO: model ``a`` vs ``b`` on each subject's CCC averaged over seeds (:func:`emokd.evaluation.collection.seed_averaged_test`;
     ``min_runs=1``: a configuration run with one seed, as kdsel was declared, gets the test over its subjects)."""
+    from emokd.evaluation import collection
+
     return collection.seed_averaged_test(
         [collection.StudyRun(r.get("config", ""), r.get("config", ""), r["protocol"], r["seed"], r["results"])
          for r in runs], a, b, min_runs=min_runs)
@@ -299,7 +264,7 @@ examined*). The book-settings runs above were the first look; these ask whether 
 holds under the released code's own settings, under subject normalisation and with the KD weight
 chosen on validation, and how the networks compare with ridge regression on the same features.
 
-Configurations (`benchmarks/bench_real.py --configs ...`):
+Configurations (`studies/bench_real.py --configs ...`):
 
 - **(a) `paper`**: `--preset paper`, the released code's settings (lr 1e-5, batch 2, 15 student
   / 30 teacher epochs, best weights reloaded every epoch, EEG not normalised, facial features
@@ -325,7 +290,7 @@ seed-1 student and KD student are the base run's own, so the comparison with the
 sessions, so (c) seed 1 trains its teacher, student and weight-1 KD student again from scratch
 with the base's options and seed. The seed stays 1 (changing it back would choose again with
 nothing gained). On a deterministic CPU these retrained models equal the base's; the section of
-(c) reports how closely they do, fold by fold (`base_agreement`).
+(c) reports how closely they do, fold by fold (`emokd.evaluation.collection.fold_agreement`).
 
 **The tests** (LOSO, as for the book runs): for each subject, its concatenated test CCC
 averaged over the seeds; paired two-sided t-test and Wilcoxon signed-rank test over the 24
@@ -361,9 +326,12 @@ scores.
 DECLARED_ON = "2026-12-01"  # the date of the declaration (the commit that added it)
 
 
-def kd_gain_figure(runs: list[collection.StudyRun], out: Path) -> Path | None:
+def kd_gain_figure(runs: list, out: Path) -> Path | None:
     """Per-fold KD gain (KD student − student, concatenated CCC) against the teacher's CCC, one panel per
-    configuration and protocol (every seed's folds as points): :func:`emokd.evaluation.collection.plot_kd_gains`."""
+    configuration and protocol (every seed's folds as points): :func:`emokd.evaluation.collection.plot_kd_gains`
+    of ``runs`` (:class:`emokd.evaluation.collection.StudyRun`)."""
+    from emokd.evaluation import collection
+
     if not runs:
         return None
     import matplotlib
@@ -372,10 +340,9 @@ def kd_gain_figure(runs: list[collection.StudyRun], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig = collection.plot_kd_gains(runs)
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, out)
     return out
 
 
@@ -411,8 +378,11 @@ DIAG_FORMAT = {"gain_teacher_spearman": "+.2f", "gain_shortfall_spearman": "+.2f
 
 
 def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
+    from emokd.evaluation import collection
+    from emokd.evaluation.stats import holm
+
     lines = ["# The recipe on the real MAHNOB-HCI feature release", "",
-             "Written by `python benchmarks/bench_real.py` (do not edit by hand). Data: the public feature "
+             "Written by `python studies/bench_real.py` (do not edit by hand). Data: the public feature "
              "release of Soleymani et al. 2016 (239 trials, 24 subjects; see `emokd.io.features` and the "
              "README's *Real data* section). Teacher = TCN on the 327 facial features, student = TCN on the "
              "128 EEG band features, KD = L1 between their TCN features (weight 1); book preset "
@@ -469,20 +439,13 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
         cols = list(collection.DIAGNOSTICS)
         lines += ["## What the numbers say about the null result", "",
                   "Per configuration and protocol (`emokd.evaluation.collection.diagnostics`; chapter 08 reads them "
-                  "the same way):", "", *[f"- `{c}`: {collection.DIAGNOSTICS[c]}" for c in cols], "",
-                  "| configuration | protocol | seeds | folds x seeds | " + " | ".join(cols) + " |",
-                  "|" + "---|" * (4 + len(cols))]
-        for row in diag.to_dict("records"):
-            lines.append(f"| {row['configuration']} | {row['protocol'].upper()} | {row['seeds']} | {row['n']} | "
-                         + " | ".join(_f(row[c], DIAG_FORMAT.get(c, "+.3f")) for c in cols)
-                         + " |")
-        lines += [""]
+                  "the same way):", "", *[f"- `{c}`: {collection.DIAGNOSTICS[c]}" for c in cols], ""]
+        table = diag.assign(protocol=diag["protocol"].str.upper(),
+                            **{c: [_f(v, DIAG_FORMAT.get(c, "+.3f")) for v in diag[c]] for c in cols})
+        table = table[["configuration", "protocol", "seeds", "n", *cols]].rename(columns={"n": "folds x seeds"})
+        lines += [*markdown_table(table), ""]
     lines += in_progress()
-    out = RESULTS / "README.md"
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, out)
-    return out
+    return write_text(RESULTS / "README.md", "\n".join(lines))
 
 
 def in_progress() -> list[str]:
@@ -507,6 +470,8 @@ def in_progress() -> list[str]:
 
 
 def _section(config: str, protocol: str, runs: list[dict], title: str, family: dict | None = None) -> list[str]:
+    from emokd.evaluation import collection
+
     kd = "student_kd_selected" if config.startswith("kdsel") else "student_kd"
     lines = [title, ""] + table(runs, kd) + [""]
     if kd == "student_kd_selected":
@@ -520,7 +485,7 @@ def _section(config: str, protocol: str, runs: list[dict], title: str, family: d
             base = {b["seed"]: b for b in _load(base_name, protocol)}.get(r["seed"])
             if base is None:
                 continue
-            agree = base_agreement(r["results"], base)
+            agree = collection.fold_agreement(r["results"], base)
             lines += [f"Seed {r['seed']}: its teacher, student and weight-1 KD student (the base's options and "
                       f"seed) against the base run `{run_name(base_name, protocol, r['seed'])}`: "
                       + "; ".join(f"{m}: same best epoch in {a['same_best_epoch']} of {a['folds']} folds, "
@@ -556,6 +521,7 @@ def _section(config: str, protocol: str, runs: list[dict], title: str, family: d
 
 
 def main(argv=None) -> None:
+    global RESULTS, RUNS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mahnob-hci"))
     ap.add_argument("--configs", nargs="+", default=["book"], choices=[*CONFIGS, "kdsel"],
@@ -571,11 +537,20 @@ def main(argv=None) -> None:
     ap.add_argument("--report-only", action="store_true", help="only rewrite results/mahnob-features/README.md")
     ap.add_argument("--save-records", action="store_true",
                     help="only copy the finished folds of every run folder to results/ (fold records) and exit")
+    ap.add_argument("--list", action="store_true",
+                    help="run and write nothing: print each run of --configs, --protocols and --seeds (name, state, "
+                         "command; kdsel: the base it would choose, and why)")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="the study's results (default: %(default)s)")
+    ap.add_argument("--runs", type=Path, default=RUNS, help="the run folders (default: %(default)s)")
+    ap.add_argument("--runtimes", type=Path, default=RUNTIMES, help="the runtimes' JSON (default: %(default)s)")
     args = ap.parse_args(argv)
+    RESULTS, RUNS = args.results, args.runs
+    if args.list:
+        return list_runs(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.save_records:
         for run in sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []:
-            if copied := save_records(run, RESULTS / run.name / RECORDS):
+            if copied := copy_fold_records(run, RESULTS / run.name / RECORDS):
                 print(f"{run.name}: folds {copied} saved", flush=True)
         return
     for config in [] if args.report_only else args.configs:
@@ -603,7 +578,26 @@ def main(argv=None) -> None:
         | {"kd_vs_student": r["results"]["tests"]["student_kd_vs_student"]} for r in runs]
         for (c, p), runs in done.items()}
     print(readme.read_text())
-    print(write_result("real_mahnob", {"data": args.data, "runs": summary}))
+    print(write_json(args.runtimes, {"data": args.data, "runs": summary}, indent=2))
+
+
+def list_runs(args) -> None:
+    """``--list``: one line per run, ``name<TAB>state<TAB>command``; the state is ``to run``, ``N folds kept``
+    (fold records from an earlier session) or the finished run's runtime (:func:`_runtime`)."""
+    for config in args.configs:
+        for seed in args.seeds:
+            for protocol in args.protocols:
+                name = config
+                if config == "kdsel":
+                    print(f"# kdsel on {protocol}: {base_choice_line(protocol)}")
+                    name = f"kdsel-{choose_base(protocol)[0]}"
+                run = run_name(name, protocol, seed)
+                done = RESULTS / run / "results.json"
+                kept = len(list((RESULTS / run / RECORDS).glob("fold_*.json")))
+                state = (_runtime(json.loads(done.read_text())) if done.is_file()
+                         else f"{kept} folds kept" if kept else "to run")
+                cmd = command(protocol, seed, args.n_jobs, args.data, RUNS / run, name, args.device, args.scheduler)
+                print(f"{run}\t{state}\t{shlex.join(cmd)}")
 
 
 if __name__ == "__main__":

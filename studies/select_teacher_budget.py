@@ -25,9 +25,9 @@ would cost on validation (an analysis; the book preset's students are unchanged)
 replayed on each, and the rule runs over all (patience, budget) pairs at once (a patience changes
 every epoch after the first decay, so it cannot be replayed: it is trained).
 
-Run:  python benchmarks/select_teacher_budget.py [--preset book] [--logs RUN_DIR] [--model teacher|students]
+Run:  python studies/select_teacher_budget.py [--preset book] [--logs RUN_DIR] [--model teacher|students]
                                                   [--lr-patience P ...]
-Writes benchmarks/results/teacher_budget_<preset>.json (students: student_budget_<preset>.json).
+Writes studies/results/teacher_budget_<preset>.json (students: student_budget_<preset>.json).
 """
 
 from __future__ import annotations
@@ -39,32 +39,17 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _results import write_result
+
+from emokd.core.fileio import write_json
+from emokd.evaluation.selection import TOLERANCE, cheapest_within, replay
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 LONGEST = (300, 20)
 BUDGETS = [(300, 20), (300, 10), (100, 10), (60, 10), (40, 10), (30, 10), (30, 8), (20, 8), (30, 5)]
-TOLERANCE = 0.005
 #: the students: the book preset's budget is the longest their logs can replay
 STUDENTS_LONGEST = (40, 8)
 STUDENT_BUDGETS = [(40, 8), (40, 6), (40, 5), (40, 4), (40, 3), (20, 8), (20, 5), (15, 5), (10, 3)]
-
-
-def replay(val_ccc: list[float], max_epochs: int, early_stop: int, longest=LONGEST) -> dict:
-    """What :func:`emokd.training.train.fit` keeps and runs under a budget, from the longest run's validation CCCs.
-
-    Exact for budgets no longer than ``LONGEST`` (both fields at most its): such a
-    run stops no later than the longest one did, so its log holds every epoch.
-    """
-    if max_epochs > longest[0] or early_stop > longest[1]:
-        raise ValueError(f"budget {(max_epochs, early_stop)} is longer than the logged one {longest}")
-    best, best_epoch, run = -np.inf, 0, 0
-    for epoch, v in enumerate(val_ccc[:max_epochs], start=1):
-        if run and epoch - best_epoch > early_stop:
-            break
-        run = epoch
-        if v > best:
-            best, best_epoch = v, epoch
-    return {"best_val_ccc": float(best), "best_epoch": best_epoch, "epochs_run": run}
 
 
 def _budget_row(logs: list[list[float]], max_epochs: int, early_stop: int, longest=LONGEST) -> dict:
@@ -74,13 +59,6 @@ def _budget_row(logs: list[list[float]], max_epochs: int, early_stop: int, longe
             "mean_best_val_ccc": round(float(np.mean([r["best_val_ccc"] for r in per_fold])), 4),
             "epochs_run": int(sum(r["epochs_run"] for r in per_fold)),
             "best_epochs": [r["best_epoch"] for r in per_fold]}
-
-
-def _choose(rows: dict) -> str:
-    """The rule: the fewest epochs among the rows within TOLERANCE of the best mean validation CCC."""
-    top = max(r["mean_best_val_ccc"] for r in rows.values())
-    ok = [k for k, r in rows.items() if r["mean_best_val_ccc"] >= top - TOLERANCE]
-    return min(ok, key=lambda k: (rows[k]["epochs_run"], -rows[k]["mean_best_val_ccc"]))
 
 
 def _train_logs(preset: str, out: Path) -> list[Path]:
@@ -100,10 +78,11 @@ def _train_logs(preset: str, out: Path) -> list[Path]:
 
 
 def _teacher_log(prepared, fold, cfg, emb_path, out) -> Path:
-    """Train one fold's teacher alone (``select_teacher._teacher_fold``); returns its epoch log."""
-    from select_teacher import _teacher_fold
+    """Train one fold's teacher alone, as in a run (:func:`emokd.training.fold.train_teacher`, as
+    ``select_teacher.py`` does); returns its epoch log."""
+    from emokd.training.fold import train_teacher
 
-    _teacher_fold(prepared, fold, cfg, emb_path, out)
+    train_teacher(prepared, fold, cfg, out, n_threads=1, resume=False, embeddings=emb_path)
     return out / "folds" / f"fold_{fold.fold:02d}" / "teacher.log.jsonl"
 
 
@@ -160,17 +139,17 @@ def main() -> None:
         if too_long := [str(p) for p, v in zip(paths, logs) if len(v) > longest[0]]:
             raise SystemExit(f"logs longer than {longest[0]} epochs: {too_long}")
     rows = {f"{m}/{e}": _budget_row(logs, m, e, longest) for m, e in budgets}
-    chosen = _choose(rows)
+    chosen = cheapest_within(rows, "epochs_run")
     for k, r in rows.items():
         print(f"max {r['max_epochs']:3d}, early stop {r['early_stop']:2d}: validation CCC {r['mean_best_val_ccc']:.4f}, "
               f"{r['epochs_run']:3d} epochs over {len(logs)} logs{'  <- chosen' if k == chosen else ''}")
     what = "student" if students else "teacher"
-    print("wrote", write_result(f"{what}_budget_{args.preset}", {
+    print("wrote", write_json(RESULTS / f"{what}_budget_{args.preset}.json", {
         "preset": args.preset, "model": args.model, "n_logs": len(logs), "logs": [str(p.relative_to(args.logs))
                                                                             for p in paths] if args.logs else None,
         "budgets": rows, "chosen": chosen,
         "rule": f"the fewest {what} epochs among budgets within {TOLERANCE} of the best mean validation CCC",
-        "source": str(args.logs) if args.logs else "trained here with the longest budget"}))
+        "source": str(args.logs) if args.logs else "trained here with the longest budget"}, indent=2))
 
 
 def _choose_schedule(args) -> None:
@@ -183,15 +162,15 @@ def _choose_schedule(args) -> None:
                     for path in _train_teacher_logs(args.preset, work, p)] for p in args.lr_patience}
     rows = {f"p{p} {m}/{e}": {"lr_patience": p, **_budget_row(fold_logs, m, e)}
             for p, fold_logs in logs.items() for m, e in BUDGETS}
-    chosen = _choose(rows)
+    chosen = cheapest_within(rows, "epochs_run")
     for k, r in rows.items():
         print(f"patience {r['lr_patience']}, max {r['max_epochs']:3d}, early stop {r['early_stop']:2d}: validation CCC "
               f"{r['mean_best_val_ccc']:.4f}, {r['epochs_run']:3d} epochs{'  <- chosen' if k == chosen else ''}")
-    print("wrote", write_result(f"teacher_schedule_{args.preset}", {
+    print("wrote", write_json(RESULTS / f"teacher_schedule_{args.preset}.json", {
         "preset": args.preset, "model": "teacher", "lr_patience": args.lr_patience, "budgets": rows,
         "chosen": chosen, "rule": f"the fewest teacher epochs among (patience, budget) pairs within {TOLERANCE} of "
                                   "the best mean validation CCC",
-        "source": "teachers trained alone here, once per patience, with the longest budget"}))
+        "source": "teachers trained alone here, once per patience, with the longest budget"}, indent=2))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ What it does (book data, LOSO, seed 0, ``n_jobs`` 2, in one session):
    needs: teacher at most 90 epochs (30 passes), plateau patience 15, early stop
    24; students at most 120 epochs (40 passes), plateau patience 9, early stop 12;
 3. every early stop of ``THIRD_BUDGETS`` replayed on run 2's logs (as
-   ``select_teacher_budget.py`` does: a shorter early stop changes no epoch before
+   ``select_teacher_budget.py`` does, with :func:`emokd.evaluation.selection.replay`: a shorter early stop changes no epoch before
    the run stops), for the teacher and for the students (both students' logs
    pooled, as their budget was chosen).
 
@@ -45,9 +45,9 @@ same validation CCC (0.9720 against 0.9719, both within the tolerance), so the
 preset's teacher keeps its full passes; the students' choice saved 30 % of their
 seconds and is taken. The check's ``now`` is that preset.
 
-Run:  python benchmarks/select_epoch_fraction.py [--keep DIR] [--data PREPARED]
-      python benchmarks/select_epoch_fraction.py --check [--keep DIR] [--data PREPARED]
-Writes benchmarks/results/epoch_fraction_book.json (--check: epoch_fraction_check_book.json).
+Run:  python studies/select_epoch_fraction.py [--keep DIR] [--data PREPARED]
+      python studies/select_epoch_fraction.py --check [--keep DIR] [--data PREPARED]
+Writes studies/results/epoch_fraction_book.json (--check: epoch_fraction_check_book.json).
 """
 
 from __future__ import annotations
@@ -56,15 +56,14 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _results import write_result
-from select_teacher_budget import TOLERANCE, replay
+from emokd.core.fileio import write_json
+from emokd.evaluation.selection import TOLERANCE, cheapest_within, replay
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+RESULTS = Path(__file__).resolve().parent / "results"
 
 FRACTION = 1 / 3
 #: (max_epochs, early_stop, lr_patience) of run 2, in epochs of a third of the windows
@@ -126,7 +125,7 @@ def _check(prepared, work: Path) -> None:
     b, n = out["runs"]["before"]["wall_s"], out["runs"]["now"]["wall_s"]
     out["speedup"] = round(b / n, 2)
     print(f"now {n} s against {b} s: {out['speedup']}x")
-    print("wrote", write_result("epoch_fraction_check_book", out))
+    print("wrote", write_json(RESULTS / "epoch_fraction_check_book.json", out, indent=2))
 
 
 def _run(prepared, cfg, out: Path) -> dict:
@@ -151,12 +150,6 @@ def _row(logs: list[list[dict]], fraction: float, max_epochs: int, early_stop: i
             "mean_best_val_ccc": round(mean, 4), "epochs_run": sum(p["epochs_run"] for p in per),
             "passes": round(fraction * sum(p["epochs_run"] for p in per), 1), "epoch_seconds": round(seconds, 1),
             "best_epochs": [p["best_epoch"] for p in per]}
-
-
-def _choose(rows: dict) -> str:
-    top = max(r["mean_best_val_ccc"] for r in rows.values())
-    ok = [k for k, r in rows.items() if r["mean_best_val_ccc"] >= top - TOLERANCE]
-    return min(ok, key=lambda k: (rows[k]["passes"], -rows[k]["mean_best_val_ccc"]))
 
 
 def main() -> None:
@@ -185,7 +178,7 @@ def main() -> None:
         m = THIRD_LONGEST[role][0]
         for e in THIRD_BUDGETS[role]:
             rows[f"third {m}/{e}"] = _row(runs["third"]["logs"][role], FRACTION, m, e)
-        chosen = _choose(rows)
+        chosen = cheapest_within(rows, "passes")
         result["roles"][role] = {"rows": rows, "chosen": chosen}
         for k, r in rows.items():
             print(f"{role:8s} {k:14s} validation CCC {r['mean_best_val_ccc']:.4f}  passes {r['passes']:6.1f}  "
@@ -194,7 +187,7 @@ def main() -> None:
         print(k, "wall", r["wall_s"], "s; test CCC (not used to choose)", r["test_ccc"])
     result["rule"] = (f"per role, the fewest passes among today's budget and the replayed ones within {TOLERANCE} "
                       "of the best mean validation CCC")
-    print("wrote", write_result("epoch_fraction_book", result))
+    print("wrote", write_json(RESULTS / "epoch_fraction_book.json", result, indent=2))
 
 
 if __name__ == "__main__":

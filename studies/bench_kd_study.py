@@ -10,7 +10,7 @@ data) against the labels and against the latent valence.
 Design (fixed before any run)
 -----------------------------
 - Data: the ``book`` preset (8 subjects x 4 trials); protocol LOSO (8 folds);
-  the experiment of ``emokd.experiment_config(preset, "loso", seed)`` unchanged:
+  the experiment of ``emokd.core.config.experiment_config(preset, "loso", seed)`` unchanged:
   frozen pretrained face backbone, TCN teacher and students, ``kd_weight`` 1
   (the paper's), L1 feature loss. No weight or setting is chosen on test scores.
 - Annotation noise ``annotation_noise_sd`` in {0, 0.5, 1, 2} valence SDs (one
@@ -58,8 +58,9 @@ Hypotheses (stated before any run; reported whatever comes out)
 
 Run (one command; resumes from emokd-runs/kd-study/ if interrupted)::
 
-    python benchmarks/bench_kd_study.py            # book preset, seeds 0 1 2
-    python benchmarks/bench_kd_study.py --preset smoke --seeds 0 --noise 0 1 --out /tmp/kd-smoke
+    python studies/bench_kd_study.py            # book preset, seeds 0 1 2
+    python studies/bench_kd_study.py --preset smoke --seeds 0 --noise 0 1 --out /tmp/kd-smoke
+    python studies/bench_kd_study.py --list          # the runs in their order, done or to run
 
 Writes ``results/kd-study/results.json``, ``results.md`` and ``kd_gain.png``
 (``--out`` elsewhere); the data and run folders stay under ``--work``
@@ -85,6 +86,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from emokd.core.fileio import atomic_path, write_json, write_text
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("teacher", "student", "student_kd")
@@ -260,7 +263,7 @@ def markdown(study: dict) -> str:
     if study.get("missing_runs"):
         lines += [f"**Partial study**: {len(study['missing_runs'])} runs not finished yet "
                   f"({', '.join(study['missing_runs'])}); only the seeds with every condition are analysed. "
-                  "Rerun `python benchmarks/bench_kd_study.py` to finish it.", ""]
+                  "Rerun `python studies/bench_kd_study.py` to finish it.", ""]
     lines += [
               f"Command: `{study['command']}` (this command: {study['runtime_s'] / 60:.1f} min; the runs' own "
               f"runtimes sum to {study['runs_runtime_s'] / 60:.1f} min, listed at the end).", "",
@@ -348,16 +351,9 @@ def figure(study: dict, path: Path, noise_levels, h3_noise: float, private_level
     axes[1].set(xlabel="annotation noise (valence SDs)", ylabel="mean CCC (concatenated)",
                 title="each model against the labels (--) and the latent (-)")
     axes[1].legend(fontsize="x-small", ncol=2)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> dict:
@@ -376,11 +372,21 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, default=REPO / "results" / "kd-study", help="where results go")
     ap.add_argument("--no-run", action="store_true",
                     help="train nothing: analyse the finished runs under --work only (a partial study says so)")
+    ap.add_argument("--list", action="store_true",
+                    help="train and write nothing: print each seed's experiment configuration (JSON) and its runs "
+                         "in the order they run, each done or to run")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.h3_noise not in args.noise:
         sys.exit(f"--h3-noise {args.h3_noise:g} must be one of --noise {args.noise}")
     conditions = run_order(args.noise, args.private, args.h3_noise)
+    if args.list:
+        for seed in args.seeds:
+            print(f"seed {seed} config {json.dumps(study_config(args.preset, seed).to_json())}")
+            for noise, private in conditions:
+                name = f"{condition_name(noise, private)}_seed{seed}"
+                print(name, "done" if (args.work / "runs" / name / "results.json").is_file() else "to run")
+        return {}
     t0 = time.perf_counter()
     shown = [(n, 0.0) for n in args.noise] + [c for c in conditions if c[1] > 0]  # tables: by noise, then H3
     rows, run_seconds, missing = {condition_name(*c): [] for c in shown}, {}, []
@@ -418,7 +424,7 @@ def main(argv=None) -> dict:
         logging.warning("partial study: %d runs missing (%s); analysing seeds %s, conditions %s", len(missing),
                         ", ".join(missing), args.seeds, ", ".join(rows))
     analysis = analyse(rows, args.noise, args.private, args.h3_noise, args.seeds)
-    cmd = "python benchmarks/bench_kd_study.py" + ("" if argv is None and len(sys.argv) == 1 else
+    cmd = "python studies/bench_kd_study.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                     " " + " ".join(argv if argv is not None else sys.argv[1:]))
     study = {"preset": args.preset, "protocol": "loso", "seeds": args.seeds, "noise_levels": args.noise,
              "private_levels": args.private, "h3_noise": args.h3_noise, "kd_weight": 1.0,
@@ -429,8 +435,8 @@ def main(argv=None) -> dict:
              "verdicts": verdicts(analysis, args.noise, args.h3_noise), "folds": rows,
              "missing_runs": missing, "complete": not missing}
     args.out.mkdir(parents=True, exist_ok=True)
-    _write(args.out / "results.json", json.dumps(study, indent=1) + "\n")
-    _write(args.out / "results.md", markdown(study))
+    write_json(args.out / "results.json", study)
+    write_text(args.out / "results.md", markdown(study))
     figure(study, args.out / "kd_gain.png", args.noise, args.h3_noise, args.private)
     print(markdown(study))
     return study
