@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from emokd.core.fileio import write_json
+from emokd.training.runs import copy_fold_records
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "mahnob-hci"
@@ -86,18 +87,6 @@ def synthetic_cohort(work: Path, seed: int) -> Path:
     return prepared
 
 
-def _copy_folds(work_run: Path, records: Path) -> int:
-    """Copy every finished fold's fold.json not yet in ``records``; the number copied."""
-    n = 0
-    for done in sorted((work_run / "folds").glob("fold_*/fold.json")):
-        target = records / f"{done.parent.name}.json"
-        if not target.exists():
-            records.mkdir(parents=True, exist_ok=True)
-            write_json(target, json.loads(done.read_text()))
-            n += 1
-    return n
-
-
 def run_one(run: StudyRun, work: Path, out: Path, n_jobs: int) -> dict | None:
     """Run (or resume) ``run``; its results.json once every fold is finished, else None."""
     final = out / "runs" / run.name / "results.json"
@@ -112,7 +101,7 @@ def run_one(run: StudyRun, work: Path, out: Path, n_jobs: int) -> dict | None:
 
     def watch():
         while not stop.wait(30):
-            if n := _copy_folds(work_run, records):
+            if n := len(copy_fold_records(work_run, records)):
                 log.info("%s: %d more fold(s) kept in %s", run.name, n, records)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -123,7 +112,7 @@ def run_one(run: StudyRun, work: Path, out: Path, n_jobs: int) -> dict | None:
     finally:
         stop.set()
         watcher.join()
-        _copy_folds(work_run, records)
+        len(copy_fold_records(work_run, records))
     if proc.returncode != 0:
         log.error("%s: emokd run exited with %d", run.name, proc.returncode)
         return None

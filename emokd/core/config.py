@@ -59,10 +59,10 @@ HANDOVER_MODELS: dict[str, str] = {"output": "student_kd_output", "shuffled": "s
 MIN_CALIBRATION_TRIALS = 4
 #: the book preset's epochs since 2026-12-03: each draws a random third of the training windows (a window
 #: is 96 steps every 32, so a third shows each step about once); validation, the LR schedule and early
-#: stopping then act three times per pass. Chosen on validation (benchmarks/select_epoch_fraction.py)
+#: stopping then act three times per pass. Chosen on validation (studies/select_epoch_fraction.py)
 BOOK_EPOCH_FRACTION = 1 / 3
 #: the book preset students' early stop, in those epochs: 6 (two passes), the cheapest within 0.005 of
-#: the best mean validation CCC (benchmarks/results/epoch_fraction_book.json)
+#: the best mean validation CCC (studies/results/epoch_fraction_book.json)
 BOOK_STUDENT_EARLY_STOP = 6
 #: the students' early stop of the book runs committed before 2026-12-03 (the KD study, the
 #: real-data runs), in full-pass epochs: their benchmarks pin it (and the whole schedule of then,
@@ -678,7 +678,7 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
     other identities and frozen, as in the paper (:mod:`emokd.nn.backbone`); per fold
     only its TCN and head train, on cached embeddings; in ``book`` for at most 30
     epochs, early stopping after 8 (the cheapest budget within 0.005 of the best
-    validation CCC: ``benchmarks/select_teacher_budget.py``).
+    validation CCC: ``studies/select_teacher_budget.py``).
     ``backbone="train"``: the frame CNN trains end to end in every fold (emokd's
     earlier teacher; in ``book`` and ``smoke`` a narrower CNN at lr 3e-4, at most
     30 epochs, early stopping after 10).
@@ -701,7 +701,7 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
     book): students at lr 1e-3, batch 8, gradient-norm clipping at 1, at most 40
     passes over the windows in epochs of a random third of them
     (``epoch_fraction``; 120 epochs), plateau patience 9 and early stopping after
-    6 such epochs (chosen on validation: ``benchmarks/select_epoch_fraction.py``;
+    6 such epochs (chosen on validation: ``studies/select_epoch_fraction.py``;
     the book runs and studies committed before 2026-12-03 used full-pass epochs,
     patience 3 and early stop 8: :func:`book_schedule_v1`); the frozen-backbone
     teacher in full passes, at most 30, patience 5, early stop 8; the

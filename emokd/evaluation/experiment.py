@@ -21,9 +21,9 @@ new person's calibration, :func:`emokd.training.regimes.plan_folds`):
    KD weight (0 = the plain student) with the best validation CCC.
 
 Inputs are normalised as ``cfg.normalisation`` / ``cfg.face_normalisation`` say
-(:func:`fold_inputs`). Every model is scored on the fold's test trials
+(:func:`emokd.training.folddata.fold_inputs`). Every model is scored on the fold's test trials
 (concatenated and per trial), next to three untrained reference points
-(:func:`reference_predictions`) and two ridge regressions on the same inputs and
+(:func:`emokd.training.folddata.reference_predictions`) and two ridge regressions on the same inputs and
 normalisation (:mod:`emokd.evaluation.linear`; their alphas under ``ridge`` per fold); over
 folds, mean and SD per model and metric, and KD student vs student by paired
 t-test and Wilcoxon signed-rank test. On synthetic data, whose prepared trials
