@@ -146,13 +146,28 @@ def default_pattern() -> tuple[PlantedComponent, ...]:
     return (PlantedComponent(18.0, 30.0), PlantedComponent(30.0, 45.0))
 
 
+#: The real continuous valence labels (``lable_continous_Mahnob.mat``: 239 traces of 24
+#: subjects, measured once on the public file; shared/data/mahnob-hci/README.md), whose
+#: statistics :class:`SynthConfig`'s defaults copy: the SD of all values together, the share
+#: of the variance that lies between trials (the variance of the trial means, weighted by
+#: length, over the total), the concatenated CCC of predicting each trial's own mean, and the
+#: lag-1 autocorrelation within a trace. Chapter 02 quotes them from here.
+REAL_VALENCE_STATISTICS: dict[str, float] = {
+    "sd": 0.07,
+    "between_trial_share": 0.58,
+    "trial_mean_oracle_ccc": 0.73,
+    "lag1_autocorrelation": 0.98,
+}
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """A synthetic MAHNOB-HCI-like dataset (see :mod:`emokd.synth.synthetic`).
 
     Sizes: ``trials_per_subject`` maps subject id -> number of labelled trials.
-    Valence (4 Hz) has the statistics of the real traces (SD 0.07, 58 % of the
-    variance between trials, lag-1 autocorrelation 0.98, start at 0): each of
+    Valence (4 Hz) has the statistics of the real traces (:data:`REAL_VALENCE_STATISTICS`: SD 0.07,
+    58 % of the variance between trials, lag-1 autocorrelation 0.98, start at 0), on average
+    over draws of the ``paper`` preset (a small preset's one draw varies around them): each of
     ``n_clips`` clips has its own mean valence, each subject an offset, and each
     trial a smooth deviation (smoothed AR(1)), all multiplied by a rise from 0. EEG: 1/f background, posterior alpha, planted
     band-power modulation (``pattern``, ``eeg_gain`` log-power per valence SD,

@@ -12,7 +12,9 @@ chapters (and later builds):
   and their prepared band power (``emokd synth`` + ``emokd prepare``);
 - :func:`experiment` -- one LOSO experiment on them (``emokd run``): every
   fold's teacher, student and KD student, their training logs, predictions
-  and ``results.json``.
+  and ``results.json``;
+- :func:`glue` -- a number or a verdict a cell computed, for the prose around it
+  (``{glue:text}`name:.3f```), so that the chapter never types a result.
 
 Where: ``$EMOKD_CACHE`` if set, else ``emokd-runs/`` at the root of the book
 (the folder with ``_toc.yml``, found from the working directory upwards), else
@@ -42,6 +44,23 @@ SEED = 0
 def preset() -> str:
     """The book's preset: ``$EMOKD_PRESET`` or ``"book"``."""
     return preset_from_env("book")
+
+
+def glue(name: str, value) -> None:
+    """Store ``value`` under ``name`` for the page's ``{glue:text}`name:fmt``` roles; shows nothing.
+
+    myst-nb's glue, with numpy scalars turned into Python numbers first (the role reads the
+    value back from its text form, and ``np.float64(0.5)`` is not a number there). Without
+    myst-nb (a Colab runtime without the ``book`` extra) it stores nothing: the notebook then
+    shows the role as written, and the number in the cell's output.
+    """
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # a numpy scalar
+        value = value.item()
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    myst_glue(name, value, display=False)
 
 
 def cache_dir() -> Path:

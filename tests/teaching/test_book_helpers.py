@@ -100,3 +100,18 @@ def test_a_damaged_ground_truth_in_the_cache_is_generated_again(smoke_dir, tmp_p
     raw, prepared = book.synthetic_data("smoke")
     assert raw == raw_want and json.loads(truth.read_text()) == json.loads((smoke_dir / "ground_truth.json").read_text())
     assert len(json.loads((prepared / "manifest.json").read_text())["trials"]) == 6
+
+
+def test_glue_stores_python_numbers_without_showing_them(monkeypatch):
+    """The chapters' glue: a numpy scalar is stored as a Python number (myst-nb reads the value back
+    from its text form, where np.float64(0.5) is no number), and nothing is displayed."""
+    import numpy as np
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: calls.append((name, value, display)))
+    book.glue("share", np.float64(0.49))
+    book.glue("n", np.int64(6))
+    book.glue("word", "within")
+    assert calls == [("share", 0.49, False), ("n", 6, False), ("word", "within", False)]
+    assert type(calls[0][1]) is float and type(calls[1][1]) is int
