@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code); "
                         "with --protocol trs only")
     p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
+    p.add_argument("--student-max-epochs", type=int, metavar="N",
+                   help="override the students' maximum epochs only (the teacher keeps the preset's): a student's "
+                        "training budget varied alone")
     p.add_argument("--early-stop", type=int, metavar="N",
                    help="override the students' early stop (epochs without a better validation CCC; on the "
                         "feature release also the teacher's)")
@@ -431,6 +434,14 @@ def experiment_config_from_args(args):
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))
+    if args.student_max_epochs is not None:
+        if args.student_max_epochs < 1:
+            raise EmokdError(f"--student-max-epochs {args.student_max_epochs}: need >= 1")
+        if cfg.face_teacher_max_epochs is None:  # on the feature release the teacher trains with the students'
+            # settings: it keeps the budget it had
+            cfg = dataclasses.replace(cfg, face_teacher_max_epochs=cfg.student_train.max_epochs)
+        cfg = dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train,
+                                                                         max_epochs=args.student_max_epochs))
     return cfg
 
 

@@ -16,43 +16,15 @@ The analysis (the declared tests) is :mod:`studies.teacher_pays_analysis` (run b
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import logging
-import shutil
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-from emokd.core.fileio import write_json
-from emokd.training.runs import copy_fold_records
+from study_runner import REPO, StudyRun, run_one  # beside this script
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "mahnob-hci"
 HANDOVER = "output,shuffled,self"
-#: the synthetic cohorts: the book generator with 10 trials per subject (see the declaration)
-SYNTH_TRIALS_PER_SUBJECT = 10
+#: the synthetic cohorts (data seeds; 10 trials per subject: study_runner.SYNTH_TRIALS_PER_SUBJECT)
 SYNTH_COHORTS = tuple(range(8))
-
-log = logging.getLogger("teacher_pays")
-
-
-@dataclasses.dataclass(frozen=True)
-class StudyRun:
-    """One ``emokd run`` of the study: its name (folder), data (``real`` or a synthetic cohort's seed),
-    and the options after ``emokd run``."""
-
-    name: str
-    data: str  # "real" | "synth<seed>"
-    seed: int
-    options: tuple[str, ...]
-
-    def command(self, data_dir: Path, out: Path, n_jobs: int, records: Path | None) -> list[str]:
-        cmd = [sys.executable, "-m", "emokd", "run", *self.options, "--protocol", "loso", "--seed", str(self.seed),
-               "--data", str(data_dir), "--out", str(out), "--n-jobs", str(n_jobs), "--quiet"]
-        return cmd + (["--fold-records", str(records)] if records is not None else [])
 
 
 def study_runs() -> list[StudyRun]:
@@ -69,65 +41,6 @@ def study_runs() -> list[StudyRun]:
     runs = [r for seed in (0, 1) for r in four("real", seed, subject_norm=True)]
     runs += [r for c in SYNTH_COHORTS for r in four(f"synth{c}", c, subject_norm=False)]
     return runs
-
-
-def synthetic_cohort(work: Path, seed: int) -> Path:
-    """The prepared folder of synthetic cohort ``seed`` (generated and prepared once)."""
-    from emokd.core.config import synth_config
-    from emokd.io.prepare import prepare_dataset
-    from emokd.synth.synthetic import ensure_generated
-
-    cfg = synth_config("book")
-    cfg = dataclasses.replace(cfg, trials_per_subject={s: SYNTH_TRIALS_PER_SUBJECT for s in cfg.trials_per_subject})
-    root = work / f"cohort{seed}"
-    ensure_generated(root / "data", cfg, seed=seed, progress=False)
-    prepared = root / "prepared"
-    if not (prepared / "manifest.json").is_file():
-        prepare_dataset(root / "data", prepared, progress=False)
-    return prepared
-
-
-def run_one(run: StudyRun, work: Path, out: Path, n_jobs: int) -> dict | None:
-    """Run (or resume) ``run``; its results.json once every fold is finished, else None."""
-    final = out / "runs" / run.name / "results.json"
-    if final.is_file():
-        return json.loads(final.read_text())
-    data_dir = REAL if run.data == "real" else synthetic_cohort(work, int(run.data.removeprefix("synth")))
-    records = out / "runs" / run.name / "folds"
-    work_run = work / run.name
-    cmd = run.command(data_dir, work_run, n_jobs, records if any(records.glob("fold_*.json")) else None)
-    log.info("%s: %s", run.name, " ".join(cmd))
-    stop = threading.Event()
-
-    def watch():
-        while not stop.wait(30):
-            if n := len(copy_fold_records(work_run, records)):
-                log.info("%s: %d more fold(s) kept in %s", run.name, n, records)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, check=False)
-    finally:
-        stop.set()
-        watcher.join()
-        len(copy_fold_records(work_run, records))
-    if proc.returncode != 0:
-        log.error("%s: emokd run exited with %d", run.name, proc.returncode)
-        return None
-    results = work_run / "results.json"
-    if not results.is_file():
-        return None
-    res = json.loads(results.read_text())
-    res["study"] = {"name": run.name, "command": " ".join(["python", "-m", "emokd", "run", *cmd[4:]]).replace(
-        str(REPO) + "/", ""), "wall_s_this_invocation": round(time.perf_counter() - t0, 1)}
-    write_json(final, res)
-    for extra in ("results.md",):
-        if (work_run / extra).is_file():
-            shutil.copyfile(work_run / extra, final.parent / extra)
-    log.info("%s: finished (runtime %.0f s)", run.name, res.get("runtime_s", float("nan")))
-    return res
 
 
 def main(argv=None) -> int:

@@ -162,8 +162,10 @@ def test_contrast(values: dict) -> dict:
     return out
 
 
-def analyse(data: dict) -> dict:
-    """Every data set's descriptive table, declared tests (Holm within the data set) and verdicts."""
+def analyse(data: dict, contrasts=CONTRASTS, kinds_order=KINDS) -> dict:
+    """Every data set's descriptive table, declared tests (Holm within the data set) and verdicts
+    (``contrasts``: the declared tests; another study passes its own)."""
+    CONTRASTS = contrasts  # noqa: N806 (the declared family of this call)
     result = {}
     for ds, kinds in data.items():
         table = {}
@@ -207,9 +209,11 @@ def _f(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def markdown(result: dict) -> str:
-    lines = ["# Where a teacher pays: results", "",
-             "Written by `python studies/teacher_pays_analysis.py` (do not edit by hand) from the runs under "
+def markdown(result: dict, contrasts=CONTRASTS, kinds_order=KINDS, *, title: str = "Where a teacher pays",
+             script: str = "studies/teacher_pays_analysis.py") -> str:
+    CONTRASTS, KINDS = contrasts, kinds_order  # noqa: N806
+    lines = [f"# {title}: results", "",
+             f"Written by `python {script}` (do not edit by hand) from the runs under "
              "`runs/`; the design and hypotheses, declared before any run, are in README.md.", ""]
     for ds, r in result.items():
         lines += [f"## {ds}", "", "Mean CCC over (seed, fold), each cell *per trial / concatenated*"
@@ -245,13 +249,13 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_analysis(out: Path) -> dict:
+def write_analysis(out: Path, contrasts=CONTRASTS, kinds_order=KINDS, **md) -> dict:
     data = collect(out)
     if not data:
         raise EmokdError(f"{out / 'runs'}: no finished fold of any run yet")
-    result = analyse(data)
+    result = analyse(data, contrasts, kinds_order)
     write_json(out / "analysis.json", result)
-    write_text(out / "results.md", markdown(result))
+    write_text(out / "results.md", markdown(result, contrasts, kinds_order, **md))
     return result
 
 

@@ -519,3 +519,17 @@ def test_an_empty_fold_records_folder_is_refused_before_any_work(tmp_path, capsy
     assert capsys.readouterr().err.strip() == (f"emokd run: error: fold records {tmp_path / 'records'}: no "
                                                "fold_XX.json in it (copies of a run folder's folds/fold_XX/fold.json)")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("preset", ["paper", "book"])
+def test_student_max_epochs_leaves_the_teacher_alone(preset):
+    """--student-max-epochs varies the students' budget only: on face frames and on the feature release
+    (where the teacher otherwise trains with the students' settings) the teacher keeps the preset's."""
+    from emokd.__main__ import build_parser, experiment_config_from_args
+    from emokd.core.config import experiment_config, on_feature_release
+
+    args = build_parser().parse_args(["run", "--out", "x", "--preset", preset, "--student-max-epochs", "240"])
+    cfg, base = experiment_config_from_args(args), experiment_config(preset)
+    assert cfg.student_train.max_epochs == 240 and cfg.teacher_train == base.teacher_train
+    assert on_feature_release(cfg).teacher_train.max_epochs == on_feature_release(base).teacher_train.max_epochs
+    assert on_feature_release(cfg).student_train.max_epochs == 240
