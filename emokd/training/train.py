@@ -189,127 +189,177 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
     """
     device = torch.device(device)
     torch.manual_seed(seed)
-    rng = np.random.default_rng([seed, 2])
-    model.to(device)
-    projection = _make_projection(model, train_set, kd)
-    params = list(model.parameters()) + (list(projection.parameters()) if projection is not None else [])
-    if projection is not None:
-        projection.to(device)
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor,
-                                                       patience=cfg.lr_patience, min_lr=cfg.lr_min)
-    history, best = [], {"epoch": 0, "ccc": -np.inf, "state": None, "proj": None}
-    start = 1
-    taught = train_set.knowledge is not None or train_set.targets is not None
-    identity = json.dumps({"train": cfg.to_json(), "seed": seed, "model": type(model).__name__,
-                           "n_params": sum(p.numel() for p in params),
-                           "kd": dataclasses.asdict(kd) if kd is not None and taught else None,
-                           **({"kd_target": "output"} if kd is not None and train_set.targets is not None else {}),
-                           **({"unlabelled": True} if train_set.has_unlabelled else {}),
-                           **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
-    if train_set.knowledge is not None and train_set.targets is not None:
-        raise EmokdError(f"{desc}: a training set with both teacher features and target traces")
-    checkpoint = None
+    state = _Training.start(model, train_set, cfg, seed=seed, device=device, kd=kd, inputs=inputs, desc=desc)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        try:
-            checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-            raise EmokdError(f"{checkpoint_path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with "
-                             "--fresh to train from the start") from None
-        if not isinstance(checkpoint, dict) or checkpoint.get("identity") != identity:
-            log.warning("%s: ignoring checkpoint %s made with other settings", desc, checkpoint_path)
-            checkpoint = None
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        if projection is not None:
-            projection.load_state_dict(checkpoint["projection"])
-        opt.load_state_dict(checkpoint["optimizer"])
-        sched.load_state_dict(checkpoint["scheduler"])
-        rng.bit_generator.state = json.loads(checkpoint["numpy_rng"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        history = json.loads(checkpoint["history"])
-        best = {"epoch": checkpoint["best_epoch"], "ccc": checkpoint["best_ccc"], "state": checkpoint["best_model"],
-                "proj": checkpoint.get("best_projection")}
-        start = checkpoint["epoch"] + 1
-        log.info("%s: resuming after epoch %d", desc, checkpoint["epoch"])
+        state.resume_from(checkpoint_path)
     if log_path is not None:  # the log always equals the history (rewritten on resume)
-        _write_lines(log_path, history)
+        _write_lines(log_path, state.history)
     kd_weight = kd.kd_weight if kd is not None else 0.0
-
-    def save_checkpoint(epoch: int) -> None:
-        torch_save({
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "projection": projection.state_dict() if projection is not None else None,
-            "epoch": epoch, "best_epoch": best["epoch"], "best_ccc": float(best["ccc"]),
-            "best_model": best["state"], "best_projection": best["proj"],
-            "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
-            "history": json.dumps(history), "identity": identity,
-        }, checkpoint_path)
-
-    saved, last_save = start - 1, time.perf_counter()
     feature_loss = kd.feature_loss if kd is not None else "l1"
+    saved, last_save = state.start_epoch - 1, time.perf_counter()
     stopped = "max_epochs"
-    bar = _progress(range(start, cfg.max_epochs + 1), progress, desc)
+    bar = _progress(range(state.start_epoch, cfg.max_epochs + 1), progress, desc)
     for epoch in bar:
-        if history and epoch - best["epoch"] > cfg.early_stop:
+        if state.history and epoch - state.best.epoch > cfg.early_stop:
             stopped = "early_stop"
             break
         t0 = time.perf_counter()
-        model.train()
-        if projection is not None:
-            projection.train()
-        order = rng.permutation(len(train_set))  # reshuffled every epoch
-        if cfg.epoch_fraction < 1.0:  # a shorter epoch: a fresh random share of the windows
-            order = order[:max(1, round(len(order) * cfg.epoch_fraction))]
-        sums, n_batches = {}, 0
-        for lo in range(0, len(order), cfg.batch_size):
-            b = _to_torch(train_set.batch(order[lo:lo + cfg.batch_size], train=True, rng=rng), device)
-            pred, feats = model(b["x"])  # (B, W, 1), (B, W, C)
-            if projection is not None:
-                feats = projection(feats)
-            loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
-                                       kd_weight=kd_weight, feature_loss=feature_loss,
-                                       labelled=b.get("labelled"), teacher_output=b.get("target"))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-            n_batches += 1
-        val_ccc = evaluate_ccc(model, val_set, device=device)
+        means = _train_epoch(state, train_set, cfg, device, kd_weight=kd_weight, feature_loss=feature_loss)
+        val_ccc = evaluate_ccc(state.model, val_set, device=device)
         if not np.isfinite(val_ccc):
             val_ccc = -1.0  # a constant prediction: worse than anything useful
-        record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
-                  **{f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()},
+        record = {"epoch": epoch, "lr": state.opt.param_groups[0]["lr"],
+                  **{f"train_{k}": v for k, v in means.items()},
                   "val_ccc": val_ccc, "seconds": round(time.perf_counter() - t0, 3)}
-        sched.step(val_ccc)
-        history.append(record)
-        if val_ccc > best["ccc"]:
-            best = {"epoch": epoch, "ccc": val_ccc, "state": copy.deepcopy(model.state_dict()),
-                    "proj": copy.deepcopy(projection.state_dict()) if projection is not None else None}
-        elif cfg.reload_best_each_epoch:  # the next epoch starts from the best weights (optimiser state kept)
-            model.load_state_dict(best["state"])
-            if projection is not None:
-                projection.load_state_dict(best["proj"])
+        state.end_epoch(record, reload_best=cfg.reload_best_each_epoch)
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(val_ccc=f"{val_ccc:.3f}", best=f"{best['ccc']:.3f}")
+            bar.set_postfix(val_ccc=f"{val_ccc:.3f}", best=f"{state.best.ccc:.3f}")
         if log_path is not None:
             _append_line(log_path, record)
         if checkpoint_path is not None and time.perf_counter() - last_save >= checkpoint_every_s:
-            save_checkpoint(epoch)
+            state.save(checkpoint_path, epoch)
             saved, last_save = epoch, time.perf_counter()
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
-    if checkpoint_path is not None and history and saved < history[-1]["epoch"]:
-        save_checkpoint(history[-1]["epoch"])  # the state after the last epoch (nothing has changed it since)
-    if best["state"] is None:
+    if checkpoint_path is not None and state.history and saved < state.history[-1]["epoch"]:
+        state.save(checkpoint_path, state.history[-1]["epoch"])  # the state after the last epoch (unchanged since)
+    if state.best.state is None:
         raise EmokdError(f"{desc}: no epoch was trained (max_epochs={cfg.max_epochs})")
-    model.load_state_dict(best["state"])
-    if projection is not None:
-        projection.load_state_dict(best["proj"])
-    return FitResult(best["epoch"], float(best["ccc"]), len(history), stopped, history, projection)
+    state.load_best()
+    return FitResult(state.best.epoch, float(state.best.ccc), len(state.history), stopped, state.history,
+                     state.projection)
+
+
+@dataclass
+class _Best:
+    """The best epoch so far by validation CCC and its weights (model, projection)."""
+
+    epoch: int = 0
+    ccc: float = -np.inf
+    state: dict | None = None
+    proj: dict | None = None
+
+
+@dataclass
+class _Training:
+    """Everything :func:`fit` carries from epoch to epoch, and what its checkpoint holds: the model and
+    its projection, the optimiser and LR schedule, the generator of the epoch order and the frame
+    draws, the history and the best epoch. ``identity`` says which training a checkpoint belongs to."""
+
+    model: torch.nn.Module
+    projection: torch.nn.Module | None
+    params: list
+    opt: torch.optim.Optimizer
+    sched: object
+    rng: np.random.Generator
+    identity: str
+    desc: str
+    device: torch.device
+    history: list = field(default_factory=list)
+    best: _Best = field(default_factory=_Best)
+    start_epoch: int = 1
+
+    @classmethod
+    def start(cls, model, train_set: WindowSet, cfg: TrainConfig, *, seed: int, device, kd, inputs, desc):
+        rng = np.random.default_rng([seed, 2])
+        model.to(device)
+        projection = _make_projection(model, train_set, kd)
+        params = list(model.parameters()) + (list(projection.parameters()) if projection is not None else [])
+        if projection is not None:
+            projection.to(device)
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor,
+                                                           patience=cfg.lr_patience, min_lr=cfg.lr_min)
+        if train_set.knowledge is not None and train_set.targets is not None:
+            raise EmokdError(f"{desc}: a training set with both teacher features and target traces")
+        taught = train_set.knowledge is not None or train_set.targets is not None
+        identity = json.dumps({"train": cfg.to_json(), "seed": seed, "model": type(model).__name__,
+                               "n_params": sum(p.numel() for p in params),
+                               "kd": dataclasses.asdict(kd) if kd is not None and taught else None,
+                               **({"kd_target": "output"} if kd is not None and train_set.targets is not None
+                                  else {}),
+                               **({"unlabelled": True} if train_set.has_unlabelled else {}),
+                               **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
+        return cls(model, projection, params, opt, sched, rng, identity, desc, device)
+
+    def resume_from(self, path) -> None:
+        """Continue from the checkpoint at ``path`` when it is this training's (else a warning, and start)."""
+        try:
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            raise EmokdError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with "
+                             "--fresh to train from the start") from None
+        if not isinstance(ckpt, dict) or ckpt.get("identity") != self.identity:
+            log.warning("%s: ignoring checkpoint %s made with other settings", self.desc, path)
+            return
+        self.model.load_state_dict(ckpt["model"])
+        if self.projection is not None:
+            self.projection.load_state_dict(ckpt["projection"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        self.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.history = json.loads(ckpt["history"])
+        self.best = _Best(ckpt["best_epoch"], ckpt["best_ccc"], ckpt["best_model"], ckpt.get("best_projection"))
+        self.start_epoch = ckpt["epoch"] + 1
+        log.info("%s: resuming after epoch %d", self.desc, ckpt["epoch"])
+
+    def save(self, path, epoch: int) -> None:
+        """The checkpoint after ``epoch`` (atomically)."""
+        torch_save({
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "projection": self.projection.state_dict() if self.projection is not None else None,
+            "epoch": epoch, "best_epoch": self.best.epoch, "best_ccc": float(self.best.ccc),
+            "best_model": self.best.state, "best_projection": self.best.proj,
+            "numpy_rng": json.dumps(self.rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
+            "history": json.dumps(self.history), "identity": self.identity,
+        }, path)
+
+    def end_epoch(self, record: dict, *, reload_best: bool) -> None:
+        """The LR schedule's step, the history, and the best epoch (or, with ``reload_best``, back to it)."""
+        self.sched.step(record["val_ccc"])
+        self.history.append(record)
+        if record["val_ccc"] > self.best.ccc:
+            self.best = _Best(record["epoch"], record["val_ccc"], copy.deepcopy(self.model.state_dict()),
+                              copy.deepcopy(self.projection.state_dict()) if self.projection is not None else None)
+        elif reload_best:  # the next epoch starts from the best weights (optimiser state kept)
+            self.model.load_state_dict(self.best.state)
+            if self.projection is not None:
+                self.projection.load_state_dict(self.best.proj)
+
+    def load_best(self) -> None:
+        self.model.load_state_dict(self.best.state)
+        if self.projection is not None:
+            self.projection.load_state_dict(self.best.proj)
+
+
+def _train_epoch(state: _Training, train_set: WindowSet, cfg: TrainConfig, device, *, kd_weight: float,
+                 feature_loss: str) -> dict[str, float]:
+    """One epoch over (a fresh random share of) the training windows; the mean of each loss term."""
+    state.model.train()
+    if state.projection is not None:
+        state.projection.train()
+    order = state.rng.permutation(len(train_set))  # reshuffled every epoch
+    if cfg.epoch_fraction < 1.0:  # a shorter epoch: a fresh random share of the windows
+        order = order[:max(1, round(len(order) * cfg.epoch_fraction))]
+    sums, n_batches = {}, 0
+    for lo in range(0, len(order), cfg.batch_size):
+        b = _to_torch(train_set.batch(order[lo:lo + cfg.batch_size], train=True, rng=state.rng), device)
+        pred, feats = state.model(b["x"])  # (B, W, 1), (B, W, C)
+        if state.projection is not None:
+            feats = state.projection(feats)
+        loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
+                                   kd_weight=kd_weight, feature_loss=feature_loss,
+                                   labelled=b.get("labelled"), teacher_output=b.get("target"))
+        state.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(state.params, cfg.grad_clip)
+        state.opt.step()
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v
+        n_batches += 1
+    return {k: v / max(n_batches, 1) for k, v in sums.items()}
 
 
 def _progress(it, enabled: bool, desc: str):
