@@ -69,7 +69,7 @@ finished run.
 
 Added after the study ran (2026-12-03): the book preset's training has changed
 since (epochs of a third of the windows, other early stops); :func:`study_config`
-keeps the training the study ran with (:func:`emokd.core.config.book_schedule_v1`) so
+keeps the training the study ran with (:func:`emokd.core.config.book_full_pass_schedule`) so
 that a rerun reproduces the committed results.
 """
 
@@ -132,12 +132,12 @@ def run_condition(work: Path, preset: str, seed: int, noise: float, private: flo
 
 def study_config(preset: str, seed: int):
     """The study's experiment: ``experiment_config(preset, "loso", seed)`` as it was when the study ran,
-    i.e. with the book preset's training of then (:func:`emokd.core.config.book_schedule_v1`: full-pass
+    i.e. with the book preset's training of then (:func:`emokd.core.config.book_full_pass_schedule`: full-pass
     epochs, the students' early stop 8), so that a rerun reproduces the committed results."""
-    from emokd.core.config import book_schedule_v1, experiment_config
+    from emokd.core.config import book_full_pass_schedule, experiment_config
 
     cfg = experiment_config(preset, "loso", seed=seed)
-    return book_schedule_v1(cfg) if preset == "book" else cfg
+    return book_full_pass_schedule(cfg) if preset == "book" else cfg
 
 
 def fold_scores(res: dict, seed: int) -> list[dict]:

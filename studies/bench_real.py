@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emokd.core.config import BOOK_STUDENT_EARLY_STOP_V1
+from emokd.core.config import BOOK_FULL_PASS_EARLY_STOP
 from emokd.core.fileio import atomic_path, write_bytes, write_json, write_text
 from emokd.core.tables import markdown_table
 from emokd.training.runs import copy_fold_records
@@ -72,11 +72,11 @@ RECORDS = "folds"
 
 
 #: configuration -> the options of `python -m emokd run` that make it. The book settings keep the
-#: training of the runs committed before 2026-12-03 (emokd.core.config.book_schedule_v1: full-pass epochs,
+#: training of the runs committed before 2026-12-03 (emokd.core.config.book_full_pass_schedule: full-pass epochs,
 #: at most 40, plateau patience 3, early stop 8; the book preset's epochs now draw a third of the
 #: windows, chosen on the synthetic book data), so that these runs resume from and reproduce their fold
 #: records. They were made with `--preset book --early-stop 8` (the same configuration before then)
-BOOK_V1 = ["--preset", "book", "--max-epochs", "40", "--early-stop", str(BOOK_STUDENT_EARLY_STOP_V1),
+BOOK_V1 = ["--preset", "book", "--max-epochs", "40", "--early-stop", str(BOOK_FULL_PASS_EARLY_STOP),
            "--lr-patience", "3", "--epoch-fraction", "1"]
 CONFIGS: dict[str, list[str]] = {
     "book": BOOK_V1,

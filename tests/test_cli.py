@@ -413,7 +413,7 @@ def test_run_in_shares_and_from_records(smoke_prepared, tmp_path, capsys):
 
 def test_run_schedule_options_override_the_students_and_on_the_release_the_teachers():
     from emokd.__main__ import experiment_config_from_args, build_parser
-    from emokd.core.config import book_schedule_v1, experiment_config, on_feature_release
+    from emokd.core.config import book_full_pass_schedule, experiment_config, on_feature_release
 
     book = experiment_config("book")
     args = build_parser().parse_args(["run", "--preset", "book", "--out", "X", "--early-stop", "8",
@@ -430,7 +430,7 @@ def test_run_schedule_options_override_the_students_and_on_the_release_the_teach
     v1 = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "book", "--out", "X",
                                                                 "--max-epochs", "40", "--early-stop", "8",
                                                                 "--lr-patience", "3", "--epoch-fraction", "1"]))
-    assert on_feature_release(v1) == on_feature_release(book_schedule_v1(book))
+    assert on_feature_release(v1) == on_feature_release(book_full_pass_schedule(book))
     assert v1.face_teacher_max_epochs is None  # the book's face teacher trains with the students' budget
     paper = experiment_config_from_args(build_parser().parse_args(["run", "--preset", "paper", "--out", "X",
                                                                    "--max-epochs", "5"]))

@@ -66,8 +66,8 @@ BOOK_EPOCH_FRACTION = 1 / 3
 BOOK_STUDENT_EARLY_STOP = 6
 #: the students' early stop of the book runs committed before 2026-12-03 (the KD study, the
 #: real-data runs), in full-pass epochs: their benchmarks pin it (and the whole schedule of then,
-#: :func:`book_schedule_v1`), so that a rerun reproduces them
-BOOK_STUDENT_EARLY_STOP_V1 = 8
+#: :func:`book_full_pass_schedule`), so that a rerun reproduces them
+BOOK_FULL_PASS_EARLY_STOP = 8
 
 
 def _check_numbers(obj, *, positive=(), nonnegative=()) -> None:
@@ -82,6 +82,13 @@ def _check_numbers(obj, *, positive=(), nonnegative=()) -> None:
             raise EmokdError(f"{f.name}={v!r}: need > 0")
         if f.name in nonnegative and v < 0:
             raise EmokdError(f"{f.name}={v!r}: need >= 0")
+
+
+def check_choice(name: str, value, choices) -> None:
+    """EmokdError ``"<name>=<value!r>: choose one of a, b, c"`` unless ``value`` is one of ``choices``: the one
+    check of every option with a fixed set of values (configs, presets, the command line's choices)."""
+    if value not in choices:
+        raise EmokdError(f"{name}={value!r}: choose one of {', '.join(map(str, choices))}")
 
 
 def is_device_name(device) -> bool:
@@ -311,13 +318,13 @@ def synth_config(preset: str = "book", **overrides) -> SynthConfig:
     return dataclasses.replace(base, **overrides) if overrides else base
 
 
-def book_schedule_v1(cfg: ExperimentConfig) -> ExperimentConfig:
+def book_full_pass_schedule(cfg: ExperimentConfig) -> ExperimentConfig:
     """``cfg`` (of the book preset) with the training of the book preset before 2026-12-03: full-pass
     epochs; students at most 40, plateau patience 3, early stop 8; the frozen-backbone teacher at most 30,
     patience 5, early stop 8. The KD study and the real-data book runs were made with it; their benchmarks
     pin it so that a rerun reproduces them."""
     students = dataclasses.replace(cfg.student_train, max_epochs=40, lr_patience=3,
-                                   early_stop=BOOK_STUDENT_EARLY_STOP_V1, epoch_fraction=1.0)
+                                   early_stop=BOOK_FULL_PASS_EARLY_STOP, epoch_fraction=1.0)
     teacher = cfg.teacher_train
     if cfg.teacher.frozen_backbone:
         teacher = dataclasses.replace(students, max_epochs=30, early_stop=8, lr_patience=5)
@@ -391,14 +398,10 @@ class ModelConfig:
     frame_augment: str = "frame+flip"  # frozen backbone: "none" | "frame" | "frame+flip"
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise EmokdError(f"arch={self.arch!r}: choose one of {', '.join(ARCHS)}")
-        if self.backbone not in BACKBONES:
-            raise EmokdError(f"backbone={self.backbone!r}: choose one of {', '.join(BACKBONES)}")
-        if self.frame_augment not in FRAME_AUGMENTS:
-            raise EmokdError(f"frame_augment={self.frame_augment!r}: choose one of {', '.join(FRAME_AUGMENTS)}")
-        if self.cnn not in ("small", "ir50"):
-            raise EmokdError(f"cnn={self.cnn!r}: choose 'small' or 'ir50'")
+        check_choice("arch", self.arch, ARCHS)
+        check_choice("backbone", self.backbone, BACKBONES)
+        check_choice("frame_augment", self.frame_augment, FRAME_AUGMENTS)
+        check_choice("cnn", self.cnn, ("small", "ir50"))
         if not self.tcn_channels or min(self.tcn_channels) < 1 or self.kernel_size < 2:
             raise EmokdError(f"tcn_channels={self.tcn_channels!r}, kernel_size={self.kernel_size!r}: "
                              "need channels >= 1, kernel >= 2")
@@ -492,10 +495,8 @@ class KDConfig:
         _check_numbers(self)
         if not 0 <= self.kd_weight <= MAX_KD_WEIGHT:
             raise EmokdError(f"kd_weight={self.kd_weight!r}: need 0 <= weight <= {MAX_KD_WEIGHT:g}")
-        if self.feature_loss not in FEATURE_LOSSES:
-            raise EmokdError(f"feature_loss={self.feature_loss!r}: choose one of {', '.join(FEATURE_LOSSES)}")
-        if self.projection not in ("auto", "linear", "none"):
-            raise EmokdError(f"projection={self.projection!r}: choose 'auto', 'linear' or 'none'")
+        check_choice("feature_loss", self.feature_loss, FEATURE_LOSSES)
+        check_choice("projection", self.projection, ("auto", "linear", "none"))
 
 
 @dataclass(frozen=True)
@@ -562,10 +563,8 @@ class ExperimentConfig:
     ADDED_LATER = {"labelled_fraction": 1.0, "handover": (), "calibration": 0.0}
 
     def __post_init__(self):
-        if self.preset not in PRESETS:
-            raise EmokdError(f"preset={self.preset!r}: choose one of {', '.join(PRESETS)}")
-        if self.protocol not in PROTOCOLS:
-            raise EmokdError(f"protocol={self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+        check_choice("preset", self.preset, PRESETS)
+        check_choice("protocol", self.protocol, PROTOCOLS)
         _check_numbers(self)
         if not is_device_name(self.device):
             raise EmokdError(f"device={self.device!r}: choose auto, {', '.join(DEVICE_TYPES)} or cuda:N")
@@ -577,11 +576,9 @@ class ExperimentConfig:
             raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be finite and >= 0")
         if not all(w <= MAX_KD_WEIGHT for w in self.kd_sweep):
             raise EmokdError(f"kd_sweep={self.kd_sweep!r}: weights must be <= {MAX_KD_WEIGHT:g}")
-        if self.trs_folds not in TRS_FOLDS:
-            raise EmokdError(f"trs_folds={self.trs_folds!r}: choose one of {', '.join(TRS_FOLDS)}")
+        check_choice("trs_folds", self.trs_folds, TRS_FOLDS)
         for name in ("normalisation", "face_normalisation"):
-            if getattr(self, name) not in NORMALISATIONS:
-                raise EmokdError(f"{name}={getattr(self, name)!r}: choose one of {', '.join(NORMALISATIONS)}")
+            check_choice(name, getattr(self, name), NORMALISATIONS)
         if self.kd_select and (0 not in self.kd_select or not all(0 <= w <= MAX_KD_WEIGHT for w in self.kd_select)
                                or len(set(self.kd_select)) != len(self.kd_select)):  # NaN fails 0 <= w
             raise EmokdError(f"kd_select={self.kd_select!r}: distinct finite weights 0..{MAX_KD_WEIGHT:g}, including "
@@ -589,10 +586,8 @@ class ExperimentConfig:
         self._check_student_names()
         if self.face_teacher_max_epochs is not None and self.face_teacher_max_epochs < 1:
             raise EmokdError(f"face_teacher_max_epochs={self.face_teacher_max_epochs!r}: need >= 1 or None")
-        if self.data_format not in ("prepared", "features"):
-            raise EmokdError(f"data_format={self.data_format!r}: choose 'prepared' or 'features'")
-        if self.teacher_input not in ("frames", "face"):
-            raise EmokdError(f"teacher_input={self.teacher_input!r}: choose 'frames' or 'face'")
+        check_choice("data_format", self.data_format, ("prepared", "features"))
+        check_choice("teacher_input", self.teacher_input, ("frames", "face"))
         self._check_regime()
         if (self.teacher.arch == "teacher") != (self.teacher_input == "frames") or self.student.arch == "teacher":
             raise EmokdError(f"teacher arch {self.teacher.arch!r} on {self.teacher_input!r}, student arch "
@@ -718,7 +713,7 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
     (``epoch_fraction``; 120 epochs), plateau patience 9 and early stopping after
     6 such epochs (chosen on validation: ``studies/select_epoch_fraction.py``;
     the book runs and studies committed before 2026-12-03 used full-pass epochs,
-    patience 3 and early stop 8: :func:`book_schedule_v1`); the frozen-backbone
+    patience 3 and early stop 8: :func:`book_full_pass_schedule`); the frozen-backbone
     teacher in full passes, at most 30, patience 5, early stop 8; the
     end-to-end teacher with a narrower frame CNN (``cnn_width`` 8), at lr 3e-4, at
     most 30 full-pass epochs, early stopping after 10. At lr 1e-3 that teacher's CCC stayed
@@ -728,8 +723,7 @@ def experiment_config(preset: str = "book", protocol: str = "loso", seed: int = 
     3e-4 it learned in those folds. ``smoke`` stops after a few epochs (tests
     only; its numbers mean nothing).
     """
-    if backbone not in BACKBONES:
-        raise EmokdError(f"backbone={backbone!r}: choose one of {', '.join(BACKBONES)}")
+    check_choice("backbone", backbone, BACKBONES)
     if preset == "paper":
         train = TrainConfig(max_epochs=15, reload_best_each_epoch=True)
     elif preset == "book":  # epochs of a third of the windows: chosen on validation (select_epoch_fraction.py)

@@ -43,6 +43,7 @@ from scipy import stats as sp_stats
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 
+from ..core.config import check_choice
 from ..errors import EmokdError
 
 # Differences a - b are rounded to this many decimals (scores are O(1)): round-off
@@ -258,8 +259,7 @@ def spearman(a, b, *, nan_policy: str = "omit", undefined=math.nan):
     -------
     rho : float, or ``undefined``
     """
-    if nan_policy not in ("omit", "propagate"):
-        raise EmokdError(f"nan_policy={nan_policy!r}: choose one of 'omit', 'propagate'")
+    check_choice("nan_policy", nan_policy, ("omit", "propagate"))
     try:
         x, y = np.ravel(np.asarray(a, dtype=float)), np.ravel(np.asarray(b, dtype=float))
     except (TypeError, ValueError) as err:
@@ -524,8 +524,7 @@ def permutation_null(labels, scorer, *, n_permutations: int = 1000, rng=None, ob
     -------
     PermutationNull
     """
-    if align not in ("interp", "none"):
-        raise EmokdError(f"align={align!r}: choose one of 'interp', 'none'")
+    check_choice("align", align, ("interp", "none"))
     if not (isinstance(n_permutations, (int, np.integer)) and n_permutations >= 1):
         raise EmokdError(f"n_permutations={n_permutations!r}: expected an integer >= 1")
     if not hasattr(labels, "items") or not labels:
@@ -820,8 +819,7 @@ def crossed_mixed_model(a, b=None, *, seeds=None, units=None, method: str = "rem
         Satterthwaite t (``df``, ``p_t``, ``ci_t``) is the one to read: with one seed, or with
         seed means that are all equal (sigma_seed^2 = 0), it is the paired t over units.
     """
-    if method not in ("reml", "ml"):
-        raise EmokdError(f"method={method!r}: choose one of 'reml', 'ml'")
+    check_choice("method", method, ("reml", "ml"))
     level = _level(level)
     reml = method == "reml"
     y, s_codes, u_codes, s_levels, u_levels = _by_seed_and_unit(a, b, seeds, units, need_units=True)

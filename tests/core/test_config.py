@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from emokd.core.config import (BOOK_STUDENT_EARLY_STOP_V1, ExperimentConfig, TrainConfig, experiment_config,
+from emokd.core.config import (BOOK_FULL_PASS_EARLY_STOP, ExperimentConfig, TrainConfig, experiment_config,
                           on_feature_release)
 from emokd.errors import EmokdError
 
@@ -77,7 +77,7 @@ def test_book_training_is_the_one_validation_chose():
     assert check["runs"]["rule"]["teacher"]["epoch_seconds"] > check["runs"]["before"]["teacher"]["epoch_seconds"]
     assert (cfg.teacher_train.epoch_fraction, cfg.teacher_train.max_epochs, cfg.teacher_train.early_stop,
             cfg.teacher_train.lr_patience) == (1.0, 30, 8, 5)
-    assert BOOK_STUDENT_EARLY_STOP_V1 == 8  # what the runs committed before used (their benchmarks pin it)
+    assert BOOK_FULL_PASS_EARLY_STOP == 8  # what the runs committed before used (their benchmarks pin it)
 
 
 def test_new_fields_round_trip_and_are_checked():
@@ -276,3 +276,17 @@ def test_one_property_says_whether_the_teacher_reads_cached_embeddings():
     assert not trained.teacher.frozen_backbone and not trained.teacher_reads_embeddings
     assert not on_feature_release(frozen).teacher_reads_embeddings  # the teacher reads facial features
     assert "teacher_reads_embeddings" not in frozen.to_json()  # derived, not a setting
+
+
+def test_every_fixed_choice_is_refused_in_one_form():
+    """One check for every option with a fixed set of values: the same message shape wherever it is."""
+    from emokd.core.config import ModelConfig, check_choice
+    from emokd.errors import EmokdError
+
+    check_choice("x", "b", ("a", "b"))
+    for make, match in ((lambda: check_choice("x", "c", ("a", "b")), r"^x='c': choose one of a, b$"),
+                        (lambda: ModelConfig(cnn="vgg"), r"^cnn='vgg': choose one of small, ir50$"),
+                        (lambda: experiment_config("book", normalisation="z"),
+                         r"^normalisation='z': choose one of none, train, subject$")):
+        with pytest.raises(EmokdError, match=match):
+            make()
