@@ -70,7 +70,7 @@ def ablation(data_dir, normalisation: str) -> dict:
         subject = str(trials[f.test[0]]["subject"])
         for name, cols in subsets().items():
             sub = {p: [dict(t, xs=t["x"][:, cols]) for t in ts] for p, ts in parts.items()}
-            preds, _ = ridge_fit_predict(sub, "xs")
+            preds = ridge_fit_predict(sub, "xs").predictions
             m = fold_metrics({t["key"]: (t["valence"], preds[t["key"]]) for t in sub["test"]})
             for s in ("per_trial", "concatenated"):
                 per[name][s][subject] = m[s]["ccc"]

@@ -164,7 +164,7 @@ def ridge_chance(data_dir: Path, n_permutations: int = 200, seed: int = 0) -> di
         acc = {"concatenated": [], "per_trial": []}
         for f in folds:
             parts, _ = fold_inputs(tr, f, normalisation="subject", face_normalisation="subject")
-            preds, _ = ridge_fit_predict(parts, "x")
+            preds = ridge_fit_predict(parts, "x").predictions
             m = fold_metrics({k: (tr[k]["valence"], preds[k]) for k in f.test})
             for s in acc:
                 acc[s].append(m[s]["ccc"])

@@ -207,8 +207,8 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
 
 def _finished_here(out: Path, fold: int, cfg: ExperimentConfig, data: dict) -> dict | None:
     """The result of ``fold`` when it is finished in the run folder (fold.json and every output), else None."""
-    result, missing = finished_fold(out, fold, cfg, fingerprint_id(data))
-    return None if missing else result
+    found = finished_fold(out, fold, cfg, fingerprint_id(data))
+    return found.result if found.complete else None
 
 
 def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resume, t0, before, only=None,
@@ -265,16 +265,16 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                 "missing": missing, "runtime_s": round(before + time.perf_counter() - t0, 1)}
     folds_out = [dict(by_number[n]) for n in numbers]
     models = model_names(cfg)
-    refs = [r for r in REFERENCES if all(r in references[f.fold][0] for f in folds)]
+    refs = [r for r in REFERENCES if all(r in references[f.fold].metrics for f in folds)]
     # scores against the latent valence: synthetic data, every fold (a fold of an older emokd has none)
-    has_latent = all(references[f["fold"]][2] is not None and "metrics_latent" in f for f in folds_out)
+    has_latent = all(references[f["fold"]].latent is not None and "metrics_latent" in f for f in folds_out)
     for f in folds_out:
         f.pop("config", None)
         f.pop("inputs", None)
-        f["metrics"].update(references[f["fold"]][0])
-        f["ridge"] = references[f["fold"]][1]
+        f["metrics"].update(references[f["fold"]].metrics)
+        f["ridge"] = references[f["fold"]].ridge
         if has_latent:
-            f["metrics_latent"].update(references[f["fold"]][2])
+            f["metrics_latent"].update(references[f["fold"]].latent)
     results = {"format": FORMAT, "protocol": cfg.protocol, "preset": cfg.preset, "seed": cfg.seed,
                "models": models, "references": refs, "n_folds": len(folds_out),
                "data": str(Path(prepared_dir).resolve()), "inputs": data, "config": cfg.to_json(),

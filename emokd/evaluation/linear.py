@@ -21,6 +21,8 @@ normalisation (:func:`emokd.training.folddata.fold_inputs`):
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..core.config import ExperimentConfig
@@ -78,7 +80,27 @@ class RidgePath:
         return np.asarray(x, np.float64) @ w + b
 
 
-def ridge_fit_predict(parts: dict[str, list[dict]], field: str, *, alphas=ALPHAS) -> tuple[dict, dict]:
+@dataclasses.dataclass(frozen=True)
+class RidgeFit:
+    """A ridge reference's test predictions (trial key -> (n_steps,) float32) and how it was fitted
+    (``alpha`` chosen, its ``val_ccc``, ``val_ccc_by_alpha``; for several models, name -> that)."""
+
+    predictions: dict
+    info: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceScores:
+    """Every reference's metrics on a fold's test trials (name -> :func:`emokd.core.metrics.fold_metrics`),
+    the ridge models' fits (``ridge``: name -> info) and the metrics against the latent valence (synthetic
+    data; None on real data)."""
+
+    metrics: dict
+    ridge: dict
+    latent: dict | None
+
+
+def ridge_fit_predict(parts: dict[str, list[dict]], field: str, *, alphas=ALPHAS) -> RidgeFit:
     """Ridge on ``field`` of the training trials, alpha by validation CCC, predictions on the test trials.
 
     Parameters
@@ -91,8 +113,9 @@ def ridge_fit_predict(parts: dict[str, list[dict]], field: str, *, alphas=ALPHAS
 
     Returns
     -------
-    predictions : dict, test trial key -> (n_steps,) float32
-    info : dict, ``alpha`` (chosen), ``val_ccc`` (its validation CCC), ``val_ccc_by_alpha``
+    RidgeFit
+        ``predictions``: test trial key -> (n_steps,) float32; ``info``: ``alpha`` (chosen),
+        ``val_ccc`` (its validation CCC), ``val_ccc_by_alpha``.
     """
     if not alphas or min(alphas) <= 0:
         raise EmokdError(f"ridge: alphas {alphas!r}: need at least one, all > 0")
@@ -107,7 +130,7 @@ def ridge_fit_predict(parts: dict[str, list[dict]], field: str, *, alphas=ALPHAS
     preds = {t["key"]: path.predict(t[field], alpha).astype(np.float32) for t in parts["test"]}
     info = {"alpha": alpha, "val_ccc": scores[best],
             "val_ccc_by_alpha": {f"{a:g}": sc for a, sc in zip(alphas, scores)}}
-    return preds, info
+    return RidgeFit(preds, info)
 
 
 def frame_features(frames: np.ndarray, *, crop: int = 40, pool: int = 2) -> np.ndarray:
@@ -137,22 +160,21 @@ def frame_features(frames: np.ndarray, *, crop: int = 40, pool: int = 2) -> np.n
 
 def ridge_references(trials: dict[str, dict], fold, *, normalisation: str = "train",
                      face_normalisation: str = "train", crop: int = 40, alphas=ALPHAS,
-                     pixels: dict | None = None) -> tuple[dict, dict]:
+                     pixels: dict | None = None) -> RidgeFit:
     """``ref_ridge_student`` and ``ref_ridge_teacher`` on the fold's test trials.
 
     ``trials``: key -> trial dict with ``x`` and either ``face`` (the feature
     release) or ``frames`` (prepared data); ``fold`` an :class:`emokd.training.datasets.Fold`.
     ``pixels``: trial key -> :func:`frame_features` of its frames, filled as they are
     computed: pass one dict to every fold's call and each trial's are computed once.
-    Returns ``({name: {test key: (n_steps,) float32}}, {name: info})``; without a
-    teacher input, only ``ref_ridge_student``.
+    Returns a :class:`RidgeFit` whose ``predictions`` are ``{name: {test key: (n_steps,) float32}}`` and
+    ``info`` ``{name: info}``; without a teacher input, only ``ref_ridge_student``.
     """
     parts, _ = fold_inputs(trials, fold, normalisation=normalisation, face_normalisation=face_normalisation)
-    preds, info = {}, {}
-    preds["ref_ridge_student"], info["ref_ridge_student"] = ridge_fit_predict(parts, "x", alphas=alphas)
+    fits = {"ref_ridge_student": ridge_fit_predict(parts, "x", alphas=alphas)}
     first = trials[fold.train[0]]
     if first.get("face") is not None:
-        preds["ref_ridge_teacher"], info["ref_ridge_teacher"] = ridge_fit_predict(parts, "face", alphas=alphas)
+        fits["ref_ridge_teacher"] = ridge_fit_predict(parts, "face", alphas=alphas)
     elif first.get("frames") is not None:
         keys = fold.keys
         pixels = {} if pixels is None else pixels
@@ -163,19 +185,18 @@ def ridge_references(trials: dict[str, dict], fold, *, normalisation: str = "tra
         norm = fit_normalisers(pix, "px", fold.pool, face_normalisation,
                                unseen=fold.test if fold.calibration else ())
         fparts = {p: [dict(t, px=norm[t["key"]](pix[t["key"]]["px"])) for t in ts] for p, ts in parts.items()}
-        preds["ref_ridge_teacher"], info["ref_ridge_teacher"] = ridge_fit_predict(fparts, "px", alphas=alphas)
-    return preds, info
+        fits["ref_ridge_teacher"] = ridge_fit_predict(fparts, "px", alphas=alphas)
+    return RidgeFit({n: f.predictions for n, f in fits.items()}, {n: f.info for n, f in fits.items()})
 
 
 def reference_metrics(trials: dict[str, dict], fold: Fold, cfg: ExperimentConfig, *,
-                      pixels: dict | None = None) -> tuple[dict, dict]:
+                      pixels: dict | None = None) -> ReferenceScores:
     """Metrics of every reference on the fold's test trials, and the ridge models' chosen alphas.
     ``pixels``: a cache of the frames' pixel features shared by the folds (:func:`ridge_references`)."""
     refs = reference_predictions(trials, fold)
-    ridge, info = ridge_references(trials, fold, normalisation=cfg.normalisation,
-                                   face_normalisation=cfg.face_normalisation, crop=cfg.teacher.frame_size,
-                                   pixels=pixels)
-    refs.update(ridge)
+    ridge = ridge_references(trials, fold, normalisation=cfg.normalisation,
+                             face_normalisation=cfg.face_normalisation, crop=cfg.teacher.frame_size, pixels=pixels)
+    refs.update(ridge.predictions)
     metrics = {name: fold_metrics({k: (trials[k]["valence"], p[k]) for k in fold.test}) for name, p in refs.items()}
     latent = latent_metrics({k: trials[k] for k in fold.test}, refs)
-    return metrics, info, latent
+    return ReferenceScores(metrics, ridge.info, latent)

@@ -114,6 +114,7 @@ class _FoldSetup:
     progress: bool
     inputs_made: dict  # how the inputs were made: a checkpoint trained on other inputs is not resumed
     mean_valence: float  # of the training trials: every head starts there
+    all_trials: dict  # every trial of the data set by key, as read (raw inputs)
 
 
 def _new_model(model_cfg, mean_valence: float):
@@ -134,9 +135,27 @@ def _pool(setup: _FoldSetup) -> list[dict]:
     return setup.parts["train"] + setup.parts.get("unlabelled", []) + setup.parts.get("calibration", [])
 
 
+@dataclasses.dataclass(frozen=True)
+class _Trained:
+    """One trained model of a fold: what :func:`emokd.training.train.fit` did (``fit``) and its predictions
+    on the fold's test trials (trial key -> (n_steps,))."""
+
+    fit: object
+    predictions: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class _Teacher:
+    """Step 1's teacher: the model, the trial field it reads (``emb``, ``frames`` or ``face``), how it trained."""
+
+    model: object
+    field: str
+    trained: _Trained
+
+
 def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, seed: int, *, kd=None,
-                 knowledge=None, targets=None, pool: bool = False):
-    """Train one model of the fold, save ``<name>.pt``; returns its FitResult and its test predictions.
+                 knowledge=None, targets=None, pool: bool = False) -> _Trained:
+    """Train one model of the fold, save ``<name>.pt``; returns what it did and its test predictions.
     ``pool``: train on :func:`_pool` (the taught students) instead of the labelled training trials."""
     from .train import fit, predict, save_model
 
@@ -153,7 +172,7 @@ def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, see
               inputs=setup.inputs_made, checkpoint_every_s=CHECKPOINT_EVERY_S)
     save_model(model, cfg.teacher if name == "teacher" else cfg.student, setup.here / f"{name}.pt",
                extra={"best_epoch": res.best_epoch, "fold": setup.fold, "model": name})
-    return res, predict(model, sets["test"], device=setup.device)
+    return _Trained(res, predict(model, sets["test"], device=setup.device))
 
 
 def _students(cfg: ExperimentConfig) -> list[tuple[str, object]]:
@@ -175,17 +194,30 @@ def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dic
     return trials
 
 
-def finished_fold(out, fold: int, cfg: ExperimentConfig, data_id: str) -> tuple[dict | None, list[Path]]:
+@dataclasses.dataclass(frozen=True)
+class FinishedFold:
+    """A fold found in a run folder: its ``fold.json`` (None when there is none) and the model and
+    prediction files it lacks (``missing``; empty: the fold is complete)."""
+
+    result: dict | None
+    missing: list
+
+    @property
+    def complete(self) -> bool:
+        return self.result is not None and not self.missing
+
+
+def finished_fold(out, fold: int, cfg: ExperimentConfig, data_id: str) -> FinishedFold:
     """A fold's ``fold.json`` in the run folder ``out``, checked to be ``cfg``'s on the data ``data_id``,
     computed as this emokd computes it on ``cfg.device`` (:func:`check_compute`; EmokdError otherwise),
-    and its missing model and prediction files. (None, []) when there is no fold.json."""
+    and its missing model and prediction files."""
     done = fold_dir(out, fold) / "fold.json"
     if not done.is_file():
-        return None, []
+        return FinishedFold(None, [])
     result = read_json(done)
     check_same(done, result.get("config"), result.get("inputs"), as_json(cfg), data_id)
     check_compute(done, result.get("compute"), cfg)
-    return result, missing_outputs(out, [fold], model_names(cfg))
+    return FinishedFold(result, missing_outputs(out, [fold], model_names(cfg)))
 
 
 def check_compute(path, stored, cfg: ExperimentConfig) -> None:
@@ -205,8 +237,8 @@ def check_compute(path, stored, cfg: ExperimentConfig) -> None:
 
 
 def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: bool, progress: bool,
-           embeddings) -> tuple[_FoldSetup, dict]:
-    """What every model of the fold trains with, and every trial of the data set (``all_trials``)."""
+           embeddings) -> _FoldSetup:
+    """What every model of the fold trains with (and every trial of the data set, ``all_trials``)."""
     device = resolve_device(cfg.device)
     all_trials = _fold_trials(prepared_dir, cfg, device, embeddings)
     parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
@@ -214,13 +246,14 @@ def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: 
     setup = _FoldSetup(cfg, fold.fold, here, parts, device, resume, progress,
                        inputs_made={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
                                     "trs_folds": cfg.trs_folds, "compute": compute_record(device)},
-                       mean_valence=float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))))
-    return setup, all_trials
+                       mean_valence=float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))),
+                       all_trials=all_trials)
+    return setup
 
 
-def _teacher(setup: _FoldSetup):
+def _teacher(setup: _FoldSetup) -> _Teacher:
     """Step 1: the fold's teacher, on the frozen backbone's cached embeddings or on its own input
-    (frames, facial features). Returns (the model, its input field, (FitResult, test predictions))."""
+    (frames, facial features)."""
     import torch
 
     cfg = setup.cfg
@@ -228,7 +261,7 @@ def _teacher(setup: _FoldSetup):
     seed = _seed(cfg.seed, setup.fold, "teacher")
     torch.manual_seed(seed)
     teacher = _new_model(cfg.teacher, setup.mean_valence)
-    return teacher, field, _train_model(setup, "teacher", teacher, field, cfg.teacher_train, seed)
+    return _Teacher(teacher, field, _train_model(setup, "teacher", teacher, field, cfg.teacher_train, seed))
 
 
 def train_teacher(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress: bool = False,
@@ -251,8 +284,9 @@ def train_teacher(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progr
     here = fold_dir(out, fold.fold)
     here.mkdir(parents=True, exist_ok=True)
     with fold_threads():
-        setup, _ = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
-        _, _, (res, pred) = _teacher(setup)
+        setup = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
+        trained = _teacher(setup).trained
+    res, pred = trained.fit, trained.predictions
     test = {t["key"]: (t["valence"], pred[t["key"]]) for t in setup.parts["test"]}
     return {"fold": fold.fold, "best_val_ccc": res.best_val_ccc, "best_epoch": res.best_epoch,
             "epochs_run": res.epochs_run, "metrics": fold_metrics(test),
@@ -290,16 +324,19 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
     done = here / "fold.json"
     data_id = fingerprint_id(inputs if inputs is not None else data_fingerprint(prepared_dir, cfg.data_format))
     if resume and done.exists():
-        result, missing = finished_fold(out, fold.fold, cfg, data_id)
-        if not missing:
+        found = finished_fold(out, fold.fold, cfg, data_id)
+        if found.complete:
             log.info("fold %d: already done", fold.fold)
-            return result
-        log.warning("fold %d: %s missing: redone (from its checkpoints)", fold.fold, ", ".join(p.name for p in missing))
-    setup, all_trials = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
+            return found.result
+        log.warning("fold %d: %s missing: redone (from its checkpoints)", fold.fold,
+                    ", ".join(p.name for p in found.missing))
+    setup = _setup(prepared_dir, fold, cfg, here, resume, progress, embeddings)
+    all_trials = setup.all_trials
     parts, device = setup.parts, setup.device
-    trained = {}  # name -> (FitResult, test predictions), in training order
+    trained = {}  # name -> _Trained, in training order
     # 1. teacher
-    teacher, teacher_field, trained["teacher"] = _teacher(setup)
+    step1 = _teacher(setup)
+    teacher, teacher_field, trained["teacher"] = step1.model, step1.field, step1.trained
     # 2. knowledge (training, unlabelled, calibration and validation trials: never a test trial)
     pool = _pool(setup)
     knowledge = teacher_knowledge(freeze(teacher), teacher_field, here, pool + parts["validation"], cfg, device)
@@ -321,13 +358,13 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
         student.load_state_dict(init)
         trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd, pool=True, **how)
     if cfg.calibration:  # 6. the plain student on the new person's inputs standardised by its calibration trials
-        trained["student_calib_norm"] = (trained["student"][0],
-                                         _predict_calibrated(setup, all_trials, fold, models["student"]))
+        trained["student_calib_norm"] = _Trained(trained["student"].fit,
+                                                 _predict_calibrated(setup, all_trials, fold, models["student"]))
     result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
-              "best_epoch": {n: r.best_epoch for n, (r, _) in trained.items()},
-              "best_val_ccc": {n: r.best_val_ccc for n, (r, _) in trained.items()},
-              "epochs_run": {n: r.epochs_run for n, (r, _) in trained.items()}}
-    preds = {n: p for n, (_, p) in trained.items()}
+              "best_epoch": {n: t.fit.best_epoch for n, t in trained.items()},
+              "best_val_ccc": {n: t.fit.best_val_ccc for n, t in trained.items()},
+              "epochs_run": {n: t.fit.epochs_run for n, t in trained.items()}}
+    preds = {n: t.predictions for n, t in trained.items()}
     if cfg.kd_select:  # the KD weight chosen on validation CCC only (ties: the smaller weight)
         val = {w: result["best_val_ccc"][_kd_model(cfg, w)] for w in cfg.kd_select}
         chosen = max(sorted(val), key=lambda w: val[w])

@@ -45,7 +45,8 @@ def test_ridge_references_against_sklearn_by_hand(how):
     trials = _trials()
     fold = make_folds({k: t["subject"] for k, t in trials.items()}, "loso", seed=0)[1]
     alphas = (0.1, 10.0, 1e3, 1e5)
-    preds, info = ridge_references(trials, fold, normalisation=how, face_normalisation=how, alphas=alphas)
+    fit = ridge_references(trials, fold, normalisation=how, face_normalisation=how, alphas=alphas)
+    preds, info = fit.predictions, fit.info
     parts, _ = fold_inputs(trials, fold, normalisation=how, face_normalisation=how)
     for name, field in (("ref_ridge_student", "x"), ("ref_ridge_teacher", "face")):
         xs = {p: np.concatenate([t[field] for t in parts[p]]).astype(np.float64) for p in parts}
@@ -65,9 +66,9 @@ def test_ridge_references_against_sklearn_by_hand(how):
 def test_ridge_never_reads_test_labels():
     trials = _trials()
     fold = make_folds({k: t["subject"] for k, t in trials.items()}, "loso", seed=0)[0]
-    a, _ = ridge_references(trials, fold)
+    a = ridge_references(trials, fold).predictions
     relabelled = {k: dict(t, valence=t["valence"] * 0 + 5) if k in fold.test else t for k, t in trials.items()}
-    b, _ = ridge_references(relabelled, fold)
+    b = ridge_references(relabelled, fold).predictions
     for name in a:
         for k in fold.test:
             np.testing.assert_array_equal(a[name][k], b[name][k])
@@ -88,13 +89,14 @@ def test_frame_features_and_a_frame_teacher_reference():
         del t["face"]
         t["frames"] = rng.integers(0, 256, size=(len(t["valence"]), 2, 48, 48), dtype=np.uint8)
     fold = make_folds({k: t["subject"] for k, t in trials.items()}, "loso", seed=0)[0]
-    preds, info = ridge_references(trials, fold)
+    fit = ridge_references(trials, fold)
+    preds, info = fit.predictions, fit.info
     assert set(preds) == {"ref_ridge_student", "ref_ridge_teacher"} and info["ref_ridge_teacher"]["alpha"] in ALPHAS
     # a pixel cache shared by the folds: each trial's features computed once, the same references
     cache, folds = {}, make_folds({k: t["subject"] for k, t in trials.items()}, "loso", seed=0)
     for f in folds:
-        cached, cinfo = ridge_references(trials, f, pixels=cache)
-        plain, pinfo = ridge_references(trials, f)
+        c, p = ridge_references(trials, f, pixels=cache), ridge_references(trials, f)
+        cached, cinfo, plain, pinfo = c.predictions, c.info, p.predictions, p.info
         assert cinfo == pinfo
         for name in plain:
             for k in f.test:

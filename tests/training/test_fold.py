@@ -124,7 +124,7 @@ def test_each_hand_over_changes_only_its_target(four_trials, tmp_path, monkeypat
 
 def _predict_windows(sets, prep, fold, cfg, here):
     w = cfg.student_train
-    trials = fold_module._pool(fold_module._setup(prep, fold, cfg, here, True, False, None)[0])
+    trials = fold_module._pool(fold_module._setup(prep, fold, cfg, here, True, False, None))
     for name, field in (("teacher", "emb" if cfg.teacher_reads_embeddings else cfg.teacher_input), ("student", "x")):
         model, _ = train_module.load_model(here / f"{name}.pt")
         sets[name] = train_module.window_predictions(
