@@ -221,7 +221,9 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     numbers = [f.fold for f in all_folds]
     if only is not None and (unknown := sorted(set(only) - set(numbers))):
         left = f" (left out: {plan.to_json()})" if plan.left_out else ""
-        raise EmokdError(f"folds {unknown}: no such fold; this {cfg.protocol} run has folds {numbers}{left}")
+        span = (f"{numbers[0]}-{numbers[-1]}" if numbers == list(range(numbers[0], numbers[-1] + 1))
+                else ", ".join(map(str, numbers)))
+        raise EmokdError(f"folds {unknown}: no such fold; this {cfg.protocol} run has folds {span}{left}")
     records = read_fold_records(fold_records, cfg, data) if fold_records is not None else {}
     if unknown := sorted(set(records) - set(numbers)):
         raise EmokdError(f"fold records {fold_records}: folds {unknown} are not folds of this {cfg.protocol} run")
