@@ -29,7 +29,7 @@ listed before it (``tests/test_layers.py`` checks it):
   -> KD students), ``pretraining`` (the face backbone, pretrained once on identities of no data set)
 - ``evaluation``  ``experiment`` (every fold), ``linear`` (ridge references), ``stats``,
   ``selection`` (a training budget chosen on validation logs), ``report``, ``collection`` (runs
-  compared), ``cluster`` (folds on Dask)
+  compared), ``comparators`` (published numbers beside ours), ``cluster`` (folds on Dask)
 - ``saliency``    ``attribution``, ``aggregation``, ``run`` (the saliency of a run), ``figures``,
   ``explorer``
 - ``teaching``    ``book`` (what the chapters share), ``exercises``, ``playgrounds``,

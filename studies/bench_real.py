@@ -377,6 +377,14 @@ DIAG_FORMAT = {"gain_teacher_spearman": "+.2f", "gain_shortfall_spearman": "+.2f
                "best_epoch_student": ".1f", "best_epoch_kd": ".1f"}
 
 
+#: the study's other reports, linked from the top of the README where they exist (file, what it holds)
+BESIDE = (("emg_controls.md", "how much of the EEG's valence is the face's muscles: ridge band and channel "
+                              "ablations, `studies/emg_controls.py`"),
+          ("comparators.md", "published numbers on the same labels beside ours, each with where it was read, "
+                             "`studies/comparators.py`"),
+          ("reanalysis.md", "the re-analysis of issue 34, `studies/reanalysis.py`"))
+
+
 def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     from emokd.evaluation import collection
     from emokd.evaluation.stats import holm
@@ -394,6 +402,9 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
              "points on the same test trials: the constant 0, the training mean (both CCC 0 by definition) "
              "and each test trial's own mean, an oracle that reads the test labels. RMSE and PCC are in each "
              "run's `results.md`.", ""]
+    beside = [f"[`{name}`]({name}) ({what})" for name, what in BESIDE if (RESULTS / name).is_file()]
+    if beside:
+        lines += ["Beside the runs: " + "; ".join(beside) + ".", ""]
     study = collection.load_runs(RESULTS)  # every finished run, its configuration read from its results
     glance = collection.markdown_summary(study)
     if glance:
