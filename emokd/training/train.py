@@ -155,7 +155,7 @@ def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
 def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: TrainConfig, *, seed: int,
         device="cpu", kd: KDConfig | None = None, log_path=None, checkpoint_path=None, resume: bool = False,
         progress: bool = False, desc: str = "", on_epoch_end=None, inputs: dict | None = None,
-        checkpoint_every_s: float = 0.0) -> FitResult:
+        checkpoint_every_s: float = 0.0, objective=None) -> FitResult:
     """Train ``model`` in place; the best epoch's weights are loaded at the end.
 
     Parameters
@@ -186,9 +186,18 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         JSON-ready description of how the inputs were made (e.g. their
         normalisation); part of the checkpoint's identity, so a checkpoint trained
         on other inputs is not resumed.
+    objective : callable, optional
+        Your own loss instead of :func:`emokd.nn.losses.kd_objective`, called as
+        ``objective(pred, target, student_features, teacher_features, mask, kd_weight)`` with
+        pred (B, W, 1), target and mask (B, W), the features (B, W, C) (``teacher_features``
+        None without knowledge), returning the loss (a scalar tensor) or ``(loss, terms)``
+        like ``kd_objective``: a reader's objective trains in emokd's loop (chapter 05). Not
+        with withheld labels or target traces (those need ``kd_objective``'s arguments).
     """
     device = torch.device(device)
     torch.manual_seed(seed)
+    if objective is not None and (train_set.has_unlabelled or train_set.targets is not None):
+        raise EmokdError(f"{desc}: a custom objective cannot train on withheld labels or target traces")
     state = _Training.start(model, train_set, cfg, seed=seed, device=device, kd=kd, inputs=inputs, desc=desc)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         state.resume_from(checkpoint_path)
@@ -204,7 +213,8 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
             stopped = "early_stop"
             break
         t0 = time.perf_counter()
-        means = _train_epoch(state, train_set, cfg, device, kd_weight=kd_weight, feature_loss=feature_loss)
+        means = _train_epoch(state, train_set, cfg, device, kd_weight=kd_weight, feature_loss=feature_loss,
+                             objective=objective)
         val_ccc = evaluate_ccc(state.model, val_set, device=device)
         if not np.isfinite(val_ccc):
             val_ccc = -1.0  # a constant prediction: worse than anything useful
@@ -334,7 +344,7 @@ class _Training:
 
 
 def _train_epoch(state: _Training, train_set: WindowSet, cfg: TrainConfig, device, *, kd_weight: float,
-                 feature_loss: str) -> dict[str, float]:
+                 feature_loss: str, objective=None) -> dict[str, float]:
     """One epoch over (a fresh random share of) the training windows; the mean of each loss term."""
     state.model.train()
     if state.projection is not None:
@@ -348,9 +358,13 @@ def _train_epoch(state: _Training, train_set: WindowSet, cfg: TrainConfig, devic
         pred, feats = state.model(b["x"])  # (B, W, 1), (B, W, C)
         if state.projection is not None:
             feats = state.projection(feats)
-        loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
-                                   kd_weight=kd_weight, feature_loss=feature_loss,
-                                   labelled=b.get("labelled"), teacher_output=b.get("target"))
+        if objective is None:
+            loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
+                                       kd_weight=kd_weight, feature_loss=feature_loss,
+                                       labelled=b.get("labelled"), teacher_output=b.get("target"))
+        else:  # a reader's own objective
+            out = objective(pred, b["y"], feats, b.get("knowledge"), b["mask"], kd_weight)
+            loss, terms = out if isinstance(out, tuple) else (out, {"total": float(out.detach())})
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:

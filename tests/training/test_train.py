@@ -321,3 +321,27 @@ def test_cuda_training_follows_the_cpu_and_its_checkpoint_resumes_on_the_cpu(tmp
     res = fit(m, tr, va, cfg, seed=0, device="cpu", checkpoint_path=tmp_path / "cuda.ckpt", resume=True)
     assert res.epochs_run == 3
     np.testing.assert_allclose(predict(m, va)["T0"], results["cuda"][1], atol=1e-5)
+
+
+def test_a_readers_objective_trains_in_emokds_loop():
+    """fit(objective=...) takes a hand-written loss with the exercise's signature (chapter 05): written as
+    emokd's kd_objective computes it, it trains the same model to the last digit; another loss trains
+    another model."""
+    from emokd.nn.losses import ccc_loss, feature_distance
+
+    def mine(pred, target, student_features, teacher_features, mask, kd_weight):
+        return ccc_loss(pred, target, mask) + kd_weight * feature_distance(teacher_features, student_features, mask)
+
+    tr, va = _sets()
+    teacher = _model(5)
+    teacher.eval()
+    tr_kd, va = _sets(knowledge=extract_knowledge(teacher, tr))
+    out = {}
+    for name, objective in (("emokd", None), ("mine", mine), ("ccc only", lambda p, t, s, h, m, w: ccc_loss(p, t, m))):
+        model = _model()
+        res = fit(model, tr_kd, va, dataclasses.replace(CFG, max_epochs=2), seed=0, kd=KDConfig(kd_weight=2.0),
+                  objective=objective)
+        out[name] = ([h["val_ccc"] for h in res.history], [p.detach().clone() for p in model.parameters()])
+    assert out["emokd"][0] == out["mine"][0]
+    assert all(torch.equal(a, b) for a, b in zip(out["emokd"][1], out["mine"][1]))
+    assert not all(torch.equal(a, b) for a, b in zip(out["emokd"][1], out["ccc only"][1]))
