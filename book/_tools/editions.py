@@ -40,8 +40,8 @@ ROOT = setup_cells.ROOT
 TAG = "solution"
 #: what may not remain in a student notebook (a solution directive, gated or not)
 SOLUTION_DIRECTIVE = re.compile(r"\{solution(-start|-end)?\}")
-#: read by the chapters at the book's root, linked into each edition
-LINKED = ("results", "benchmarks", "emokd-runs")
+#: read by the chapters at the book's root (grading: chapter 10 reads the assignment's points), linked into each edition
+LINKED = ("results", "benchmarks", "emokd-runs", "grading")
 EDITIONS = ("student", "instructor")
 
 

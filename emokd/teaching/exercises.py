@@ -24,19 +24,50 @@ Two modes, so that one notebook serves both editions of the book:
   answer gets the diagnosis. The student edition builds with the starters unfilled.
 - ``check_x(fn, strict=True)`` raises :class:`ExerciseError` unless the function passes.
   The solution cells of the instructor edition use it, so a wrong solution fails the build.
+
+Every check also asks whether the work is the student's own: a function that only calls, or
+returns, emokd's implementation of the thing being exercised (``return metrics.ccc(y_true,
+y_pred)``, ``ccc = emokd.core.metrics.ccc``, the same under another name or through any
+wrapper, or a verbatim copy of emokd's code) is "flagged", not passed, and names the function it
+ran. The check does not read the student's source: while it calls the student's function it
+watches (``sys.setprofile``) which functions run, and flags any whose code is, or is a copy of,
+one of the implementations the exercise asks the student to write (``OWN_IMPLEMENTATIONS``).
+What the exercise allows stays allowed (the KD objective may take its CCC term from
+``emokd.nn.losses.ccc_loss``). The autograder (``book/_tools/grading.py``, nbgrader) gives a
+flagged exercise no points.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import dis
+import importlib
+import inspect
+import sys
+import threading
+import types
+
 import numpy as np
 from ..core.constants import BANDS
 from ..core.metrics import ccc
 from ..signal.bandpower import band_power
 
-__all__ = ["ExerciseError", "Verdict", "check_band_power", "check_ccc", "check_ccc_loss",
+__all__ = ["OWN_IMPLEMENTATIONS", "ExerciseError", "Verdict", "check_band_power", "check_ccc", "check_ccc_loss",
            "check_kd_objective", "check_loso_folds"]
+
+#: what each exercise asks the student to write, as emokd implements it (a function, or a module whose every
+#: function counts): a submission during whose check one of these runs is flagged. Keyed by the exercise's
+#: name in its Verdict; ``(names, what stays allowed)``.
+OWN_IMPLEMENTATIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "CCC": (("emokd.core.metrics.ccc", "emokd.nn.losses.batch_ccc"), "numpy"),
+    "masked 1 - CCC loss": (("emokd.nn.losses.batch_ccc", "emokd.nn.losses.ccc_loss"), "torch operations"),
+    "KD objective": (("emokd.nn.losses.kd_objective", "emokd.nn.losses.feature_distance"),
+                     "emokd.nn.losses.ccc_loss for the first term, as the exercise says"),
+    "LOSO split": (("emokd.training.datasets.make_folds", "emokd.training.datasets._split_train_val"),
+                   "emokd.training.datasets.Fold to hold a fold"),
+    "relative band power": (("emokd.signal.bandpower",), "scipy.signal.welch and scipy.integrate.simpson"),
+}
 
 
 class ExerciseError(AssertionError):
@@ -45,7 +76,8 @@ class ExerciseError(AssertionError):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one check: ``status`` is "passed", "failed" or "not implemented"."""
+    """The outcome of one check: ``status`` is "passed", "failed", "not implemented" or "flagged" (it
+    ran emokd's own implementation of the exercise: see the module's docstring)."""
 
     exercise: str
     status: str
@@ -59,7 +91,7 @@ class Verdict:
         return self.passed
 
     def __repr__(self) -> str:  # what a notebook shows when the check is a cell's last line
-        mark = {"passed": "✔", "failed": "✘", "not implemented": "…"}[self.status]
+        mark = {"passed": "✔", "failed": "✘", "not implemented": "…", "flagged": "⚑"}[self.status]
         return f"{mark} {self.exercise}: {self.message}"
 
     __str__ = __repr__
@@ -90,15 +122,110 @@ def _call(fn, *args, what: str = ""):
     return out
 
 
-def _verdict(exercise: str, name: str, body, fn, strict: bool) -> Verdict:
+# ------------------------------------------------------------- own work
+
+def _resolve(dotted: str) -> list:
+    """The functions a dotted name stands for: one function, or every function a module defines."""
+    module, _, attr = dotted.rpartition(".")
     try:
-        body(fn)
+        obj = importlib.import_module(dotted)
+    except ImportError:
+        obj = getattr(importlib.import_module(module), attr)
+    if isinstance(obj, types.ModuleType):
+        return [f for f in vars(obj).values() if inspect.isfunction(f) and f.__module__ == obj.__name__]
+    return [inspect.unwrap(obj)]
+
+
+def _signature(code: types.CodeType):
+    """A code object without its place, docstring and comments: equal for a verbatim copy of a function
+    (whatever its file, line numbers or docstring), different as soon as one name or operation differs.
+    Its instructions by name and argument, jump offsets left out and the compiler's two ways of reading an
+    attribute made one (the same source can compile to either)."""
+    ops = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("CACHE", "NOP", "RESUME", "PRECALL", "EXTENDED_ARG"):
+            continue
+        name = {"LOAD_METHOD": "LOAD_ATTR", "CALL_METHOD": "CALL"}.get(ins.opname, ins.opname)
+        arg = None if "JUMP" in name or ins.opcode in dis.hasjrel or ins.opcode in dis.hasjabs else ins.argval
+        if isinstance(arg, types.CodeType):
+            arg = _signature(arg)
+        elif isinstance(arg, str) and ins.opname == "LOAD_CONST" and ins.offset == 0:
+            arg = None
+        ops.append((name, repr(arg) if not isinstance(arg, tuple) else arg))
+    return tuple(ops), code.co_varnames, code.co_argcount
+
+
+class _Watched:
+    """The student's function, called with a profiler that notes every function of ``own`` that runs
+    (or a verbatim copy of one); ``hits`` names them. Only the student's calls are watched: the check's
+    own use of emokd's functions, outside them, is not."""
+
+    def __init__(self, fn, exercise: str):
+        self.fn, self.hits, self.tampered = fn, [], False
+        names, self.allowed = OWN_IMPLEMENTATIONS.get(exercise, ((), ""))
+        self.codes: dict = {}
+        for dotted in names:
+            for f in _resolve(dotted):
+                self.codes[f.__code__] = f"{f.__module__}.{f.__qualname__}"
+        self.copies = {_signature(c): name for c, name in self.codes.items()}
+        self.seen: dict = {}
+        self.hook = self._hook  # one bound method, to know it again in sys.getprofile()
+
+    def _hook(self, frame, event, arg):
+        if event != "call":
+            return
+        code = frame.f_code
+        name = self.seen.get(code, False)
+        if name is False:
+            name = self.codes.get(code) or self.copies.get(_signature(code))
+            if name and code not in self.codes:
+                name += " (a copy of its code)"
+            self.seen[code] = name
+        if name and name not in self.hits:
+            self.hits.append(name)
+
+    def __call__(self, *args):
+        before, before_threads = sys.getprofile(), threading.getprofile()
+        sys.setprofile(self.hook)
+        threading.setprofile(self.hook)
+        try:
+            out = self.fn(*args)
+            if isinstance(out, types.GeneratorType):  # a generator's body runs when it is read: read it here
+                out = list(out)
+            return out
+        finally:
+            if sys.getprofile() is not self.hook:
+                self.tampered = True
+            sys.setprofile(before)
+            threading.setprofile(before_threads)
+
+
+def _flag(exercise: str, name: str, watched: _Watched) -> Verdict | None:
+    if watched.hits:
+        return Verdict(exercise, "flagged",
+                       f"not your own work: `{name}` runs emokd's own implementation "
+                       f"({', '.join(watched.hits)}), the function the check compares with. The exercise is "
+                       f"to write it yourself (allowed: {watched.allowed}); a graded exercise gets no points "
+                       "for it.")
+    if watched.tampered:
+        return Verdict(exercise, "flagged",
+                       f"`{name}` switched off the profiler with which the check sees which functions it runs "
+                       "(sys.setprofile); a graded exercise gets no points for it.")
+    return None
+
+
+def _verdict(exercise: str, name: str, body, fn, strict: bool) -> Verdict:
+    watched = _Watched(fn, exercise)
+    try:
+        body(watched)
         v = Verdict(exercise, "passed", "correct: it agrees with emokd on every test case.")
     except _NotYet:
         v = Verdict(exercise, "not implemented",
                     f"not implemented yet: replace the `...` in `{name}` with your code, then run the cell again.")
     except _Wrong as err:
         v = Verdict(exercise, "failed", str(err))
+    flagged = _flag(exercise, name, watched)  # a Verdict is falsy unless passed: no `or` here
+    v = v if flagged is None else flagged
     if strict and not v.passed:
         raise ExerciseError(repr(v))
     return v
