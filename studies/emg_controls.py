@@ -66,7 +66,7 @@ def ablation(data_dir, normalisation: str) -> dict:
     folds = make_folds({k: t["subject"] for k, t in trials.items()}, "loso", seed=0)
     per = {name: {"per_trial": {}, "concatenated": {}} for name in subsets()}
     for f in folds:
-        parts, _ = fold_inputs(trials, f, normalisation=normalisation, face_normalisation=normalisation)
+        parts = fold_inputs(trials, f, normalisation=normalisation, face_normalisation=normalisation).parts
         subject = str(trials[f.test[0]]["subject"])
         for name, cols in subsets().items():
             sub = {p: [dict(t, xs=t["x"][:, cols]) for t in ts] for p, ts in parts.items()}

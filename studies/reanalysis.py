@@ -163,7 +163,7 @@ def ridge_chance(data_dir: Path, n_permutations: int = 200, seed: int = 0) -> di
     def score(tr) -> dict:
         acc = {"concatenated": [], "per_trial": []}
         for f in folds:
-            parts, _ = fold_inputs(tr, f, normalisation="subject", face_normalisation="subject")
+            parts = fold_inputs(tr, f, normalisation="subject", face_normalisation="subject").parts
             preds = ridge_fit_predict(parts, "x").predictions
             m = fold_metrics({k: (tr[k]["valence"], preds[k]) for k in f.test})
             for s in acc:

@@ -170,7 +170,7 @@ def ridge_references(trials: dict[str, dict], fold, *, normalisation: str = "tra
     Returns a :class:`RidgeFit` whose ``predictions`` are ``{name: {test key: (n_steps,) float32}}`` and
     ``info`` ``{name: info}``; without a teacher input, only ``ref_ridge_student``.
     """
-    parts, _ = fold_inputs(trials, fold, normalisation=normalisation, face_normalisation=face_normalisation)
+    parts = fold_inputs(trials, fold, normalisation=normalisation, face_normalisation=face_normalisation).parts
     fits = {"ref_ridge_student": ridge_fit_predict(parts, "x", alphas=alphas)}
     first = trials[fold.train[0]]
     if first.get("face") is not None:

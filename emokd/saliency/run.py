@@ -220,7 +220,7 @@ def _test_inputs(run, fold, trials: dict, cfg) -> list[dict]:
     missing = [k for k in fold.train + fold.validation + fold.test if k not in trials]
     if missing:
         raise EmokdError(f"{run.where}: fold {fold.fold} names trials {missing} that {run.data_dir} does not have")
-    parts, _ = fold_inputs(trials, fold, normalisation=cfg.normalisation, face_normalisation=cfg.face_normalisation)
+    parts = fold_inputs(trials, fold, normalisation=cfg.normalisation, face_normalisation=cfg.face_normalisation).parts
     return parts["test"]
 
 

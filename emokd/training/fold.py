@@ -241,8 +241,8 @@ def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: 
     """What every model of the fold trains with (and every trial of the data set, ``all_trials``)."""
     device = resolve_device(cfg.device)
     all_trials = _fold_trials(prepared_dir, cfg, device, embeddings)
-    parts, _ = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
-                           face_normalisation=cfg.face_normalisation)
+    parts = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
+                        face_normalisation=cfg.face_normalisation).parts
     setup = _FoldSetup(cfg, fold.fold, here, parts, device, resume, progress,
                        inputs_made={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
                                     "trs_folds": cfg.trs_folds, "compute": compute_record(device)},

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .datasets import Fold, fit_normalisers, student_inputs
@@ -46,8 +48,19 @@ def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True)
     return trials
 
 
+@dataclass(frozen=True)
+class FoldInputs:
+    """A fold's partitions with normalised inputs (``parts``: ``"train" | "validation" | "test"`` (and
+    ``"unlabelled"``, ``"calibration"`` when the fold has them) -> [trial, ...]) and the student's
+    normaliser (``normaliser``: a :class:`~emokd.training.datasets.Normaliser` under ``train``, else the
+    dict trial key -> normalising function)."""
+
+    parts: dict
+    normaliser: object
+
+
 def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "train",
-                face_normalisation: str = "train") -> tuple[dict[str, list[dict]], object]:
+                face_normalisation: str = "train") -> FoldInputs:
     """The fold's partitions with normalised inputs, and the student's normaliser.
 
     A fold with ``unlabelled`` or ``calibration`` trials (:mod:`emokd.training.regimes`) has those
@@ -62,10 +75,10 @@ def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "tr
     the statistics of the fold's training trials only, validation and test trials
     transformed with them; ``"subject"`` with each subject's own statistics over
     all its trials (the test subject's too: a calibration on its unlabelled
-    recordings); ``"none"`` leaves them as they are. Returns ``{"train" |
-    "validation" | "test": [trial, ...]}`` (copies; ``x``, ``face`` normalised) and,
-    for ``"train"``, the :class:`~emokd.training.datasets.Normaliser` of ``x`` (otherwise the dict trial key
-    -> normalising function).
+    recordings); ``"none"`` leaves them as they are. Returns a :class:`FoldInputs`:
+    ``parts``, ``{"train" | "validation" | "test": [trial, ...]}`` (copies; ``x``, ``face`` normalised),
+    and ``normaliser``, for ``"train"`` the :class:`~emokd.training.datasets.Normaliser` of ``x``
+    (otherwise the dict trial key -> normalising function).
     """
     fold_trials = {k: trials[k] for k in fold.keys}
     # a new person's evaluation trials enter no statistics when its calibration trials stand for it
@@ -87,7 +100,7 @@ def fold_inputs(trials: dict[str, dict], fold: Fold, *, normalisation: str = "tr
     for name in ("unlabelled", "calibration"):
         if keys := getattr(fold, name):
             parts[name] = [inputs(k, labelled=False) for k in keys]
-    return parts, (norm[fold.train[0]] if normalisation == "train" else norm)
+    return FoldInputs(parts, norm[fold.train[0]] if normalisation == "train" else norm)
 
 
 def reference_predictions(trials: dict[str, dict], fold: Fold) -> dict[str, dict[str, np.ndarray]]:

@@ -47,7 +47,7 @@ def test_ridge_references_against_sklearn_by_hand(how):
     alphas = (0.1, 10.0, 1e3, 1e5)
     fit = ridge_references(trials, fold, normalisation=how, face_normalisation=how, alphas=alphas)
     preds, info = fit.predictions, fit.info
-    parts, _ = fold_inputs(trials, fold, normalisation=how, face_normalisation=how)
+    parts = fold_inputs(trials, fold, normalisation=how, face_normalisation=how).parts
     for name, field in (("ref_ridge_student", "x"), ("ref_ridge_teacher", "face")):
         xs = {p: np.concatenate([t[field] for t in parts[p]]).astype(np.float64) for p in parts}
         ys = {p: np.concatenate([t["valence"] for t in parts[p]]).astype(np.float64) for p in parts}

@@ -135,13 +135,14 @@ def test_normalisation_from_training_trials_only():
     trials = {k: {"key": k, "subject": s, "valence": np.zeros(10), "x": rng.normal(size=(10, 192)) + s}
               for k, s in subject_of.items()}
     fold = make_folds(subject_of, "loso", seed=0)[1]
-    parts, norm = fold_inputs(trials, fold)
+    inputs = fold_inputs(trials, fold)
+    parts, norm = inputs.parts, inputs.normaliser
     train_x = np.concatenate([trials[k]["x"] for k in fold.train])
     np.testing.assert_allclose(norm.mean, train_x.mean(0))
     np.testing.assert_allclose(norm.std, train_x.std(0))
     # changing validation and test trials changes nothing about the statistics
     changed = {k: dict(t, x=t["x"] * 100 + 7) if k not in fold.train else t for k, t in trials.items()}
-    _, norm2 = fold_inputs(changed, fold)
+    norm2 = fold_inputs(changed, fold).normaliser
     np.testing.assert_array_equal(norm.mean, norm2.mean)
     np.testing.assert_allclose(np.concatenate([t["x"] for t in parts["train"]]).mean(0), 0, atol=1e-5)
     assert Normaliser.fit([np.ones((4, 2))]).std.tolist() == [1.0, 1.0]  # constant features stay finite
@@ -163,9 +164,9 @@ def _inputs(parts, field="x"):
 def test_normalisation_never_reads_labels(how):
     subject_of, trials = _feature_trials()
     fold = make_folds(subject_of, "loso", seed=0)[2]
-    parts, _ = fold_inputs(trials, fold, normalisation=how, face_normalisation=how)
+    parts = fold_inputs(trials, fold, normalisation=how, face_normalisation=how).parts
     relabelled = {k: dict(t, valence=t["valence"] * -3 + 1) for k, t in trials.items()}
-    parts2, _ = fold_inputs(relabelled, fold, normalisation=how, face_normalisation=how)
+    parts2 = fold_inputs(relabelled, fold, normalisation=how, face_normalisation=how).parts
     for field in ("x", "face"):
         a, b = _inputs(parts, field), _inputs(parts2, field)
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
@@ -178,8 +179,8 @@ def test_train_normalisation_never_reads_the_test_subject():
     changed = {k: dict(t, x=t["x"] * 50 - 9, face=t["face"] + 4) if k in fold.test else t
                for k, t in trials.items()}
     for how in ("train", "subject"):
-        a = _inputs(fold_inputs(trials, fold, normalisation=how, face_normalisation=how)[0])
-        b = _inputs(fold_inputs(changed, fold, normalisation=how, face_normalisation=how)[0])
+        a = _inputs(fold_inputs(trials, fold, normalisation=how, face_normalisation=how).parts)
+        b = _inputs(fold_inputs(changed, fold, normalisation=how, face_normalisation=how).parts)
         for k in fold.train + fold.validation:
             np.testing.assert_array_equal(a[k], b[k])
         assert not np.array_equal(a[fold.test[0]], b[fold.test[0]]) or how == "subject"
@@ -188,7 +189,8 @@ def test_train_normalisation_never_reads_the_test_subject():
 def test_subject_normalisation_by_a_plain_loop():
     subject_of, trials = _feature_trials()
     fold = make_folds(subject_of, "loso", seed=0)[1]
-    parts, norms = fold_inputs(trials, fold, normalisation="subject", face_normalisation="subject")
+    inputs = fold_inputs(trials, fold, normalisation="subject", face_normalisation="subject")
+    parts, norms = inputs.parts, inputs.normaliser
     got, got_face = _inputs(parts), _inputs(parts, "face")
     for s in sorted(set(subject_of.values())):
         keys = [k for k in sorted(trials) if trials[k]["subject"] == s]
@@ -201,7 +203,7 @@ def test_subject_normalisation_by_a_plain_loop():
             z = np.concatenate([out[k] for k in keys])
             np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
             np.testing.assert_allclose(z.std(0), 1, atol=1e-5)
-    none, _ = fold_inputs(trials, fold, normalisation="none", face_normalisation="train")
+    none = fold_inputs(trials, fold, normalisation="none", face_normalisation="train").parts
     for k, x in _inputs(none).items():
         np.testing.assert_array_equal(x, trials[k]["x"].astype(np.float32))
     with pytest.raises(EmokdError, match="'zscore'"):

@@ -59,7 +59,8 @@ def test_load_trials_of_an_empty_prepared_folder_is_refused(smoke_prepared, tmp_
 
 def test_train_normalisation_uses_the_training_pool_only():
     trials = _trials()
-    parts, norm = fold_inputs(trials, FOLD)
+    inputs = fold_inputs(trials, FOLD)
+    parts, norm = inputs.parts, inputs.normaliser
     assert {k: [t["key"] for t in v] for k, v in parts.items()} == {"train": list(FOLD.train),
                                                                     "validation": list(FOLD.validation),
                                                                     "test": list(FOLD.test)}
@@ -81,20 +82,22 @@ def test_train_normalisation_uses_the_training_pool_only():
 
 def test_subject_and_no_normalisation():
     trials = _trials()
-    parts, per = fold_inputs(trials, FOLD, normalisation="subject", face_normalisation="none")
+    inputs = fold_inputs(trials, FOLD, normalisation="subject", face_normalisation="none")
+    parts, per = inputs.parts, inputs.normaliser
     for t in parts["test"]:  # the test subject with its own statistics: a calibration on its recordings
         mean, sd = _z([trials[k]["x"] for k in ("S3_T4", "S3_T5")])
         np.testing.assert_allclose(t["x"], (trials[t["key"]]["x"] - mean) / sd, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(t["face"], trials[t["key"]]["face"])
     assert set(per) == set(FOLD.keys)  # with "subject": one normalising function per trial
-    parts, _ = fold_inputs(trials, FOLD, normalisation="none")
+    parts = fold_inputs(trials, FOLD, normalisation="none").parts
     np.testing.assert_array_equal(parts["validation"][0]["x"], trials["S2_T3"]["x"])
 
 
 def test_withheld_labels_are_nan_and_the_pool_includes_the_unlabelled_trials():
     trials = _trials()
     fold = Fold(0, train=("S1_T0",), validation=("S2_T3",), test=("S3_T4", "S3_T5"), unlabelled=("S1_T1", "S2_T2"))
-    parts, norm = fold_inputs(trials, fold)
+    inputs = fold_inputs(trials, fold)
+    parts, norm = inputs.parts, inputs.normaliser
     assert [t["key"] for t in parts["unlabelled"]] == ["S1_T1", "S2_T2"]
     for t in parts["unlabelled"]:
         assert t["labelled"] is False and len(t["valence"]) == len(trials[t["key"]]["valence"])
@@ -109,7 +112,7 @@ def test_calibration_trials_alone_stand_for_the_new_person():
     trials = _trials()
     fold = Fold(0, train=("S1_T0", "S1_T1", "S2_T2"), validation=("S2_T3",), test=("S3_T5",),
                 calibration=("S3_T4",))
-    parts, _ = fold_inputs(trials, fold, normalisation="subject")
+    parts = fold_inputs(trials, fold, normalisation="subject").parts
     mean, sd = _z([trials["S3_T4"]["x"]])  # not the evaluation trial's own statistics
     np.testing.assert_allclose(parts["test"][0]["x"], (trials["S3_T5"]["x"] - mean) / sd, rtol=1e-5, atol=1e-5)
     assert np.isnan(parts["calibration"][0]["valence"]).all() and parts["calibration"][0]["labelled"] is False

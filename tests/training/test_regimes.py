@@ -63,7 +63,7 @@ def test_withheld_labels_are_nan_and_never_enter_the_statistics():
     trials = _trials()
     cfg = experiment_config("book", "loso", 0, labelled_fraction=0.25, calibration=0.5)
     fold = plan_folds(SUBJECT_OF, cfg).folds[0]
-    parts, _ = fold_inputs(trials, fold, normalisation="subject")
+    parts = fold_inputs(trials, fold, normalisation="subject").parts
     for name in ("unlabelled", "calibration"):
         assert parts[name] and all(np.isnan(t["valence"]).all() and t["labelled"] is False for t in parts[name])
     for name in ("train", "validation", "test"):
@@ -75,7 +75,8 @@ def test_withheld_labels_are_nan_and_never_enter_the_statistics():
         assert np.allclose(got[k], (trials[k]["x"] - cal.mean(0)) / cal.std(0), atol=1e-5)
     # `train` statistics: the training pool (labelled and not), whatever share is labelled
     pool = np.concatenate([trials[k]["x"] for k in sorted(fold.train + fold.unlabelled)]).astype(np.float64)
-    parts, norm = fold_inputs(trials, fold, normalisation="train")
+    inputs = fold_inputs(trials, fold, normalisation="train")
+    parts, norm = inputs.parts, inputs.normaliser
     assert np.allclose(norm.mean, pool.mean(0)) and np.allclose(norm.std, pool.std(0))
 
 
