@@ -105,3 +105,23 @@ def run_one(run: "StudyRun", work: Path, out: Path, n_jobs: int) -> dict | None:
     return res
 
 
+
+
+def study_arguments(ap, name: str) -> None:
+    """The options every declared study's driver has: ``--n-jobs``, ``--work``, ``--out``, ``--list``,
+    ``--analyse`` (folders named after the study)."""
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--work", type=Path, default=REPO / "emokd-runs" / name)
+    ap.add_argument("--out", type=Path, default=REPO / "results" / name)
+    ap.add_argument("--list", action="store_true", help="list the runs and their state; run nothing")
+    ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
+
+
+def list_runs(runs, out: Path) -> None:
+    """One line per run: its name, its state (done, or how many fold records are kept) and its options."""
+    width = max(len(r.name) for r in runs) + 2
+    for r in runs:
+        folder = out / "runs" / r.name
+        state = ("done" if (folder / "results.json").is_file()
+                 else f"{len(list((folder / 'folds').glob('fold_*.json')))} folds kept")
+        print(f"{r.name:{width}s} {state:14s} emokd run {' '.join(r.options)} --seed {r.seed}")

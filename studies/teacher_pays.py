@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from study_runner import REPO, StudyRun, run_one  # beside this script
+from study_runner import StudyRun, list_runs, run_one, study_arguments  # beside this script
 
 HANDOVER = "output,shuffled,self"
 #: the synthetic cohorts (data seeds; 10 trials per subject: study_runner.SYNTH_TRIALS_PER_SUBJECT)
@@ -46,19 +46,12 @@ def study_runs() -> list[StudyRun]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=("real", "synthetic"), help="only these runs")
-    ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--work", type=Path, default=REPO / "emokd-runs" / "teacher-pays")
-    ap.add_argument("--out", type=Path, default=REPO / "results" / "teacher-pays")
-    ap.add_argument("--list", action="store_true", help="list the runs and their state; run nothing")
-    ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
+    study_arguments(ap, "teacher-pays")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     runs = [r for r in study_runs() if args.only is None or (r.data == "real") == (args.only == "real")]
     if args.list:
-        for r in runs:
-            state = ("done" if (args.out / "runs" / r.name / "results.json").is_file() else
-                     f"{len(list((args.out / 'runs' / r.name / 'folds').glob('fold_*.json')))} folds kept")
-            print(f"{r.name:28s} {state:14s} emokd run {' '.join(r.options)} --seed {r.seed}")
+        list_runs(runs, args.out)
         return 0
     if not args.analyse:
         for r in runs:

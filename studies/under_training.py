@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from study_runner import REPO, StudyRun, run_one  # beside this script
+from study_runner import StudyRun, list_runs, run_one, study_arguments  # beside this script
 from teacher_pays_analysis import Contrast, write_analysis
 
 BUDGETS = (15, 60, 240)
@@ -43,20 +43,12 @@ def study_runs() -> list[StudyRun]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--work", type=Path, default=REPO / "emokd-runs" / "under-training")
-    ap.add_argument("--out", type=Path, default=REPO / "results" / "under-training")
-    ap.add_argument("--list", action="store_true", help="list the runs and their state; run nothing")
-    ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
+    study_arguments(ap, "under-training")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     runs = study_runs()
     if args.list:
-        for r in runs:
-            folder = args.out / "runs" / r.name
-            state = ("done" if (folder / "results.json").is_file()
-                     else f"{len(list((folder / 'folds').glob('fold_*.json')))} folds kept")
-            print(f"{r.name:20s} {state:14s} emokd run {' '.join(r.options)} --seed {r.seed}")
+        list_runs(runs, args.out)
         return 0
     if not args.analyse:
         for r in runs:

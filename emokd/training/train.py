@@ -99,10 +99,16 @@ def extract_knowledge(teacher, wset: WindowSet, *, device="cpu", batch_size: int
     centre crop). Call it only with training and validation trials.
     """
     _, feats = _forward_windows(teacher, wset, device, batch_size, features=True)
+    return _by_trial(wset, feats)
+
+
+def _by_trial(wset: WindowSet, windows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-window outputs in the set's order (n_windows_total, ...) -> key -> that trial's (n_windows, ...)
+    float32."""
     out, i = {}, 0
     for t in wset.trials:
         n = len(wset.starts[t["key"]])
-        out[t["key"]] = feats[i:i + n].astype(np.float32)
+        out[t["key"]] = windows[i:i + n].astype(np.float32)
         i += n
     return out
 
@@ -111,12 +117,7 @@ def window_predictions(model, wset: WindowSet, *, device="cpu", batch_size: int 
     """The model's predicted valence for every window: key -> (n_windows, W) float32 (eval mode, no
     gradients; the targets of output distillation and self-training, :class:`WindowSet` ``targets``)."""
     preds, _ = _forward_windows(model, wset, device, batch_size, features=False)
-    out, i = {}, 0
-    for t in wset.trials:
-        n = len(wset.starts[t["key"]])
-        out[t["key"]] = preds[i:i + n].astype(np.float32)
-        i += n
-    return out
+    return _by_trial(wset, preds)
 
 
 def evaluate_ccc(model, wset: WindowSet, *, device="cpu", batch_size: int = 16) -> float:
