@@ -165,7 +165,6 @@ def test_contrast(values: dict) -> dict:
 def analyse(data: dict, contrasts=CONTRASTS, kinds_order=KINDS) -> dict:
     """Every data set's descriptive table, declared tests (Holm within the data set) and verdicts
     (``contrasts``: the declared tests; another study passes its own)."""
-    CONTRASTS = contrasts  # noqa: N806 (the declared family of this call)
     result = {}
     for ds, kinds in data.items():
         table = {}
@@ -177,7 +176,7 @@ def analyse(data: dict, contrasts=CONTRASTS, kinds_order=KINDS) -> dict:
                                           for s in ("per_trial", "concatenated", "latent_per_trial")
                                           if s in entry["rows"][0][m]} for m in models}}
         tests = {}
-        for c in CONTRASTS:
+        for c in contrasts:
             t = test_contrast(contrast_values(kinds, c))
             t["complete"] = all(kinds.get(k, {}).get("complete", False) for k in {c.kind, c.minus} - {None})
             t["concatenated_mean"] = (float(np.mean(list(v.values())))
@@ -187,10 +186,10 @@ def analyse(data: dict, contrasts=CONTRASTS, kinds_order=KINDS) -> dict:
                 t["latent_per_trial_mean"] = float(np.mean(list(lat.values()))) if lat else math.nan
             tests[c.name] = t
         ps = {c.name: (tests[c.name]["tost"]["p"] if c.test == "equivalent" else tests[c.name]["p"])
-              for c in CONTRASTS if "p" in tests[c.name]}
+              for c in contrasts if "p" in tests[c.name]}
         adjusted = dict(zip(ps, holm(list(ps.values())))) if ps else {}
         verdicts = {}
-        for c in CONTRASTS:
+        for c in contrasts:
             t = tests[c.name]
             if c.name not in adjusted:
                 verdicts[c.name] = "not yet run"
@@ -198,7 +197,7 @@ def analyse(data: dict, contrasts=CONTRASTS, kinds_order=KINDS) -> dict:
             t["p_holm"] = adjusted[c.name]
             ok = adjusted[c.name] < 0.05 and (c.test == "equivalent" or t["estimate"] > 0)
             verdict = "supported" if ok else "not supported"
-            if len(adjusted) < len(CONTRASTS) or not all(tests[x.name]["complete"] for x in CONTRASTS):
+            if len(adjusted) < len(contrasts) or not all(tests[x.name]["complete"] for x in contrasts):
                 verdict += " (partial: runs unfinished; Holm over the tests run so far)"
             verdicts[c.name] = verdict
         result[ds] = {"table": table, "tests": tests, "verdicts": verdicts}
@@ -211,14 +210,13 @@ def _f(x, spec=".3f") -> str:
 
 def markdown(result: dict, contrasts=CONTRASTS, kinds_order=KINDS, *, title: str = "Where a teacher pays",
              script: str = "studies/teacher_pays_analysis.py") -> str:
-    CONTRASTS, KINDS = contrasts, kinds_order  # noqa: N806
     lines = [f"# {title}: results", "",
              f"Written by `python {script}` (do not edit by hand) from the runs under "
              "`runs/`; the design and hypotheses, declared before any run, are in README.md.", ""]
     for ds, r in result.items():
         lines += [f"## {ds}", "", "Mean CCC over (seed, fold), each cell *per trial / concatenated*"
                   + (" / per trial against the latent" if ds == "synthetic" else "") + ":", ""]
-        kinds = [k for k in KINDS if k in r["table"]]
+        kinds = [k for k in kinds_order if k in r["table"]]
         models = []
         for k in kinds:
             models += [m for m in r["table"][k]["models"] if m not in models]
@@ -236,7 +234,7 @@ def markdown(result: dict, contrasts=CONTRASTS, kinds_order=KINDS, *, title: str
                   "Satterthwaite t; TOST margin 0.02; Holm over the tests of this data set):", "",
                   "| test | claim | contrast | n (seeds x units) | estimate [95 % CI] | p | TOST p | Holm p | "
                   "concatenated | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for c in CONTRASTS:
+        for c in contrasts:
             t = r["tests"][c.name]
             what = f"{c.a} - {c.b} ({c.kind}" + (f" minus {c.minus})" if c.minus else ")")
             ci = t.get("ci95") or [math.nan, math.nan]
