@@ -11,7 +11,12 @@ Against a planted truth map (synthetic data): the Spearman rank correlation
 (:func:`emokd.evaluation.stats.spearman`, None when undefined), its ceiling under the truth's
 ties (:func:`ideal_ranking_spearman`), and the AUC of the map for the planted features (:func:`truth_auc`, which the ties do
 not cap). The model-free reference: each feature's |Pearson r| with valence
-(:func:`feature_correlation`), what the data carries whatever a model reads.
+(:func:`feature_correlation`), what the data carries whatever a model reads. A model's
+*activation pattern* (Haufe et al. 2014): each feature's |Pearson r| with the model's own output
+trace (:func:`feature_correlation` again, the output in place of valence; :func:`pattern_reference`).
+A gradient map is the model's *filter*: for a linear model ``w``, which with coupled features
+(relative band power, volume conduction) weighs features that carry no valence, to cancel noise in
+those that do; the pattern, ``cov(x, w x)``, shows what the output varies with.
 """
 
 from __future__ import annotations
@@ -160,3 +165,29 @@ def data_reference(fold_maps: list[tuple[int, np.ndarray]], truth: np.ndarray | 
             "map": to_lists(overall), "band_importance": to_lists(overall.sum(axis=1)),
             "channel_importance": to_lists(overall.sum(axis=0)), **_truth_scores(overall, truth),
             "by_fold": [{"fold": k, "map": to_lists(m), **_truth_scores(m, truth)} for k, m in fold_maps]}
+
+
+def pattern_reference(fold_maps: list[tuple[int, np.ndarray]], truth: np.ndarray | None) -> dict:
+    """A model's activation pattern (Haufe et al. 2014): the mean over folds of each fold's normalised
+    ``feature_correlation(x, model output)`` on its test steps, as :func:`data_reference` with the
+    model's trace in place of valence."""
+    out = data_reference(fold_maps, truth)
+    out["what"] = ("|Pearson r| of each feature with the model's own output over a fold's test steps (its "
+                   "activation pattern, Haufe et al. 2014), normalised to sum 1 per fold, then averaged over folds")
+    return out
+
+
+def mass_by_relation(saliency_map, truth) -> dict[str, float]:
+    """Where a (n_bands, 32) map's mass sits relative to a planted truth of the same shape: on the planted
+    features, on the other bands of the planted electrodes (relative band power couples them), on the
+    planted bands at other electrodes (volume conduction) and on the rest; shares summing to 1."""
+    m, truth = normalise(np.asarray(saliency_map, np.float64)), np.asarray(truth)
+    if m.shape != truth.shape:
+        raise EmokdError(f"mass_by_relation: map of shape {m.shape} and truth of shape {truth.shape}: need the same")
+    planted = truth > 0
+    same_chan = np.broadcast_to(planted.any(axis=0), planted.shape)
+    same_band = np.broadcast_to(planted.any(axis=1)[:, None], planted.shape)
+    parts = {"planted": planted, "planted_electrodes_other_bands": same_chan & ~planted,
+             "planted_bands_other_electrodes": same_band & ~same_chan}
+    parts["rest"] = ~(planted | same_chan | same_band)
+    return {k: float(m[v].sum()) for k, v in parts.items()}

@@ -11,10 +11,14 @@ channel) (:mod:`emokd.saliency.aggregation`). It writes ``RUN_DIR/saliency.json`
 (:func:`~emokd.saliency.aggregation.truth_auc`, which the truth's many ties at 0 do not cap).
 Beside the models it stores a model-free reference, ``references.feature_correlation``:
 each feature's |Pearson r| with valence over a fold's test steps
-(:func:`~emokd.saliency.aggregation.feature_correlation`). It shows what the data carries; the
-saliency maps show what a trained model reads, which need not be the same: with
-correlated features (neighbouring bands of relative power, volume conduction) a model
-may lean on features that carry no valence themselves, to cancel noise in those that do.
+(:func:`~emokd.saliency.aggregation.feature_correlation`), and each student's *activation
+pattern*, ``patterns.<model>``: each feature's |Pearson r| with the student's own output on
+those steps (Haufe et al. 2014; :func:`~emokd.saliency.aggregation.pattern_reference`). The
+reference shows what the data carries; the saliency maps show what a trained model reads (its
+filter), which need not be the same: with correlated features (neighbouring bands of relative
+power, volume conduction) a model may lean on features that carry no valence themselves, to
+cancel noise in those that do; the pattern shows what its output varies with
+(``studies/saliency_check.py`` measures the difference on a planted pattern).
 
 The methods and the aggregation are re-exported here (``from emokd.saliency import
 attributions, trial_maps, ...`` keeps working).
@@ -31,7 +35,7 @@ import numpy as np
 import torch
 
 from .aggregation import (aggregate, data_reference, feature_correlation, mean_normalised_map, normalise,
-                          to_band_channel, to_lists, trial_maps)
+                          pattern_reference, to_band_channel, to_lists, trial_maps)
 from .attribution import METHODS, N_ALPHAS, N_CHANS, as_tensor, attributions, check_methods, model_trace, n_bands
 from ..core.constants import BAND_NAMES, EEG_CHANNELS
 from ..errors import EmokdError
@@ -161,9 +165,11 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
     records = {m: {k: [] for k in (*methods, "occlusion_band", "occlusion_channel")} for m in models}
     checks = {m: {} for m in models}
     data_maps = []  # per fold: feature_correlation over its test steps
-    for number, (data_map, fold_records, fold_checks) in zip(numbers, per_fold):  # in fold order
+    pattern_maps = {m: [] for m in models}  # per model, per fold: feature_correlation with its output
+    for number, (data_map, fold_records, fold_checks, fold_patterns) in zip(numbers, per_fold):  # in fold order
         data_maps.append((number, data_map))
         for name in models:
+            pattern_maps[name].append((number, fold_patterns[name]))
             for k, recs in fold_records[name].items():
                 records[name][k].extend(recs)
             diff = fold_checks[name]
@@ -185,6 +191,7 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
                 "windowing": window if windowed else "full-length", "ig_steps": N_ALPHAS, "baseline": 0.0,
                 "truth": {"file": truth["file"], "map": truth["map"].tolist()} if truth else None,
                 "models": out_models, "references": {"feature_correlation": data_reference(data_maps, tm)},
+                "patterns": {name: pattern_reference(pattern_maps[name], tm) for name in models},
                 "checks": {"max_abs_diff_vs_saved_predictions": checks},
                 "seconds": round(time.perf_counter() - t0, 2)}
     if write:
@@ -197,8 +204,8 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
 def _fold_saliency(run_dir, number: int, models, methods, window: dict, device, *, run=None, trials=None,
                    n_threads: int | None = None):
     """One fold: its test steps' feature-correlation map (bands, channels), each model's attribution
-    records (method -> list, in test-trial order) and check. Reads the run itself when ``run`` is not
-    given (a joblib worker)."""
+    records (method -> list, in test-trial order), check and activation pattern (bands, channels).
+    Reads the run itself when ``run`` is not given (a joblib worker)."""
     if n_threads:
         torch.set_num_threads(n_threads)
     run = run if run is not None else load_run(run_dir)
@@ -206,13 +213,16 @@ def _fold_saliency(run_dir, number: int, models, methods, window: dict, device, 
     fold = next(f for f in run.folds if f.fold == number)
     device = resolve_device(device)
     test = _test_inputs(run, fold, trials, run.config)
-    r = feature_correlation(np.concatenate([t["x"] for t in test]), np.concatenate([t["valence"] for t in test]))
+    x = np.concatenate([t["x"] for t in test])  # (all test steps, n_features)
+    r = feature_correlation(x, np.concatenate([t["valence"] for t in test]))
     saved = run.predictions(number, missing_ok=True)
-    records, checks = {}, {}
+    records, checks, patterns = {}, {}, {}
     for name in models:
         records[name] = {k: [] for k in (*methods, "occlusion_band", "occlusion_channel")}
-        checks[name] = _model_saliency(run, number, name, test, saved, methods, window, device, records[name])
-    return to_band_channel(normalise(r)), records, checks
+        checks[name], traces = _model_saliency(run, number, name, test, saved, methods, window, device,
+                                               records[name])
+        patterns[name] = to_band_channel(normalise(feature_correlation(x, np.concatenate(traces))))
+    return to_band_channel(normalise(r)), records, checks, patterns
 
 
 def _test_inputs(run, fold, trials: dict, cfg) -> list[dict]:
@@ -225,20 +235,22 @@ def _test_inputs(run, fold, trials: dict, cfg) -> list[dict]:
 
 
 def _model_saliency(run, fold: int, name: str, test: list[dict], saved, methods, window, device,
-                    records: dict) -> float | None:
+                    records: dict) -> tuple[float | None, list[np.ndarray]]:
     """One student's attributions on a fold's test trials, appended to ``records`` (method -> list);
-    returns max |recomputed trace - saved prediction| (None without saved predictions)."""
+    returns max |recomputed trace - saved prediction| (None without saved predictions) and the
+    student's trace of each test trial (n_steps,)."""
     model, _ = load_model(run.model_path(fold, name), device=str(device))
     model.eval()
-    diff = 0.0
+    diff, traces = 0.0, []
     for t in test:
         with torch.no_grad():
             trace = model_trace(model, as_tensor(t["x"], device)[None], **window)[0].cpu().numpy()
+        traces.append(trace.astype(np.float64))
         if saved is not None and name in saved.get(t["key"], {}):
             diff = max(diff, float(np.abs(trace - saved[t["key"]][name]).max()))
         for method, a in attributions(model, t["x"], methods=methods, device=device, **window).items():
             records[method].append({"fold": fold, "subject": int(t["subject"]), "maps": trial_maps(a, t["valence"])})
-    return diff if saved is not None else None
+    return (diff if saved is not None else None), traces
 
 
 def _feature_bands():
@@ -263,6 +275,10 @@ def summary_table(saliency: dict) -> str:
             if ref is not None and ref.get(key) is not None:
                 text += ("\n\nThe data without a model (each feature's |r| with valence on the test steps): "
                          f"{ref[key]:.3f}")
+            pats = {m: p.get(key) for m, p in saliency.get("patterns", {}).items() if p.get(key) is not None}
+            if pats:
+                text += ("\n\nEach student's activation pattern (each feature's |r| with the student's own output): "
+                         + ", ".join(f"{m} {v:.3f}" for m, v in pats.items()))
             parts.append(text)
         return "\n\n".join(parts)
     lines = ["| model | method | " + " | ".join(bands) + " |", "|---|---|" + "---:|" * len(bands)]

@@ -8,7 +8,7 @@ from scipy.stats import pearsonr, spearmanr
 from emokd.errors import EmokdError
 from emokd.saliency.aggregation import (aggregate, data_reference, feature_correlation, ideal_ranking_spearman,
                                         mean_normalised_map, normalise, state_masks, to_band_channel, to_lists,
-                                        trial_maps, truth_auc)
+                                        mass_by_relation, trial_maps, truth_auc)
 
 F = 192
 
@@ -162,3 +162,54 @@ def test_feature_correlation_against_scipy():
     assert np.all(feature_correlation(x, np.ones(200)) == 0.0)
     with pytest.raises(EmokdError, match=r"got \(200, 4\) and \(199,\)"):
         feature_correlation(x, y[:-1])
+
+
+def test_a_suppressor_gets_gradient_but_no_pattern():
+    """Haufe et al. 2014 on a known answer: x1 = s + n, x2 = n (noise only), the best read-out is
+    x1 - x2 = s. Its gradient (the filter) weighs both features equally; its activation pattern,
+    the |r| of each feature with the model's output, puts (almost) everything on x1."""
+    import torch
+
+    from emokd.saliency.attribution import gradient, model_trace
+
+    rng = np.random.default_rng(3)
+    s_, n_ = rng.standard_normal(400), 2.0 * rng.standard_normal(400)
+    s_, n_ = s_ - s_.mean(), n_ - n_.mean()
+    n_ -= (n_ @ s_) / (s_ @ s_) * s_  # the noise uncorrelated with the signal, exactly
+    x = np.zeros((400, 192), np.float32)
+    x[:, 0], x[:, 1] = s_ + n_, n_
+    w = np.zeros(192, np.float32)
+    w[0], w[1] = 1.0, -1.0
+
+    class Linear(torch.nn.Module):
+        def forward(self, v):
+            return (v @ torch.from_numpy(w))[..., None], v
+
+    model = Linear()
+    g = np.abs(gradient(model, x)).mean(axis=0)
+    assert g[0] == pytest.approx(g[1]) and g[0] > 0  # the filter: the suppressor x2 weighs as much as x1
+    with torch.no_grad():
+        out = model_trace(model, torch.from_numpy(x)[None])[0].double().numpy()
+    np.testing.assert_allclose(out, s_, atol=1e-4)  # the read-out recovers s
+    pattern = normalise(feature_correlation(x, out))
+    assert pattern[0] > 0.999 and pattern[1] < 1e-3  # the pattern: x2 does not vary with the output
+    # an independent computation: numpy's correlation coefficients of the features with the output
+    r = [abs(np.corrcoef(x[:, j].astype(np.float64), out)[0, 1]) for j in (0, 1)]
+    np.testing.assert_allclose(pattern[:2], np.array(r) / sum(r), atol=1e-6)
+
+
+def test_mass_by_relation_known_answer():
+    """The four shares of a map, on a hand-made truth (two bands at two electrodes)."""
+    truth = np.zeros((6, 32))
+    truth[[1, 2], 0] = 1.0
+    truth[[1, 2], 5] = 0.5
+    m = np.zeros((6, 32))
+    m[1, 0] = 4.0  # planted
+    m[4, 5] = 3.0  # a planted electrode, another band
+    m[2, 9] = 2.0  # a planted band, another electrode
+    m[5, 30] = 1.0  # the rest
+    shares = mass_by_relation(m, truth)
+    assert shares == pytest.approx({"planted": 0.4, "planted_electrodes_other_bands": 0.3,
+                                    "planted_bands_other_electrodes": 0.2, "rest": 0.1})
+    with pytest.raises(EmokdError, match="shape"):
+        mass_by_relation(m, truth[:, :5])

@@ -27,6 +27,7 @@ from emokd.io.prepare import load_prepared
 from emokd.saliency.attribution import METHODS, attributions, gradient, integrated_gradients, model_trace, occlusion
 from emokd.saliency.aggregation import state_masks, to_band_channel, trial_maps
 from emokd.saliency.run import compute_run_saliency
+from emokd.training.runs import load_run
 from emokd.training.train import predict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,6 +246,21 @@ def test_compute_run_saliency_smoke(smoke_run, smoke_prepared):
     np.testing.assert_allclose(ref["map"], overall, atol=1e-6)
     assert ref["truth_spearman"] == pytest.approx(spearmanr(overall.ravel(), np.ravel(truth)).statistic, abs=1e-6)
     assert ref["truth_auc"] == pytest.approx(_auc_by_loop(overall, truth), abs=1e-9)
+    # each student's activation pattern: per fold, |r| of each raw feature with the run's SAVED test
+    # predictions (not the recomputed traces), normalised, then averaged over folds
+    saved = load_run(smoke_run)
+    for name in ("student", "student_kd"):
+        pat, maps = on_disk["patterns"][name], []
+        for f, entry in zip(results["folds"], pat["by_fold"], strict=True):
+            pred = saved.predictions(f["fold"])
+            x = np.concatenate([raw[k]["eeg_bp"].reshape(len(raw[k]["eeg_bp"]), -1) for k in f["test"]["trials"]])
+            y = np.concatenate([pred[k][name] for k in f["test"]["trials"]])
+            r = np.abs([pearsonr(x[:, j], y).statistic for j in range(x.shape[1])])
+            maps.append((r / r.sum()).reshape(6, 32))
+            np.testing.assert_allclose(entry["map"], maps[-1], atol=1e-4)
+        overall = np.mean(maps, axis=0) / np.mean(maps, axis=0).sum()
+        np.testing.assert_allclose(pat["map"], overall, atol=1e-4)
+        assert pat["truth_auc"] == pytest.approx(_auc_by_loop(np.array(pat["map"]), truth), abs=0.02)
 
 
 def _auc_by_loop(m, truth):
