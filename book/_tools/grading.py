@@ -1,6 +1,6 @@
 """Autograde the book's checked exercises with nbgrader: the assignment, the student version, the points.
 
-The chapters hold five coding exercises whose starter cell calls a check of
+The chapters hold six coding exercises whose starter cell calls a check of
 ``emokd.teaching.exercises`` (chapters 3-6). This tool turns them into one nbgrader assignment and
 grades it:
 
@@ -20,7 +20,7 @@ grades it:
   (one line per student and exercise, with the check's verdict: what failed, or that the answer only
   ran emokd's own implementation, which the checks flag and which earns no points).
 
-One assignment for the five, not one per chapter: the exercises are self-contained functions that
+One assignment for the six, not one per chapter: the exercises are self-contained functions that
 need neither data nor training, so one notebook runs in seconds in one kernel per student, whereas a
 chapter as a submission would train the shared experiment for every student (minutes each); a
 course that hands them out session by session grades the same notebook at the end (chapter 10).
@@ -58,7 +58,8 @@ COURSE = ROOT / "grading"
 ASSIGNMENT = "checked-exercises"
 SOURCE = COURSE / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 #: points of each checked exercise (its label in the chapter); the one place they are typed
-POINTS = {"ex-code-bandpower": 2, "ex-code-ccc": 2, "ex-code-loss": 3, "ex-code-kd": 3, "ex-code-loso": 3}
+POINTS = {"ex-code-bandpower": 2, "ex-code-ccc": 2, "ex-code-loss": 3, "ex-code-kd": 3, "ex-code-step": 2,
+          "ex-code-loso": 3}
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 LABEL = re.compile(r":label: (ex-[\w-]+)")
 CHECK = re.compile(r"exercises\.(check_\w+)\((\w+)")

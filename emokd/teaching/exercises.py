@@ -15,6 +15,9 @@ check                      the student writes                      compared with
 :func:`check_loso_folds`   ``loso_folds(subject_of, val_fraction,  :func:`emokd.training.datasets.make_folds`
                            seed) -> list of folds``
 :func:`check_band_power`   ``relative_band_power(window, sfreq)``  :func:`emokd.signal.bandpower.band_power`
+:func:`check_train_step`   ``train_step(model, batch, optimiser,   one step of SGD on a linear model, by
+                           loss_fn) -> float``                     hand in numpy (as
+                                                                   :func:`emokd.training.train.train_step`)
 =========================  ======================================  ===================
 
 Two modes, so that one notebook serves both editions of the book:
@@ -54,7 +57,7 @@ from ..core.metrics import ccc
 from ..signal.bandpower import band_power
 
 __all__ = ["OWN_IMPLEMENTATIONS", "ExerciseError", "Verdict", "check_band_power", "check_ccc", "check_ccc_loss",
-           "check_kd_objective", "check_loso_folds"]
+           "check_kd_objective", "check_loso_folds", "check_train_step"]
 
 #: what each exercise asks the student to write, as emokd implements it (a function, or a module whose every
 #: function counts): a submission during whose check one of these runs is flagged. Keyed by the exercise's
@@ -67,6 +70,8 @@ OWN_IMPLEMENTATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "LOSO split": (("emokd.training.datasets.make_folds", "emokd.training.datasets._split_train_val"),
                    "emokd.training.datasets.Fold to hold a fold"),
     "relative band power": (("emokd.signal.bandpower",), "scipy.signal.welch and scipy.integrate.simpson"),
+    "training step": (("emokd.training.train.train_step",),
+                      "torch: model.train(), optimiser.zero_grad(), loss.backward(), optimiser.step()"),
 }
 
 
@@ -214,11 +219,11 @@ def _flag(exercise: str, name: str, watched: _Watched) -> Verdict | None:
     return None
 
 
-def _verdict(exercise: str, name: str, body, fn, strict: bool) -> Verdict:
+def _verdict(exercise: str, name: str, body, fn, strict: bool, *, reference: str = "emokd") -> Verdict:
     watched = _Watched(fn, exercise)
     try:
         body(watched)
-        v = Verdict(exercise, "passed", "correct: it agrees with emokd on every test case.")
+        v = Verdict(exercise, "passed", f"correct: it agrees with {reference} on every test case.")
     except _NotYet:
         v = Verdict(exercise, "not implemented",
                     f"not implemented yet: replace the `...` in `{name}` with your code, then run the cell again.")
@@ -625,3 +630,199 @@ def check_band_power(fn, *, strict: bool = False) -> Verdict:
     n_times)) against :func:`emokd.signal.bandpower.band_power` with the paper's bands, at 256 Hz and
     at 128 Hz (nothing may assume 256)."""
     return _verdict("relative band power", "relative_band_power", _bp_body, fn, strict)
+
+
+# ------------------------------------------------------------------- a training step
+
+_STEP_LR = 0.1  # the SGD learning rate of the check's optimiser
+
+
+def _step_data():
+    """A linear model's start (w (3,), b) and two batches (x (6, 3), y (6,)), float64."""
+    rng = np.random.default_rng(21)
+    w_true = np.array([0.5, -1.0, 2.0])
+    batches = []
+    for _ in range(2):
+        x = rng.standard_normal((6, 3))
+        batches.append((x, x @ w_true + 0.3 + 0.1 * rng.standard_normal(6)))
+    return np.array([0.2, 0.1, -0.4]), 0.05, batches
+
+
+def _sgd_by_hand(w, b, x, y, lr=_STEP_LR, extra=(0.0, 0.0)):
+    """One SGD step on L = mean((x w + b - y)^2), in numpy: (loss before, w after, b after, grads).
+    ``extra``: gradients already held before the step (added, as a step without zero_grad adds them)."""
+    r = x @ w + b - y  # (n,)
+    gw, gb = 2.0 * x.T @ r / len(y) + extra[0], 2.0 * r.mean() + extra[1]
+    return float(np.mean(r ** 2)), w - lr * gw, b - lr * gb, (gw, gb)
+
+
+def _step_setup(w, b, log: list, *, train: bool = True):
+    """A linear model y = x w + b (float64 parameters) and an SGD optimiser, both noting what is called
+    on them in ``log``: forward (with the mode it ran in), zero_grad, backward, step, the loss."""
+    import torch
+
+    class Linear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor(w, dtype=torch.float64))  # (3,)
+            self.b = torch.nn.Parameter(torch.tensor(b, dtype=torch.float64))  # ()
+
+        def forward(self, x):  # (n, 3) -> (n,)
+            log.append(("forward", self.training))
+            return x @ self.w + self.b
+
+        def zero_grad(self, set_to_none: bool = True):
+            log.append(("zero_grad", None))
+            super().zero_grad(set_to_none)
+
+    class SGD(torch.optim.SGD):
+        def zero_grad(self, set_to_none: bool = True):
+            log.append(("zero_grad", None))
+            super().zero_grad(set_to_none)
+
+    def noted(grad):
+        if not log or log[-1][0] != "backward":
+            log.append(("backward", None))
+        return grad
+
+    model = Linear()
+    for p in model.parameters():
+        p.register_hook(noted)
+    model.train(train)
+    opt = SGD(model.parameters(), lr=_STEP_LR)
+    opt.register_step_pre_hook(lambda *args: log.append(("step", None)))
+
+    def loss_fn(output, batch):
+        log.append(("loss", None))
+        return ((output - batch["y"]) ** 2).mean()
+
+    return model, opt, loss_fn
+
+
+def _weights(model):
+    return model.w.detach().numpy().copy(), float(model.b.detach())
+
+
+def _same(a, b) -> bool:
+    return bool(np.allclose(a[0], b[0], rtol=1e-9, atol=1e-12) and np.isclose(a[1], b[1], rtol=1e-9, atol=1e-12))
+
+
+def _step_call(fn, model, batch, opt, loss_fn, log, what):
+    import torch
+
+    try:
+        out = _call(fn, model, batch, opt, loss_fn, what=what)
+    except _NotYet:
+        if log:  # it did something, and returned nothing
+            raise _Wrong("your step returns nothing: return the batch's loss as a float, `return loss.item()`.") from None
+        raise
+    if isinstance(out, torch.Tensor):
+        raise _Wrong("your step returns a tensor; return the loss as a float, `loss.item()`: a caller that keeps "
+                     "the tensor (to average the epoch's losses) keeps the whole graph of every batch alive.")
+    return _number(out, "the loss your step returns")
+
+
+def _order_mistake(log) -> str | None:
+    """What the notes of one call say went wrong in the order of zero_grad, backward and step."""
+    names = [n for n, _ in log]
+    if "loss" not in names:
+        return ("your step never calls loss_fn: compute the loss as `loss_fn(model(batch[\"x\"]), batch)`, with the "
+                "loss function it is given (the check's is not the one you may assume).")
+    if "backward" not in names:
+        return "your step never calls loss.backward(): without it no gradient is computed and the weights cannot move."
+    if "step" not in names:
+        return ("your step never calls optimiser.step() of the optimiser it is given: the gradients are computed, "
+                "but nothing moves the weights along them (the caller's optimiser holds the learning rate, its "
+                "schedule and Adam's moments: do not make another).")
+    back, step = names.index("backward"), names.index("step")
+    if step < back:
+        return ("optimiser.step() runs before loss.backward(): it moves the weights with the gradients of the "
+                "previous call (here none) instead of this batch's.")
+    if "zero_grad" in names[back:step]:
+        return "zero_grad runs between loss.backward() and optimiser.step(): it throws away the gradients the step needs."
+    if names.count("step") > 1:
+        return "your step calls optimiser.step() more than once: one batch, one step."
+    return None
+
+
+def _step_body(fn):
+    import torch
+
+    w0, b0, ((x1, y1), (x2, y2)) = _step_data()
+    batch1 = {"x": torch.from_numpy(x1), "y": torch.from_numpy(y1)}
+    batch2 = {"x": torch.from_numpy(x2), "y": torch.from_numpy(y2)}
+    loss0, w1, b1, grads1 = _sgd_by_hand(w0, b0, x1, y1)
+
+    # 1. one step from clean gradients, the model handed over in eval mode (as after a validation pass)
+    log: list = []
+    model, opt, loss_fn = _step_setup(w0, b0, log, train=False)
+    got = _step_call(fn, model, batch1, opt, loss_fn, log, "one step of SGD (lr 0.1) on a linear model")
+    mistake = _order_mistake(log)
+    if mistake:
+        raise _Wrong(mistake)
+    modes = [mode for name, mode in log if name == "forward"]
+    if not modes[0]:
+        raise _Wrong("the forward pass ran with the model in eval mode: call model.train() at the start of the step "
+                     "(the model may come from a validation pass in eval mode; dropout must be on in training).")
+    after = _weights(model)
+    if not _same(after, (w1, b1)):
+        if _same(after, (w0, b0)):
+            raise _Wrong("the weights did not change: the step must move them by -lr times this batch's gradient.")
+        raise _Wrong(f"after one step of SGD (lr {_STEP_LR}) the weights should be w - lr * grad = "
+                     f"{np.round(w1, 5).tolist()}, b = {b1:.5f} (the gradient of the mean squared error, by hand); "
+                     f"yours are {np.round(after[0], 5).tolist()}, b = {after[1]:.5f}.")
+    if not model.training:
+        raise _Wrong("your step leaves the model in eval mode: leave it in train mode (the next batch's forward pass "
+                     "must run with dropout on).")
+    loss_after = _sgd_by_hand(w1, b1, x1, y1)[0]
+    if not _close(got, loss0, 1e-9):
+        if _close(got, loss_after, 1e-9):
+            raise _Wrong(f"your step returns the loss after the step ({got:.5f}); return the loss it computed before "
+                         f"the step ({loss0:.5f}), the one the gradient came from (no second forward pass).")
+        raise _Wrong(f"your step returns {got:.5f}; the batch's loss before the step is {loss0:.5f}.")
+
+    # 2. two calls: the second batch's gradient alone moves the weights the second time
+    log = []
+    model, opt, loss_fn = _step_setup(w0, b0, log)
+    _step_call(fn, model, batch1, opt, loss_fn, log, "the first of two steps")
+    got2 = _step_call(fn, model, batch2, opt, loss_fn, log, "the second of two steps")
+    loss1, w2, b2, _ = _sgd_by_hand(w1, b1, x2, y2)
+    _, w2_acc, b2_acc, _ = _sgd_by_hand(w1, b1, x2, y2, extra=grads1)
+    after = _weights(model)
+    if not _same(after, (w2, b2)):
+        if _same(after, (w2_acc, b2_acc)):
+            raise _Wrong("gradients accumulate across calls: loss.backward() adds to the gradients already held, so "
+                         "the second step also used the first batch's. Call optimiser.zero_grad() at the start of the "
+                         "step, before loss.backward().")
+        raise _Wrong(f"after two steps (two batches) the weights should be {np.round(w2, 5).tolist()}, b = {b2:.5f}; "
+                     f"yours are {np.round(after[0], 5).tolist()}, b = {after[1]:.5f}.")
+    if not _close(got2, loss1, 1e-9):
+        raise _Wrong(f"on the second call your step returns {got2:.5f}; that batch's loss before its step is "
+                     f"{loss1:.5f}.")
+
+    # 3. gradients already held when the step starts (an earlier backward elsewhere) must not count
+    log = []
+    model, opt, loss_fn = _step_setup(w0, b0, log)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    _step_call(fn, model, batch1, opt, loss_fn, log, "a step whose parameters already hold gradients")
+    if not _same(_weights(model), (w1, b1)):
+        raise _Wrong("the gradients the parameters held before the call were added to this batch's: zero them at "
+                     "the start of the step (optimiser.zero_grad() before loss.backward()), not only at its end, so "
+                     "that a step depends on its batch and the weights alone.")
+
+
+def check_train_step(fn, *, strict: bool = False) -> Verdict:
+    """Check ``fn(model, batch, optimiser, loss_fn) -> float``, one training step: ``model.train()``,
+    ``optimiser.zero_grad()``, ``loss = loss_fn(model(batch["x"]), batch)``, ``loss.backward()``,
+    ``optimiser.step()``, the loss before the step returned as a float.
+
+    Known answers, independent of emokd: a linear model with float64 parameters and SGD (lr 0.1) on the
+    mean squared error, whose step is computed by hand in numpy (``w - lr * grad``): one step (handed the
+    model in eval mode: the forward pass must run in train mode, and the model stay there), two steps on
+    two batches (the gradients must not accumulate), a step whose parameters already hold gradients, and
+    the returned loss (before the step, not after). :func:`emokd.training.train.train_step` is emokd's.
+    """
+    return _verdict("training step", "train_step", _step_body, fn, strict,
+                    reference="the steps of SGD computed by hand")
+

@@ -1,5 +1,7 @@
 """Train, evaluate and distil: one network at a time.
 
+* :func:`train_step` -- one step of gradient descent on one batch (what :func:`fit`
+  takes for every batch; a reader's own step can take its place).
 * :func:`fit` -- Adam; ReduceLROnPlateau on validation CCC; early stopping; the
   best epoch by validation CCC is restored at the end (or, with
   ``reload_best_each_epoch``, at the end of every epoch). Optional feature
@@ -128,6 +130,67 @@ def evaluate_ccc(model, wset: WindowSet, *, device="cpu", batch_size: int = 16) 
     return ccc_metric(true, np.concatenate([pred[k] for k in keys]))
 
 
+def train_step(model: torch.nn.Module, batch: dict, optimiser: torch.optim.Optimizer, loss_fn, *,
+               grad_clip: float | None = None, params=None) -> float:
+    """One step of gradient descent on one batch; returns the batch's loss before the step.
+
+    In order: ``model.train()`` (dropout on); the gradients zeroed (``optimiser.zero_grad()``);
+    ``loss = loss_fn(model(batch["x"]), batch)`` (the forward pass, then the loss, a scalar tensor);
+    ``loss.backward()``; with ``grad_clip``, the gradients' total norm over ``params`` (default: the
+    model's) clipped to it; ``optimiser.step()``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Called as ``model(batch["x"])``; its output, whatever it is (emokd's models return
+        ``(pred, features)``), goes to ``loss_fn`` unchanged.
+    batch : dict of tensors
+        At least ``"x"``; :func:`fit` passes ``"x"`` (B, W, n_features), ``"y"`` and ``"mask"`` (B, W)
+        and, when it has them, ``"knowledge"`` (B, W, C).
+    loss_fn : callable(output, batch) -> scalar tensor
+
+    Returns
+    -------
+    loss : float
+        ``loss_fn``'s value before the step (a float, not the tensor: a caller that keeps it keeps no graph).
+
+    Chapter 05's reader writes the same step without the clipping (checked by
+    :func:`emokd.teaching.exercises.check_train_step`) and trains with it: ``fit(..., step=fn)``.
+    """
+    model.train()
+    optimiser.zero_grad(set_to_none=True)
+    loss = loss_fn(model(batch["x"]), batch)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(list(params) if params is not None else list(model.parameters()), grad_clip)
+    optimiser.step()
+    return float(loss.detach())
+
+
+class _BatchLoss:
+    """The ``loss_fn(output, batch)`` that :func:`fit` hands to a training step: the objective on the model's
+    output (its features through the projection, when there is one); keeps the named terms of its last call."""
+
+    def __init__(self, projection, objective, kd_weight: float, feature_loss: str):
+        self.projection, self.objective = projection, objective
+        self.kd_weight, self.feature_loss = kd_weight, feature_loss
+        self.terms: dict | None = None
+
+    def __call__(self, output, batch: dict) -> torch.Tensor:
+        pred, feats = output  # (B, W, 1), (B, W, C)
+        if self.projection is not None:
+            feats = self.projection(feats)
+        if self.objective is None:
+            loss, terms = kd_objective(pred, batch["y"], feats, batch.get("knowledge"), batch["mask"],
+                                       kd_weight=self.kd_weight, feature_loss=self.feature_loss,
+                                       labelled=batch.get("labelled"), teacher_output=batch.get("target"))
+        else:  # a reader's own objective
+            out = self.objective(pred, batch["y"], feats, batch.get("knowledge"), batch["mask"], self.kd_weight)
+            loss, terms = out if isinstance(out, tuple) else (out, {"total": float(out.detach())})
+        self.terms = terms
+        return loss
+
+
 @dataclass
 class FitResult:
     """What :func:`fit` did: the best epoch (1-based), its validation CCC, the history."""
@@ -156,7 +219,7 @@ def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
 def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: TrainConfig, *, seed: int,
         device="cpu", kd: KDConfig | None = None, log_path=None, checkpoint_path=None, resume: bool = False,
         progress: bool = False, desc: str = "", on_epoch_end=None, inputs: dict | None = None,
-        checkpoint_every_s: float = 0.0, objective=None) -> FitResult:
+        checkpoint_every_s: float = 0.0, objective=None, step=None) -> FitResult:
     """Train ``model`` in place; the best epoch's weights are loaded at the end.
 
     Parameters
@@ -194,6 +257,13 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         None without knowledge), returning the loss (a scalar tensor) or ``(loss, terms)``
         like ``kd_objective``: a reader's objective trains in emokd's loop (chapter 05). Not
         with withheld labels or target traces (those need ``kd_objective``'s arguments).
+    step : callable, optional
+        Your own training step instead of :func:`train_step`, called for every batch as
+        ``step(model, batch, optimiser, loss_fn)`` (the arguments of :func:`train_step`; ``loss_fn``
+        computes the objective from ``model(batch["x"])``); what it returns is not used (the logged
+        terms come from ``loss_fn``). With ``cfg.grad_clip`` the gradients are clipped inside
+        ``optimiser.step()`` (a step pre-hook), so a step that does zero_grad, forward, loss, backward
+        and step trains exactly as :func:`train_step` does (chapter 05).
     """
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -202,6 +272,13 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
     state = _Training.start(model, train_set, cfg, seed=seed, device=device, kd=kd, inputs=inputs, desc=desc)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         state.resume_from(checkpoint_path)
+    if step is not None and cfg.grad_clip is not None:  # a reader's step need not clip: optimiser.step() does
+        params, max_norm = state.params, cfg.grad_clip
+
+        def clip(optimiser, args, kwargs) -> None:  # a pre-hook returns None (or new arguments)
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+        state.opt.register_step_pre_hook(clip)
     if log_path is not None:  # the log always equals the history (rewritten on resume)
         _write_lines(log_path, state.history)
     kd_weight = kd.kd_weight if kd is not None else 0.0
@@ -215,7 +292,7 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
             break
         t0 = time.perf_counter()
         means = _train_epoch(state, train_set, cfg, device, kd_weight=kd_weight, feature_loss=feature_loss,
-                             objective=objective)
+                             objective=objective, step=step)
         val_ccc = evaluate_ccc(state.model, val_set, device=device)
         if not np.isfinite(val_ccc):
             val_ccc = -1.0  # a constant prediction: worse than anything useful
@@ -345,8 +422,9 @@ class _Training:
 
 
 def _train_epoch(state: _Training, train_set: WindowSet, cfg: TrainConfig, device, *, kd_weight: float,
-                 feature_loss: str, objective=None) -> dict[str, float]:
-    """One epoch over (a fresh random share of) the training windows; the mean of each loss term."""
+                 feature_loss: str, objective=None, step=None) -> dict[str, float]:
+    """One epoch over (a fresh random share of) the training windows, a :func:`train_step` (or ``step``)
+    per batch; the mean of each loss term."""
     state.model.train()
     if state.projection is not None:
         state.projection.train()
@@ -356,22 +434,15 @@ def _train_epoch(state: _Training, train_set: WindowSet, cfg: TrainConfig, devic
     sums, n_batches = {}, 0
     for lo in range(0, len(order), cfg.batch_size):
         b = _to_torch(train_set.batch(order[lo:lo + cfg.batch_size], train=True, rng=state.rng), device)
-        pred, feats = state.model(b["x"])  # (B, W, 1), (B, W, C)
-        if state.projection is not None:
-            feats = state.projection(feats)
-        if objective is None:
-            loss, terms = kd_objective(pred, b["y"], feats, b.get("knowledge"), b["mask"],
-                                       kd_weight=kd_weight, feature_loss=feature_loss,
-                                       labelled=b.get("labelled"), teacher_output=b.get("target"))
-        else:  # a reader's own objective
-            out = objective(pred, b["y"], feats, b.get("knowledge"), b["mask"], kd_weight)
-            loss, terms = out if isinstance(out, tuple) else (out, {"total": float(out.detach())})
-        state.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(state.params, cfg.grad_clip)
-        state.opt.step()
-        for k, v in terms.items():
+        loss_fn = _BatchLoss(state.projection, objective, kd_weight, feature_loss)
+        if step is None:
+            train_step(state.model, b, state.opt, loss_fn, grad_clip=cfg.grad_clip, params=state.params)
+        else:  # a reader's own step (fit clips, if at all, in the optimiser's step)
+            step(state.model, b, state.opt, loss_fn)
+        if loss_fn.terms is None:
+            raise EmokdError(f"{state.desc}: the training step {getattr(step, '__name__', step)!r} never called "
+                             "loss_fn(model(batch['x']), batch)")
+        for k, v in loss_fn.terms.items():
             sums[k] = sums.get(k, 0.0) + v
         n_batches += 1
     return {k: v / max(n_batches, 1) for k, v in sums.items()}

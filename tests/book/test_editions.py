@@ -141,11 +141,11 @@ def _coding_exercises():
 CODING = _coding_exercises()
 
 
-def test_the_five_coding_exercises_are_where_their_ideas_are_taught():
+def test_the_six_coding_exercises_are_where_their_ideas_are_taught():
     checks = {(stem, re.search(r"exercises\.(check_\w+)", s).group(1)) for stem, s, _ in CODING}
     assert checks == {("03_band_power", "check_band_power"), ("04_teacher", "check_ccc"),
                       ("04_teacher", "check_ccc_loss"), ("05_distillation", "check_kd_objective"),
-                      ("06_evaluation", "check_loso_folds")}
+                      ("05_distillation", "check_train_step"), ("06_evaluation", "check_loso_folds")}
 
 
 @pytest.mark.parametrize("stem, starter, solutions", CODING, ids=[f"{s}-{i}" for i, (s, _, _) in enumerate(CODING)])

@@ -244,6 +244,99 @@ def bp_one_periodogram(window, sfreq):
     return np.array([simpson(psd[:, s], x=f[s], axis=-1) for s in sel]) / simpson(psd, x=f, axis=-1)
 
 
+# ------------------------------------------------------------ a training step
+
+def step_right(model, batch, optimiser, loss_fn):
+    model.train()
+    optimiser.zero_grad()
+    loss = loss_fn(model(batch["x"]), batch)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+
+
+def step_no_zero_grad(model, batch, optimiser, loss_fn):
+    model.train()
+    loss = loss_fn(model(batch["x"]), batch)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+
+
+def step_zero_grad_at_the_end(model, batch, optimiser, loss_fn):
+    model.train()
+    loss = loss_fn(model(batch["x"]), batch)
+    loss.backward()
+    optimiser.step()
+    optimiser.zero_grad()
+    return loss.item()
+
+
+def step_returns_the_loss_after(model, batch, optimiser, loss_fn):
+    step_right(model, batch, optimiser, loss_fn)
+    with torch.no_grad():
+        return loss_fn(model(batch["x"]), batch).item()
+
+
+def step_in_eval_mode(model, batch, optimiser, loss_fn):
+    optimiser.zero_grad()
+    loss = loss_fn(model(batch["x"]), batch)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+
+
+def step_leaves_eval_mode(model, batch, optimiser, loss_fn):
+    loss = step_right(model, batch, optimiser, loss_fn)
+    model.eval()
+    return loss
+
+
+def step_before_backward(model, batch, optimiser, loss_fn):
+    model.train()
+    optimiser.zero_grad()
+    loss = loss_fn(model(batch["x"]), batch)
+    optimiser.step()
+    loss.backward()
+    return loss.item()
+
+
+def step_no_backward(model, batch, optimiser, loss_fn):
+    model.train()
+    optimiser.zero_grad()
+    loss = loss_fn(model(batch["x"]), batch)
+    optimiser.step()
+    return loss.item()
+
+
+def step_own_mse(model, batch, optimiser, loss_fn):  # ignores the loss function it is given
+    model.train()
+    optimiser.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(batch["x"]), batch["y"])
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+
+
+def step_returns_the_tensor(model, batch, optimiser, loss_fn):
+    model.train()
+    optimiser.zero_grad()
+    loss = loss_fn(model(batch["x"]), batch)
+    loss.backward()
+    optimiser.step()
+    return loss
+
+
+def step_own_optimiser(model, batch, optimiser, loss_fn):
+    adam = torch.optim.Adam(model.parameters(), lr=0.1)
+    model.train()
+    adam.zero_grad()
+    loss = loss_fn(model(batch["x"]), batch)
+    loss.backward()
+    adam.step()
+    return loss.item()
+
+
 CHECKS = {
     "ccc": (exercises.check_ccc, ccc_right, [
         (ccc_is_pcc, "Pearson"), (ccc_no_offset, "(mean(y) - mean(ŷ))²"), (ccc_no_two, "factor 2"),
@@ -264,6 +357,12 @@ CHECKS = {
         (bp_absolute, "absolute powers"), (bp_share_of_bands, "sum of the six bands"),
         (bp_open_edges, "lo <= f <= hi"), (bp_trapezoid, "trapezoidal"), (bp_transposed, "(channels, bands)"),
         (bp_assumes_256, "expected"), (bp_one_periodogram, "one periodogram")]),
+    "train_step": (exercises.check_train_step, step_right, [
+        (step_no_zero_grad, "gradients accumulate across calls"), (step_zero_grad_at_the_end, "not only at its end"),
+        (step_returns_the_loss_after, "returns the loss after the step"), (step_in_eval_mode, "call model.train()"),
+        (step_leaves_eval_mode, "leaves the model in eval mode"), (step_before_backward, "runs before loss.backward()"),
+        (step_no_backward, "never calls loss.backward()"), (step_own_mse, "never calls loss_fn"),
+        (step_returns_the_tensor, "returns a tensor"), (step_own_optimiser, "of the optimiser it is given")]),
 }
 
 
@@ -299,7 +398,7 @@ def test_an_exception_in_the_students_code_is_a_verdict_not_a_traceback():
     assert v.status == "failed" and "AttributeError" in v.message
 
 
-@pytest.mark.parametrize("name", ["ccc", "ccc_loss", "kd_objective", "loso_folds", "band_power"])
+@pytest.mark.parametrize("name", ["ccc", "ccc_loss", "kd_objective", "loso_folds", "band_power", "train_step"])
 def test_exit_in_the_students_code_is_a_failed_check_not_the_end_of_the_kernel(name):
     """sys.exit() in a student's function raised SystemExit out of the check (it is no Exception)."""
     import sys
@@ -318,3 +417,24 @@ def test_a_starter_raising_not_implemented_error_is_not_implemented_yet():
         raise NotImplementedError
 
     assert exercises.check_band_power(todo).status == "not implemented"
+
+
+def test_a_step_that_runs_emokds_train_step_is_flagged_and_a_step_that_forgets_to_return_fails():
+    """The known answers hold for emokd's own step, so only the own-work flag tells it apart; a step that
+    trains right but returns nothing is a mistake to name, not an unfinished starter."""
+    from emokd.training import train
+
+    def calls_emokds(model, batch, optimiser, loss_fn):
+        return train.train_step(model, batch, optimiser, loss_fn)
+
+    v = exercises.check_train_step(calls_emokds)
+    assert v.status == "flagged" and "emokd.training.train.train_step" in v.message
+    with pytest.raises(exercises.ExerciseError, match="not your own work"):
+        exercises.check_train_step(calls_emokds, strict=True)
+
+    def forgets_to_return(model, batch, optimiser, loss_fn):
+        step_right(model, batch, optimiser, loss_fn)
+
+    v = exercises.check_train_step(forgets_to_return)
+    assert v.status == "failed" and "returns nothing" in v.message
+

@@ -34,11 +34,11 @@ def test_the_committed_assignment_source_is_what_the_chapters_make():
 
 def test_every_checked_exercise_is_in_the_assignment_with_its_points():
     labels = [ex["label"] for ex in grading.checked_exercises()]
-    assert sorted(labels) == sorted(grading.POINTS) and len(labels) == 5
+    assert sorted(labels) == sorted(grading.POINTS) and len(labels) == 6
     assert grading.points_of() == {label: grading.POINTS[label] for label in labels}
     cells = nbformat.read(grading.SOURCE, as_version=4).cells
     solutions = [c for c in cells if c.metadata["nbgrader"]["solution"]]
-    assert len(solutions) == 5 and all(grading.BEGIN in c.source and grading.END in c.source for c in solutions)
+    assert len(solutions) == 6 and all(grading.BEGIN in c.source and grading.END in c.source for c in solutions)
 
 
 def test_the_instructor_source_runs_and_passes_every_check():
@@ -177,6 +177,10 @@ CORRECT = {  # written apart from the book's solutions, as a student might
                   "    task = ccc_loss(pred.squeeze(-1), target, mask)\n"
                   "    kd = ((h - s).abs().mean(-1) * mask).sum() / mask.sum()\n    total = task + kd_weight * kd\n"
                   "    return total, {'ccc_loss': float(task), 'kd_loss': float(kd), 'total': float(total)}",
+    "ex-code-step": "def train_step(model, batch, optimiser, loss_fn):\n    model.train()\n"
+                    "    for p in model.parameters():\n        p.grad = None\n"
+                    "    loss = loss_fn(model(batch['x']), batch)\n    loss.backward()\n    optimiser.step()\n"
+                    "    return float(loss.detach())",
     "ex-code-loso": "from emokd.training.datasets import Fold\n\n\n"
                     "def loso_folds(subject_of, val_fraction=0.2, seed=0):\n    keys, out = sorted(subject_of), []\n"
                     "    for k, s in enumerate(sorted(set(subject_of.values()))):\n"
@@ -211,7 +215,7 @@ def test_the_autograder_grades_the_source_a_correct_a_wrong_and_a_copied_submiss
     text = "\n".join(c.source for c in student.cells)
     assert "### BEGIN SOLUTION" not in text and "population covariance" not in text
     answers = [c.source for c in student.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    assert len(answers) == 5 and all(a.count("...  # your code here") == 1 for a in answers)
+    assert len(answers) == 6 and all(a.count("...  # your code here") == 1 for a in answers)
 
     subs = tmp_path / "submissions"
     subs.mkdir()

@@ -345,3 +345,66 @@ def test_a_readers_objective_trains_in_emokds_loop():
     assert out["emokd"][0] == out["mine"][0]
     assert all(torch.equal(a, b) for a, b in zip(out["emokd"][1], out["mine"][1]))
     assert not all(torch.equal(a, b) for a, b in zip(out["emokd"][1], out["ccc only"][1]))
+
+
+def test_train_step_is_one_step_of_sgd_computed_by_hand():
+    """emokd's step on a linear model, against w - lr * grad of the mean squared error in numpy: the loss
+    before the step comes back as a float, the model is left in train mode, and a gradient held before the
+    call does not count; with grad_clip the gradient's norm is clipped first."""
+    from emokd.training.train import train_step
+
+    rng = np.random.default_rng(3)
+    x, y, w0 = rng.standard_normal((5, 3)), rng.standard_normal(5), np.array([0.3, -0.2, 0.1])
+    r = x @ w0 - y
+    grad = 2 * x.T @ r / len(y)
+    for clip in (None, 0.01):
+        model = torch.nn.Linear(3, 1, bias=False).double()
+        with torch.no_grad():
+            model.weight.copy_(torch.from_numpy(w0)[None])
+        model.weight.grad = torch.ones_like(model.weight)  # left by an earlier backward
+        model.eval()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        loss = train_step(model, {"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, opt,
+                          lambda out, b: ((out[:, 0] - b["y"]) ** 2).mean(), grad_clip=clip)
+        g = grad if clip is None else grad * clip / np.linalg.norm(grad)
+        assert type(loss) is float and loss == pytest.approx(np.mean(r ** 2), rel=1e-12)
+        np.testing.assert_allclose(model.weight.detach().numpy()[0], w0 - 0.1 * g, rtol=1e-6)
+        assert model.training
+
+
+def test_a_readers_step_trains_in_emokds_loop():
+    """fit(step=...) takes a hand-written step with the exercise's signature (chapter 05): zero_grad,
+    forward, loss, backward, step trains the same model as emokd's own step to the last digit, gradient
+    clipping included (fit clips inside optimiser.step()), with the same logged terms; a step that never
+    calls loss_fn is an error that names it."""
+    def mine(model, batch, optimiser, loss_fn):
+        model.train()
+        optimiser.zero_grad()
+        loss = loss_fn(model(batch["x"]), batch)
+        loss.backward()
+        optimiser.step()
+        return loss.item()
+
+    tr, va = _sets()
+    teacher = _model(5)
+    teacher.eval()
+    tr_kd, va = _sets(knowledge=extract_knowledge(teacher, tr))
+    cfg = dataclasses.replace(CFG, max_epochs=2, grad_clip=0.05)  # small enough to clip every step
+    out = {}
+    for name, step in (("emokd", None), ("mine", mine)):
+        model = _model()
+        res = fit(model, tr_kd, va, cfg, seed=0, kd=KDConfig(kd_weight=2.0), step=step)
+        out[name] = (res.history, [p.detach().clone() for p in model.parameters()])
+    strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in out[n][0]] for n in ("emokd", "mine")]
+    assert strip[0] == strip[1] and "train_kd_loss" in strip[0][0]
+    assert all(torch.equal(a, b) for a, b in zip(out["emokd"][1], out["mine"][1]))
+    model = _model()
+    unclipped = fit(model, tr_kd, va, dataclasses.replace(cfg, grad_clip=None), seed=0, kd=KDConfig(kd_weight=2.0),
+                    step=mine)
+    assert [h["val_ccc"] for h in unclipped.history] != [h["val_ccc"] for h in out["mine"][0]]
+
+    def lazy(model, batch, optimiser, loss_fn):
+        return 0.0
+
+    with pytest.raises(EmokdError, match="'lazy' never called loss_fn"):
+        fit(_model(), tr, va, cfg, seed=0, step=lazy)
