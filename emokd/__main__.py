@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                         ("annotation_noise_tau_s", "time constant of that drift-like noise, s (default 5)")]:
         g.add_argument("--" + name.replace("_", "-"), type=float, help=help_)
     g.add_argument("--n-raters", type=int, help="raters averaged into the label trace (default 1)")
+    g = p.add_argument_group("paired trials without labels (issue 33: what a teacher can distil on)")
+    g.add_argument("--unlabelled-per-subject", type=int, metavar="N",
+                   help="N more sessions per subject with EEG and face frames but no row in the label file "
+                        "(default 0); their latent valence goes to latent_valence_unlabelled.npz, for scoring only")
 
     p = sub.add_parser("prepare", help="prepare per-trial arrays from a MAHNOB-HCI-layout folder",
                        description="Read every labelled trial (BDF via MNE, labels, face frames), compute band "
@@ -338,7 +342,7 @@ def _synth(args) -> None:
                                                "line_noise_uv", "blink_rate_hz", "mixing_width_m",
                                                "frames_per_step", "face_private_sd", "face_private_tau_s",
                                                "annotation_lag_s", "annotation_noise_sd", "annotation_noise_tau_s",
-                                               "n_raters") if getattr(args, k) is not None}
+                                               "n_raters", "unlabelled_per_subject") if getattr(args, k) is not None}
     if args.planted_bands or args.planted_channels:
         bands = args.planted_bands or [(c.lo_hz, c.hi_hz) for c in synth_config(args.preset).pattern]
         channels = args.planted_channels or ("all",)
@@ -350,7 +354,9 @@ def _synth(args) -> None:
     truth = generate(args.out, cfg, seed=args.seed)
     tm = np.array(truth["truth_map"])
     top = np.argsort(tm.sum(axis=1))[::-1]
-    print(f"wrote {len(truth['trials'])} trials of {len(cfg.trials_per_subject)} subjects to {args.out} "
+    extra = len(truth.get("unlabelled_trials", []))
+    print(f"wrote {len(truth['trials'])} trials{f' (+{extra} without labels)' if extra else ''} of "
+          f"{len(cfg.trials_per_subject)} subjects to {args.out} "
           f"in {time.perf_counter() - t0:.1f} s (preset {args.preset}, seed {args.seed})")
     print("planted: " + ", ".join(f"{truth['band_names'][b]} ({tm[b].sum():.1f})" for b in top if tm[b].sum() > 0)
           + f"; truth in {args.out / 'ground_truth.json'}")
