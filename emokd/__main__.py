@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: DIR/prepared)")
     p.add_argument("--skip-bad", action="store_true", help="record bad trials in the manifest and go on")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--unlabelled", action="store_true",
+                   help="also prepare the stimulus sessions with EEG and face frames but no row in the label file, "
+                        "marked unlabelled in the manifest (valence NaN, length from the stimulus); runs on the "
+                        "folder give them to the taught students of the training subjects (default: labelled only)")
     g = p.add_argument_group("face frames from the frontal camera (the 'video' extra)")
     g.add_argument("--faces", choices=("auto", "video", "none"), default="auto",
                    help="make a session's missing face_frames.npz from its camera file: auto (when camera files are "
@@ -370,13 +374,15 @@ def _prepare(args) -> None:
     t0 = time.perf_counter()
     manifest = prepare_dataset(args.dir, args.out, PrepareConfig(), progress=not args.quiet,
                                on_error="skip" if args.skip_bad else "raise", faces=args.faces, n_jobs=args.n_jobs,
-                               video_align=args.video_align)
+                               video_align=args.video_align, unlabelled=args.unlabelled)
     trials = manifest["trials"].values()
     steps = np.array([t["n_steps"] for t in trials])
     subjects = sorted({t["subject"] for t in trials})
     out = args.out or args.dir / "prepared"
     frames = [t["shapes"].get("frames") for t in trials]
-    print(f"prepared {len(steps)} trials of {len(subjects)} subjects in {time.perf_counter() - t0:.1f} s "
+    without = sum(t.get("labelled", True) is False for t in trials)
+    print(f"prepared {len(steps)} trials{f' ({without} without labels)' if args.unlabelled else ''} of "
+          f"{len(subjects)} subjects in {time.perf_counter() - t0:.1f} s "
           f"({manifest['n_skipped']} already prepared, {len(manifest['failed'])} failed) -> {out}")
     if len(steps):
         print(f"  label steps: {steps.sum()} in all ({steps.sum() / 4 / 60:.1f} min at 4 Hz), "
@@ -385,6 +391,8 @@ def _prepare(args) -> None:
               f"frames {'(n_steps, %d, %d, %d)' % tuple(frames[0][1:]) if frames[0] else 'none'}")
     for key, err in manifest["failed"].items():
         print(f"  failed {key}: {err}")
+    for key, why in manifest.get("unlabelled_sessions", {}).get("left_out", {}).items():
+        print(f"  left out (no labels, no pair) {key}: {why}")
 
 
 def _is_feature_release(folder: Path) -> bool:

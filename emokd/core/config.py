@@ -203,7 +203,7 @@ class SynthConfig:
     Unlabelled paired trials (``unlabelled_per_subject``; 0 = none): each subject also watches this
     many more clips, recorded like the others (EEG, face frames, session.xml) but left out of the label
     file, as the real database's 288 stimulus sessions without continuous valence are. Their latent
-    valence is saved apart, for scoring only (:data:`emokd.synth.synthetic.UNLABELLED_LATENT_FILE`).
+    valence is saved apart, for scoring only (:data:`emokd.io.mahnob.UNLABELLED_LATENT_FILE`).
     They are drawn from their own random stream after everything else, so the labelled trials' files
     are the same with or without them.
     """

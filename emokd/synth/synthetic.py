@@ -35,7 +35,7 @@ stimulus sessions with EEG and video have no continuous valence. They are drawn 
 random stream (``default_rng([seed, 7])``) after everything else, so every file of the labelled
 trials is the same, byte for byte, with or without them; with none the data set is the one an
 emokd without the option wrote. ``ground_truth.json`` lists them under ``unlabelled_trials``; their
-latent valence is in ``latent_valence_unlabelled.npz`` (:data:`UNLABELLED_LATENT_FILE`), for
+latent valence is in ``latent_valence_unlabelled.npz`` (:data:`emokd.io.mahnob.UNLABELLED_LATENT_FILE`), for
 scoring only: neither ``prepare`` nor training reads a label of theirs, since none exists.
 
 Optionally the face also shows content that the EEG cannot predict
@@ -64,13 +64,12 @@ from ..core.constants import BAND_NAMES, BANDS, BDF_CHANNELS, EEG_CHANNELS, OTHE
 from ..core.fileio import atomic_path, save_npz, write_bytes, write_json
 from ..errors import EmokdError
 from ..io.bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
-from ..io.mahnob import FRAMES_FILE, LABEL_FILE, LATENT_FILE, MAX_ABS_VALENCE, bdf_name, session_dir, session_id
+from ..io.mahnob import (FRAMES_FILE, LABEL_FILE, LATENT_FILE, MAX_ABS_VALENCE, UNLABELLED_LATENT_FILE, bdf_name,
+                         session_dir, session_id)
 
 log = logging.getLogger(__name__)
 
 TRUTH_FILE = "ground_truth.json"
-#: the latent valence of the sessions without a label row (key P01_T10 -> (n_steps,)); for scoring only
-UNLABELLED_LATENT_FILE = "latent_valence_unlabelled.npz"
 #: the random stream of the unlabelled trials: ``default_rng([seed, 7])``, drawn after everything else
 UNLABELLED_STREAM = 7
 LABEL_RATE_HZ = 4.0
