@@ -169,12 +169,12 @@ def _label_trace(cell, path: Path, key: tuple[int, int]) -> np.ndarray:
     return a.astype(np.float64).ravel()
 
 
-def read_latent(root, name: str = LATENT_FILE) -> dict[tuple[int, int], np.ndarray] | None:
+def read_latent(root, file_name: str = LATENT_FILE) -> dict[tuple[int, int], np.ndarray] | None:
     """The latent valence of a synthetic dataset, ``(subject, trial_no) -> (n_steps,)`` float64; None when
-    ``root`` has no file ``name`` (real data: only the annotated labels exist). ``name``:
+    ``root`` has no file ``file_name`` (real data: only the annotated labels exist). ``file_name``:
     :data:`LATENT_FILE` (the labelled trials) or :data:`UNLABELLED_LATENT_FILE` (the sessions without a
     label row)."""
-    path = Path(root) / name
+    path = Path(root) / file_name
     if not path.is_file():
         return None
     out = {}

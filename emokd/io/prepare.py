@@ -303,11 +303,11 @@ class _Unlabelled:
     left_out: dict
 
     @classmethod
-    def find(cls, root: Path, labels: dict) -> "_Unlabelled":
+    def find(cls, root: Path, labels: dict) -> _Unlabelled:
         return cls({key: None for key in unlabelled_sessions(root, labels)},
                    read_latent(root, UNLABELLED_LATENT_FILE), {})
 
-    def paired(self, root: Path, no_frames: dict) -> "_Unlabelled":
+    def paired(self, root: Path, no_frames: dict) -> _Unlabelled:
         """Only the sessions that have face frames (after any were made from the camera): the others
         are no pair for a teacher, so they are left out (not failed)."""
         keys, left = {}, dict(self.left_out)

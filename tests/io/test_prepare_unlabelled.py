@@ -7,12 +7,21 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-
 from conftest import N_UNLABELLED
+
 from emokd.core.fileio import sha256
 from emokd.io import prepare as prep
-from emokd.io.mahnob import (FRAMES_FILE, LABEL_FILE, UNLABELLED_LATENT_FILE, bdf_name, read_labels, read_latent,
-                             session_dir, stimulus_steps, unlabelled_sessions)
+from emokd.io.mahnob import (
+    FRAMES_FILE,
+    LABEL_FILE,
+    UNLABELLED_LATENT_FILE,
+    bdf_name,
+    read_labels,
+    read_latent,
+    session_dir,
+    stimulus_steps,
+    unlabelled_sessions,
+)
 from emokd.training.folddata import load_trials
 from emokd.training.runfolder import data_fingerprint
 
@@ -33,7 +42,7 @@ def test_without_the_option_the_prepared_folder_is_todays(smoke_unlabelled_dir, 
 
 def test_unlabelled_trials_are_marked_and_have_no_label(smoke_unlabelled_dir, smoke_unlabelled_prepared,
                                                         smoke_prepared):
-    out, manifest = smoke_unlabelled_prepared
+    out, _ = smoke_unlabelled_prepared
     labels = read_labels(smoke_unlabelled_dir / LABEL_FILE)
     latent = read_latent(smoke_unlabelled_dir, UNLABELLED_LATENT_FILE)
     on_disk = json.loads((out / prep.MANIFEST).read_text())
@@ -46,7 +55,7 @@ def test_unlabelled_trials_are_marked_and_have_no_label(smoke_unlabelled_dir, sm
     today = json.loads((smoke_prepared[0] / prep.MANIFEST).read_text())["trials"]
     assert {k: e["sha256"] for k, e in on_disk["trials"].items() if prep.is_labelled(e)} == \
         {k: e["sha256"] for k, e in today.items()}
-    for key, entry in without.items():
+    for entry in without.values():
         assert entry["labelled"] is False and "label_sha256" not in entry
         with np.load(out / entry["file"]) as npz:
             n = latent[(entry["subject"], entry["trial_no"])].size  # the stimulus, at 4 Hz
@@ -81,7 +90,7 @@ def test_preparing_again_keeps_every_trial(smoke_unlabelled_dir, smoke_unlabelle
 def test_a_session_without_a_face_is_no_pair(smoke_unlabelled_dir, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(smoke_unlabelled_dir, root)
-    subject, trial_no = sorted(read_latent(root, UNLABELLED_LATENT_FILE))[0]
+    subject, trial_no = min(read_latent(root, UNLABELLED_LATENT_FILE))
     (session_dir(root, subject, trial_no) / FRAMES_FILE).unlink()
     manifest = prep.prepare_dataset(root, tmp_path / "out", progress=False, unlabelled=True, faces="none")
     key = prep.trial_key(subject, trial_no)

@@ -7,12 +7,17 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-
 from conftest import N_UNLABELLED
+
 from emokd.core.config import SynthConfig, synth_config
 from emokd.core.fileio import sha256
 from emokd.errors import EmokdError
-from emokd.io.mahnob import LABEL_FILE, LATENT_FILE, UNLABELLED_LATENT_FILE, read_labels, read_latent
+from emokd.io.mahnob import (
+    LABEL_FILE,
+    UNLABELLED_LATENT_FILE,
+    read_labels,
+    read_latent,
+)
 from emokd.synth.synthetic import TRUTH_FILE, ensure_generated, plan
 
 
@@ -30,7 +35,7 @@ def test_zero_is_the_field_absent():
 
 
 def test_ensure_generated_keeps_a_dataset_of_zero(smoke_dir, monkeypatch):
-    import emokd.synth.synthetic as synthetic
+    from emokd.synth import synthetic
 
     monkeypatch.setattr(synthetic, "generate", lambda *a, **k: pytest.fail("generated again"))
     truth = ensure_generated(smoke_dir, synth_config("smoke", unlabelled_per_subject=0), seed=0)

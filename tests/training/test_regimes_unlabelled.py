@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import N_UNLABELLED
+
 from emokd.core.config import experiment_config
 from emokd.core.fileio import sha256
 from emokd.errors import EmokdError
@@ -101,7 +101,7 @@ def _cfg():
 def unlabelled_run(smoke_unlabelled_prepared, tmp_path_factory, monkeypatch_module):
     """A smoke LOSO run with output distillation on the data with sessions without labels, recording the
     trials each model of each fold trained on."""
-    import emokd.training.train as train
+    from emokd.training import train
 
     seen, fit = {}, train.fit
 
@@ -155,7 +155,7 @@ def test_their_latent_is_never_read(unlabelled_run, smoke_unlabelled_dir, smoke_
     from emokd.io.prepare import prepare_dataset
     from emokd.training.runfolder import data_fingerprint
 
-    out, res, _ = unlabelled_run
+    out, _, _ = unlabelled_run
     root = tmp_path / "data"
     shutil.copytree(smoke_unlabelled_dir, root)
     with np.load(root / UNLABELLED_LATENT_FILE) as npz:
