@@ -173,3 +173,18 @@ def test_their_latent_is_never_read(unlabelled_run, smoke_unlabelled_dir, smoke_
     assert {"teacher.pt", "student.pt", "student_kd.pt", "student_kd_output.pt", "predictions.npz",
             "knowledge.npz"} <= set(files)
     assert {f: sha256(here / f) for f in files} == {f: sha256(there / f) for f in files}
+
+
+def test_a_finished_run_reads_its_folds_back_with_the_pool(tmp_path):
+    """``load_run(...).folds`` has the partitions whose inputs entered the fold's normalisation (the
+    saliency of a run rebuilds its students' inputs from them)."""
+    from emokd.training.runs import FORMAT, load_run
+
+    fold = plan_folds(SUBJECT_OF, experiment_config("book", calibration=0.5),
+                      unlabelled_data=list(DATA_UNLABELLED)).folds[0]
+    (tmp_path / "results.json").write_text(json.dumps(
+        {"format": FORMAT, "models": ["student"], "references": [], "data": "/nowhere",
+         "folds": [{"fold": fold.fold, **fold.describe(SUBJECT_OF),
+                    "metrics": {"student": {s: {m: 0.5 for m in ("rmse", "pcc", "ccc")}
+                                            for s in ("concatenated", "per_trial")}}}]}))
+    assert load_run(tmp_path).folds == [fold]
