@@ -18,9 +18,9 @@ on the real database the paired recordings without continuous valence, on synthe
 ``valence`` is float32 NaN throughout (kept, so that every trial file has the same arrays; no label
 exists and none is made up), their ``latent`` the one in ``latent_valence_unlabelled.npz`` where that
 file exists (synthetic data; for scoring only). A candidate session without face frames is not a pair
-and is left out (``unlabelled_left_out`` in the manifest says why). Without the option the folder, its
-manifest and every fingerprint are what they were before it existed. :func:`load_prepared` returns
-those trials only when asked (``unlabelled=True``).
+and is left out (the manifest's ``unlabelled_sessions``: ``n``, ``left_out`` with why, ``latent_file``).
+Without the option the folder, its manifest and every fingerprint are what they were before it
+existed. :func:`load_prepared` returns those trials only when asked (``unlabelled=True``).
 
 Face frames: a session without ``face_frames.npz`` whose frontal camera file is there gets one
 made from the video first (:mod:`emokd.io.facevideo`, the ``video`` extra; ``faces``: ``"auto"``
