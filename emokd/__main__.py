@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                         ("annotation_noise_tau_s", "time constant of that drift-like noise, s (default 5)")]:
         g.add_argument("--" + name.replace("_", "-"), type=float, help=help_)
     g.add_argument("--n-raters", type=int, help="raters averaged into the label trace (default 1)")
+    g = p.add_argument_group("paired trials without labels (issue 33: what a teacher can distil on)")
+    g.add_argument("--unlabelled-per-subject", type=int, metavar="N",
+                   help="N more sessions per subject with EEG and face frames but no row in the label file "
+                        "(default 0); their latent valence goes to latent_valence_unlabelled.npz, for scoring only")
 
     p = sub.add_parser("prepare", help="prepare per-trial arrays from a MAHNOB-HCI-layout folder",
                        description="Read every labelled trial (BDF via MNE, labels, face frames), compute band "
@@ -107,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: DIR/prepared)")
     p.add_argument("--skip-bad", action="store_true", help="record bad trials in the manifest and go on")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--unlabelled", action="store_true",
+                   help="also prepare the stimulus sessions with EEG and face frames but no row in the label file, "
+                        "marked unlabelled in the manifest (valence NaN, length from the stimulus); runs on the "
+                        "folder give them to the taught students of the training subjects (default: labelled only)")
     g = p.add_argument_group("face frames from the frontal camera (the 'video' extra)")
     g.add_argument("--faces", choices=("auto", "video", "none"), default="auto",
                    help="make a session's missing face_frames.npz from its camera file: auto (when camera files are "
@@ -338,7 +346,7 @@ def _synth(args) -> None:
                                                "line_noise_uv", "blink_rate_hz", "mixing_width_m",
                                                "frames_per_step", "face_private_sd", "face_private_tau_s",
                                                "annotation_lag_s", "annotation_noise_sd", "annotation_noise_tau_s",
-                                               "n_raters") if getattr(args, k) is not None}
+                                               "n_raters", "unlabelled_per_subject") if getattr(args, k) is not None}
     if args.planted_bands or args.planted_channels:
         bands = args.planted_bands or [(c.lo_hz, c.hi_hz) for c in synth_config(args.preset).pattern]
         channels = args.planted_channels or ("all",)
@@ -350,7 +358,9 @@ def _synth(args) -> None:
     truth = generate(args.out, cfg, seed=args.seed)
     tm = np.array(truth["truth_map"])
     top = np.argsort(tm.sum(axis=1))[::-1]
-    print(f"wrote {len(truth['trials'])} trials of {len(cfg.trials_per_subject)} subjects to {args.out} "
+    extra = len(truth.get("unlabelled_trials", []))
+    print(f"wrote {len(truth['trials'])} trials{f' (+{extra} without labels)' if extra else ''} of "
+          f"{len(cfg.trials_per_subject)} subjects to {args.out} "
           f"in {time.perf_counter() - t0:.1f} s (preset {args.preset}, seed {args.seed})")
     print("planted: " + ", ".join(f"{truth['band_names'][b]} ({tm[b].sum():.1f})" for b in top if tm[b].sum() > 0)
           + f"; truth in {args.out / 'ground_truth.json'}")
@@ -364,13 +374,15 @@ def _prepare(args) -> None:
     t0 = time.perf_counter()
     manifest = prepare_dataset(args.dir, args.out, PrepareConfig(), progress=not args.quiet,
                                on_error="skip" if args.skip_bad else "raise", faces=args.faces, n_jobs=args.n_jobs,
-                               video_align=args.video_align)
+                               video_align=args.video_align, unlabelled=args.unlabelled)
     trials = manifest["trials"].values()
     steps = np.array([t["n_steps"] for t in trials])
     subjects = sorted({t["subject"] for t in trials})
     out = args.out or args.dir / "prepared"
     frames = [t["shapes"].get("frames") for t in trials]
-    print(f"prepared {len(steps)} trials of {len(subjects)} subjects in {time.perf_counter() - t0:.1f} s "
+    without = sum(t.get("labelled", True) is False for t in trials)
+    print(f"prepared {len(steps)} trials{f' ({without} without labels)' if args.unlabelled else ''} of "
+          f"{len(subjects)} subjects in {time.perf_counter() - t0:.1f} s "
           f"({manifest['n_skipped']} already prepared, {len(manifest['failed'])} failed) -> {out}")
     if len(steps):
         print(f"  label steps: {steps.sum()} in all ({steps.sum() / 4 / 60:.1f} min at 4 Hz), "
@@ -379,6 +391,8 @@ def _prepare(args) -> None:
               f"frames {'(n_steps, %d, %d, %d)' % tuple(frames[0][1:]) if frames[0] else 'none'}")
     for key, err in manifest["failed"].items():
         print(f"  failed {key}: {err}")
+    for key, why in manifest.get("unlabelled_sessions", {}).get("left_out", {}).items():
+        print(f"  left out (no labels, no pair) {key}: {why}")
 
 
 def _is_feature_release(folder: Path) -> bool:

@@ -31,6 +31,25 @@ def smoke_prepared(smoke_dir, tmp_path_factory):
     return out, prepare_dataset(smoke_dir, out, progress=False)
 
 
+#: paired sessions without labels per subject in the ``smoke_unlabelled_*`` fixtures (issue 33 item 1 (a))
+N_UNLABELLED = 2
+
+
+@pytest.fixture(scope="session")
+def smoke_unlabelled_dir(tmp_path_factory):
+    """A read-only smoke dataset with N_UNLABELLED more sessions per subject that have no label row."""
+    out = tmp_path_factory.mktemp("smoke_unlabelled") / "data"
+    generate(out, synth_config("smoke", unlabelled_per_subject=N_UNLABELLED), seed=0, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smoke_unlabelled_prepared(smoke_unlabelled_dir, tmp_path_factory):
+    """That dataset prepared once with its sessions without labels: (prepared folder, manifest)."""
+    out = tmp_path_factory.mktemp("prepared_unlabelled")
+    return out, prepare_dataset(smoke_unlabelled_dir, out, progress=False, unlabelled=True)
+
+
 @pytest.fixture
 def smoke_copy(smoke_dir, tmp_path):
     """A private, writable copy of the smoke dataset (for tests that damage it)."""

@@ -199,6 +199,13 @@ class SynthConfig:
     annotators do not rate. It makes part of what the face teacher sees, and so
     of its features, modality-specific: the case in which the modality focusing
     hypothesis (Xue et al. 2023) predicts that cross-modal distillation helps less.
+
+    Unlabelled paired trials (``unlabelled_per_subject``; 0 = none): each subject also watches this
+    many more clips, recorded like the others (EEG, face frames, session.xml) but left out of the label
+    file, as the real database's 288 stimulus sessions without continuous valence are. Their latent
+    valence is saved apart, for scoring only (:data:`emokd.io.mahnob.UNLABELLED_LATENT_FILE`).
+    They are drawn from their own random stream after everything else, so the labelled trials' files
+    are the same with or without them.
     """
 
     trials_per_subject: dict[int, int] = field(default_factory=lambda: {1: 2, 2: 2, 3: 2})
@@ -237,6 +244,12 @@ class SynthConfig:
     annotation_noise_sd: float = 0.0  # each rater's smooth noise, in valence SDs (0 = exact labels)
     annotation_noise_tau_s: float = 5.0  # its time constant (AR(1) at 4 Hz: drift, not white noise)
     n_raters: int = 1  # raters averaged into the label trace
+    # paired trials whose labels are not in the label file (source (a) of issue 33)
+    unlabelled_per_subject: int = 0  # more sessions per subject, EEG and face, no label row
+
+    #: fields added after data sets were generated, with the value that does what the code did before them:
+    #: left out of :meth:`to_json` at that value, so a data set's ``ground_truth.json`` is still its own
+    ADDED_LATER = {"unlabelled_per_subject": 0}
 
     def __post_init__(self):
         _check_numbers(self, positive=("sfreq", "mixing_width_m", "valence_rise_s", "margin_s", "n_clips"),
@@ -265,6 +278,7 @@ class SynthConfig:
         for s, n in self.trials_per_subject.items():
             if not (isinstance(s, int) and s >= 1) or not (isinstance(n, int) and 1 <= n <= 20):
                 raise EmokdError(f"trials_per_subject: subject {s!r} with {n!r} trials (need 1..20)")
+        self._check_unlabelled()
         lo, hi = self.clip_length_range_s
         if not 10.0 <= lo <= hi:
             raise EmokdError(f"clip_length_range_s={self.clip_length_range_s!r}: need 10 <= lo <= hi")
@@ -289,13 +303,31 @@ class SynthConfig:
             if unknown:
                 raise EmokdError(f"planted channels {unknown} are not EEG channel names ({', '.join(EEG_CHANNELS)})")
 
+    def _check_unlabelled(self) -> None:
+        """Each subject watches each clip once, at one of 20 positions (trial_no 2..40)."""
+        n = self.unlabelled_per_subject
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise EmokdError(f"unlabelled_per_subject={n!r}: need a whole number >= 0")
+        most = max(self.trials_per_subject.values())
+        room = min(20, int(self.n_clips))
+        if most + n > room:
+            raise EmokdError(f"unlabelled_per_subject={n!r}: a subject with {most} labelled trials has room for "
+                             f"{max(0, room - most)} more (each subject sees each of n_clips={self.n_clips} clips "
+                             "once, at most 20 in all)")
+
     @property
     def n_trials(self) -> int:
+        """Labelled trials (the label file's rows)."""
         return sum(self.trials_per_subject.values())
 
     def to_json(self) -> dict:
+        """The fields as a dict, without a field of :attr:`ADDED_LATER` at its earlier value (see
+        :meth:`TrainConfig.to_json`): a data set generated before the field existed is still this one."""
         d = dataclasses.asdict(self)
         d["trials_per_subject"] = {str(k): v for k, v in self.trials_per_subject.items()}
+        for name, before in self.ADDED_LATER.items():
+            if d[name] == before:
+                del d[name]
         return d
 
 

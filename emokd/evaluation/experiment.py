@@ -1,7 +1,8 @@
 """The experiment: teacher -> knowledge -> student -> KD student, fold by fold.
 
-For every fold of the protocol (:func:`emokd.training.datasets.make_folds`; with scarce labels or a
-new person's calibration, :func:`emokd.training.regimes.plan_folds`):
+For every fold of the protocol (:func:`emokd.training.datasets.make_folds`; with scarce labels, a
+new person's calibration or sessions without labels in the data (``prepare --unlabelled``; each fold's
+count under ``unlabelled_data`` in results.json), :func:`emokd.training.regimes.plan_folds`):
 
 1. **teacher** -- frame CNN + TCN on the face frames of the training trials
    (early stopping on the validation trials). With a frozen pretrained backbone
@@ -215,8 +216,9 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                fold_records=None) -> dict:
     from joblib import Parallel, delayed, parallel_config
 
-    trials = load_trials(prepared_dir, cfg.data_format)
-    plan = plan_folds({k: t["subject"] for k, t in trials.items()}, cfg)
+    trials = load_trials(prepared_dir, cfg.data_format, unlabelled=True)  # with the sessions that have no labels
+    plan = plan_folds({k: t["subject"] for k, t in trials.items()}, cfg,
+                      unlabelled_data=[k for k, t in trials.items() if t.get("labelled", True) is False])
     all_folds = list(plan.folds)
     numbers = [f.fold for f in all_folds]
     if only is not None and (unknown := sorted(set(only) - set(numbers))):

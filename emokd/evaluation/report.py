@@ -140,13 +140,17 @@ def _test_line(name: str, t: dict) -> str:
 
 def regime_line(results: dict) -> str:
     """One sentence on the run's regime (:mod:`emokd.training.regimes`): labels withheld, a new person's
-    calibration, the hand-overs; "" for a run with every label and no calibration."""
+    calibration, sessions without labels in the data, the hand-overs; "" for a run with every label, no
+    calibration and no such sessions."""
     cfg = results.get("config") or {}
     p, cal, handover = cfg.get("labelled_fraction", 1.0), cfg.get("calibration", 0.0), cfg.get("handover", [])
     parts = []
+    # trials without a label in the data (prepare --unlabelled) sit in unlabelled/calibration too
+    n_data = [len(f.get("unlabelled_data", {}).get("trials", [])) for f in results["folds"]]
     if p != 1.0:
         n_lab = [len(f["train"]["trials"]) for f in results["folds"]]
-        n_hid = [len(f.get("unlabelled", {}).get("trials", [])) for f in results["folds"]]
+        n_hid = [len(f.get("unlabelled", {}).get("trials", [])) - len(set(f.get("unlabelled_data", {}).get(
+            "trials", [])) & set(f.get("unlabelled", {}).get("trials", []))) for f in results["folds"]]
         share = sum(n_lab) / max(1, sum(n_lab) + sum(n_hid))
         parts.append(f"labels read for a share {p:g} of each training subject's training trials (at least one "
                      f"each; {share:.2f} of all training trials over the folds), the teacher trained on those")
@@ -154,6 +158,10 @@ def regime_line(results: dict) -> str:
         left = results.get("left_out_folds") or {}
         parts.append(f"a share {cal:g} of each test subject's trials calibrates (face and EEG, labels unread) and "
                      f"the rest are scored" + (f"; {len(left)} subject(s) with too few trials left out" if left else ""))
+    if any(n_data):
+        parts.append(f"sessions without labels in the data given to the taught students: {min(n_data)}-{max(n_data)} "
+                     "per fold (of the training subjects" + (", and the test subject's to its calibration" if cal
+                                                             else "") + ")")
     if handover:
         parts.append("hand-overs besides the teacher's features: " + ", ".join(handover))
     return ("Regime: " + "; ".join(parts) + ".") if parts else ""

@@ -50,6 +50,8 @@ LABEL_FILE = "lable_continous_Mahnob.mat"  # sic: the public file's name
 FRAMES_FILE = "face_frames.npz"
 #: synthetic datasets only: the latent valence the signals follow (the label file holds its annotation)
 LATENT_FILE = "latent_valence.npz"
+#: synthetic datasets only: the latent valence of the sessions without a label row, for scoring only
+UNLABELLED_LATENT_FILE = "latent_valence_unlabelled.npz"
 #: |valence| above this is not on MAHNOB-HCI's continuous scale (the public traces stay within +-0.46)
 MAX_ABS_VALENCE = 1.0
 #: |EEG| above this (V) is beyond any EEG amplifier (Biosemi ActiveTwo: +-0.262 V)
@@ -167,10 +169,12 @@ def _label_trace(cell, path: Path, key: tuple[int, int]) -> np.ndarray:
     return a.astype(np.float64).ravel()
 
 
-def read_latent(root) -> dict[tuple[int, int], np.ndarray] | None:
+def read_latent(root, file_name: str = LATENT_FILE) -> dict[tuple[int, int], np.ndarray] | None:
     """The latent valence of a synthetic dataset, ``(subject, trial_no) -> (n_steps,)`` float64; None when
-    ``root`` has no :data:`LATENT_FILE` (real data: only the annotated labels exist)."""
-    path = Path(root) / LATENT_FILE
+    ``root`` has no file ``file_name`` (real data: only the annotated labels exist). ``file_name``:
+    :data:`LATENT_FILE` (the labelled trials) or :data:`UNLABELLED_LATENT_FILE` (the sessions without a
+    label row)."""
+    path = Path(root) / file_name
     if not path.is_file():
         return None
     out = {}
@@ -185,6 +189,49 @@ def read_latent(root) -> dict[tuple[int, int], np.ndarray] | None:
                 raise EmokdError(f"{path}: array {name!r} is not a finite trace of shape (n_steps,)")
             out[(subject, trial_no)] = trace
     return out
+
+
+def unlabelled_sessions(root, labelled) -> list[tuple[int, int]]:
+    """The stimulus sessions of a MAHNOB-HCI-layout folder that have no row in the label file.
+
+    A session folder ``Sessions/<id>`` counts when its id gives an even ``trial_no`` (a stimulus
+    session; the odd ones are the neutral sessions before each clip), it holds the stimulus recording
+    ``Part_<s>_S_Trial<trial_no/2>_emotion.bdf`` (so sessions of other experiments, and those released
+    without EEG, do not count) and a ``session.xml`` that does not say ``isStim="0"``, and
+    ``(subject, trial_no)`` is not in ``labelled``. Whether it has face frames is decided by the caller.
+    On the real database these are the paired recordings without continuous valence (288 of the 527
+    stimulus sessions with EEG and video); on synthetic data, the ``unlabelled_per_subject`` trials.
+
+    Parameters
+    ----------
+    root : path-like, folder with ``Sessions/``
+    labelled : container of (subject, trial_no), the label file's trials
+
+    Returns
+    -------
+    sessions : list of (subject, trial_no), in increasing session id
+    """
+    sessions = Path(root) / "Sessions"
+    ids = sorted(int(d.name) for d in sessions.iterdir() if d.is_dir() and d.name.isdigit()) \
+        if sessions.is_dir() else []
+    out = []
+    for sid in ids:
+        subject = (sid - 1) // 130 + 1
+        trial_no = sid - (subject - 1) * 130  # session_id's inverse: 1..130
+        folder = session_dir(root, subject, trial_no)
+        if trial_no % 2 or (subject, trial_no) in labelled or not (folder / bdf_name(subject, trial_no)).is_file():
+            continue
+        if not (folder / "session.xml").is_file() or read_session_xml(folder / "session.xml").get("isStim") == "0":
+            continue
+        out.append((subject, trial_no))
+    return out
+
+
+def stimulus_steps(stimulus_s: float, cfg: PrepareConfig = PrepareConfig()) -> int:
+    """Label steps of a session without labels: the whole ``1 / label_rate_hz`` steps inside its
+    stimulus, ``floor(stimulus_s * label_rate_hz)`` (a labelled synthetic trial of ``n`` steps has a
+    stimulus of exactly ``n / 4`` s, so the same length)."""
+    return int(np.floor(stimulus_s * cfg.label_rate_hz + 1e-6))
 
 
 def read_session_xml(path) -> dict:
@@ -539,18 +586,22 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
 
 
-def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConfig = PrepareConfig()) -> dict:
-    """Everything of one labelled trial, aligned to its 4 Hz valence trace.
+def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConfig = PrepareConfig(), *,
+               labelled: bool = True) -> dict:
+    """Everything of one trial, aligned to its 4 Hz valence trace.
 
     ``valence`` (n_steps,) is the trial's label trace; when None it is looked up
-    in ``ROOT/lable_continous_Mahnob.mat``.
+    in ``ROOT/lable_continous_Mahnob.mat``. ``labelled=False``: a session without labels
+    (:func:`unlabelled_sessions`); no label is read or looked up (``valence`` must be None), the
+    trial has :func:`stimulus_steps` steps and its ``valence`` is NaN throughout.
 
     Returns
     -------
     trial : dict
         ``eeg_bp`` float32 (n_steps, n_bands, 32) band power; ``valence`` float32
-        (n_steps,); ``frames`` uint8 (n_steps, frames_per_step, 48, 48) or None;
-        ``info`` (session attributes, stimulus timing) and ``sources`` (paths read).
+        (n_steps,) (all NaN without labels); ``frames`` uint8 (n_steps, frames_per_step, 48, 48) or None;
+        ``info`` (session attributes, stimulus timing) and ``sources`` (paths read); ``labelled`` False
+        for a session without labels (absent otherwise).
     """
     folder = session_dir(root, subject, trial_no)
     if not folder.is_dir():
@@ -562,14 +613,23 @@ def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConf
         raise EmokdError(f"{folder / 'session.xml'}: field 'sessionId' is {xml['sessionId']!r}, but it is in "
                          f"session folder {folder.name!r} (subject {subject} trial {trial_no})")
     bdf = find_bdf(folder, subject, trial_no)
-    if valence is None:
+    if not labelled:
+        if valence is not None:
+            raise EmokdError(f"{folder}: labelled=False with a valence trace given; a session without labels "
+                             "has none")
+    elif valence is None:
         labels = read_labels(Path(root) / LABEL_FILE)
         if (subject, trial_no) not in labels:
             raise EmokdError(f"{Path(root) / LABEL_FILE}: no row for subject {subject} trial {trial_no} "
                              "in field 'trials_included' (this session has no continuous labels)")
         valence = labels[(subject, trial_no)]
-    valence = np.asarray(valence, dtype=np.float64)
+    if labelled:
+        valence = np.asarray(valence, dtype=np.float64)
     eeg, info = read_eeg(bdf, cfg)
+    if not labelled:  # its length from the stimulus: no label exists, none is made up
+        valence = np.full(stimulus_steps(info["stimulus_s"], cfg), np.nan)
+        if valence.size < 1:
+            raise EmokdError(f"{bdf}: the stimulus lasts {info['stimulus_s']:.3f} s, less than one label step")
     power = eeg_band_power(eeg, valence.size, cfg, source=bdf)
     frames_path = folder / FRAMES_FILE
     frames = read_frames(frames_path, valence.size, cfg, stimulus_s=info["stimulus_s"]) if frames_path.is_file() \
@@ -581,4 +641,5 @@ def read_trial(root, subject: int, trial_no: int, valence=None, cfg: PrepareConf
         "frames": frames,
         "info": {**info, "session": xml},
         "sources": sources,
+        **({} if labelled else {"labelled": False}),
     }

@@ -10,6 +10,18 @@
     manifest.json    parameters (+ hash), library versions, the label file and each
                      trial's source files (bytes, SHA-256), output file and shapes
 
+Sessions without labels (``unlabelled=True``, ``prepare --unlabelled``; default off): the stimulus
+sessions with EEG and face frames but no row in the label file (:func:`emokd.io.mahnob.unlabelled_sessions`:
+on the real database the paired recordings without continuous valence, on synthetic data the
+``unlabelled_per_subject`` trials) are prepared too, as trials whose manifest entry says
+``"labelled": false``. Their length is the stimulus's (:func:`emokd.io.mahnob.stimulus_steps`); their
+``valence`` is float32 NaN throughout (kept, so that every trial file has the same arrays; no label
+exists and none is made up), their ``latent`` the one in ``latent_valence_unlabelled.npz`` where that
+file exists (synthetic data; for scoring only). A candidate session without face frames is not a pair
+and is left out (the manifest's ``unlabelled_sessions``: ``n``, ``left_out`` with why, ``latent_file``).
+Without the option the folder, its manifest and every fingerprint are what they were before it
+existed. :func:`load_prepared` returns those trials only when asked (``unlabelled=True``).
+
 Face frames: a session without ``face_frames.npz`` whose frontal camera file is there gets one
 made from the video first (:mod:`emokd.io.facevideo`, the ``video`` extra; ``faces``: ``"auto"``
 makes them when any labelled session has a camera file and the extra is installed, ``"video"``
@@ -49,7 +61,8 @@ import numpy as np
 from ..core.config import PrepareConfig
 from ..errors import EmokdError
 from .extras import INSTALL_HINT, video_available
-from .mahnob import FRAMES_FILE, LABEL_FILE, read_labels, read_latent, read_trial, session_dir
+from .mahnob import (FRAMES_FILE, LABEL_FILE, UNLABELLED_LATENT_FILE, read_labels, read_latent, read_trial,
+                     session_dir, unlabelled_sessions)
 from ..core.fileio import save_npz, sha256, versions, write_json
 from ..core.locks import LockBusy, LockUnavailable, file_lock
 
@@ -228,8 +241,10 @@ def _no_labels_but_trials(root: Path) -> None:
 
 
 def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, progress: bool = True,
-                    on_error: str = "raise", faces: str = "auto", n_jobs: int = 1, video_align: str = "stimulus") -> dict:
-    """Prepare every labelled trial of a MAHNOB-HCI-layout folder.
+                    on_error: str = "raise", faces: str = "auto", n_jobs: int = 1, video_align: str = "stimulus",
+                    unlabelled: bool = False) -> dict:
+    """Prepare every labelled trial of a MAHNOB-HCI-layout folder (and, with ``unlabelled``, every paired
+    session without labels).
 
     Parameters
     ----------
@@ -249,6 +264,9 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
         Sessions whose face frames are made at once (joblib processes).
     video_align : {"bdf", "stimulus"}
         Where the camera's time 0 lies (:func:`emokd.io.video.stimulus_in_video`).
+    unlabelled : bool
+        Also prepare the stimulus sessions with EEG and face frames but no label row, as trials
+        marked ``"labelled": false`` (see the module's docstring). Default False: only labelled trials.
 
     Returns
     -------
@@ -262,16 +280,55 @@ def prepare_dataset(root, out=None, cfg: PrepareConfig = PrepareConfig(), *, pro
     _no_labels_but_trials(root)
     labels = read_labels(root / LABEL_FILE)
     latent = read_latent(root)
-    faces_failed = _make_faces(root, labels, faces=faces, n_jobs=n_jobs, align=video_align, on_error=on_error,
-                               progress=progress)
+    extra = _Unlabelled.find(root, labels) if unlabelled else None
+    faces_failed = _make_faces(root, {**labels, **(extra.keys if extra else {})}, faces=faces, n_jobs=n_jobs,
+                               align=video_align, on_error=on_error, progress=progress)
     no_frames = {**_check_frames_everywhere(root, labels, on_error), **faces_failed}
+    if extra:
+        extra = extra.paired(root, no_frames)
     out.mkdir(parents=True, exist_ok=True)
     with prepared_lock(out, shared=False):  # no run reads the trials while they are rewritten
-        return _prepare_trials(root, out, cfg, labels, latent, no_frames, progress=progress, on_error=on_error)
+        return _prepare_trials(root, out, cfg, labels, latent, no_frames, progress=progress, on_error=on_error,
+                               extra=extra)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unlabelled:
+    """The sessions without labels that a preparation adds: ``keys`` (subject, trial_no) -> None (a dict, in
+    session order, to sit beside the labels), their latent valence (synthetic data) and the candidates
+    left out (trial key -> why)."""
+
+    keys: dict
+    latent: dict | None
+    left_out: dict
+
+    @classmethod
+    def find(cls, root: Path, labels: dict) -> _Unlabelled:
+        return cls({key: None for key in unlabelled_sessions(root, labels)},
+                   read_latent(root, UNLABELLED_LATENT_FILE), {})
+
+    def paired(self, root: Path, no_frames: dict) -> _Unlabelled:
+        """Only the sessions that have face frames (after any were made from the camera): the others
+        are no pair for a teacher, so they are left out (not failed)."""
+        keys, left = {}, dict(self.left_out)
+        for key in self.keys:
+            name = trial_key(*key)
+            if name in no_frames:
+                left[name] = no_frames.pop(name)
+            elif not (session_dir(root, *key) / FRAMES_FILE).is_file():
+                left[name] = f"{session_dir(root, *key) / FRAMES_FILE}: not found (EEG without a face: no pair)"
+            else:
+                keys[key] = None
+        return dataclasses.replace(self, keys=keys, left_out=left)
+
+    def record(self) -> dict:
+        """The manifest's ``unlabelled_sessions``."""
+        return {"n": len(self.keys), "left_out": self.left_out,
+                "latent_file": UNLABELLED_LATENT_FILE if self.latent is not None else None}
 
 
 def _prepare_trials(root: Path, out: Path, cfg: PrepareConfig, labels: dict, latent: dict | None,
-                    no_frames: dict, *, progress: bool, on_error: str) -> dict:
+                    no_frames: dict, *, progress: bool, on_error: str, extra: _Unlabelled | None = None) -> dict:
     from tqdm.auto import tqdm
 
     for stale in out.glob("*.tmp"):  # left by an interrupted run: never complete
@@ -295,32 +352,48 @@ def _prepare_trials(root: Path, out: Path, cfg: PrepareConfig, labels: dict, lat
         "trials": {},
         "failed": {},
     }
+    todo = dict(labels)
+    if extra is not None:  # only then: a folder prepared without the option has the manifest it always had
+        manifest["n_expected"] += len(extra.keys)
+        manifest["unlabelled_sessions"] = extra.record()
+        todo.update(extra.keys)  # (subject, trial_no) -> None: no label
     # before any trial file changes: killed from here on, the folder says it is incomplete (the trials
     # prepared earlier are listed to be checked and kept by the next run)
     write_json(out / MANIFEST, {**manifest, "trials": {k: e for k, e in (reuse or {"trials": {}})["trials"].items()
-                                                       if (e.get("subject"), e.get("trial_no")) in labels}})
+                                                       if (e.get("subject"), e.get("trial_no")) in todo}})
     n_skipped = 0
-    for (subject, trial_no), valence in tqdm(labels.items(), desc="prepare", unit="trial", disable=not progress):
+    for (subject, trial_no), valence in tqdm(todo.items(), desc="prepare", unit="trial", disable=not progress):
         key = trial_key(subject, trial_no)
         if key in no_frames:  # on_error == "skip"
             log.warning("skipping %s: %s", key, no_frames[key])
             manifest["failed"][key] = no_frames[key]
             continue
         previous = reuse["trials"].get(key) if reuse else None
-        label_hash = hashlib.sha256(np.asarray(valence, dtype=np.float64).tobytes()).hexdigest()
-        lat = None if latent is None else latent.get((subject, trial_no))
-        if latent is not None and (lat is None or lat.shape != np.shape(valence)):
-            raise EmokdError(f"{root / 'latent_valence.npz'}: subject {subject} trial {trial_no}: "
-                             f"{'no trace' if lat is None else f'{lat.size} steps'}, the labels have "
-                             f"{np.size(valence)}")
+        labelled = (subject, trial_no) in labels
+        if labelled:
+            label_hash = hashlib.sha256(np.asarray(valence, dtype=np.float64).tobytes()).hexdigest()
+            lat = None if latent is None else latent.get((subject, trial_no))
+            if latent is not None and (lat is None or lat.shape != np.shape(valence)):
+                raise EmokdError(f"{root / 'latent_valence.npz'}: subject {subject} trial {trial_no}: "
+                                 f"{'no trace' if lat is None else f'{lat.size} steps'}, the labels have "
+                                 f"{np.size(valence)}")
+        else:  # no label: nothing to hash; its latent (synthetic data) is checked against its length below
+            label_hash = None
+            lat = None if extra.latent is None else extra.latent.get((subject, trial_no))
+            if extra.latent is not None and lat is None:
+                raise EmokdError(f"{root / UNLABELLED_LATENT_FILE}: no trace of subject {subject} trial {trial_no}, "
+                                 "a session without labels")
         lat_hash = None if lat is None else hashlib.sha256(lat.tobytes()).hexdigest()
         if (_is_current(previous, out, root) and previous.get("label_sha256") == label_hash
-                and previous.get("latent_sha256") == lat_hash):
+                and previous.get("latent_sha256") == lat_hash and previous.get("labelled", True) == labelled):
             manifest["trials"][key] = previous
             n_skipped += 1
             continue
         try:
-            trial = read_trial(root, subject, trial_no, valence, cfg)
+            trial = read_trial(root, subject, trial_no, valence, cfg, labelled=labelled)
+            if lat is not None and lat.shape != trial["valence"].shape:
+                raise EmokdError(f"{root / UNLABELLED_LATENT_FILE}: subject {subject} trial {trial_no}: {lat.size} "
+                                 f"steps, its stimulus has {trial['valence'].size}")
         except EmokdError as err:
             if on_error == "raise":  # the manifest says where it stopped, and why
                 manifest.update(failed={key: str(err)}, stopped_at=key)
@@ -332,7 +405,7 @@ def _prepare_trials(root: Path, out: Path, cfg: PrepareConfig, labels: dict, lat
         if lat is not None:
             trial["latent"] = lat.astype(trial["valence"].dtype)
         entry = _write_trial(out / f"{key}.npz", trial, subject, trial_no, root)
-        manifest["trials"][key] = {**entry, "label_sha256": label_hash,
+        manifest["trials"][key] = {**entry, **({"label_sha256": label_hash} if labelled else {"labelled": False}),
                                    **({"latent_sha256": lat_hash} if lat_hash else {})}
         write_json(out / MANIFEST, manifest)
     manifest["finished"] = True
@@ -366,19 +439,27 @@ def _write_trial(path: Path, trial: dict, subject: int, trial_no: int, root: Pat
     }
 
 
-def load_prepared(out, *, frames: bool = True, keys=None) -> list[dict]:
+def is_labelled(entry: dict) -> bool:
+    """Whether a manifest's trial entry has labels (a session prepared with ``unlabelled`` has none)."""
+    return entry.get("labelled", True) is not False
+
+
+def load_prepared(out, *, frames: bool = True, keys=None, unlabelled: bool = False) -> list[dict]:
     """Load the prepared trials of a folder (in manifest order).
 
     ``frames=False`` skips the face frames (``frames`` is then None), which hold
-    most of the bytes; ``keys`` loads only those trials (an unknown key is an error).
+    most of the bytes; ``keys`` loads only those trials, labelled or not (an unknown key is an
+    error). Without ``keys``, the sessions without labels (``prepare --unlabelled``) are loaded
+    only with ``unlabelled=True``: a caller that does not ask never meets a NaN label.
 
     Returns
     -------
     trials : list of dict
         ``subject``, ``trial_no``, ``key``, ``eeg_bp`` (n_steps, n_bands, n_chans),
-        ``valence`` (n_steps,), ``frames`` (n_steps, k, 48, 48) or None, ``latent``
-        (n_steps,) the latent valence of synthetic data (``valence`` is its
-        annotation) or None.
+        ``valence`` (n_steps,) (NaN throughout for a session without labels), ``frames``
+        (n_steps, k, 48, 48) or None, ``latent`` (n_steps,) the latent valence of synthetic
+        data (``valence`` is its annotation) or None; ``labelled`` False for a session without
+        labels (absent otherwise).
     """
     out = Path(out)
     manifest = read_manifest(out)
@@ -391,7 +472,7 @@ def load_prepared(out, *, frames: bool = True, keys=None) -> list[dict]:
             raise EmokdError(f"{out / MANIFEST}: no prepared trial {', '.join(unknown)}")
     trials = []
     for key, entry in manifest["trials"].items():
-        if keys is not None and key not in keys:
+        if keys is not None and key not in keys or keys is None and not unlabelled and not is_labelled(entry):
             continue
         with np.load(out / entry["file"]) as npz:
             trials.append({
@@ -399,5 +480,6 @@ def load_prepared(out, *, frames: bool = True, keys=None) -> list[dict]:
                 "eeg_bp": npz["eeg_bp"], "valence": npz["valence"],
                 "frames": npz["frames"] if frames and "frames" in npz.files else None,
                 "latent": npz["latent"] if "latent" in npz.files else None,
+                **({} if is_labelled(entry) else {"labelled": False}),
             })
     return trials

@@ -132,7 +132,8 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
 
 
 def _student_trials(run) -> dict:
-    return load_trials(run.data_dir, run.config.data_format, frames=False)  # the students read band power only
+    # the students read band power only; the sessions without labels too, for the fold's training pool
+    return load_trials(run.data_dir, run.config.data_format, frames=False, unlabelled=True)
 
 
 def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write: bool, out=None, *,
@@ -227,7 +228,7 @@ def _fold_saliency(run_dir, number: int, models, methods, window: dict, device, 
 
 def _test_inputs(run, fold, trials: dict, cfg) -> list[dict]:
     """The fold's test trials, z-scored as the fold's models saw them."""
-    missing = [k for k in fold.train + fold.validation + fold.test if k not in trials]
+    missing = [k for k in fold.keys if k not in trials]
     if missing:
         raise EmokdError(f"{run.where}: fold {fold.fold} names trials {missing} that {run.data_dir} does not have")
     parts = fold_inputs(trials, fold, normalisation=cfg.normalisation, face_normalisation=cfg.face_normalisation).parts

@@ -7,6 +7,8 @@ Layout (that of the real database, so that one reader serves both)::
       ground_truth.json              the planted truth and every parameter
       latent_valence.npz             the latent valence of every trial (key P01_T10 -> (n_steps,)),
                                      which the face and the EEG follow; the label file holds its annotations
+      latent_valence_unlabelled.npz  with ``unlabelled_per_subject`` > 0 only: the latent valence of the
+                                     sessions that have no row in the label file (for scoring only)
       README.txt                     what is here
       Sessions/<id>/                 id = (subject - 1) * 130 + trial_no
         Part_<s>_S_Trial<trial_no/2>_emotion.bdf   47 channels, 256 Hz, Biosemi ranges
@@ -25,6 +27,16 @@ valence traces were annotated by people watching the participants' faces, so the
 lag, drift and disagree; a face teacher trained on them can track the expression
 better than the labels do, which is the regime where distillation is predicted to
 help (Vapnik and Vashist 2009; Lopez-Paz et al. 2016).
+
+Unlabelled paired trials (``unlabelled_per_subject``, issue 33 item 1 (a)): each subject
+watches that many more clips, each written as a session like the others (EEG, face frames,
+session.xml) but given no row in the label file, as in the real database, where 288 of the 527
+stimulus sessions with EEG and video have no continuous valence. They are drawn from their own
+random stream (``default_rng([seed, 7])``) after everything else, so every file of the labelled
+trials is the same, byte for byte, with or without them; with none the data set is the one an
+emokd without the option wrote. ``ground_truth.json`` lists them under ``unlabelled_trials``; their
+latent valence is in ``latent_valence_unlabelled.npz`` (:data:`emokd.io.mahnob.UNLABELLED_LATENT_FILE`), for
+scoring only: neither ``prepare`` nor training reads a label of theirs, since none exists.
 
 Optionally the face also shows content that the EEG cannot predict
 (``face_private_sd``): an expression drift unrelated to valence, not rated by the
@@ -52,11 +64,14 @@ from ..core.constants import BAND_NAMES, BANDS, BDF_CHANNELS, EEG_CHANNELS, OTHE
 from ..core.fileio import atomic_path, save_npz, write_bytes, write_json
 from ..errors import EmokdError
 from ..io.bdf import BIOSEMI_UV, DIGITAL_MAX, DIGITAL_MIN, write_bdf
-from ..io.mahnob import FRAMES_FILE, LABEL_FILE, LATENT_FILE, MAX_ABS_VALENCE, bdf_name, session_dir, session_id
+from ..io.mahnob import (FRAMES_FILE, LABEL_FILE, LATENT_FILE, MAX_ABS_VALENCE, UNLABELLED_LATENT_FILE, bdf_name,
+                         session_dir, session_id)
 
 log = logging.getLogger(__name__)
 
 TRUTH_FILE = "ground_truth.json"
+#: the random stream of the unlabelled trials: ``default_rng([seed, 7])``, drawn after everything else
+UNLABELLED_STREAM = 7
 LABEL_RATE_HZ = 4.0
 STATUS_CODE = 1  # trigger bit raised at stimulus start and end
 STATUS_CMS = 1 << 20  # Biosemi "CMS in range" bit, set throughout as in real files
@@ -181,6 +196,7 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
         channel weights, ``subjects`` (id -> bias parameters), ``trials`` (list of
         dicts: subject, trial_no, clip, seed, ``valence`` (n_steps,) the latent
         valence at 4 Hz, ``label`` (n_steps,) its annotation, :func:`annotate`),
+        ``unlabelled_trials`` (the same dicts without ``label``: :func:`plan_unlabelled`),
         ``valence_sd`` (the SD that defines "one valence SD").
     """
     rng = np.random.default_rng(seed)
@@ -214,13 +230,50 @@ def plan(cfg: SynthConfig, *, seed: int) -> dict:
     for trial in trials:  # its own random stream ([seed, 2]): the annotation changes no signal
         trial["label"] = annotate(trial["valence"], cfg, valence_sd=valence_sd,
                                   rng=np.random.default_rng([trial["seed"], 2]))
+    clips = {"length_s": clip_len, "mean_valence": clip_mean}
     return {
-        "clips": {"length_s": clip_len, "mean_valence": clip_mean},
+        "clips": clips,
         "weights": weights,
         "subjects": subjects,
         "trials": trials,
+        # last, from their own stream: nothing above depends on them
+        "unlabelled_trials": plan_unlabelled(cfg, seed=seed, clips=clips, subjects=subjects, trials=trials),
         "valence_sd": valence_sd,
     }
+
+
+def plan_unlabelled(cfg: SynthConfig, *, seed: int, clips: dict, subjects: dict, trials: list[dict]) -> list[dict]:
+    """The trials without a label row: ``cfg.unlabelled_per_subject`` more per subject.
+
+    Drawn from ``default_rng([seed, 7])`` alone, subject by subject in the order of
+    ``cfg.trials_per_subject``: clips the subject has not seen (each is watched once) at
+    positions not taken by its labelled trials (trial_no = 2 * position, positions 1..20).
+    Each trial's signals then come from its own seed, as a labelled trial's do.
+
+    Returns
+    -------
+    trials : list of dict
+        subject, trial_no, clip, seed, mean_valence, ``valence`` (n_steps,) the latent valence at
+        4 Hz; no ``label`` (the label file has no row for them). Empty when the option is 0.
+    """
+    if cfg.unlabelled_per_subject == 0:
+        return []
+    rng = np.random.default_rng([seed, UNLABELLED_STREAM])
+    out = []
+    for subject in cfg.trials_per_subject:
+        mine = [t for t in trials if t["subject"] == subject]
+        unseen = np.setdiff1d(np.arange(1, cfg.n_clips + 1), [t["clip"] for t in mine])
+        free = np.setdiff1d(np.arange(1, 21), [t["trial_no"] // 2 for t in mine])
+        clip_order = rng.permutation(unseen)[:cfg.unlabelled_per_subject]
+        positions = np.sort(rng.choice(free, cfg.unlabelled_per_subject, replace=False))
+        for position, clip in zip(positions, clip_order):
+            trial_seed = int(rng.integers(2**31))
+            n_steps = int(round(clips["length_s"][clip - 1] * LABEL_RATE_HZ))
+            mean = clips["mean_valence"][clip - 1] + subjects[subject]["valence_offset"]
+            valence = valence_trace(np.random.default_rng([trial_seed, 0]), n_steps, mean, cfg)
+            out.append({"subject": subject, "trial_no": int(2 * position), "clip": int(clip),
+                        "seed": trial_seed, "mean_valence": float(mean), "valence": valence})
+    return out
 
 
 def ensure_generated(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict:
@@ -267,7 +320,7 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
                              f"+-{MAX_ABS_VALENCE:g} that prepare accepts; use less noise or more raters (n_raters)")
     (out / "Sessions").mkdir(parents=True, exist_ok=True)
     mixing = simeeg.mixing_matrix(simeeg.electrode_positions(), cfg.mixing_width_m)
-    for trial in tqdm(p["trials"], desc="synth", unit="trial", disable=not progress):
+    for trial in tqdm(p["trials"] + p["unlabelled_trials"], desc="synth", unit="trial", disable=not progress):
         _write_trial(out, trial, cfg, p["subjects"][trial["subject"]], p["weights"], mixing, p["valence_sd"])
 
     # the label file, in the format of the public lable_continous_Mahnob.mat
@@ -284,6 +337,10 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
 
     # the latent valence the signals follow, beside the labels (trial key as in emokd.io.prepare)
     save_npz(out / LATENT_FILE, {f"P{t['subject']:02d}_T{t['trial_no']:02d}": t["valence"] for t in p["trials"]})
+    unlabelled = p["unlabelled_trials"]
+    if unlabelled:  # apart, so that the labelled trials' files are the same with or without these
+        save_npz(out / UNLABELLED_LATENT_FILE,
+                 {f"P{t['subject']:02d}_T{t['trial_no']:02d}": t["valence"] for t in unlabelled})
 
     truth = {
         "seed": seed,
@@ -303,6 +360,9 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
                        "noise_units": "valence_sd", "labels_equal_latent":
                            cfg.annotation_lag_s == 0 and cfg.annotation_noise_sd == 0},
     }
+    if unlabelled:  # only then: a data set without them has the ground truth it always had
+        truth["unlabelled_trials"] = [{k: v for k, v in t.items() if k != "valence"} for t in unlabelled]
+        truth["unlabelled_latent_file"] = UNLABELLED_LATENT_FILE
     write_json(out / TRUTH_FILE, truth)
     (out / "README.txt").write_text(
         f"Synthetic MAHNOB-HCI-like dataset written by emokd (seed {seed}); not real data.\n"
@@ -311,8 +371,12 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
         "subjects: each subject's bias; config: every generator parameter.\n"
         f"{LATENT_FILE}: the latent valence of each trial (P<subject>_T<trial_no>), which the EEG and the faces\n"
         f"follow; {LABEL_FILE} holds its annotation (ground_truth.json: annotation).\n"
+        + (f"{UNLABELLED_LATENT_FILE}: the latent valence of the {len(unlabelled)} sessions that have no row in "
+           f"{LABEL_FILE}\n(ground_truth.json: unlabelled_trials); for scoring only, never a label.\n"
+           if unlabelled else "")
     )
-    log.info("wrote %d synthetic trials to %s", len(p["trials"]), out)
+    log.info("wrote %d synthetic trials (%d of them unlabelled) to %s", len(p["trials"]) + len(unlabelled),
+             len(unlabelled), out)
     return truth
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from ..core.config import PRESETS, PrepareConfig, experiment_config, preset_from_env, synth_config
 from ..errors import EmokdError
 from ..evaluation.experiment import run_experiment
-from ..io.prepare import prepare_dataset, read_manifest
+from ..io.prepare import is_labelled, prepare_dataset, read_manifest
 from ..synth.synthetic import ensure_generated
 from ..training.datasets import make_folds
 from ..training.fold import model_names
@@ -119,7 +119,7 @@ def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs
 
 def _n_models(prepared: Path, cfg) -> int:
     """How many models the experiment trains: folds x models per fold."""
-    subject_of = {k: int(t["subject"]) for k, t in read_manifest(prepared)["trials"].items()}
+    subject_of = {k: int(t["subject"]) for k, t in read_manifest(prepared)["trials"].items() if is_labelled(t)}
     folds = make_folds(subject_of, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds,
                        val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)
     return len(folds) * len([m for m in model_names(cfg) if m != "student_kd_selected"])

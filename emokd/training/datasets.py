@@ -47,9 +47,12 @@ class Fold:
 
     ``train``: the labelled training trials; ``validation``: labelled, for early stopping and model
     choice; ``test``: scored. Two partitions whose labels are never read (:mod:`emokd.training.regimes`):
-    ``unlabelled``, training trials whose labels are withheld (scarce labels), and ``calibration``, trials
-    of the test subject with face and EEG but no label (a new person's calibration session); the
-    teacher's knowledge reaches the students on both.
+    ``unlabelled``, training trials whose labels are withheld (scarce labels) or that have none in the
+    data (sessions prepared with ``prepare --unlabelled``), and ``calibration``, trials of the test subject
+    with face and EEG but no label (a new person's calibration session); the teacher's knowledge
+    reaches the students on both. ``unlabelled_data`` is not a partition: it names the trials of
+    ``unlabelled`` and ``calibration`` that have no label in the data at all (the rest had theirs
+    withheld by the regime).
     """
 
     fold: int
@@ -58,6 +61,7 @@ class Fold:
     test: tuple[str, ...]
     unlabelled: tuple[str, ...] = ()
     calibration: tuple[str, ...] = ()
+    unlabelled_data: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -72,12 +76,16 @@ class Fold:
         return tuple(sorted(self.train + self.unlabelled))
 
     def describe(self, subject_of: dict[str, int]) -> dict:
-        """JSON-ready ``{part: {"subjects": [...], "trials": [...]}}`` (``unlabelled`` and ``calibration``
-        only when the fold has them)."""
+        """JSON-ready ``{part: {"subjects": [...], "trials": [...]}}`` (``unlabelled``, ``calibration`` and
+        ``unlabelled_data``, the trials of those two without a label in the data, only when the fold has
+        them; ``unlabelled_data`` also says how many: ``n_trials``)."""
         parts = [("train", self.train), ("validation", self.validation), ("test", self.test)]
-        parts += [(name, keys) for name, keys in (("unlabelled", self.unlabelled), ("calibration", self.calibration))
-                  if keys]
-        return {part: {"subjects": sorted({subject_of[k] for k in keys}), "trials": list(keys)} for part, keys in parts}
+        parts += [(name, keys) for name, keys in (("unlabelled", self.unlabelled), ("calibration", self.calibration),
+                                                  ("unlabelled_data", self.unlabelled_data)) if keys]
+        out = {part: {"subjects": sorted({subject_of[k] for k in keys}), "trials": list(keys)} for part, keys in parts}
+        if self.unlabelled_data:
+            out["unlabelled_data"]["n_trials"] = len(self.unlabelled_data)
+        return out
 
 
 def _split_train_val(keys: list[str], val_fraction: float, rng: np.random.Generator) -> tuple[tuple, tuple]:

@@ -185,7 +185,7 @@ def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dic
     """The trials a fold reads; with a frozen backbone its cached embeddings (``emb``) instead of frames.
     (Every trial of the data set: a fold's partitions pick from them.)"""
     frozen = cfg.teacher_reads_embeddings
-    trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen)
+    trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen, unlabelled=True)
     if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
 
         emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))

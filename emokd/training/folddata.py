@@ -25,11 +25,15 @@ UNTRAINED = ("ref_zero", "ref_train_mean", "ref_trial_mean_oracle")
 REFERENCES = UNTRAINED + ("ref_ridge_student", "ref_ridge_teacher")
 
 
-def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True) -> dict[str, dict]:
+def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True,
+                unlabelled: bool = False) -> dict[str, dict]:
     """Trials by key, each with the student's input ``x`` (n_steps, n_features).
 
     ``frames=False`` leaves out the face frames of prepared data (most of its bytes),
-    for uses that only need the EEG.
+    for uses that only need the EEG. ``unlabelled=True`` also loads the prepared sessions
+    without labels (``prepare --unlabelled``; each with ``labelled=False`` and NaN ``valence``):
+    a run's folds give them to the training subjects' ``unlabelled``
+    (:func:`emokd.training.regimes.plan_folds`).
 
     ``prepared`` (a folder written by :mod:`emokd.io.prepare`): ``x`` is the band
     power flattened band-major (192), the teacher's input ``frames``.
@@ -40,7 +44,7 @@ def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True)
         trials = {t["key"]: dict(t, x=t["eeg"]) for t in load_feature_release(data_dir)}
     else:
         trials = {}
-        for t in load_prepared(data_dir, frames=frames):
+        for t in load_prepared(data_dir, frames=frames, unlabelled=unlabelled):
             t["x"] = student_inputs(t["eeg_bp"])
             trials[t["key"]] = t
     if not trials:

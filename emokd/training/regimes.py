@@ -17,7 +17,17 @@ the trial).
   the only ones scored). A subject with fewer than :data:`~emokd.core.config.MIN_CALIBRATION_TRIALS`
   trials is left out (:func:`plan_folds` says which).
 
-:func:`plan_folds` makes a configuration's folds with both applied.
+Trials that have no label in the data at all (sessions prepared with ``prepare --unlabelled``: the
+real database's paired recordings without continuous valence, the synthetic ``unlabelled_per_subject``
+trials) are a third source (:func:`add_unlabelled_data`): they never enter ``make_folds`` (train,
+validation and test need labels), and each fold gives those of its training subjects to
+``unlabelled``, where the taught students use them as they use withheld labels; the teacher and the
+plain student never see them. Those of a held-out subject (a test subject with no labelled trial in
+training or validation: under LOSO, the test subject) are not used, except with ``calibration`` > 0,
+where they join the new person's ``calibration`` trials: an unannotated camera session is exactly
+what calibrating to a new person has.
+
+:func:`plan_folds` makes a configuration's folds with all of them applied.
 """
 
 from __future__ import annotations
@@ -98,21 +108,48 @@ def split_calibration(fold: Fold, calibration: float, *, seed: int) -> Fold | No
                                calibration=tuple(sorted(keys[i] for i in order[:n_cal])))
 
 
-def plan_folds(subject_of: dict[str, int], cfg: ExperimentConfig) -> FoldPlan:
-    """The folds of ``cfg`` on trials ``subject_of`` (key -> subject): :func:`make_folds`, then
-    :func:`hide_labels` and :func:`split_calibration` as ``cfg`` says. With neither, exactly
-    ``make_folds``'s folds."""
+def add_unlabelled_data(fold: Fold, subject_of: dict[str, int], unlabelled_data, *, calibrating: bool) -> Fold:
+    """``fold`` with the trials that have no label in the data (``unlabelled_data``, keys of ``subject_of``)
+    given to it; nothing is drawn.
+
+    A trial of a *held-out* subject -- one with trials in ``fold.test`` but none in ``train``,
+    ``validation`` or ``unlabelled`` (under LOSO the test subject; under TRS only a subject all of whose
+    labelled trials are tested) -- joins ``calibration`` when ``calibrating`` (a new person's
+    unannotated sessions) and is left out otherwise. Every other one joins ``unlabelled``. Each partition
+    stays sorted; ``unlabelled_data`` records the trials given. No such trials: ``fold`` itself.
+    """
+    if not unlabelled_data:
+        return fold
+    seen = {subject_of[k] for k in fold.train + fold.validation + fold.unlabelled}
+    held = {subject_of[k] for k in fold.test} - seen
+    to_calibration = [k for k in unlabelled_data if subject_of[k] in held] if calibrating else []
+    to_training = [k for k in unlabelled_data if subject_of[k] not in held]
+    return dataclasses.replace(fold, unlabelled=tuple(sorted(fold.unlabelled + tuple(to_training))),
+                               calibration=tuple(sorted(fold.calibration + tuple(to_calibration))),
+                               unlabelled_data=tuple(sorted(to_training + to_calibration)))
+
+
+def plan_folds(subject_of: dict[str, int], cfg: ExperimentConfig, *, unlabelled_data=()) -> FoldPlan:
+    """The folds of ``cfg`` on trials ``subject_of`` (key -> subject): :func:`make_folds` on the labelled
+    trials, then :func:`hide_labels`, :func:`split_calibration` as ``cfg`` says, then
+    :func:`add_unlabelled_data`. ``unlabelled_data``: the keys of ``subject_of`` that have no label in the
+    data (``labelled=False`` from :func:`emokd.training.folddata.load_trials`). With none of them and no
+    regime, exactly ``make_folds``'s folds."""
+    unlabelled_data = tuple(sorted(unlabelled_data))
+    if unknown := sorted(set(unlabelled_data) - set(subject_of)):
+        raise EmokdError(f"unlabelled_data: trials {unknown[:3]} are not in subject_of")
+    labelled = {k: s for k, s in subject_of.items() if k not in set(unlabelled_data)}
     folds, left_out = [], {}
-    for fold in make_folds(subject_of, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds,
+    for fold in make_folds(labelled, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds,
                            val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds):
-        fold = hide_labels(fold, subject_of, cfg.labelled_fraction, seed=cfg.seed)
+        fold = hide_labels(fold, labelled, cfg.labelled_fraction, seed=cfg.seed)
         split = split_calibration(fold, cfg.calibration, seed=cfg.seed)
         if split is None:
             subject = subject_of[fold.test[0]]
             left_out[fold.fold] = (f"subject {subject} has {len(fold.test)} trial(s); calibrating needs "
                                    f"{MIN_CALIBRATION_TRIALS}")
             continue
-        folds.append(split)
+        folds.append(add_unlabelled_data(split, subject_of, unlabelled_data, calibrating=bool(cfg.calibration)))
     if not folds:
         raise EmokdError(f"calibration={cfg.calibration}: no subject has {MIN_CALIBRATION_TRIALS} trials or more")
     return FoldPlan(tuple(folds), left_out)

@@ -286,11 +286,13 @@ class Run:
 
     @cached_property
     def folds(self) -> list[Fold]:
-        """Every fold's partitions, in the order of ``results.json``."""
+        """Every fold's partitions, in the order of ``results.json`` (with ``unlabelled``, ``calibration``
+        and ``unlabelled_data`` where the fold has them: the training pool its inputs were normalised on)."""
         out = []
         for f in self.results["folds"]:
             try:
-                out.append(Fold(f["fold"], *(tuple(f[p]["trials"]) for p in ("train", "validation", "test"))))
+                extra = {p: tuple(f[p]["trials"]) for p in ("unlabelled", "calibration", "unlabelled_data") if p in f}
+                out.append(Fold(f["fold"], *(tuple(f[p]["trials"]) for p in ("train", "validation", "test")), **extra))
             except (KeyError, TypeError) as err:
                 raise EmokdError(f"{self.where}: fold {f.get('fold')!r} has no train/validation/test trials "
                                  f"({err})") from None
