@@ -213,15 +213,34 @@ def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
     tr, va = _sets()
     cfg = dataclasses.replace(CFG, max_epochs=2)
     ck = tmp_path / "m.ckpt"
-    fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, inputs={"normalisation": "train"})
+    fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, input_recipe={"normalisation": "train"})
     trained = []
-    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "train"},
-                on_epoch_end=lambda e, r: trained.append(e))
+    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True,
+                input_recipe={"normalisation": "train"}, on_epoch_end=lambda e, r: trained.append(e))
     assert again.epochs_run == 2 and trained == []  # resumed after its last epoch: nothing left to train
-    other = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "subject"},
+    other = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True,
+                input_recipe={"normalisation": "subject"}, on_epoch_end=lambda e, r: trained.append(e))
+    identity = json.loads(torch.load(ck, weights_only=True)["identity"])
+    assert trained == [1, 2] and identity["input_recipe"] == {"normalisation": "subject"} and "inputs" not in identity
+
+
+def test_a_checkpoint_of_the_older_layout_is_resumed(tmp_path):
+    """Before 2026-12 the identity stored the input recipe as ``inputs``: the same training, resumed."""
+    tr, va = _sets()
+    cfg = dataclasses.replace(CFG, max_epochs=3)
+    recipe = {"normalisation": "train"}
+    whole = fit(_model(), tr, va, cfg, seed=0, input_recipe=recipe)
+    ck = tmp_path / "m.ckpt"
+    with pytest.raises(_Stop):
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, input_recipe=recipe, on_epoch_end=_stop_after(1))
+    ckpt = torch.load(ck, weights_only=True)
+    identity = json.loads(ckpt["identity"])
+    identity["inputs"] = identity.pop("input_recipe")
+    torch.save({**ckpt, "identity": json.dumps(identity, sort_keys=True)}, ck)
+    trained = []
+    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, input_recipe=recipe,
                 on_epoch_end=lambda e, r: trained.append(e))
-    assert trained == [1, 2] and json.loads(torch.load(ck, weights_only=True)["identity"])["inputs"] == \
-        {"normalisation": "subject"}
+    assert trained == [2, 3] and [h["val_ccc"] for h in again.history] == [h["val_ccc"] for h in whole.history]
 
 
 class _Recorder(WindowSet):
