@@ -230,8 +230,7 @@ def _model_saliency(run, fold: int, name: str, test: list[dict], saved, methods,
                     records: dict) -> float | None:
     """One student's attributions on a fold's test trials, appended to ``records`` (method -> list);
     returns max |recomputed trace - saved prediction| (None without saved predictions)."""
-    model, _ = load_model(run.model_path(fold, name), device=str(device))
-    model.eval()
+    model = load_model(run.model_path(fold, name), device=str(device)).model  # in eval mode
     diff = 0.0
     for t in test:
         with torch.no_grad():

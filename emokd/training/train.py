@@ -9,7 +9,7 @@
 * :func:`predict` -- one trace per trial, overlapping windows averaged.
 * :func:`extract_knowledge` -- the frozen teacher's feature sequence for every
   window of the given (training and validation) trials.
-* :func:`save_model` / :func:`load_model` -- state dict + config JSON.
+* :func:`save_model` / :func:`load_model` -- state dict + config JSON; read back as a :class:`SavedModel`.
 
 Randomness: ``fit`` seeds torch once (``torch.manual_seed(seed)``, for dropout)
 and draws the epoch order and the frame augmentation from its own
@@ -38,28 +38,46 @@ from ..errors import EmokdError
 from ..nn.losses import kd_objective
 from ..core.metrics import ccc as ccc_metric
 from ..core.fileio import torch_save, write_text
+from ..nn.backbone import load_state, read_weights
 from ..nn.models import FeatureProjection, build_model
 
 log = logging.getLogger(__name__)
 
 
 def save_model(model: torch.nn.Module, cfg: ModelConfig, path, extra: dict | None = None) -> None:
-    """Write ``{"state_dict", "config" (JSON text), **extra}`` atomically."""
+    """Write ``{"state_dict", "config" (JSON text), **extra}`` atomically (:func:`load_model` reads it)."""
     torch_save({"state_dict": model.state_dict(), "config": json.dumps(dataclasses.asdict(cfg)),
                         **(extra or {})}, path)
 
 
-def load_model(path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig]:
-    """Rebuild a model from :func:`save_model`'s file (its config is inside)."""
+@dataclass(frozen=True)
+class SavedModel:
+    """A trained model read back from its file (:func:`load_model`): the network (``model``, in eval mode,
+    on the device asked for), its :class:`~emokd.core.config.ModelConfig` (``config``) and what else
+    :func:`save_model` stored (``extra``: e.g. ``best_epoch``, ``fold``, ``model``)."""
+
+    model: torch.nn.Module
+    config: ModelConfig
+    extra: dict
+
+
+def load_model(path, *, device: str = "cpu") -> SavedModel:
+    """Rebuild a trained model from :func:`save_model`'s file (its config is inside).
+
+    The weights go through :func:`emokd.nn.backbone.load_state`, the one checked step every trained
+    weights file of emokd takes: a file that is not a model file, or whose weights do not fit the
+    network its config builds, is an EmokdError naming it.
+    """
+    ckpt = read_weights(path, map_location=device)
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        d = json.loads(ckpt["config"])
-    except (OSError, RuntimeError, KeyError, json.JSONDecodeError, pickle.UnpicklingError) as err:
-        raise EmokdError(f"{path}: not an emokd model file ({err})") from None
-    cfg = ModelConfig.from_json(d)
-    model = build_model(cfg)
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device), cfg
+        cfg = ModelConfig.from_json(json.loads(ckpt["config"]))
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise EmokdError(f"{path}: not an emokd model file (its 'config': {type(err).__name__}: {err})") from None
+    if "state_dict" not in ckpt:
+        raise EmokdError(f"{path}: not an emokd model file (no 'state_dict')")
+    model = load_state(build_model(cfg), ckpt["state_dict"], path)
+    extra = {k: v for k, v in ckpt.items() if k not in ("state_dict", "config")}
+    return SavedModel(model.to(device).eval(), cfg, extra)
 
 
 def _to_torch(batch: dict, device) -> dict:

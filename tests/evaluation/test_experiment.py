@@ -106,7 +106,7 @@ def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_pre
         assert sorted(cached) == meta["trials"]
         # ... by this fold's teacher: its file hash, and recomputing from it gives the cache
         assert meta["teacher_sha256"] == sha256(fold_dir / "teacher.pt")
-        teacher, _ = load_model(fold_dir / "teacher.pt")
+        teacher = load_model(fold_dir / "teacher.pt").model
         k0 = meta["trials"][0]
         again = extract_knowledge(teacher, WindowSet([trials[k0]], "frames"))
         np.testing.assert_allclose(again[k0], cached[k0], rtol=1e-5, atol=1e-6)

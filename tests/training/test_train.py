@@ -130,15 +130,19 @@ def test_kd_terms_logged_and_projection_when_sizes_differ(tmp_path):
 def test_save_and_load_model(tmp_path):
     m = _model()
     save_model(m, SMALL, tmp_path / "m.pt", extra={"fold": 3})
-    m2, cfg = load_model(tmp_path / "m.pt")
-    assert cfg == SMALL
+    saved = load_model(tmp_path / "m.pt")
+    assert saved.config == SMALL and saved.extra == {"fold": 3} and not saved.model.training
     x = torch.randn(1, 20, 6)
     m.eval()
-    m2.eval()
-    torch.testing.assert_close(m(x)[0], m2(x)[0])
+    torch.testing.assert_close(m(x)[0], saved.model(x)[0])
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(EmokdError, match="bad.pt"):
         load_model(tmp_path / "bad.pt")
+    # weights that do not fit the network the file's config builds: named, not a torch traceback
+    other = dataclasses.replace(SMALL, tcn_channels=(4,))
+    torch.save({"state_dict": m.state_dict(), "config": json.dumps(dataclasses.asdict(other))}, tmp_path / "odd.pt")
+    with pytest.raises(EmokdError, match=r"odd.pt: does not fit Student: .*unexpected keys"):
+        load_model(tmp_path / "odd.pt")
 
 
 def test_resolve_device(monkeypatch):
