@@ -217,8 +217,10 @@ def test_copy_fold_records_copies_finished_folds_once(tmp_path):
 #: every committed results.json of a run, whatever its layout
 COMMITTED_RESULTS = sorted(p for p in (ROOT / "results").glob("**/results.json")
                            if json.loads(p.read_text()).get("format", "").startswith("emokd-results/"))
-#: every committed fold record (``runs/*/folds/fold_XX.json`` of a study, ``*/folds/fold_XX.json`` of bench_real)
-COMMITTED_RECORDS = sorted((ROOT / "results").glob("**/folds/fold_*.json"))
+#: every committed fold record of the older layout (``runs/*/folds/fold_XX.json`` of a study,
+#: ``*/folds/fold_XX.json`` of bench_real; those of emokd-fold/2 have a ``format``)
+COMMITTED_RECORDS = sorted(p for p in (ROOT / "results").glob("**/folds/fold_*.json")
+                           if "format" not in json.loads(p.read_text()))
 
 
 def _as_current(results: dict) -> dict:
@@ -229,7 +231,7 @@ def _as_current(results: dict) -> dict:
 
 
 def test_an_old_results_json_reads_as_the_same_run_in_the_current_layout(tmp_path):
-    old_dir = next(p.parent for p in COMMITTED_RESULTS if "inputs" in json.loads(p.read_text()))
+    old_dir = next(p.parent for p in COMMITTED_RESULTS if "inputs" in json.loads(p.read_text()))  # version 1
     before = (old_dir / "results.json").read_bytes()
     raw = json.loads(before)
     assert raw["format"] == "emokd-results/1"
@@ -247,7 +249,8 @@ def test_an_old_results_json_reads_as_the_same_run_in_the_current_layout(tmp_pat
 @pytest.mark.parametrize("path", COMMITTED_RESULTS, ids=lambda p: str(p.parent.relative_to(ROOT / "results")))
 def test_every_committed_results_json_loads(path):
     run = runs.load_run(path.parent)
-    assert run.results["format"] == runs.FORMAT and run.data_dir == Path(json.loads(path.read_text())["data"])
+    raw = json.loads(path.read_text())
+    assert run.results["format"] == runs.FORMAT and run.data_dir == Path(raw.get("data_path", raw.get("data")))
     assert len(run.folds) == run.results["n_folds"]
 
 
