@@ -213,6 +213,7 @@ def test_reload_best_each_epoch_resumes_exactly(tmp_path):
     np.testing.assert_array_equal(predict(m3, va)["T0"], ref)
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
     tr, va = _sets()
     cfg = dataclasses.replace(CFG, max_epochs=2)
@@ -228,6 +229,7 @@ def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
     assert trained == [1, 2] and identity["input_recipe"] == {"normalisation": "subject"} and "inputs" not in identity
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_a_checkpoint_of_the_older_layout_is_resumed(tmp_path):
     """Before 2026-12 the identity stored the input recipe as ``inputs``: the same training, resumed."""
     tr, va = _sets()
@@ -284,6 +286,7 @@ def test_epoch_fraction_outside_0_1_is_refused(bad):
         TrainConfig(epoch_fraction=bad)
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_checkpoints_every_few_seconds_and_after_the_last_epoch(tmp_path, monkeypatch):
     import emokd.training.train as train_mod
 
