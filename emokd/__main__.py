@@ -26,16 +26,12 @@ import numpy as np
 
 from .core.constants import EEG_CHANNELS
 from .core.config import (
-    FEATURE_LOSSES,
-    NORMALISATIONS,
     PRESETS,
-    PROTOCOLS,
-    TRS_FOLDS,
-    KDConfig,
     PlantedComponent,
     PrepareConfig,
     experiment_config,
     on_feature_release,
+    run_options,
     synth_config,
 )
 from . import LOG_FORMAT, LOG_LEVEL_ENV
@@ -130,65 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "without distillation in every fold of LOSO or TRS, and write OUT/results.json, "
                                    "results.md, results.csv and figures. Without --data, the synthetic dataset of "
                                    "the preset is generated (seed --seed) and prepared under OUT/data.")
-    p.add_argument("--preset", choices=PRESETS, default="book", help="data size and training budget (default: book)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="loso", help="loso (default) or trs")
-    p.add_argument("--seed", type=int, default=0, help="random seed of data, partitions and training (default: 0)")
-    p.add_argument("--n-jobs", type=int,
-                   help="folds in parallel (joblib; default 1, with --scheduler -1: as many as the cluster runs); "
-                        "changes the run time, never a number")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--data", type=Path, help="a prepared folder (manifest.json), a MAHNOB-HCI-layout folder, or the "
                                              "public feature release (label file + Features/): teacher on facial "
                                              "features, student on EEG features")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
-    p.add_argument("--student", choices=("tcn", "bilstm"), default="tcn", help="student network (default tcn)")
-    p.add_argument("--teacher-backbone", choices=("frozen", "train"), default="frozen",
-                   help="frozen: the pretrained face CNN, frozen, its embeddings cached, only the TCN trains per "
-                        "fold (default, as the paper); train: the face CNN trains end to end in every fold")
-    p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the feature loss (paper: 1)")
-    p.add_argument("--feature-loss", choices=FEATURE_LOSSES, default="l1", help="distance of features (paper: l1)")
-    p.add_argument("--kd-sweep", type=_floats, default=(), metavar="W,...",
-                   help="extra KD students with these weights, e.g. 0.1,0.3,3")
-    p.add_argument("--kd-select", type=_floats, default=(), metavar="W,...",
-                   help="choose the KD weight per fold on validation CCC from this grid (must hold 0, the plain "
-                        "student), e.g. 0,0.1,0.3,1,3; scored as student_kd_selected")
-    g = p.add_argument_group("where a teacher pays: labels withheld, a new person calibrated")
-    g.add_argument("--labelled-fraction", type=float, default=1.0, metavar="P",
-                   help="read the labels of only this share of each training subject's training trials (at least "
-                        "one each, drawn with the seed; recorded per fold); the teacher trains on them, the "
-                        "taught students' teacher term also acts on the others (default 1: every label)")
-    g.add_argument("--handover", type=_names, default=(), metavar="H,...",
-                   help="more students, each taught another way (besides student_kd, the paper's feature term): "
-                        "output (the teacher's predicted trace), shuffled (another trial's features, a control), "
-                        "self (the plain student's own predictions: self-training)")
-    g.add_argument("--calibration", type=float, default=0.0, metavar="C",
-                   help="LOSO: this share of the test subject's trials is its calibration session (face and EEG, "
-                        "labels never read; the rest are scored); subjects with fewer than 4 trials are left "
-                        "out; adds student_calib_norm (default 0: off)")
-    p.add_argument("--normalisation", choices=NORMALISATIONS,
-                   help="student inputs: none, train (pooled training statistics) or subject (each subject's own "
-                        "statistics, the test subject's from its unlabelled recordings); default: the preset's "
-                        "(paper: none, else train)")
-    p.add_argument("--face-normalisation", choices=NORMALISATIONS,
-                   help="the same for the facial features of the feature release (default: train)")
-    p.add_argument("--trs-folds", choices=TRS_FOLDS,
-                   help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released code); "
-                        "with --protocol trs only")
-    p.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
-    p.add_argument("--student-max-epochs", type=int, metavar="N",
-                   help="override the students' maximum epochs only (the teacher keeps the preset's): a student's "
-                        "training budget varied alone")
-    p.add_argument("--early-stop", type=int, metavar="N",
-                   help="override the students' early stop (epochs without a better validation CCC; on the "
-                        "feature release also the teacher's)")
-    p.add_argument("--lr-patience", type=int, metavar="N",
-                   help="override the students' plateau patience (epochs without a better validation CCC before "
-                        "the learning rate halves; on the feature release also the teacher's)")
-    p.add_argument("--epoch-fraction", type=float, metavar="F",
-                   help="override the students' share of the training windows per epoch (1: a full pass; book: "
-                        "1/3; on the feature release also the teacher's). The book runs made before 2026-12-03: "
-                        "--max-epochs 40 --early-stop 8 --lr-patience 3 --epoch-fraction 1")
-    p.add_argument("--n-folds", type=int, help="TRS folds (default: 10; smoke: 3); with --protocol trs only")
+    p.add_argument("--n-jobs", type=int,
+                   help="folds in parallel (joblib; default 1, with --scheduler -1: as many as the cluster runs); "
+                        "changes the run time, never a number")
     p.add_argument("--backend", help="joblib backend, e.g. loky (default) or threading")
     p.add_argument("--scheduler", metavar="ADDRESS|FILE",
                    help="run the folds on a Dask cluster: its scheduler's address (tcp://host:8786) or scheduler "
@@ -205,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "holds another configuration's run, a run on other data, or files emokd did not write "
                         "(emokd's files there are replaced; others are left alone)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_options(p)
+    g = p.add_argument_group("training budget (several fields at once)")
+    g.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
+    g.add_argument("--student-max-epochs", type=int, metavar="N",
+                   help="override the students' maximum epochs only (the teacher keeps the preset's): a student's "
+                        "training budget varied alone")
 
     p = sub.add_parser("report", help="tables and figures of a finished run",
                        description="Read DIR/results.json and write results.md, results.csv and figures/.")
@@ -420,31 +370,45 @@ def _data_for_run(args) -> Path:
     return data / "prepared"
 
 
+#: how ``run`` reads an option's value, by the annotation of the configuration field it sets
+_OPTION_TYPES = {"int": int, "float": float, "str": str, "tuple[float, ...]": _floats, "tuple[str, ...]": _names}
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """``run``'s options that set configuration fields: one per :func:`emokd.core.config.run_options`, with the
+    help, choices and default declared on the field."""
+    groups = {None: p.add_argument_group("the experiment (fields of emokd.core.config.ExperimentConfig)")}
+    for o in run_options():
+        if o.option.group not in groups:
+            groups[o.option.group] = p.add_argument_group(o.option.group)
+        groups[o.option.group].add_argument(o.flag, dest=o.dest, type=_OPTION_TYPES[o.type], choices=o.option.choices,
+                                            default=o.default, metavar=o.option.metavar, help=o.option.help)
+
+
 def experiment_config_from_args(args):
-    """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`)."""
+    """The ExperimentConfig of ``run``'s options (before the data decides on :func:`on_feature_release`).
+
+    The options of :func:`emokd.core.config.run_options` set their fields (one given as None keeps the
+    preset's value); ``--max-epochs`` and ``--student-max-epochs`` set several budgets at once."""
     import dataclasses
 
     for name in ("n_folds", "trs_folds"):  # LOSO has one fold per subject: silently ignoring them misleads
         if args.protocol != "trs" and getattr(args, name) is not None:
             raise EmokdError(f"--{name.replace('_', '-')} {getattr(args, name)}: only --protocol trs has it "
                              f"({args.protocol.upper()} folds are the subjects); drop it or add --protocol trs")
-    overrides = {"device": args.device, "kd": KDConfig(kd_weight=args.kd_weight, feature_loss=args.feature_loss),
-                 "kd_sweep": args.kd_sweep, "kd_select": args.kd_select,
-                 "labelled_fraction": args.labelled_fraction, "handover": args.handover,
-                 "calibration": args.calibration}
-    for name in ("normalisation", "face_normalisation", "trs_folds"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    if args.max_epochs is not None and experiment_config(args.preset).face_teacher_max_epochs is not None:
-        overrides["face_teacher_max_epochs"] = args.max_epochs  # else the face teacher has the students' budget
-    if args.n_folds is not None:
-        overrides["n_folds"] = args.n_folds
-    cfg = experiment_config(args.preset, args.protocol, args.seed, backbone=args.teacher_backbone, **overrides)
-    cfg = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, arch=args.student))
-    students = {name: getattr(args, name) for name in ("early_stop", "lr_patience", "epoch_fraction")
-                if getattr(args, name) is not None}
-    if students:  # the students' (on the feature release the teacher trains with them)
-        cfg = dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train, **students))
+    given = {o.path: value for o in run_options() if (value := getattr(args, o.dest)) is not None}
+    # what the preset itself is made of (experiment_config's arguments); the rest overrides its fields
+    cfg = experiment_config(given.pop(("preset",)), given.pop(("protocol",)), given.pop(("seed",)),
+                            backbone=given.pop(("teacher", "backbone")))
+    if args.max_epochs is not None and cfg.face_teacher_max_epochs is not None:
+        given[("face_teacher_max_epochs",)] = args.max_epochs  # else the face teacher has the students' budget
+    parts = {}
+    for path, value in given.items():
+        if len(path) == 2:
+            parts.setdefault(path[0], {})[path[1]] = value
+    cfg = dataclasses.replace(cfg, **{path[0]: value for path, value in given.items() if len(path) == 1},
+                              **{name: dataclasses.replace(getattr(cfg, name), **fields)
+                                 for name, fields in parts.items()})
     if args.max_epochs is not None:
         cfg = dataclasses.replace(cfg, teacher_train=dataclasses.replace(cfg.teacher_train, max_epochs=args.max_epochs),
                                   student_train=dataclasses.replace(cfg.student_train, max_epochs=args.max_epochs))

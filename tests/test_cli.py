@@ -533,3 +533,74 @@ def test_student_max_epochs_leaves_the_teacher_alone(preset):
     assert cfg.student_train.max_epochs == 240 and cfg.teacher_train == base.teacher_train
     assert on_feature_release(cfg).teacher_train.max_epochs == on_feature_release(base).teacher_train.max_epochs
     assert on_feature_release(cfg).student_train.max_epochs == 240
+
+
+#: every option of ``emokd run`` (as of 2026-12: the configuration's options now come from its fields)
+RUN_FLAGS = {"--out", "--data", "--n-jobs", "--backend", "--scheduler", "--folds", "--fold-records", "--fresh",
+             "--quiet", "--preset", "--protocol", "--seed", "--n-folds", "--teacher-backbone", "--student",
+             "--early-stop", "--lr-patience", "--epoch-fraction", "--kd-weight", "--feature-loss", "--kd-sweep",
+             "--device", "--trs-folds", "--normalisation", "--face-normalisation", "--kd-select",
+             "--labelled-fraction", "--handover", "--calibration", "--max-epochs", "--student-max-epochs"}
+
+
+def _run_parser():
+    from emokd.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices["run"]
+
+
+def test_run_options_are_the_configs_fields_with_their_help_and_choices(capsys):
+    from emokd.core.config import (BACKBONES, FEATURE_LOSSES, NORMALISATIONS, PRESETS, PROTOCOLS, STUDENT_ARCHS,
+                                   TRS_FOLDS, run_options)
+
+    actions = {a.option_strings[-1]: a for a in _run_parser()._actions if a.option_strings}
+    assert set(actions) - {"--help"} == RUN_FLAGS  # every option kept, none added
+    declared = {o.flag: o for o in run_options()}
+    assert len(declared) == len(run_options()) and set(declared) <= RUN_FLAGS
+    for flag, o in declared.items():
+        assert actions[flag].help == o.option.help and actions[flag].choices == o.option.choices
+        assert actions[flag].default == o.default and actions[flag].dest == flag[2:].replace("-", "_")
+    choices = {flag: a.choices for flag, a in actions.items() if a.choices}
+    assert choices == {"--preset": PRESETS, "--protocol": PROTOCOLS, "--teacher-backbone": BACKBONES,
+                       "--student": STUDENT_ARCHS, "--feature-loss": FEATURE_LOSSES, "--trs-folds": TRS_FOLDS,
+                       "--normalisation": NORMALISATIONS, "--face-normalisation": NORMALISATIONS}
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = "".join(capsys.readouterr().out.split())  # argparse wraps lines, also at hyphens
+    for flag in RUN_FLAGS:  # listed with its help
+        assert flag in out and "".join((actions[flag].help or "").split()) in out
+
+
+def _config_of(*options):
+    from emokd.__main__ import build_parser, experiment_config_from_args
+
+    return experiment_config_from_args(build_parser().parse_args(["run", "--out", "x", *options]))
+
+
+def test_run_options_give_the_configuration_they_gave_before():
+    """Combinations of options, each against the configuration written out by hand."""
+    import dataclasses
+
+    from emokd.core.config import HANDOVERS, KDConfig, experiment_config, on_feature_release
+
+    assert _config_of() == experiment_config("book", "loso", 0)
+    book = experiment_config("book")
+    assert _config_of("--preset", "book", "--normalisation", "subject", "--handover", "output,shuffled,self",
+                      "--labelled-fraction", "0.25", "--protocol", "loso", "--seed", "0") == dataclasses.replace(
+        book, normalisation="subject", handover=HANDOVERS, labelled_fraction=0.25)
+    assert _config_of("--handover", "output,shuffled,self", "--calibration", "0.5") == dataclasses.replace(
+        book, handover=HANDOVERS, calibration=0.5)
+    smoke = experiment_config("smoke", "loso", 3, backbone="train")
+    assert _config_of("--preset", "smoke", "--student", "bilstm", "--teacher-backbone", "train", "--kd-weight", "0.3",
+                      "--feature-loss", "cosine", "--kd-sweep", "0.1,3", "--device", "cpu", "--seed", "3") == \
+        dataclasses.replace(smoke, student=dataclasses.replace(smoke.student, arch="bilstm"),
+                            kd=KDConfig(kd_weight=0.3, feature_loss="cosine"), kd_sweep=(0.1, 3.0), device="cpu")
+    paper = experiment_config("paper", "trs")
+    cfg = _config_of("--preset", "paper", "--protocol", "trs", "--n-folds", "5", "--trs-folds", "contiguous",
+                     "--face-normalisation", "none", "--kd-select", "0,1", "--max-epochs", "4", "--early-stop", "2")
+    students = dataclasses.replace(paper.student_train, max_epochs=4, early_stop=2)
+    assert cfg == dataclasses.replace(paper, n_folds=5, trs_folds="contiguous", face_normalisation="none",
+                                      kd_select=(0.0, 1.0), face_teacher_max_epochs=4, student_train=students,
+                                      teacher_train=dataclasses.replace(paper.teacher_train, max_epochs=4))
+    assert on_feature_release(cfg).teacher_train == dataclasses.replace(students, max_epochs=4)

@@ -91,6 +91,78 @@ def check_choice(name: str, value, choices) -> None:
         raise EmokdError(f"{name}={value!r}: choose one of {', '.join(map(str, choices))}")
 
 
+@dataclass(frozen=True)
+class Option:
+    """How ``python -m emokd run`` sets a field of :class:`ExperimentConfig`, declared with the field and
+    nowhere else: the command line builds its run options from :func:`run_options`.
+
+    ``help``: the option's help text. ``choices``: the values it takes (the config's own constant, the
+    one its check uses). ``flag``: the option's name after ``--`` (default: the field's, ``_`` written
+    ``-``). ``metavar``: the value's name in the help. ``default``: the command line's default where it
+    is not the field's (None: the field's). ``preset``: no default; unless the option is given,
+    the preset's value stays. ``group``: the section of the help it is listed in (None: the experiment's).
+    """
+
+    help: str
+    choices: tuple | None = None
+    flag: str | None = None
+    metavar: str | None = None
+    default: object = None
+    preset: bool = False
+    group: str | None = None
+
+
+def option(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, **how):
+    """A dataclass field that ``emokd run`` sets: ``how`` are the :class:`Option`'s fields."""
+    return field(default=default, default_factory=default_factory, metadata={"option": Option(**how)})
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """One option of ``emokd run``: the :class:`ExperimentConfig` field it sets (``path``: ``("protocol",)``
+    or, inside a part, ``("kd", "kd_weight")``), how (``option``), the field's annotation (``type``, as
+    written: ``"float"``, ``"tuple[str, ...]"``) and its default."""
+
+    path: tuple[str, ...]
+    option: Option
+    type: str
+    field_default: object
+
+    @property
+    def flag(self) -> str:
+        """``--kd-weight``."""
+        return "--" + (self.option.flag or self.path[-1].replace("_", "-"))
+
+    @property
+    def dest(self) -> str:
+        """The attribute of the parsed arguments: ``kd_weight``."""
+        return self.flag[2:].replace("-", "_")
+
+    @property
+    def default(self):
+        """The command line's default: None for a :attr:`Option.preset` option (the preset decides)."""
+        if self.option.preset:
+            return None
+        return self.field_default if self.option.default is None else self.option.default
+
+
+def run_options() -> list[RunOption]:
+    """Every option ``emokd run`` builds from the configuration, in :class:`ExperimentConfig`'s field order:
+    the fields declared with :func:`option`, and in a part (``kd``, ``student``, ``student_train``, ...)
+    the fields its ``options`` metadata names, in the order given there."""
+    out = []
+    for f in dataclasses.fields(ExperimentConfig):
+        if "option" in f.metadata:
+            default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            out.append(RunOption((f.name,), f.metadata["option"], f.type, default))
+        if "options" in f.metadata:
+            part = f.default_factory()
+            types = {g.name: g.type for g in dataclasses.fields(part)}
+            out += [RunOption((f.name, name), how, types[name], getattr(part, name))
+                    for name, how in f.metadata["options"].items()]
+    return out
+
+
 def is_device_name(device) -> bool:
     """Whether ``device`` is ``"auto"`` or a type of :data:`DEVICE_TYPES`, optionally ``:N`` (``"cuda:1"``).
     Other torch devices (``meta`` holds no data, ``xpu``) are not ones emokd runs on."""
@@ -375,7 +447,9 @@ def preset_from_env(default: str = "book") -> str:
 # Models, training, distillation and the experiment (issue: teacher, student, KD)
 # --------------------------------------------------------------------------------------
 
-ARCHS: tuple[str, ...] = ("teacher", "tcn", "bilstm")
+#: the students' networks (:mod:`emokd.nn.models`): the paper's TCN, a bidirectional LSTM
+STUDENT_ARCHS: tuple[str, ...] = ("tcn", "bilstm")
+ARCHS: tuple[str, ...] = ("teacher", *STUDENT_ARCHS)
 PROTOCOLS: tuple[str, ...] = ("loso", "trs")
 #: how input features are z-scored (see :func:`emokd.training.datasets.fit_normalisers`)
 NORMALISATIONS: tuple[str, ...] = ("none", "train", "subject")
@@ -389,6 +463,8 @@ DEVICE_TYPES: tuple[str, ...] = ("cpu", "cuda", "mps")
 #: is lost in float32 rounding (relative precision 6e-8), so the student no longer learns the task; far
 #: larger weights overflow float32 (3.4e38) and train on inf
 MAX_KD_WEIGHT = 1e6
+#: the section of ``emokd run --help`` that lists the fields of the two regimes where a teacher can pay
+REGIMES_GROUP = "where a teacher pays: labels withheld, a new person calibrated"
 
 
 @dataclass(frozen=True)
@@ -568,28 +644,74 @@ class ExperimentConfig:
     student's).
     """
 
-    preset: str = "book"
-    protocol: str = "loso"
-    seed: int = 0
-    n_folds: int = 10  # trs only
+    # The fields declared with option() (and the parts' fields their "options" name) are the options of
+    # `python -m emokd run`, with this help, in this order (run_options(); the command line adds none by hand)
+    preset: str = option("book", choices=PRESETS, help="data size and training budget (default: book)")
+    protocol: str = option("loso", choices=PROTOCOLS, help="loso (default) or trs")
+    seed: int = option(0, help="random seed of data, partitions and training (default: 0)")
+    n_folds: int = option(10, preset=True, help="TRS folds (default: 10; smoke: 3); with --protocol trs only")
     val_fraction: float = 0.2
-    teacher: ModelConfig = field(default_factory=lambda: ModelConfig(arch="teacher"))
-    student: ModelConfig = field(default_factory=ModelConfig)
+    teacher: ModelConfig = field(default_factory=lambda: ModelConfig(arch="teacher"), metadata={"options": {
+        "backbone": Option(flag="teacher-backbone", choices=BACKBONES, default="frozen",
+                           help="frozen: the pretrained face CNN, frozen, its embeddings cached, only the TCN trains "
+                                "per fold (default, as the paper); train: the face CNN trains end to end in every "
+                                "fold")}})
+    student: ModelConfig = field(default_factory=ModelConfig, metadata={"options": {
+        "arch": Option(flag="student", choices=STUDENT_ARCHS, help="student network (default tcn)")}})
     teacher_train: TrainConfig = field(default_factory=TrainConfig)
-    student_train: TrainConfig = field(default_factory=TrainConfig)
-    kd: KDConfig = field(default_factory=KDConfig)
-    kd_sweep: tuple[float, ...] = ()  # extra KD students, one per kd_weight ("student_kd_w<w>")
-    device: str = "auto"
+    student_train: TrainConfig = field(default_factory=TrainConfig, metadata={"options": {
+        "early_stop": Option(metavar="N", preset=True,
+                             help="override the students' early stop (epochs without a better validation CCC; on "
+                                  "the feature release also the teacher's)"),
+        "lr_patience": Option(metavar="N", preset=True,
+                              help="override the students' plateau patience (epochs without a better validation "
+                                   "CCC before the learning rate halves; on the feature release also the "
+                                   "teacher's)"),
+        "epoch_fraction": Option(metavar="F", preset=True,
+                                 help="override the students' share of the training windows per epoch (1: a full "
+                                      "pass; book: 1/3; on the feature release also the teacher's). The book runs "
+                                      "made before 2026-12-03: --max-epochs 40 --early-stop 8 --lr-patience 3 "
+                                      "--epoch-fraction 1")}})
+    kd: KDConfig = field(default_factory=KDConfig, metadata={"options": {
+        "kd_weight": Option(help="weight of the feature loss (paper: 1)"),
+        "feature_loss": Option(choices=FEATURE_LOSSES, help="distance of features (paper: l1)")}})
+    # extra KD students, one per kd_weight ("student_kd_w<w>")
+    kd_sweep: tuple[float, ...] = option((), metavar="W,...",
+                                         help="extra KD students with these weights, e.g. 0.1,0.3,3")
+    device: str = option("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, ...")
     data_format: str = "prepared"  # "prepared": emokd.io.prepare output; "features": the public feature release
     teacher_input: str = "frames"  # "frames" (teacher arch "teacher") or "face" (facial features, arch "tcn")
-    trs_folds: str = "shuffled"  # "shuffled" | "contiguous" (the released code)
-    normalisation: str = "train"  # student inputs: "none" | "train" | "subject"
-    face_normalisation: str = "train"  # facial features of the release: "none" | "train" | "subject"
-    kd_select: tuple[float, ...] = ()  # KD weights to choose from on validation (must hold 0); () = off
+    trs_folds: str = option("shuffled", choices=TRS_FOLDS, preset=True,  # "contiguous": the released code
+                            help="TRS folds: shuffled (default) or contiguous blocks in subject order (the released "
+                                 "code); with --protocol trs only")
+    normalisation: str = option("train", choices=NORMALISATIONS, preset=True,  # student inputs
+                                help="student inputs: none, train (pooled training statistics) or subject (each "
+                                     "subject's own statistics, the test subject's from its unlabelled recordings); "
+                                     "default: the preset's (paper: none, else train)")
+    face_normalisation: str = option("train", choices=NORMALISATIONS, preset=True,  # facial features of the release
+                                     help="the same for the facial features of the feature release (default: train)")
+    # KD weights to choose from on validation (must hold 0); () = off
+    kd_select: tuple[float, ...] = option((), metavar="W,...",
+                                          help="choose the KD weight per fold on validation CCC from this grid (must "
+                                               "hold 0, the plain student), e.g. 0,0.1,0.3,1,3; scored as "
+                                               "student_kd_selected")
     face_teacher_max_epochs: int | None = None  # feature release: the teacher's epoch budget (None: the student's)
-    labelled_fraction: float = 1.0  # share of each training subject's training trials whose labels are read
-    handover: tuple[str, ...] = ()  # more students, each taught another way: HANDOVERS
-    calibration: float = 0.0  # LOSO: share of the test subject's trials that calibrate (labels unread); 0 = off
+    # share of each training subject's training trials whose labels are read
+    labelled_fraction: float = option(1.0, metavar="P", group=REGIMES_GROUP,
+                                      help="read the labels of only this share of each training subject's training "
+                                           "trials (at least one each, drawn with the seed; recorded per fold); the "
+                                           "teacher trains on them, the taught students' teacher term also acts on "
+                                           "the others (default 1: every label)")
+    handover: tuple[str, ...] = option((), metavar="H,...", group=REGIMES_GROUP,  # HANDOVERS
+                                       help="more students, each taught another way (besides student_kd, the paper's "
+                                            "feature term): output (the teacher's predicted trace), shuffled (another "
+                                            "trial's features, a control), self (the plain student's own "
+                                            "predictions: self-training)")
+    # LOSO: share of the test subject's trials that calibrate (labels unread); 0 = off
+    calibration: float = option(0.0, metavar="C", group=REGIMES_GROUP,
+                                help="LOSO: this share of the test subject's trials is its calibration session "
+                                     "(face and EEG, labels never read; the rest are scored); subjects with fewer "
+                                     "than 4 trials are left out; adds student_calib_norm (default 0: off)")
 
     #: fields added after runs were stored, with the value that does what the code did before them
     ADDED_LATER = {"labelled_fraction": 1.0, "handover": (), "calibration": 0.0}

@@ -41,12 +41,14 @@ are :mod:`emokd.training.folddata`; the finished run folder is read back by :mod
 
 Output folder::
 
-    results.json              config, inputs (the data's fingerprint), folds (partitions, metrics,
-                              best epochs), summary, tests
+    results.json              config, data_path (the folder read), data_fingerprint (its content,
+                              :func:`~emokd.training.runfolder.data_fingerprint`), folds (partitions,
+                              metrics, best epochs), summary, tests
     .emokd.json, .emokd.lock  what the folder's run is computed from; the lock held while it runs
     folds/fold_XX/            teacher.pt, student.pt, student_kd.pt (state dict + config),
                               *.log.jsonl (per epoch), *.ckpt (resumable), knowledge.*,
-                              predictions.npz, fold.json (this fold's result)
+                              predictions.npz, fold.json (this fold's result; its data_id is the
+                              fingerprint's short id)
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ from .stats import paired_tests, summarise
 from ..core.device import resolve_device
 from ..io.prepare import prepared_lock
 from ..nn.embeddings import cached_embeddings
-from ..training.runs import FORMAT, check_fold_metrics, missing_outputs, read_json
+from ..training.runs import FORMAT, check_fold_metrics, missing_outputs, read_fold_record, read_json, upgrade_results
 
 log = logging.getLogger(__name__)
 
@@ -159,15 +161,16 @@ def fold_record_files(folder) -> list[Path]:
     return paths
 
 
-def read_fold_records(folder, cfg: ExperimentConfig, data: dict) -> dict[int, dict]:
-    """fold number -> the finished fold's result (``folder/fold_XX.json``), each checked to be this
-    configuration's on this data (:func:`emokd.training.runfolder.check_same`; EmokdError naming the file)."""
-    cfg_json, data_id = as_json(cfg), fingerprint_id(data)
+def read_fold_records(folder, cfg: ExperimentConfig, data_fingerprint: dict) -> dict[int, dict]:
+    """fold number -> the finished fold's result (``folder/fold_XX.json``, in the current layout:
+    :func:`emokd.training.runs.read_fold_record`), each checked to be this configuration's on this data
+    (:func:`emokd.training.runfolder.check_same`; EmokdError naming the file)."""
+    cfg_json, data_id = as_json(cfg), fingerprint_id(data_fingerprint)
     records = {}
     for path in fold_record_files(folder):
-        rec = read_json(path)
+        rec = read_fold_record(path)
         check_fold_metrics(rec, model_names(cfg), str(path))  # what results.json takes from it
-        check_same(path, rec.get("config"), rec.get("inputs"), cfg_json, data_id)
+        check_same(path, rec.get("config"), rec.get("data_id"), cfg_json, data_id)
         check_compute(path, rec.get("compute"), cfg)
         if not isinstance(rec.get("fold"), int) or path.name != f"fold_{rec['fold']:02d}.json":
             raise EmokdError(f"{path}: field 'fold' is {rec.get('fold')!r}, not the number in the file's name")
@@ -181,15 +184,15 @@ def _run_experiment(prepared_dir, cfg: ExperimentConfig, out: Path, *, n_jobs, b
     marker = claim(out, fresh=not resume)
     cfg_json, data = as_json(cfg), data_fingerprint(prepared_dir, cfg.data_format)
     if "config" in marker:
-        check_same(out, marker["config"], marker.get("data"), cfg_json, data)
+        check_same(out, marker["config"], marker.get("data_fingerprint"), cfg_json, data)
     # the time of earlier segments of this run (stopped by an error or Ctrl-C), so that runtime_s is the whole
     before = float(marker.get("seconds_before", 0.0)) if resume and "config" in marker else 0.0
     record(out, cfg_json, data, seconds_before=before)
     done = out / "results.json"
     if resume and done.exists():  # a finished run: returned as it is (its runtime stays the real one)
-        old = read_json(done)
+        old = upgrade_results(read_json(done))  # a finished run of an older layout is read as today's
         imported = set(old.get("imported_folds", []))
-        if (old.get("config") == cfg_json and old.get("inputs") == data and old.get("format") == FORMAT
+        if (old.get("config") == cfg_json and old.get("data_fingerprint") == data and old.get("format") == FORMAT
                 and old.get("compute") == compute_record(cfg.device)
                 and not missing_outputs(out, [f.get("fold", -1) for f in old.get("folds", [])
                                               if f.get("fold", -1) not in imported], model_names(cfg))):
@@ -254,12 +257,12 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     with parallel_config(backend=backend) if backend else contextlib.nullcontext():
         if n_jobs == 1 and backend is None:
             folds_out = [run_fold(prepared_dir, f, cfg, out, progress=progress, resume=resume,
-                                  inputs=data, embeddings=embeddings) for f in _bar(folds, progress)]
+                                  data_fingerprint=data, embeddings=embeddings) for f in _bar(folds, progress)]
         else:
             # each worker gives the memory a fold freed back to the system before its next fold
             folds_out = Parallel(n_jobs=n_jobs)(
                 delayed(call_and_release)(run_fold, prepared_dir, f, cfg, out, resume=resume,
-                                          inputs=data, embeddings=embeddings) for f in folds)
+                                          data_fingerprint=data, embeddings=embeddings) for f in folds)
     by_number = {**elsewhere, **{r["fold"]: r for r in folds_out}}
     if missing := [n for n in numbers if n not in by_number]:
         done = sorted(by_number)
@@ -273,15 +276,15 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
     # scores against the latent valence: synthetic data, every fold (a fold of an older emokd has none)
     has_latent = all(references[f["fold"]].latent is not None and "metrics_latent" in f for f in folds_out)
     for f in folds_out:
-        f.pop("config", None)
-        f.pop("inputs", None)
+        for key in ("format", "config", "data_id"):  # the record's own: results.json holds them once
+            f.pop(key, None)
         f["metrics"].update(references[f["fold"]].metrics)
         f["ridge"] = references[f["fold"]].ridge
         if has_latent:
             f["metrics_latent"].update(references[f["fold"]].latent)
     results = {"format": FORMAT, "protocol": cfg.protocol, "preset": cfg.preset, "seed": cfg.seed,
                "models": models, "references": refs, "n_folds": len(folds_out),
-               "data": str(Path(prepared_dir).resolve()), "inputs": data, "config": cfg.to_json(),
+               "data_path": str(Path(prepared_dir).resolve()), "data_fingerprint": data, "config": cfg.to_json(),
                "folds": folds_out,
                **summarise_folds(folds_out, models, refs),
                **(summarise_folds(folds_out, models, refs, field="metrics_latent", prefix="_latent")

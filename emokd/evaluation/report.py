@@ -1,6 +1,6 @@
 """Tables and figures from a finished run folder.
 
-A run folder ``DIR`` holds ``DIR/results.json`` (format ``emokd-results/1``: the
+A run folder ``DIR`` holds ``DIR/results.json`` (:data:`emokd.training.runs.FORMAT`: the
 per-fold metrics of every model, see :func:`load_results`) and, per fold, an
 ``.npz`` of test-set predictions. :func:`write_report` turns it into::
 
@@ -45,7 +45,8 @@ _STORED_SUMMARY = {"concatenated": "summary", "per_trial": "summary_per_trial"}
 # -- loading ------------------------------------------------------------------------
 
 def load_results(run_dir) -> dict:
-    """Read and check ``run_dir/results.json`` (format ``emokd-results/1``; :func:`emokd.training.runs.read_results`)."""
+    """Read and check ``run_dir/results.json`` (:func:`emokd.training.runs.read_results`; an older
+    layout is read as the current one)."""
     return read_results(run_dir)
 
 

@@ -4,12 +4,10 @@ Zhang et al. (2022) embed each face frame with an IR-50 pretrained on faces
 (512-d). It is far too big to train on a CPU and no weights ship with emokd: use it
 with ``ModelConfig(arch="teacher", cnn="ir50", cnn_weights=PATH)`` when you have a
 state dict of the published backbone. Module names follow the published code, so
-its state dicts load with :func:`load_backbone_weights`.
+its state dicts load with :func:`emokd.nn.backbone.load_backbone`. No I/O here.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -44,7 +42,7 @@ class IR50Backbone(nn.Module):
     ([3, 4, 14, 3] units of depth 64, 128, 256, 512; the first unit of each stage has
     stride 2: 112 -> 7 px); output BN, dropout, flatten, Linear(512*7*7, 512),
     BatchNorm1d. Module names follow the published code, so its state dicts load
-    with :func:`load_backbone_weights`. 43.6 M parameters.
+    with :func:`emokd.nn.backbone.load_backbone`. 43.6 M parameters.
     """
 
     def __init__(self, dropout: float = 0.5):
@@ -67,44 +65,3 @@ class IR50Backbone(nn.Module):
             raise EmokdError(f"input of shape {tuple(x.shape)}: expected (n_frames, 3, 112, 112)")
         h = self.body(self.input_layer(x))  # (N, 64, 112, 112) -> (N, 512, 7, 7)
         return self.output_layer(h)  # (N, 512)
-
-
-def load_backbone_weights(module: nn.Module, path) -> nn.Module:
-    """Load a state dict saved with ``torch.save`` into ``module`` (e.g. an IR-50).
-
-    Accepts a bare state dict or ``{"state_dict": ...}``, with or without a
-    ``module.`` prefix (DataParallel). Missing BatchNorm ``num_batches_tracked``
-    buffers (old checkpoints) are tolerated. Returns ``module``.
-
-    Raises
-    ------
-    EmokdError
-        If the file cannot be read, or its keys or shapes do not fit ``module``
-        (the message names the file and the offending keys).
-    """
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise EmokdError(f"{path}: backbone weights file not found") from err
-    except Exception as err:  # unpickling errors of any kind
-        raise EmokdError(f"{path}: cannot read a state dict ({err})") from err
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise EmokdError(f"{path}: not a state dict (a dict of tensors)")
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    expected = module.state_dict()
-    problems = {
-        "missing keys": [k for k in expected if k not in state and not k.endswith("num_batches_tracked")],
-        "unexpected keys": [k for k in state if k not in expected],
-        "shape mismatches": [f"{k} {tuple(state[k].shape)} in file vs {tuple(v.shape)} in model"
-                             for k, v in expected.items() if k in state and state[k].shape != v.shape],
-    }
-    found = [f"{len(v)} {name} ({', '.join(v[:5])}{', ...' if len(v) > 5 else ''})"
-             for name, v in problems.items() if v]
-    if found:
-        raise EmokdError(f"{path}: does not fit {type(module).__name__}: {'; '.join(found)}")
-    module.load_state_dict(state, strict=False)  # strict checks done above
-    return module

@@ -23,12 +23,12 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from ..core.config import ModelConfig
 from ..errors import EmokdError
-from .ir50 import IR50_INPUT_SIZE, IR50Backbone, load_backbone_weights
+from .ir50 import IR50_INPUT_SIZE, IR50Backbone
 from .backbone import load_backbone
 
 __all__ = [
     "TCN", "BiLSTMStudent", "FeatureProjection", "FrameCNN", "IR50Backbone", "Student", "Teacher",
-    "build_model", "freeze", "load_backbone_weights",
+    "build_model", "freeze",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -330,12 +330,11 @@ class FeatureProjection(nn.Module):
 def build_model(cfg: ModelConfig) -> nn.Module:
     """The network of ``cfg.arch`` (``"teacher"``, ``"tcn"`` or ``"bilstm"``).
 
-    For a teacher with ``cnn="ir50"``, ``cfg.cnn_weights`` (a state dict of the
-    backbone) is loaded with :func:`load_backbone_weights`; without it the backbone
-    keeps random weights and a warning is logged. A small CNN with
-    ``backbone="frozen"`` loads the pretrained face backbone
-    (:func:`emokd.nn.backbone.load_backbone`: ``cfg.cnn_weights``, or the file emokd
-    ships), checked against its SHA-256.
+    The teacher's backbone weights load with :func:`emokd.nn.backbone.load_backbone`: for
+    ``cnn="ir50"``, ``cfg.cnn_weights`` (a state dict of the published backbone; without it the
+    backbone keeps random weights and a warning is logged); a small CNN with ``backbone="frozen"``,
+    the pretrained face backbone (``cfg.cnn_weights``, or the file emokd ships), checked against
+    its SHA-256.
     """
     if cfg.arch == "tcn":
         return Student(cfg)
@@ -352,7 +351,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         log.warning("teacher cnn='ir50' has random weights: give pretrained face weights "
                     "(cnn_weights); trained from scratch it needs far more data than MAHNOB-HCI")
     elif cfg.cnn == "ir50":
-        load_backbone_weights(model.cnn, cfg.cnn_weights)
+        load_backbone(model.cnn, cfg.cnn_weights)
     return model
 
 

@@ -190,7 +190,7 @@ def explorer_html(saliency: dict, *, uid: str | None = None, selection: dict | N
 
     Parameters
     ----------
-    saliency : dict, as :func:`emokd.saliency.run.compute_run_saliency` returns (format emokd-saliency/1)
+    saliency : dict, as :func:`emokd.saliency.run.compute_run_saliency` returns (format :data:`emokd.saliency.run.FORMAT`)
     uid : str, optional; letters, digits, ``-`` and ``_``. The root's id is
         ``emokd-explorer-<uid>``; default a fresh random one, so that several
         explorers on one page never share an id.

@@ -6,7 +6,7 @@ each fold's normalised test trials, computes the attributions of each student on
 occlusion, with Captum; the student's trace windowed exactly as
 :func:`emokd.training.train.predict` scores it) and aggregates them into maps on (band,
 channel) (:mod:`emokd.saliency.aggregation`). It writes ``RUN_DIR/saliency.json`` (format
-``emokd-saliency/1``), with the Spearman rank correlation of each map with the planted
+:data:`FORMAT`), with the Spearman rank correlation of each map with the planted
 ``truth_map`` of synthetic data and the AUC of the map for the planted features
 (:func:`~emokd.saliency.aggregation.truth_auc`, which the truth's many ties at 0 do not cap).
 Beside the models it stores a model-free reference, ``references.feature_correlation``:
@@ -52,7 +52,9 @@ from ..training.train import load_model
 
 log = logging.getLogger(__name__)
 
-FORMAT = "emokd-saliency/1"
+#: ``saliency.json``'s layout. Version 2 (2026-12) calls the data's folder ``data_path`` (as results.json
+#: does; ``data`` in version 1). Nothing reads that field back, so files of both versions load alike.
+FORMAT = "emokd-saliency/2"
 SALIENCY_FILE = "saliency.json"
 
 
@@ -110,7 +112,7 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
     Returns
     -------
     saliency : dict
-        What ``saliency.json`` holds: ``format``, ``bands``, ``channels``, ``methods``,
+        What ``saliency.json`` holds: ``format``, ``run`` and ``data_path`` (folders), ``bands``, ``channels``, ``methods``,
         ``truth`` ({"file", "map"} or None), ``models`` -> model -> method -> :func:`aggregate`'s
         entry (occlusion also has ``band_occlusion`` (n_bands,) and ``channel_occlusion`` (32,)),
         ``checks`` (max |trace - saved prediction| per model and fold), ``seconds``.
@@ -187,7 +189,7 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
                 recs = records[name][f"occlusion_{group}"]
                 out_models[name]["occlusion"][f"{group}_occlusion"] = to_lists(mean_normalised_map([r["maps"]["all"]
                                                                                           for r in recs]))
-    saliency = {"format": FORMAT, "run": str(run_dir.resolve()), "data": str(data), "bands": bands,
+    saliency = {"format": FORMAT, "run": str(run_dir.resolve()), "data_path": str(data), "bands": bands,
                 "channels": list(EEG_CHANNELS), "methods": list(methods),
                 "windowing": window if windowed else "full-length", "ig_steps": N_ALPHAS, "baseline": 0.0,
                 "truth": {"file": truth["file"], "map": truth["map"].tolist()} if truth else None,
@@ -240,8 +242,7 @@ def _model_saliency(run, fold: int, name: str, test: list[dict], saved, methods,
     """One student's attributions on a fold's test trials, appended to ``records`` (method -> list);
     returns max |recomputed trace - saved prediction| (None without saved predictions) and the
     student's trace of each test trial (n_steps,)."""
-    model, _ = load_model(run.model_path(fold, name), device=str(device))
-    model.eval()
+    model = load_model(run.model_path(fold, name), device=str(device)).model  # in eval mode
     diff, traces = 0.0, []
     for t in test:
         with torch.no_grad():

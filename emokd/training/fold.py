@@ -30,12 +30,13 @@ from ..errors import EmokdError
 from ..core.fileio import save_npz, sha256, write_json
 from .folddata import fold_inputs, latent_metrics, load_trials
 from ..core.metrics import fold_metrics
-from .runfolder import check_same, data_fingerprint, fingerprint_id
+from . import runfolder
+from .runfolder import check_same, fingerprint_id
 from ..core.threads import compute_record, fold_threads
 from .handover import SHUFFLE_STREAM, shuffle_knowledge
 from ..core.device import resolve_device
 from ..nn.embeddings import cached_embeddings, load_embeddings
-from .runs import PREDICTIONS, fold_dir, missing_outputs, predictions_sha256, read_cached, read_json
+from .runs import FOLD_FORMAT, PREDICTIONS, fold_dir, missing_outputs, predictions_sha256, read_cached, read_fold_record
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class _FoldSetup:
     device: object
     resume: bool
     progress: bool
-    inputs_made: dict  # how the inputs were made: a checkpoint trained on other inputs is not resumed
+    input_recipe: dict  # how the inputs were made (normalisation, ...): a checkpoint of another is not resumed
     mean_valence: float  # of the training trials: every head starts there
     all_trials: dict  # every trial of the data set by key, as read (raw inputs)
 
@@ -169,7 +170,7 @@ def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, see
     res = fit(model, sets["train"], sets["validation"], train_cfg, seed=seed, device=setup.device, kd=kd,
               log_path=setup.here / f"{name}.log.jsonl", checkpoint_path=setup.here / f"{name}.ckpt",
               resume=setup.resume, progress=setup.progress, desc=f"fold {setup.fold} {name}",
-              inputs=setup.inputs_made, checkpoint_every_s=CHECKPOINT_EVERY_S)
+              input_recipe=setup.input_recipe, checkpoint_every_s=CHECKPOINT_EVERY_S)
     save_model(model, cfg.teacher if name == "teacher" else cfg.student, setup.here / f"{name}.pt",
                extra={"best_epoch": res.best_epoch, "fold": setup.fold, "model": name})
     return _Trained(res, predict(model, sets["test"], device=setup.device))
@@ -196,8 +197,9 @@ def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dic
 
 @dataclasses.dataclass(frozen=True)
 class FinishedFold:
-    """A fold found in a run folder: its ``fold.json`` (None when there is none) and the model and
-    prediction files it lacks (``missing``; empty: the fold is complete)."""
+    """A fold found in a run folder: its ``fold.json`` (None when there is none; in the current layout,
+    :func:`emokd.training.runs.read_fold_record`) and the model and prediction files it lacks (``missing``;
+    empty: the fold is complete)."""
 
     result: dict | None
     missing: list
@@ -214,8 +216,8 @@ def finished_fold(out, fold: int, cfg: ExperimentConfig, data_id: str) -> Finish
     done = fold_dir(out, fold) / "fold.json"
     if not done.is_file():
         return FinishedFold(None, [])
-    result = read_json(done)
-    check_same(done, result.get("config"), result.get("inputs"), as_json(cfg), data_id)
+    result = read_fold_record(done)
+    check_same(done, result.get("config"), result.get("data_id"), as_json(cfg), data_id)
     check_compute(done, result.get("compute"), cfg)
     return FinishedFold(result, missing_outputs(out, [fold], model_names(cfg)))
 
@@ -244,8 +246,8 @@ def _setup(prepared_dir, fold: Fold, cfg: ExperimentConfig, here: Path, resume: 
     parts = fold_inputs(all_trials, fold, normalisation=cfg.normalisation,
                         face_normalisation=cfg.face_normalisation).parts
     setup = _FoldSetup(cfg, fold.fold, here, parts, device, resume, progress,
-                       inputs_made={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
-                                    "trs_folds": cfg.trs_folds, "compute": compute_record(device)},
+                       input_recipe={"normalisation": cfg.normalisation, "face_normalisation": cfg.face_normalisation,
+                                     "trs_folds": cfg.trs_folds, "compute": compute_record(device)},
                        mean_valence=float(np.mean(np.concatenate([t["valence"] for t in parts["train"]]))),
                        all_trials=all_trials)
     return setup
@@ -294,7 +296,7 @@ def train_teacher(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progr
 
 
 def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress: bool = False,
-             resume: bool = True, inputs: dict | None = None, embeddings=None) -> dict:
+             resume: bool = True, data_fingerprint: dict | None = None, embeddings=None) -> dict:
     """Teacher -> knowledge -> student -> KD student on one fold; returns its result dict.
 
     The same numbers wherever it runs (this process, a joblib or Dask worker, any core count or
@@ -302,18 +304,18 @@ def run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress: 
     set here and restored after. ``fold.json`` records the device (``compute``); a finished fold
     computed on another device is refused, not reused.
 
-    ``inputs``: the data's :func:`emokd.training.runfolder.data_fingerprint` (computed when not
-    given); a finished fold is reused only when its configuration and data match,
-    and refused otherwise. ``embeddings``: the cache file of a frozen backbone
+    ``data_fingerprint``: the data's :func:`emokd.training.runfolder.data_fingerprint` (computed when
+    not given; ``fold.json`` keeps its short id, ``data_id``); a finished fold is reused only when its
+    configuration and data match, and refused otherwise. ``embeddings``: the cache file of a frozen backbone
     (:func:`emokd.nn.embeddings.cached_embeddings`); made here when it is needed and not given.
     """
     with fold_threads():
-        return _run_fold(prepared_dir, fold, cfg, out, progress=progress, resume=resume, inputs=inputs,
-                         embeddings=embeddings)
+        return _run_fold(prepared_dir, fold, cfg, out, progress=progress, resume=resume,
+                         data_fingerprint=data_fingerprint, embeddings=embeddings)
 
 
 def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress: bool, resume: bool,
-              inputs: dict | None, embeddings) -> dict:
+              data_fingerprint: dict | None, embeddings) -> dict:
     import torch
 
     from ..nn.models import build_model, freeze
@@ -322,7 +324,8 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
     here = fold_dir(out, fold.fold)
     here.mkdir(parents=True, exist_ok=True)
     done = here / "fold.json"
-    data_id = fingerprint_id(inputs if inputs is not None else data_fingerprint(prepared_dir, cfg.data_format))
+    data_id = fingerprint_id(data_fingerprint if data_fingerprint is not None
+                             else runfolder.data_fingerprint(prepared_dir, cfg.data_format))
     if resume and done.exists():
         found = finished_fold(out, fold.fold, cfg, data_id)
         if found.complete:
@@ -360,7 +363,7 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
     if cfg.calibration:  # 6. the plain student on the new person's inputs standardised by its calibration trials
         trained["student_calib_norm"] = _Trained(trained["student"].fit,
                                                  _predict_calibrated(setup, all_trials, fold, models["student"]))
-    result = {"fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
+    result = {"format": FOLD_FORMAT, "fold": fold.fold, **fold.describe({k: t["subject"] for k, t in all_trials.items()}),
               "best_epoch": {n: t.fit.best_epoch for n, t in trained.items()},
               "best_val_ccc": {n: t.fit.best_val_ccc for n, t in trained.items()},
               "epochs_run": {n: t.fit.epochs_run for n, t in trained.items()}}
@@ -375,7 +378,7 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
     result["seconds"] = round(time.perf_counter() - t_start, 2)
     result["compute"] = compute_record(device)
     result["config"] = cfg.to_json()
-    result["inputs"] = data_id
+    result["data_id"] = data_id
     write_json(done, result)
     return result
 

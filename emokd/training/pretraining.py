@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..synth import faces
-from ..nn.backbone import backbone_path, card_path, read_card
+from ..nn.backbone import card_path, load_backbone, read_card
 from ..core.config import synth_config
 from ..core.constants import FRAME_MEAN, FRAME_STD
 from ..errors import EmokdError
@@ -266,10 +266,8 @@ def face_readout(frames: np.ndarray, weights: str | None = None, *, device: str 
 
     card = read_card(weights)
     c = FacePretrainConfig(**card["config"])
-    state = torch.load(backbone_path(weights), map_location="cpu", weights_only=True)
-    cnn, head = FrameCNN(c.frame_size, c.cnn_width, c.cnn_features), torch.nn.Linear(c.cnn_features, len(TARGETS))
-    cnn.load_state_dict(state["state_dict"])
-    head.load_state_dict(state["head"])
+    head = torch.nn.Linear(c.cnn_features, len(TARGETS))
+    cnn = load_backbone(FrameCNN(c.frame_size, c.cnn_width, c.cnn_features), weights, head=head)
     frames = np.asarray(frames)
     if frames.ndim != 3 or frames.dtype != np.uint8:
         raise EmokdError(f"frames of shape {frames.shape} and dtype {frames.dtype}: expected uint8 (n_frames, 48, 48)")

@@ -5,7 +5,7 @@
   "another emokd run (pid N) is using OUT". Re-entrant within one process (the
   command line and :func:`emokd.evaluation.experiment.run_experiment` both take it).
 * :func:`claim` -- ``OUT`` must be new, empty, or emokd's run folder (it holds
-  ``OUT/.emokd.json``, or a ``results.json`` of emokd's format); a folder with
+  ``OUT/.emokd.json``, or a ``results.json`` of a format emokd reads); a folder with
   files emokd did not write is refused unless ``fresh``. ``fresh`` removes the
   old run's outputs (:func:`run_outputs`) and refuses to overwrite a file of the
   same name that emokd did not write; :func:`check_claim` is the same check
@@ -14,6 +14,8 @@
 * :func:`data_fingerprint` -- what a run is computed from: for prepared data the
   manifest's parameters, its trial keys and each trial file's SHA-256; for the
   feature release the SHA-256 of the label file and of each feature file.
+* :func:`read_marker` -- ``OUT/.emokd.json`` (format :data:`FORMAT`; a version-1 marker, whose
+  fingerprint was called ``data``, is read as the current one).
 * :func:`check_same` -- a stored (config, data) pair against the current one:
   raises a one-line :class:`~emokd.errors.EmokdError` naming what changed and
   offering ``--fresh``.
@@ -38,7 +40,11 @@ from .runs import read_json
 
 MARKER = ".emokd.json"
 LOCK = ".emokd.lock"
-FORMAT = "emokd-run/1"
+#: the marker's layout. Version 2 (2026-12) calls the data's fingerprint ``data_fingerprint``, as
+#: ``results.json`` does; version 1 called it ``data`` (a path everywhere else) and is still read.
+FORMAT = "emokd-run/2"
+#: the marker layouts this emokd reads
+READ_FORMATS = ("emokd-run/1", FORMAT)
 
 
 @contextlib.contextmanager
@@ -61,13 +67,16 @@ def run_lock(out):
 
 def _is_emokd_results(path: Path) -> bool:
     try:
-        return runs.read_json(path).get("format") == runs.FORMAT
+        return runs.read_json(path).get("format") in runs.READ_FORMATS
     except EmokdError:
         return False
 
 
 def read_marker(out) -> dict | None:
-    """``out/.emokd.json`` (what the run folder holds), or None when there is none."""
+    """``out/.emokd.json`` (what the run folder holds) in the current layout, or None when there is none.
+
+    A version-1 marker comes back with ``data`` renamed ``data_fingerprint`` and ``format`` :data:`FORMAT`
+    (the file is rewritten by the run's next :func:`record`)."""
     path = Path(out) / MARKER
     if not path.is_file():
         return None
@@ -76,8 +85,10 @@ def read_marker(out) -> dict | None:
     except (OSError, ValueError) as err:
         raise EmokdError(f"{path}: not readable ({err}); rerun with --fresh to start this run folder over") \
             from None
-    if not isinstance(marker, dict) or marker.get("format") != FORMAT:
+    if not isinstance(marker, dict) or marker.get("format") not in READ_FORMATS:
         raise EmokdError(f"{path}: not an emokd run marker (format {FORMAT!r} expected); rerun with --fresh")
+    if marker["format"] == READ_FORMATS[0]:
+        marker = {("data_fingerprint" if k == "data" else k): v for k, v in marker.items()} | {"format": FORMAT}
     return marker
 
 
@@ -155,15 +166,16 @@ def claim(out, *, fresh: bool = False) -> dict:
             (out / "figures").rmdir()  # only when nothing else is in it
     marker = {"format": FORMAT}
     if not fresh and (out / "results.json").is_file():  # an earlier emokd's run: its results say what it was
-        old = read_json(out / "results.json")
-        marker.update(config=old.get("config"), data=old.get("inputs"))
+        old = runs.upgrade_results(read_json(out / "results.json"))
+        marker.update(config=old.get("config"), data_fingerprint=old.get("data_fingerprint"))
     write_json(out / MARKER, marker)
     return marker
 
 
-def record(out, cfg_json: dict, data: dict, *, seconds_before: float = 0.0) -> None:
-    """Store what the run in ``out`` is computed from (configuration, data) and the time spent so far."""
-    write_json(Path(out) / MARKER, {"format": FORMAT, "config": cfg_json, "data": data,
+def record(out, cfg_json: dict, data_fingerprint: dict, *, seconds_before: float = 0.0) -> None:
+    """Store what the run in ``out`` is computed from (configuration, the data's :func:`data_fingerprint`)
+    and the time spent so far."""
+    write_json(Path(out) / MARKER, {"format": FORMAT, "config": cfg_json, "data_fingerprint": data_fingerprint,
                                     "seconds_before": round(seconds_before, 3)})
 
 
@@ -196,7 +208,7 @@ def data_fingerprint(data_dir, data_format: str = "prepared") -> dict:
 
 
 def fingerprint_id(data: dict) -> str:
-    """A short content hash of a :func:`data_fingerprint` (stored per fold)."""
+    """A short content hash of a :func:`data_fingerprint`: a fold record's ``data_id``."""
     import hashlib
 
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -226,7 +238,7 @@ def config_changes(old: dict | None, new: dict) -> list[str]:
 
 def data_changes(old: dict | None, new: dict) -> list[str]:
     """What differs between two :func:`data_fingerprint` values, in words."""
-    if isinstance(old, str) and isinstance(new, str):  # the short ids of fold.json
+    if isinstance(old, str) and isinstance(new, str):  # the short ids of fold.json (data_id)
         return [f"fingerprint {old} -> {new}"]
     if not isinstance(old, dict):
         return ["no data fingerprint recorded (an older emokd's run)"]

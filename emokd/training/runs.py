@@ -2,14 +2,15 @@
 
 A run folder written by :func:`emokd.evaluation.experiment.run_experiment`::
 
-    results.json                config, data, folds (partitions, metrics, best epochs, the predictions'
-                                :func:`predictions_sha256`), summary, tests
-    folds/fold_XX/fold.json     one finished fold's result (while the run is going)
+    results.json                config, data_path, data_fingerprint, folds (partitions, metrics, best
+                                epochs, the predictions' :func:`predictions_sha256`), summary, tests
+    folds/fold_XX/fold.json     one finished fold's result (while the run is going; :func:`read_fold_record`)
     folds/fold_XX/<model>.pt    state dict + config (:func:`emokd.training.train.save_model`)
     folds/fold_XX/<model>.log.jsonl   one JSON record per epoch (:func:`read_log`)
     folds/fold_XX/predictions.npz     test predictions, arrays ``<trial>__true``, ``<trial>__<model>``
 
-:func:`load_run` checks ``results.json`` (format :data:`FORMAT`; every fold's
+:func:`load_run` checks ``results.json`` (format :data:`FORMAT`, or an older one of
+:data:`READ_FORMATS`, read as the current one by :func:`upgrade_results`; every fold's
 metrics of every model and reference) and returns a :class:`Run`::
 
     run = load_run("emokd-runs/smoke")
@@ -21,7 +22,8 @@ metrics of every model and reference) and returns a :class:`Run`::
     run.logs("student_kd")          # every fold's training log, with fold and model columns
 
 :func:`read_log` reads one training log; :func:`read_json` one JSON file of a
-run folder (an unreadable one is an error that offers ``--fresh``).
+run folder (an unreadable one is an error that offers ``--fresh``); :func:`read_fold_record` one
+fold's record (``fold.json``, :data:`FOLD_FORMAT` or the older layout, read as the current one).
 :func:`copy_fold_records` keeps each finished fold's record elsewhere while a run goes (for
 ``emokd run --fold-records``).
 """
@@ -42,7 +44,15 @@ from ..core.metrics import METRICS
 from ..core.config import ExperimentConfig
 from ..core.fileio import write_bytes
 
-FORMAT = "emokd-results/1"
+#: ``results.json``'s layout. Version 2 (2026-12) gave each key one meaning: ``data_path`` (the folder the
+#: run read) and ``data_fingerprint`` (:func:`emokd.training.runfolder.data_fingerprint`) were ``data`` and
+#: ``inputs`` in version 1, which is still read (:func:`upgrade_results`).
+FORMAT = "emokd-results/2"
+#: the ``results.json`` layouts this emokd reads: the current one and those :func:`upgrade_results` upgrades
+READ_FORMATS = ("emokd-results/1", FORMAT)
+#: a fold's record (``folds/fold_XX/fold.json``, kept elsewhere as ``fold_XX.json``). Version 2 names the
+#: data's short id ``data_id``; the records before it have no ``format`` and call it ``inputs``.
+FOLD_FORMAT = "emokd-fold/2"
 RESULTS = "results.json"
 PREDICTIONS = "predictions.npz"
 #: Scoring schemes: each fold's test trials joined into one sequence, or scored
@@ -86,6 +96,44 @@ def read_json(path) -> dict:
     if not isinstance(obj, dict):
         raise EmokdError(f"{path}: expected a JSON object; rerun with --fresh to recompute it")
     return obj
+
+
+#: version 1 of results.json -> version 2: the keys renamed, each to its one meaning
+_RESULTS_V1_KEYS = {"data": "data_path", "inputs": "data_fingerprint"}
+
+
+def upgrade_results(results):
+    """``results`` (a ``results.json`` dict) in the current layout, :data:`FORMAT`.
+
+    A version-1 dict comes back with ``data`` renamed ``data_path`` and ``inputs`` renamed
+    ``data_fingerprint`` (runs before 2026-11 have no fingerprint) and ``format`` set to :data:`FORMAT`:
+    reading an old file and reading the same run written today give equal dicts. Anything else is
+    returned as it is (:func:`check_results` refuses a format it does not know). The file is not rewritten.
+    """
+    if not isinstance(results, dict) or results.get("format") != READ_FORMATS[0]:
+        return results
+    return {_RESULTS_V1_KEYS.get(k, k): v for k, v in results.items()} | {"format": FORMAT}
+
+
+def upgrade_fold_record(record: dict, where) -> dict:
+    """A fold's record (``fold.json``) in the current layout, :data:`FOLD_FORMAT`.
+
+    A record without ``format`` (before version 2) comes back with ``inputs`` (the data's short id,
+    :func:`emokd.training.runfolder.fingerprint_id`) renamed ``data_id`` and ``format`` set; one of
+    another format is refused with an EmokdError naming ``where`` and offering ``--fresh``.
+    """
+    if "format" not in record:
+        return {("data_id" if k == "inputs" else k): v for k, v in record.items()} | {"format": FOLD_FORMAT}
+    if record["format"] != FOLD_FORMAT:
+        raise EmokdError(f"{where}: field 'format' is {record['format']!r}; this emokd reads fold records of "
+                         f"format {FOLD_FORMAT!r} and the older ones without 'format': rerun with --fresh")
+    return record
+
+
+def read_fold_record(path) -> dict:
+    """A fold's record (``folds/fold_XX/fold.json`` or a kept ``fold_XX.json``), in the current layout
+    (:func:`upgrade_fold_record`); an unreadable one is an EmokdError naming it that offers ``--fresh``."""
+    return upgrade_fold_record(read_json(path), path)
 
 
 def read_cached(npz, card, meta: dict) -> dict[str, np.ndarray] | None:
@@ -178,8 +226,8 @@ def check_results(results, where: str) -> None:
     """Check the fields of a results dict that readers use; raise naming ``where`` and the field."""
     if not isinstance(results, dict):
         raise EmokdError(f"{where}: expected a JSON object, got {type(results).__name__}")
-    if results.get("format") != FORMAT:
-        raise EmokdError(f"{where}: format is {results.get('format')!r}, expected {FORMAT!r}")
+    if results.get("format") not in READ_FORMATS:
+        raise EmokdError(f"{where}: format is {results.get('format')!r}, expected one of {READ_FORMATS}")
     models = results.get("models")
     if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
         raise EmokdError(f"{where}: 'models' must be a non-empty list of names, got {models!r}")
@@ -218,7 +266,8 @@ def check_fold_metrics(fold: dict, models, where: str, prefix: str = "") -> None
 
 
 def read_results(run_dir) -> dict:
-    """Read and check ``run_dir/results.json`` (format :data:`FORMAT`)."""
+    """Read and check ``run_dir/results.json``, in the current layout (:data:`FORMAT`; an older file of
+    :data:`READ_FORMATS` is read through :func:`upgrade_results`, not rewritten)."""
     path = Path(run_dir) / RESULTS
     if not path.is_file():
         raise EmokdError(f"{path}: no results file (is {run_dir} a finished run folder?)")
@@ -227,7 +276,7 @@ def read_results(run_dir) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise EmokdError(f"{path}: not valid JSON ({err})") from None
     check_results(results, str(path))
-    return results
+    return upgrade_results(results)
 
 
 def metrics_frame(results: dict, *, field: str = "metrics"):
@@ -280,9 +329,9 @@ class Run:
     def data_dir(self) -> Path:
         """The data the run read (a prepared folder or the feature release)."""
         try:
-            return Path(self.results["data"])
+            return Path(self.results["data_path"])
         except (KeyError, TypeError) as err:
-            raise EmokdError(f"{self.where}: field 'data' is missing or invalid ({err})") from None
+            raise EmokdError(f"{self.where}: field 'data_path' is missing or invalid ({err})") from None
 
     @cached_property
     def folds(self) -> list[Fold]:

@@ -11,7 +11,7 @@
 * :func:`predict` -- one trace per trial, overlapping windows averaged.
 * :func:`extract_knowledge` -- the frozen teacher's feature sequence for every
   window of the given (training and validation) trials.
-* :func:`save_model` / :func:`load_model` -- state dict + config JSON.
+* :func:`save_model` / :func:`load_model` -- state dict + config JSON; read back as a :class:`SavedModel`.
 
 Randomness: ``fit`` seeds torch once (``torch.manual_seed(seed)``, for dropout)
 and draws the epoch order and the frame augmentation from its own
@@ -40,28 +40,46 @@ from ..errors import EmokdError
 from ..nn.losses import kd_objective
 from ..core.metrics import ccc as ccc_metric
 from ..core.fileio import torch_save, write_text
+from ..nn.backbone import load_state, read_weights
 from ..nn.models import FeatureProjection, build_model
 
 log = logging.getLogger(__name__)
 
 
 def save_model(model: torch.nn.Module, cfg: ModelConfig, path, extra: dict | None = None) -> None:
-    """Write ``{"state_dict", "config" (JSON text), **extra}`` atomically."""
+    """Write ``{"state_dict", "config" (JSON text), **extra}`` atomically (:func:`load_model` reads it)."""
     torch_save({"state_dict": model.state_dict(), "config": json.dumps(dataclasses.asdict(cfg)),
                         **(extra or {})}, path)
 
 
-def load_model(path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig]:
-    """Rebuild a model from :func:`save_model`'s file (its config is inside)."""
+@dataclass(frozen=True)
+class SavedModel:
+    """A trained model read back from its file (:func:`load_model`): the network (``model``, in eval mode,
+    on the device asked for), its :class:`~emokd.core.config.ModelConfig` (``config``) and what else
+    :func:`save_model` stored (``extra``: e.g. ``best_epoch``, ``fold``, ``model``)."""
+
+    model: torch.nn.Module
+    config: ModelConfig
+    extra: dict
+
+
+def load_model(path, *, device: str = "cpu") -> SavedModel:
+    """Rebuild a trained model from :func:`save_model`'s file (its config is inside).
+
+    The weights go through :func:`emokd.nn.backbone.load_state`, the one checked step every trained
+    weights file of emokd takes: a file that is not a model file, or whose weights do not fit the
+    network its config builds, is an EmokdError naming it.
+    """
+    ckpt = read_weights(path, map_location=device)
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        d = json.loads(ckpt["config"])
-    except (OSError, RuntimeError, KeyError, json.JSONDecodeError, pickle.UnpicklingError) as err:
-        raise EmokdError(f"{path}: not an emokd model file ({err})") from None
-    cfg = ModelConfig.from_json(d)
-    model = build_model(cfg)
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device), cfg
+        cfg = ModelConfig.from_json(json.loads(ckpt["config"]))
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise EmokdError(f"{path}: not an emokd model file (its 'config': {type(err).__name__}: {err})") from None
+    if "state_dict" not in ckpt:
+        raise EmokdError(f"{path}: not an emokd model file (no 'state_dict')")
+    model = load_state(build_model(cfg), ckpt["state_dict"], path)
+    extra = {k: v for k, v in ckpt.items() if k not in ("state_dict", "config")}
+    return SavedModel(model.to(device).eval(), cfg, extra)
 
 
 def _to_torch(batch: dict, device) -> dict:
@@ -218,7 +236,7 @@ def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
 
 def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: TrainConfig, *, seed: int,
         device="cpu", kd: KDConfig | None = None, log_path=None, checkpoint_path=None, resume: bool = False,
-        progress: bool = False, desc: str = "", on_epoch_end=None, inputs: dict | None = None,
+        progress: bool = False, desc: str = "", on_epoch_end=None, input_recipe: dict | None = None,
         checkpoint_every_s: float = 0.0, objective=None, step=None) -> FitResult:
     """Train ``model`` in place; the best epoch's weights are loaded at the end.
 
@@ -246,10 +264,11 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
     on_epoch_end : callable(epoch, record), optional
         Called after the epoch's checkpoint (when one is due) is written (tests use
         it to interrupt).
-    inputs : dict, optional
+    input_recipe : dict, optional
         JSON-ready description of how the inputs were made (e.g. their
         normalisation); part of the checkpoint's identity, so a checkpoint trained
-        on other inputs is not resumed.
+        on other inputs is not resumed. (A checkpoint written before 2026-12, which
+        called it ``inputs``, is still resumed.)
     objective : callable, optional
         Your own loss instead of :func:`emokd.nn.losses.kd_objective`, called as
         ``objective(pred, target, student_features, teacher_features, mask, kd_weight)`` with
@@ -269,7 +288,8 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
     torch.manual_seed(seed)
     if objective is not None and (train_set.has_unlabelled or train_set.targets is not None):
         raise EmokdError(f"{desc}: a custom objective cannot train on withheld labels or target traces")
-    state = _Training.start(model, train_set, cfg, seed=seed, device=device, kd=kd, inputs=inputs, desc=desc)
+    state = _Training.start(model, train_set, cfg, seed=seed, device=device, kd=kd, input_recipe=input_recipe,
+                            desc=desc)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         state.resume_from(checkpoint_path)
     if step is not None and cfg.grad_clip is not None:  # a reader's step need not clip: optimiser.step() does
@@ -332,7 +352,9 @@ class _Best:
 class _Training:
     """Everything :func:`fit` carries from epoch to epoch, and what its checkpoint holds: the model and
     its projection, the optimiser and LR schedule, the generator of the epoch order and the frame
-    draws, the history and the best epoch. ``identity`` says which training a checkpoint belongs to."""
+    draws, the history and the best epoch. ``identity`` says which training a checkpoint belongs to;
+    ``accepted`` are the identities a checkpoint of it may carry (``identity``, and the same training as an
+    older emokd wrote it)."""
 
     model: torch.nn.Module
     projection: torch.nn.Module | None
@@ -341,6 +363,7 @@ class _Training:
     sched: object
     rng: np.random.Generator
     identity: str
+    accepted: tuple
     desc: str
     device: torch.device
     history: list = field(default_factory=list)
@@ -348,7 +371,7 @@ class _Training:
     start_epoch: int = 1
 
     @classmethod
-    def start(cls, model, train_set: WindowSet, cfg: TrainConfig, *, seed: int, device, kd, inputs, desc):
+    def start(cls, model, train_set: WindowSet, cfg: TrainConfig, *, seed: int, device, kd, input_recipe, desc):
         rng = np.random.default_rng([seed, 2])
         model.to(device)
         projection = _make_projection(model, train_set, kd)
@@ -361,14 +384,19 @@ class _Training:
         if train_set.knowledge is not None and train_set.targets is not None:
             raise EmokdError(f"{desc}: a training set with both teacher features and target traces")
         taught = train_set.knowledge is not None or train_set.targets is not None
-        identity = json.dumps({"train": cfg.to_json(), "seed": seed, "model": type(model).__name__,
-                               "n_params": sum(p.numel() for p in params),
-                               "kd": dataclasses.asdict(kd) if kd is not None and taught else None,
-                               **({"kd_target": "output"} if kd is not None and train_set.targets is not None
-                                  else {}),
-                               **({"unlabelled": True} if train_set.has_unlabelled else {}),
-                               **({"inputs": inputs} if inputs is not None else {})}, sort_keys=True)
-        return cls(model, projection, params, opt, sched, rng, identity, desc, device)
+        fields = {"train": cfg.to_json(), "seed": seed, "model": type(model).__name__,
+                  "n_params": sum(p.numel() for p in params),
+                  "kd": dataclasses.asdict(kd) if kd is not None and taught else None,
+                  **({"kd_target": "output"} if kd is not None and train_set.targets is not None else {}),
+                  **({"unlabelled": True} if train_set.has_unlabelled else {})}
+
+        def identity(recipe_key: str) -> str:
+            return json.dumps({**fields, **({recipe_key: input_recipe} if input_recipe is not None else {})},
+                              sort_keys=True)
+
+        # until 2026-12 the recipe was stored as "inputs": such a checkpoint is the same training
+        accepted = (identity("input_recipe"), identity("inputs"))
+        return cls(model, projection, params, opt, sched, rng, accepted[0], accepted, desc, device)
 
     def resume_from(self, path) -> None:
         """Continue from the checkpoint at ``path`` when it is this training's (else a warning, and start)."""
@@ -377,7 +405,7 @@ class _Training:
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             raise EmokdError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err}); rerun with "
                              "--fresh to train from the start") from None
-        if not isinstance(ckpt, dict) or ckpt.get("identity") != self.identity:
+        if not isinstance(ckpt, dict) or ckpt.get("identity") not in self.accepted:
             log.warning("%s: ignoring checkpoint %s made with other settings", self.desc, path)
             return
         self.model.load_state_dict(ckpt["model"])

@@ -290,3 +290,30 @@ def test_every_fixed_choice_is_refused_in_one_form():
                          r"^normalisation='z': choose one of none, train, subject$")):
         with pytest.raises(EmokdError, match=match):
             make()
+
+
+def test_run_options_declare_the_choices_the_config_checks():
+    """An option's choices are the constant the config's own check uses: a value outside them is refused by
+    the configuration with the same list."""
+    from emokd.core.config import ExperimentConfig, KDConfig, run_options
+
+    parts = {"kd": KDConfig}
+    for o in run_options():
+        if o.option.choices is None or (len(o.path) == 2 and o.path[0] not in parts):
+            continue
+        build = ExperimentConfig if len(o.path) == 1 else parts[o.path[0]]
+        with pytest.raises(EmokdError, match=rf"{o.path[-1]}='bogus': choose one of {', '.join(o.option.choices)}$"):
+            build(**{o.path[-1]: "bogus"})
+        assert o.field_default in o.option.choices
+
+
+def test_every_run_option_names_a_field_and_its_default():
+    from emokd.core.config import experiment_config, run_options
+
+    cfg = experiment_config("book")
+    for o in run_options():
+        part = cfg
+        for name in o.path:
+            part = getattr(part, name)  # the field exists
+        assert o.option.help and o.type in {"int", "float", "str", "tuple[float, ...]", "tuple[str, ...]"}
+        assert o.default is None if o.option.preset else o.default is not None

@@ -91,7 +91,7 @@ def test_scheduler_client_names_a_scheduler_that_does_not_answer():
 def _strip(obj):
     """results.json or fold.json without the fields that time the run (and the data's path)."""
     if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k not in TIMING and k != "data"}
+        return {k: _strip(v) for k, v in obj.items() if k not in TIMING and k != "data_path"}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
     return "nan" if obj != obj else obj  # NaN (a constant reference's PCC) equals itself here

@@ -106,7 +106,7 @@ def test_loso_partitions_and_knowledge_never_for_test_trials(loso_run, smoke_pre
         assert sorted(cached) == meta["trials"]
         # ... by this fold's teacher: its file hash, and recomputing from it gives the cache
         assert meta["teacher_sha256"] == sha256(fold_dir / "teacher.pt")
-        teacher, _ = load_model(fold_dir / "teacher.pt")
+        teacher = load_model(fold_dir / "teacher.pt").model
         k0 = meta["trials"][0]
         again = extract_knowledge(teacher, WindowSet([trials[k0]], "frames"))
         np.testing.assert_allclose(again[k0], cached[k0], rtol=1e-5, atol=1e-6)
@@ -343,3 +343,102 @@ def test_fold_records_from_elsewhere_complete_a_run(loso_run, smoke_prepared, tm
     shutil.move(records / "fold_02.json", records / "fold_01.json")
     with pytest.raises(EmokdError, match=r"fold_01\.json: field 'fold' is 2"):
         run_experiment(smoke_prepared[0], _cfg(), tmp_path / "renamed", progress=False, fold_records=records)
+
+
+# -- records and run folders of the older layouts (before emokd-fold/2, emokd-results/2, emokd-run/2) --------
+
+def _to_old_layout(here):
+    """Rewrite a finished run folder as emokd wrote it before 2026-12 (independently of the readers): fold
+    records without ``format`` whose data id is ``inputs``; results.json ``emokd-results/1`` with ``data`` and
+    ``inputs``; the marker ``emokd-run/1`` with ``data``."""
+    from emokd.core.fileio import write_json
+
+    for path in sorted(here.glob("folds/fold_*/fold.json")):
+        rec = json.loads(path.read_text())
+        del rec["format"]
+        write_json(path, {("inputs" if k == "data_id" else k): v for k, v in rec.items()})
+    res = json.loads((here / "results.json").read_text())
+    renamed = {"data_path": "data", "data_fingerprint": "inputs"}
+    write_json(here / "results.json", {renamed.get(k, k): v for k, v in res.items()} | {"format": "emokd-results/1"})
+    marker = json.loads((here / ".emokd.json").read_text())
+    write_json(here / ".emokd.json", {("data" if k == "data_fingerprint" else k): v for k, v in marker.items()}
+               | {"format": "emokd-run/1"})
+
+
+def test_a_run_folder_of_the_older_layout_resumes(loso_run, smoke_prepared, tmp_path):
+    """A finished run of the older layout is returned as it is; its fold records, without results.json, are
+    reused (nothing retrained) and give the same results."""
+    import shutil
+
+    out, res = loso_run
+    here = tmp_path / "run"
+    shutil.copytree(out, here, ignore=shutil.ignore_patterns(".emokd.lock"))
+    _to_old_layout(here)
+    before = (here / "results.json").read_bytes()
+    done = run_experiment(smoke_prepared[0], _cfg(), here, progress=False)
+    assert (here / "results.json").read_bytes() == before  # finished: read as it is, not recomputed
+    assert done["format"] == "emokd-results/2" and done["data_fingerprint"] == res["data_fingerprint"]
+    assert json.loads((here / ".emokd.json").read_text())["format"] == "emokd-run/2"
+    (here / "results.json").unlink()
+    models = {p: p.stat().st_mtime_ns for p in here.glob("folds/fold_*/*.pt")}
+    again = run_experiment(smoke_prepared[0], _cfg(), here, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in models} == models  # every fold reused from its old record
+    assert _metrics(again) == _metrics(res) and again["data_fingerprint"] == res["data_fingerprint"]
+    assert "inputs" not in again and all(set(f).isdisjoint({"inputs", "data_id", "format"}) for f in again["folds"])
+
+
+def test_fold_records_of_the_older_layout_complete_a_run(loso_run, smoke_prepared, tmp_path):
+    """--fold-records written before emokd-fold/2 (``inputs``, no ``format``) are recognised as this run's."""
+    from emokd.core.fileio import write_json
+
+    out, res = loso_run
+    records = tmp_path / "records"
+    records.mkdir()
+    for n in (0, 1, 2):
+        rec = json.loads((out / "folds" / f"fold_{n:02d}" / "fold.json").read_text())
+        del rec["format"]
+        write_json(records / f"fold_{n:02d}.json", {("inputs" if k == "data_id" else k): v for k, v in rec.items()})
+    again = run_experiment(smoke_prepared[0], _cfg(), tmp_path / "run", progress=False, fold_records=records)
+    assert again["imported_folds"] == [0, 1, 2] and _metrics(again) == _metrics(res)
+    assert not (tmp_path / "run" / "folds").exists()  # nothing was trained
+
+
+#: the options of the runs of studies/teacher_pays.py (its study_runs()) whose fold records are committed; the
+#: study resumes them with ``emokd run ... --fold-records results/teacher-pays/runs/<name>/folds``
+TEACHER_PAYS = {
+    "real_seed0_p0.1": "--preset book --normalisation subject --handover output,shuffled,self "
+                       "--labelled-fraction 0.1 --protocol loso --seed 0",
+    "real_seed0_calibration": "--preset book --handover output,shuffled,self --calibration 0.5 --protocol loso "
+                              "--seed 0",
+    "real_seed0_p0.25": "--preset book --normalisation subject --handover output,shuffled,self "
+                        "--labelled-fraction 0.25 --protocol loso --seed 0",
+}
+
+
+@pytest.mark.parametrize("name", TEACHER_PAYS)
+def test_the_committed_study_records_match_the_studys_configuration(name, monkeypatch):
+    """The fold records of results/teacher-pays are what a resumed ``emokd run`` of the study takes, not
+    refuses: the configuration its options build today is the one they record, their data id is read, their
+    compute record is this machine's (CPU)."""
+    from pathlib import Path
+
+    from emokd.__main__ import build_parser, experiment_config_from_args
+    from emokd.core.config import on_feature_release
+    from emokd.evaluation import experiment
+
+    folder = Path(__file__).resolve().parents[2] / "results" / "teacher-pays" / "runs" / name / "folds"
+    if not any(folder.glob("fold_*.json")):
+        pytest.skip(f"no committed fold records in {folder}")
+    finished = folder.parent / "results.json"
+    if finished.is_file():  # the command the study ran, as the run's results.json keeps it
+        assert TEACHER_PAYS[name] in json.loads(finished.read_text())["study"]["command"]
+    args = build_parser().parse_args(["run", *TEACHER_PAYS[name].split(), "--out", "unused"])
+    cfg = on_feature_release(experiment_config_from_args(args))  # the study's real data: the feature release
+    raw = [json.loads(p.read_text()) for p in folder.glob("fold_*.json")]
+    stored = {r.get("data_id", r.get("inputs")) for r in raw}  # "inputs": the records before emokd-fold/2
+    assert len(stored) == 1  # one data set
+    # the data are not here: their fingerprint's short id stands in for it
+    monkeypatch.setattr(experiment, "fingerprint_id", lambda data: stored.copy().pop())
+    records = experiment.read_fold_records(folder, cfg, {})
+    assert sorted(records) == sorted(int(p.stem[5:]) for p in folder.glob("fold_*.json"))
+    assert all(r["data_id"] == next(iter(stored)) for r in records.values())

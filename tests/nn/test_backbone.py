@@ -73,10 +73,11 @@ def test_backbone_file_and_card(tiny_backbone):
     path, card = tiny_backbone
     assert read_card(str(path)) == json.loads(path.with_suffix(".json").read_text()) == card
     assert set(card["heldout"]) == {"valence", "expression", "eye_closure"}
-    cnn = FrameCNN(40, 4, 8)
-    load_backbone(cnn, str(path))
-    state = torch.load(path, weights_only=True)["state_dict"]
-    assert all(torch.equal(v, state[k]) for k, v in cnn.state_dict().items())
+    cnn, head = FrameCNN(40, 4, 8), torch.nn.Linear(8, 3)
+    assert load_backbone(cnn, str(path), head=head) is cnn
+    saved = torch.load(path, weights_only=True)
+    assert all(torch.equal(v, saved["state_dict"][k]) for k, v in cnn.state_dict().items())
+    assert all(torch.equal(v, saved["head"][k]) for k, v in head.state_dict().items())
     with pytest.raises(EmokdError, match="cnn_width=4"):
         load_backbone(FrameCNN(40, 16, 8), str(path))
 

@@ -23,7 +23,8 @@ from emokd.nn.models import (
     build_model,
     freeze,
 )
-from emokd.nn.ir50 import IR50Backbone, load_backbone_weights
+from emokd.nn.backbone import load_backbone, load_state, read_weights
+from emokd.nn.ir50 import IR50Backbone
 
 # Small sizes keep the whole file fast; the architecture is the same as the default.
 SMALL = {"n_inputs": 10, "tcn_channels": (16, 16), "cnn_width": 8, "cnn_features": 12, "lstm_hidden": 6,
@@ -286,7 +287,7 @@ def test_backbone_weights_round_trip(ir50_teacher, tmp_path):
     path = tmp_path / "ir50.pt"
     torch.save(ir50_teacher.cnn.state_dict(), path)
     x = torch.randn(2, 3, 112, 112)
-    fresh = load_backbone_weights(IR50Backbone(), path).eval()
+    fresh = load_backbone(IR50Backbone(), str(path)).eval()
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), ir50_teacher.cnn.eval()(x), rtol=0, atol=0)
     loaded = build_model(_cfg("teacher", cnn="ir50", cnn_weights=str(path)))
@@ -299,21 +300,21 @@ def test_backbone_weights_errors_name_the_file(tmp_path):
     bad_key = tmp_path / "bad_key.pt"
     torch.save({**state, "head.weight": torch.zeros(3)}, bad_key)
     with pytest.raises(EmokdError, match=r"bad_key\.pt.*unexpected keys \(head\.weight\)"):
-        load_backbone_weights(model, bad_key)
+        load_state(model, read_weights(bad_key), bad_key)
     bad_shape = tmp_path / "bad_shape.pt"
     torch.save({**state, "fc.weight": torch.zeros(5, 3)}, bad_shape)
     with pytest.raises(EmokdError, match=r"bad_shape\.pt.*fc\.weight \(5, 3\) in file vs \(5, 16\)"):
-        load_backbone_weights(model, bad_shape)
+        load_state(model, read_weights(bad_shape), bad_shape)
     small = tmp_path / "small.pt"
     torch.save({"input_layer.0.weight": torch.zeros(64, 1, 3, 3)}, small)
     with pytest.raises(EmokdError, match=r"small\.pt.*missing keys.*input_layer\.0\.weight"):
-        load_backbone_weights(IR50Backbone(), small)
+        load_backbone(IR50Backbone(), str(small))
     with pytest.raises(EmokdError, match="nowhere.pt"):
-        load_backbone_weights(model, tmp_path / "nowhere.pt")
+        read_weights(tmp_path / "nowhere.pt")
     # a DataParallel checkpoint wrapped in {"state_dict": ...} loads
     wrapped = tmp_path / "wrapped.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, wrapped)
-    assert load_backbone_weights(FrameCNN(40, width=4, n_features=5), wrapped) is not None
+    assert load_state(FrameCNN(40, width=4, n_features=5), read_weights(wrapped), wrapped) is not None
 
 
 @pytest.mark.parametrize("n_in", [6, 8])  # with a 1x1 residual convolution, and with the identity residual

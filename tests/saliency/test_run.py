@@ -206,7 +206,7 @@ def test_compute_run_saliency_smoke(smoke_run, smoke_prepared):
     sal = compute_run_saliency(smoke_run)  # 1 torch thread during the call
     assert torch.get_num_threads() == threads
     on_disk = json.loads((smoke_run / "saliency.json").read_text())
-    assert on_disk["format"] == "emokd-saliency/1" and on_disk["bands"] == list(BAND_NAMES)
+    assert on_disk["format"] == "emokd-saliency/2" and on_disk["bands"] == list(BAND_NAMES)
     assert on_disk["channels"] == list(EEG_CHANNELS) and on_disk["methods"] == list(METHODS)
     truth = json.loads((Path(json.loads((smoke_prepared[0] / "manifest.json").read_text())["source"])
                         / "ground_truth.json").read_text())["truth_map"]

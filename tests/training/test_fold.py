@@ -126,7 +126,7 @@ def _predict_windows(sets, prep, fold, cfg, here):
     w = cfg.student_train
     trials = fold_module._pool(fold_module._setup(prep, fold, cfg, here, True, False, None))
     for name, field in (("teacher", "emb" if cfg.teacher_reads_embeddings else cfg.teacher_input), ("student", "x")):
-        model, _ = train_module.load_model(here / f"{name}.pt")
+        model = train_module.load_model(here / f"{name}.pt").model
         sets[name] = train_module.window_predictions(
             model, fold_module.WindowSet(trials, field, window_steps=w.window_steps, hop_steps=w.hop_steps,
                                          crop=cfg.teacher.frame_size, augment=cfg.teacher.frame_augment))

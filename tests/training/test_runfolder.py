@@ -44,8 +44,8 @@ def test_rerun_on_changed_data_is_refused_and_fresh_recomputes(smoke_prepared, t
     with pytest.raises(EmokdError, match=rf"other contents: {key}"):
         run_experiment(data, _cfg(), out, n_jobs=2, progress=False)
     again = run_experiment(data, _cfg(), out, n_jobs=2, progress=False, resume=False)
-    assert first["inputs"]["kind"] == "prepared" and len(first["inputs"]["trials"]) == 6
-    assert again["inputs"]["trials"][key] != first["inputs"]["trials"][key]
+    assert first["data_fingerprint"]["kind"] == "prepared" and len(first["data_fingerprint"]["trials"]) == 6
+    assert again["data_fingerprint"]["trials"][key] != first["data_fingerprint"]["trials"][key]
     assert _metrics(again) != _metrics(first)
     # and that run, on the repaired data, now resumes as it is
     assert run_experiment(data, _cfg(), out, n_jobs=2, progress=False)["runtime_s"] == again["runtime_s"]
@@ -115,7 +115,7 @@ def _old_run(out, protocol="trs", n_folds=5):
 
     (out / "figures").mkdir(parents=True)
     write_json(out / MARKER, {"format": FORMAT, "config": {"protocol": protocol}})
-    write_json(out / "results.json", {"format": "emokd-results/1", "config": {"protocol": protocol}})
+    write_json(out / "results.json", {"format": "emokd-results/2", "config": {"protocol": protocol}})
     for name in ("results.md", "results.csv", "saliency.json", "figures/fold_ccc.png", "notes.txt",
                  "figures/my_plot.png"):
         (out / name).write_text("old")
@@ -131,10 +131,10 @@ def test_fresh_removes_the_old_runs_outputs_and_leaves_other_files(tmp_path):
 
     out = tmp_path / "run"
     _old_run(out)  # a 5-fold TRS run; the fresh run is a 3-fold LOSO one
-    assert claim(out, fresh=True) == {"format": "emokd-run/1"}
+    assert claim(out, fresh=True) == {"format": "emokd-run/2"}
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert left == [".emokd.json", "figures", "figures/my_plot.png", "folds", "folds/README", "notes.txt"]
-    assert read_marker(out) == {"format": "emokd-run/1"}
+    assert read_marker(out) == {"format": "emokd-run/2"}
 
 
 @pytest.mark.slow
@@ -190,7 +190,7 @@ def test_fold_records_without_metrics_or_none_at_all_are_refused(tmp_path):
     records.mkdir()
     with pytest.raises(EmokdError, match=r"fold records .*records: no fold_XX.json in it"):
         read_fold_records(records, cfg, data)
-    rec = {"fold": 0, "config": as_json(cfg), "inputs": fingerprint_id(data)}  # no "metrics"
+    rec = {"format": "emokd-fold/2", "fold": 0, "config": as_json(cfg), "data_id": fingerprint_id(data)}  # no "metrics"
     write_json(records / "fold_00.json", rec)
     with pytest.raises(EmokdError, match=r"fold_00.json: metrics.teacher.concatenated.rmse must be a number, "
                                          r"got None"):

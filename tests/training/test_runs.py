@@ -36,7 +36,7 @@ def _fake_run(run_dir: Path) -> dict:
                       "test": {"trials": [key], "subjects": [fold]}, "metrics": metrics,
                       "predictions": f"folds/fold_{fold:02d}/predictions.npz"})
     results = {"format": runs.FORMAT, "models": MODELS, "references": ["ref_zero"], "folds": folds,
-               "data": "/nowhere/prepared"}
+               "data_path": "/nowhere/prepared"}
     (run_dir / "results.json").write_text(json.dumps(results))
     return results
 
@@ -110,8 +110,8 @@ def test_one_format_constant():
     from emokd.training import runfolder
 
     assert experiment.FORMAT is runs.FORMAT
-    assert runs.FORMAT == "emokd-results/1"
-    assert "emokd-results/1" not in Path(runfolder.__file__).read_text()
+    assert runs.FORMAT == "emokd-results/2" and runs.READ_FORMATS == ("emokd-results/1", runs.FORMAT)
+    assert "emokd-results/" not in Path(runfolder.__file__).read_text()
     assert not hasattr(report, "FORMAT")  # the reader's constant, not re-exported
 
 
@@ -210,3 +210,71 @@ def test_copy_fold_records_copies_finished_folds_once(tmp_path):
     assert runs.copy_fold_records(run, records) == [3]
     assert (records / "fold_03.json").read_text() == '{"fold": 3, "redone": true}'
     assert sorted(p.name for p in records.iterdir()) == ["fold_00.json", "fold_03.json"]  # no temporary file left
+
+
+# -- older layouts: read as the current one, never rewritten -------------------------------------------------
+
+#: every committed results.json of a run, whatever its layout
+COMMITTED_RESULTS = sorted(p for p in (ROOT / "results").glob("**/results.json")
+                           if json.loads(p.read_text()).get("format", "").startswith("emokd-results/"))
+#: every committed fold record of the older layout (``runs/*/folds/fold_XX.json`` of a study,
+#: ``*/folds/fold_XX.json`` of bench_real; those of emokd-fold/2 have a ``format``)
+COMMITTED_RECORDS = sorted(p for p in (ROOT / "results").glob("**/folds/fold_*.json")
+                           if "format" not in json.loads(p.read_text()))
+
+
+def _as_current(results: dict) -> dict:
+    """A version-1 results dict as this emokd writes the same run: the two keys renamed (written out here,
+    not through the code under test)."""
+    renamed = {"data": "data_path", "inputs": "data_fingerprint"}
+    return {renamed.get(k, k): v for k, v in results.items()} | {"format": "emokd-results/2"}
+
+
+def test_an_old_results_json_reads_as_the_same_run_in_the_current_layout(tmp_path):
+    old_dir = next(p.parent for p in COMMITTED_RESULTS if "inputs" in json.loads(p.read_text()))  # version 1
+    before = (old_dir / "results.json").read_bytes()
+    raw = json.loads(before)
+    assert raw["format"] == "emokd-results/1"
+    (tmp_path / "results.json").write_text(json.dumps(_as_current(raw)))
+    old, new = runs.load_run(old_dir), runs.load_run(tmp_path)
+    assert old.results == new.results and old.results["format"] == runs.FORMAT
+    assert old.results["data_fingerprint"] == raw["inputs"] and old.data_dir == Path(raw["data"]) == new.data_dir
+    assert "data" not in old.results and "inputs" not in old.results
+    assert old.config == new.config and old.folds == new.folds
+    assert old.metrics.equals(new.metrics)
+    assert report.markdown_table(old.results) == report.markdown_table(new.results)
+    assert (old_dir / "results.json").read_bytes() == before  # read, not rewritten
+
+
+@pytest.mark.parametrize("path", COMMITTED_RESULTS, ids=lambda p: str(p.parent.relative_to(ROOT / "results")))
+def test_every_committed_results_json_loads(path):
+    run = runs.load_run(path.parent)
+    raw = json.loads(path.read_text())
+    assert run.results["format"] == runs.FORMAT and run.data_dir == Path(raw.get("data_path", raw.get("data")))
+    assert len(run.folds) == run.results["n_folds"]
+
+
+def test_upgrade_results_leaves_the_current_layout_and_unknown_formats_alone():
+    current = {"format": runs.FORMAT, "data_path": "/d", "data_fingerprint": {"kind": "features"}}
+    assert runs.upgrade_results(current) is current
+    unknown = {"format": "emokd-results/0", "data": "/d"}
+    assert runs.upgrade_results(unknown) is unknown
+    with pytest.raises(EmokdError, match=r"format is 'emokd-results/0', expected one of"):
+        runs.check_results(unknown, "x")
+
+
+@pytest.mark.parametrize("path", COMMITTED_RECORDS[::7], ids=lambda p: str(p.relative_to(ROOT / "results")))
+def test_a_committed_fold_record_reads_as_the_current_layout(path, tmp_path):
+    raw = json.loads(path.read_text())
+    assert "format" not in raw and isinstance(raw["inputs"], str)  # written before FOLD_FORMAT
+    rec = runs.read_fold_record(path)
+    assert rec["format"] == runs.FOLD_FORMAT and rec["data_id"] == raw["inputs"] and "inputs" not in rec
+    current = {("data_id" if k == "inputs" else k): v for k, v in raw.items()} | {"format": "emokd-fold/2"}
+    (tmp_path / "fold_00.json").write_text(json.dumps(current))
+    assert runs.read_fold_record(tmp_path / "fold_00.json") == rec
+
+
+def test_a_fold_record_of_an_unknown_format_is_refused(tmp_path):
+    (tmp_path / "fold_00.json").write_text(json.dumps({"format": "emokd-fold/9", "fold": 0}))
+    with pytest.raises(EmokdError, match=r"fold_00.json: field 'format' is 'emokd-fold/9'.*--fresh"):
+        runs.read_fold_record(tmp_path / "fold_00.json")

@@ -130,15 +130,19 @@ def test_kd_terms_logged_and_projection_when_sizes_differ(tmp_path):
 def test_save_and_load_model(tmp_path):
     m = _model()
     save_model(m, SMALL, tmp_path / "m.pt", extra={"fold": 3})
-    m2, cfg = load_model(tmp_path / "m.pt")
-    assert cfg == SMALL
+    saved = load_model(tmp_path / "m.pt")
+    assert saved.config == SMALL and saved.extra == {"fold": 3} and not saved.model.training
     x = torch.randn(1, 20, 6)
     m.eval()
-    m2.eval()
-    torch.testing.assert_close(m(x)[0], m2(x)[0])
+    torch.testing.assert_close(m(x)[0], saved.model(x)[0])
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(EmokdError, match="bad.pt"):
         load_model(tmp_path / "bad.pt")
+    # weights that do not fit the network the file's config builds: named, not a torch traceback
+    other = dataclasses.replace(SMALL, tcn_channels=(4,))
+    torch.save({"state_dict": m.state_dict(), "config": json.dumps(dataclasses.asdict(other))}, tmp_path / "odd.pt")
+    with pytest.raises(EmokdError, match=r"odd.pt: does not fit Student: .*unexpected keys"):
+        load_model(tmp_path / "odd.pt")
 
 
 def test_resolve_device(monkeypatch):
@@ -209,19 +213,40 @@ def test_reload_best_each_epoch_resumes_exactly(tmp_path):
     np.testing.assert_array_equal(predict(m3, va)["T0"], ref)
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_checkpoint_made_on_other_inputs_is_not_resumed(tmp_path):
     tr, va = _sets()
     cfg = dataclasses.replace(CFG, max_epochs=2)
     ck = tmp_path / "m.ckpt"
-    fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, inputs={"normalisation": "train"})
+    fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, input_recipe={"normalisation": "train"})
     trained = []
-    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "train"},
-                on_epoch_end=lambda e, r: trained.append(e))
+    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True,
+                input_recipe={"normalisation": "train"}, on_epoch_end=lambda e, r: trained.append(e))
     assert again.epochs_run == 2 and trained == []  # resumed after its last epoch: nothing left to train
-    other = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, inputs={"normalisation": "subject"},
+    other = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True,
+                input_recipe={"normalisation": "subject"}, on_epoch_end=lambda e, r: trained.append(e))
+    identity = json.loads(torch.load(ck, weights_only=True)["identity"])
+    assert trained == [1, 2] and identity["input_recipe"] == {"normalisation": "subject"} and "inputs" not in identity
+
+
+@pytest.mark.slow  # trains for several seconds
+def test_a_checkpoint_of_the_older_layout_is_resumed(tmp_path):
+    """Before 2026-12 the identity stored the input recipe as ``inputs``: the same training, resumed."""
+    tr, va = _sets()
+    cfg = dataclasses.replace(CFG, max_epochs=3)
+    recipe = {"normalisation": "train"}
+    whole = fit(_model(), tr, va, cfg, seed=0, input_recipe=recipe)
+    ck = tmp_path / "m.ckpt"
+    with pytest.raises(_Stop):
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, input_recipe=recipe, on_epoch_end=_stop_after(1))
+    ckpt = torch.load(ck, weights_only=True)
+    identity = json.loads(ckpt["identity"])
+    identity["inputs"] = identity.pop("input_recipe")
+    torch.save({**ckpt, "identity": json.dumps(identity, sort_keys=True)}, ck)
+    trained = []
+    again = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, input_recipe=recipe,
                 on_epoch_end=lambda e, r: trained.append(e))
-    assert trained == [1, 2] and json.loads(torch.load(ck, weights_only=True)["identity"])["inputs"] == \
-        {"normalisation": "subject"}
+    assert trained == [2, 3] and [h["val_ccc"] for h in again.history] == [h["val_ccc"] for h in whole.history]
 
 
 class _Recorder(WindowSet):
@@ -261,6 +286,7 @@ def test_epoch_fraction_outside_0_1_is_refused(bad):
         TrainConfig(epoch_fraction=bad)
 
 
+@pytest.mark.slow  # trains for several seconds
 def test_checkpoints_every_few_seconds_and_after_the_last_epoch(tmp_path, monkeypatch):
     import emokd.training.train as train_mod
 
