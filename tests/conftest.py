@@ -36,6 +36,13 @@ N_UNLABELLED = 2
 
 
 @pytest.fixture(scope="session")
+def n_unlabelled():
+    """Sessions without a label row per subject in ``smoke_unlabelled_dir`` (a fixture: a test module cannot
+    import this conftest by name, which another folder's conftest.py may hold in the whole suite)."""
+    return N_UNLABELLED
+
+
+@pytest.fixture(scope="session")
 def smoke_unlabelled_dir(tmp_path_factory):
     """A read-only smoke dataset with N_UNLABELLED more sessions per subject that have no label row."""
     out = tmp_path_factory.mktemp("smoke_unlabelled") / "data"

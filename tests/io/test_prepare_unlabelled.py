@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from conftest import N_UNLABELLED
 
 from emokd.core.fileio import sha256
 from emokd.io import prepare as prep
@@ -41,13 +40,13 @@ def test_without_the_option_the_prepared_folder_is_todays(smoke_unlabelled_dir, 
 
 
 def test_unlabelled_trials_are_marked_and_have_no_label(smoke_unlabelled_dir, smoke_unlabelled_prepared,
-                                                        smoke_prepared):
+                                                        smoke_prepared, n_unlabelled):
     out, _ = smoke_unlabelled_prepared
     labels = read_labels(smoke_unlabelled_dir / LABEL_FILE)
     latent = read_latent(smoke_unlabelled_dir, UNLABELLED_LATENT_FILE)
     on_disk = json.loads((out / prep.MANIFEST).read_text())
-    assert on_disk["finished"] and on_disk["n_expected"] == len(labels) + 3 * N_UNLABELLED
-    assert on_disk["unlabelled_sessions"] == {"n": 3 * N_UNLABELLED, "left_out": {},
+    assert on_disk["finished"] and on_disk["n_expected"] == len(labels) + 3 * n_unlabelled
+    assert on_disk["unlabelled_sessions"] == {"n": 3 * n_unlabelled, "left_out": {},
                                               "latent_file": UNLABELLED_LATENT_FILE}
     without = {k: e for k, e in on_disk["trials"].items() if not prep.is_labelled(e)}
     assert {(e["subject"], e["trial_no"]) for e in without.values()} == set(latent)
@@ -65,29 +64,29 @@ def test_unlabelled_trials_are_marked_and_have_no_label(smoke_unlabelled_dir, sm
                                           .astype(np.float32))
 
 
-def test_load_prepared_gives_them_only_when_asked(smoke_unlabelled_prepared):
+def test_load_prepared_gives_them_only_when_asked(smoke_unlabelled_prepared, n_unlabelled):
     out, manifest = smoke_unlabelled_prepared
     assert len(prep.load_prepared(out, frames=False)) == 6
     everything = prep.load_prepared(out, frames=False, unlabelled=True)
-    assert len(everything) == 6 + 3 * N_UNLABELLED
-    assert sum(t.get("labelled", True) is False for t in everything) == 3 * N_UNLABELLED
+    assert len(everything) == 6 + 3 * n_unlabelled
+    assert sum(t.get("labelled", True) is False for t in everything) == 3 * n_unlabelled
     assert not any(np.isnan(t["valence"]).any() for t in everything if t.get("labelled", True))
     key = next(k for k, e in manifest["trials"].items() if not prep.is_labelled(e))
     assert prep.load_prepared(out, frames=False, keys=[key])[0]["labelled"] is False  # named: loaded
     assert set(load_trials(out, frames=False)) < set(load_trials(out, frames=False, unlabelled=True))
 
 
-def test_preparing_again_keeps_every_trial(smoke_unlabelled_dir, smoke_unlabelled_prepared, tmp_path):
+def test_preparing_again_keeps_every_trial(smoke_unlabelled_dir, smoke_unlabelled_prepared, tmp_path, n_unlabelled):
     out = tmp_path / "again"
     shutil.copytree(smoke_unlabelled_prepared[0], out)
     again = prep.prepare_dataset(smoke_unlabelled_dir, out, progress=False, unlabelled=True)
-    assert again["n_skipped"] == 6 + 3 * N_UNLABELLED
+    assert again["n_skipped"] == 6 + 3 * n_unlabelled
     # and without the option the unlabelled trials leave the manifest (their files are not read)
     labelled = prep.prepare_dataset(smoke_unlabelled_dir, out, progress=False)
     assert labelled["n_skipped"] == 6 and all(prep.is_labelled(e) for e in labelled["trials"].values())
 
 
-def test_a_session_without_a_face_is_no_pair(smoke_unlabelled_dir, tmp_path):
+def test_a_session_without_a_face_is_no_pair(smoke_unlabelled_dir, tmp_path, n_unlabelled):
     root = tmp_path / "data"
     shutil.copytree(smoke_unlabelled_dir, root)
     subject, trial_no = min(read_latent(root, UNLABELLED_LATENT_FILE))
@@ -96,7 +95,7 @@ def test_a_session_without_a_face_is_no_pair(smoke_unlabelled_dir, tmp_path):
     key = prep.trial_key(subject, trial_no)
     assert key not in manifest["trials"] and not manifest["failed"]
     assert "no pair" in manifest["unlabelled_sessions"]["left_out"][key]
-    assert manifest["unlabelled_sessions"]["n"] == 3 * N_UNLABELLED - 1
+    assert manifest["unlabelled_sessions"]["n"] == 3 * n_unlabelled - 1
 
 
 def _session(root, subject, trial_no, *, bdf=None, is_stim="1"):
@@ -133,9 +132,9 @@ def test_cli_help_names_the_option(capsys):
     assert "--unlabelled" in capsys.readouterr().out
 
 
-def test_cli_prepares_them(smoke_unlabelled_dir, tmp_path, capsys):
+def test_cli_prepares_them(smoke_unlabelled_dir, tmp_path, capsys, n_unlabelled):
     from emokd.__main__ import main
 
     assert main(["prepare", str(smoke_unlabelled_dir), "--out", str(tmp_path / "p"), "--unlabelled", "--quiet"]) == 0
-    assert f"({3 * N_UNLABELLED} without labels)" in capsys.readouterr().out
+    assert f"({3 * n_unlabelled} without labels)" in capsys.readouterr().out
     assert sha256(tmp_path / "p" / prep.MANIFEST)

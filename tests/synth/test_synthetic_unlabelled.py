@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from conftest import N_UNLABELLED
 
 from emokd.core.config import SynthConfig, synth_config
 from emokd.core.fileio import sha256
@@ -73,26 +72,26 @@ def test_plan_of_the_labelled_trials_does_not_change():
     assert all("label" not in t for t in after["unlabelled_trials"])
 
 
-def test_labelled_files_are_byte_identical(smoke_dir, smoke_unlabelled_dir):
+def test_labelled_files_are_byte_identical(smoke_dir, smoke_unlabelled_dir, n_unlabelled):
     """Every file of the data set without extra trials is in the one with them, byte for byte, except
     the two that describe the whole set (README.txt, ground_truth.json)."""
     without, with_ = _hashes(smoke_dir), _hashes(smoke_unlabelled_dir)
     assert {k: v for k, v in with_.items() if k in without and k not in ("README.txt", TRUTH_FILE)} == \
         {k: v for k, v in without.items() if k not in ("README.txt", TRUTH_FILE)}
     added = set(with_) - set(without)
-    assert UNLABELLED_LATENT_FILE in added and len(added) == 1 + 3 * N_UNLABELLED * 3  # 3 files per session
+    assert UNLABELLED_LATENT_FILE in added and len(added) == 1 + 3 * n_unlabelled * 3  # 3 files per session
     old = json.loads((smoke_dir / TRUTH_FILE).read_text())
     new = json.loads((smoke_unlabelled_dir / TRUTH_FILE).read_text())
-    assert new["config"].pop("unlabelled_per_subject") == N_UNLABELLED
+    assert new["config"].pop("unlabelled_per_subject") == n_unlabelled
     assert {k: v for k, v in new.items() if k not in ("unlabelled_trials", "unlabelled_latent_file")} == old
 
 
-def test_unlabelled_sessions_have_no_label_row(smoke_unlabelled_dir):
+def test_unlabelled_sessions_have_no_label_row(smoke_unlabelled_dir, n_unlabelled):
     root = smoke_unlabelled_dir
     truth = json.loads((root / TRUTH_FILE).read_text())
     labels = read_labels(root / LABEL_FILE)
     extra = {(t["subject"], t["trial_no"]) for t in truth["unlabelled_trials"]}
-    assert len(extra) == 3 * N_UNLABELLED and not extra & set(labels)
+    assert len(extra) == 3 * n_unlabelled and not extra & set(labels)
     assert set(read_latent(root)) == set(labels)  # the labelled trials' latent file is as before
     latent = read_latent(root, UNLABELLED_LATENT_FILE)
     assert set(latent) == extra and truth["unlabelled_latent_file"] == UNLABELLED_LATENT_FILE

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import N_UNLABELLED
 
 from emokd.core.config import experiment_config
 from emokd.core.fileio import sha256
@@ -123,15 +122,15 @@ def monkeypatch_module():
 
 
 @pytest.mark.slow
-def test_the_taught_students_use_them_the_teacher_never(unlabelled_run, smoke_unlabelled_prepared):
+def test_the_taught_students_use_them_the_teacher_never(unlabelled_run, smoke_unlabelled_prepared, n_unlabelled):
     out, res, seen = unlabelled_run
     manifest = smoke_unlabelled_prepared[1]
     without = {k for k, e in manifest["trials"].items() if e.get("labelled", True) is False}
-    assert len(without) == 3 * N_UNLABELLED and len(res["folds"]) == 3
+    assert len(without) == 3 * n_unlabelled and len(res["folds"]) == 3
     for f in res["folds"]:
         tested = f["test"]["subjects"][0]
         given = {k for k in without if manifest["trials"][k]["subject"] != tested}
-        assert f["unlabelled_data"]["n_trials"] == len(given) == 2 * N_UNLABELLED
+        assert f["unlabelled_data"]["n_trials"] == len(given) == 2 * n_unlabelled
         assert set(f["unlabelled_data"]["trials"]) == given == set(f["unlabelled"]["trials"])
         n = f["fold"]
         for name in ("teacher", "student"):
