@@ -93,14 +93,20 @@ def kd_weight_colour(weight: float) -> str:
     return _hex(b * (1.0 - 0.55 * t) for b in base)  # towards a dark red
 
 
-def model_colour(name: str) -> str:
+_RAISE = object()
+
+
+def model_colour(name: str, default=_RAISE) -> str:
     """The colour (``#rrggbb``) of a model, reference or target by its name in emokd's results.
 
     ``student_kd_w<w>`` (a KD weight of a sweep) takes :func:`kd_weight_colour`; :data:`ALIASES` are
-    accepted. An unknown name raises :class:`~emokd.errors.EmokdError`: a new model gets its colour here,
-    once, not in a chapter.
+    accepted. An unknown name raises :class:`~emokd.errors.EmokdError` (a new model gets its colour here,
+    once, not in a chapter), unless a ``default`` is given: then that is returned (``None``: matplotlib's
+    next colour), for figures of results files that other code wrote.
     """
     if not isinstance(name, str):
+        if default is not _RAISE:
+            return default
         raise EmokdError(f"a model name must be a string, got {name!r}")
     key = ALIASES.get(name, name)
     if key in MODEL_COLOURS:
@@ -110,6 +116,8 @@ def model_colour(name: str) -> str:
             return kd_weight_colour(float(m["w"]))
         except ValueError:
             pass
+    if default is not _RAISE:
+        return default
     raise EmokdError(f"no colour for model {name!r}: add it to emokd.core.style.MODEL_COLOURS "
                      f"(known: {', '.join(MODEL_COLOURS)})")
 
