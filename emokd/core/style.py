@@ -155,7 +155,7 @@ def rc_params(*, context: str = "notebook") -> dict:
 
     Without seaborn, the same minus seaborn's theme (matplotlib's defaults for fonts and ticks).
     """
-    from cycler import cycler
+    from matplotlib import cycler
 
     rc: dict = {}
     try:
