@@ -54,13 +54,16 @@ ALIASES: dict[str, str] = {"kd": "student_kd", "taught": "student_kd", "true": "
 #: the order models take in legends and in the default colour cycle
 ORDER: tuple[str, ...] = tuple(MODEL_COLOURS)
 
-#: the book's main column at a 1280 px browser window, in CSS pixels (measured on the built book)
-PAGE_WIDTH_PX = 800
+#: the book's main column at a 1280 px browser window, in CSS pixels (measured on the built book: the
+#: article's content box of sphinx-book-theme)
+PAGE_WIDTH_PX = 676
 #: figures are drawn at this many dots per inch, and shown at their natural size in the book
 DPI = 100
 #: a figure this wide (inches) fills the main column at its natural size
 PAGE_WIDTH_IN = PAGE_WIDTH_PX / DPI
-#: no panel of a figure narrower than this at page width (CSS pixels)
+#: no panel of a figure (axes with its tick labels) narrower than this at page width, in CSS pixels. A
+#: topomap, which has no tick labels, may be smaller: three a row (``max_columns=3`` of :func:`grid`,
+#: ``min_px`` of :func:`narrow_panels`)
 MIN_PANEL_PX = 250
 #: panels per row of small multiples at page width
 MAX_COLUMNS = PAGE_WIDTH_PX // MIN_PANEL_PX
@@ -147,6 +150,26 @@ def figsize(n_columns: int = 1, n_rows: int = 1, *, row_height_in: float = 2.6) 
         raise EmokdError(f"n_columns and n_rows must be integers >= 1, got {n_columns!r}, {n_rows!r}")
     width = min(PAGE_WIDTH_IN, max(PAGE_WIDTH_IN * 2 / 3, n_columns * MIN_PANEL_PX * 1.2 / DPI))
     return round(width, 2), round(row_height_in * n_rows, 2)
+
+
+def narrow_panels(fig, *, min_px: float = MIN_PANEL_PX) -> list[str]:
+    """The panels of ``fig`` (axes with their labels) narrower than ``min_px`` CSS pixels at page width.
+
+    A figure is shown at its natural size (its width in inches x its dpi) up to :data:`PAGE_WIDTH_PX`, and
+    scaled down to it beyond. Colour bars are not panels. Returns one line per narrow panel (its title or
+    position and its width), empty when every panel is readable.
+    """
+    fig.canvas.draw()  # constrained layout places the axes on drawing
+    renderer = fig.canvas.get_renderer()
+    scale = min(1.0, PAGE_WIDTH_PX / (fig.get_figwidth() * fig.dpi))
+    out = []
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        px = ax.get_tightbbox(renderer).width * scale  # the panel with its tick labels and title
+        if px < min_px:
+            out.append(f"axes {i} ({ax.get_title() or 'untitled'!r}): {px:.0f} px")
+    return out
 
 
 def rc_params(*, context: str = "notebook") -> dict:

@@ -16,7 +16,7 @@ as ``saliency.json`` holds it.
 subject, valence state), as the explorers (:mod:`emokd.saliency.explorer`) do.
 
 The figures fit the book's page (:mod:`emokd.core.style`): topomaps wrap into rows of at most
-:data:`emokd.core.style.MAX_COLUMNS`, and a model's bars take its colour.
+three (a head has no tick labels), and a model's bars take its colour.
 """
 
 from __future__ import annotations
@@ -156,9 +156,9 @@ def plot_band_topomaps(band_map, bands, *, channels=EEG_CHANNELS, title: str | N
 
 
 def _topomap_axes(n: int, *, panel_in: float = 2.2):
-    """A figure of ``n`` topomap axes in rows of at most :data:`emokd.core.style.MAX_COLUMNS` (spare cells
+    """A figure of ``n`` topomap axes in rows of at most three (spare cells
     left empty), room for a colour bar on the right; returns (fig, the n axes in reading order)."""
-    rows, cols = style.grid(n)
+    rows, cols = style.grid(n, max_columns=3)  # no tick labels: three heads a row are readable
     fig, axes = plt.subplots(rows, cols, figsize=(min(style.PAGE_WIDTH_IN, panel_in * cols + 1.2), panel_in * rows),
                              layout="constrained", squeeze=False)
     for ax in axes.flat[n:]:

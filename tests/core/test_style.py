@@ -86,7 +86,7 @@ def test_palette_keeps_the_order_and_drops_repeats():
     assert list(style.palette(["student_kd", "teacher", "student_kd"])) == ["student_kd", "teacher"]
 
 
-@pytest.mark.parametrize("n, expected", [(1, (1, 1)), (3, (1, 3)), (4, (2, 3)), (8, (3, 3)), (18, (6, 3))])
+@pytest.mark.parametrize("n, expected", [(1, (1, 1)), (2, (1, 2)), (3, (2, 2)), (8, (4, 2)), (18, (9, 2))])
 def test_grid_wraps_small_multiples(n, expected):
     assert style.grid(n) == expected
     rows, cols = expected
@@ -117,3 +117,14 @@ def test_apply_sets_the_style_for_the_process():
         style.apply()
         assert matplotlib.rcParams["figure.dpi"] == style.DPI
         assert matplotlib.rcParams["legend.frameon"] is False
+
+
+def test_narrow_panels_finds_a_row_of_eight():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 8, figsize=(25.6, 3.3))  # chapter 08's row before issue 36
+    assert len(style.narrow_panels(fig)) == 8
+    rows, cols = style.grid(8)
+    fig, axes = plt.subplots(rows, cols, figsize=style.figsize(cols, rows), layout="constrained")
+    assert style.narrow_panels(fig) == []
+    plt.close("all")
