@@ -174,7 +174,8 @@ def narrow_panels(fig, *, min_px: float = MIN_PANEL_PX) -> list[str]:
 
 def rc_params(*, context: str = "notebook") -> dict:
     """The house style as matplotlib rcParams: seaborn's ``ticks`` style and ``context`` scaled for the
-    page, the model colours as the colour cycle, :data:`DPI`, constrained layout, no top and right spines.
+    page, the model colours as the colour cycle, :data:`DPI`, no top and right spines. No layout engine:
+    seaborn's grids lay themselves out, emokd's figures ask for ``layout="constrained"``.
 
     Without seaborn, the same minus seaborn's theme (matplotlib's defaults for fonts and ticks).
     """
@@ -190,7 +191,6 @@ def rc_params(*, context: str = "notebook") -> dict:
         rc.update(sns.plotting_context(context, font_scale=0.85))
     rc.update({
         "figure.dpi": DPI, "savefig.dpi": DPI, "figure.figsize": (PAGE_WIDTH_IN * 0.75, 3.2),
-        "figure.constrained_layout.use": True,
         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": False,
         "axes.titlesize": "medium", "axes.titleweight": "normal", "axes.labelsize": "medium",
         "legend.frameon": False, "legend.fontsize": "small",

@@ -124,7 +124,7 @@ def view_map(saliency: dict, model: str, method: str, *, subject: str = "all", s
 
 
 def plot_band_topomaps(band_map, bands, *, channels=EEG_CHANNELS, title: str | None = None, vlim=None,
-                       cmap: str = CMAP, label: str = "share of saliency"):
+                       cmap: str = CMAP, label: str = "share of saliency", shares: bool = True):
     """One scalp map per band, on one colour scale.
 
     Parameters
@@ -133,6 +133,9 @@ def plot_band_topomaps(band_map, bands, *, channels=EEG_CHANNELS, title: str | N
     bands : sequence of str, the band names (rows of ``band_map``)
     vlim : (vmin, vmax), optional; default the map's min and max over all bands,
         so that the bands can be compared
+    shares : bool
+        Title each map with its share of the whole map (a saliency map); False: with its name only
+        (maps of other values, e.g. z-scores)
 
     Returns
     -------
@@ -148,7 +151,7 @@ def plot_band_topomaps(band_map, bands, *, channels=EEG_CHANNELS, title: str | N
     for ax, row, name in zip(axes, m, bands):
         im, _ = mne.viz.plot_topomap(row, info, axes=ax, show=False, cmap=cmap, vlim=vlim, contours=0,
                                      sensors=True)
-        ax.set_title(f"{name}\n{row.sum():.0%} of the map", fontsize=9)
+        ax.set_title(f"{name}\n{row.sum():.0%} of the map" if shares else name, fontsize=9)
     fig.colorbar(im, ax=axes, shrink=0.8, label=label)
     if title:
         fig.suptitle(title)
