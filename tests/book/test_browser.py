@@ -456,14 +456,17 @@ MIN_FIGURE_SCALE = 0.6
 MIN_FIGURE_PX = 600
 CHAPTER_PAGES = [p for p in PAGES if p.startswith("book/") and p[5:7].isdigit()]
 
-_FIGURES_JS = """
+#: folded outputs (hide-output, dropdowns) are opened first: a reader who opens them sees them at this size
+_OPEN_FOLDS_JS = "for (const d of document.querySelectorAll('details')) d.open = true;"
+
+_FIGURES_JS = _OPEN_FOLDS_JS + """
 const article = document.querySelector('article.bd-article') || document.querySelector('main');
 return Array.from(article.querySelectorAll('div.cell_output img')).filter(i => i.naturalWidth > 0).map(i => ({
   src: (i.getAttribute('src') || '').split('/').pop(), natural: i.naturalWidth,
   rendered: i.getBoundingClientRect().width}));
 """
 
-_OVERFLOW_JS = """
+_OVERFLOW_JS = _OPEN_FOLDS_JS + """
 const article = document.querySelector('article.bd-article') || document.querySelector('main');
 const cs = getComputedStyle(article), box = article.getBoundingClientRect();
 const right = box.right - parseFloat(cs.paddingRight) + 1;
