@@ -68,6 +68,9 @@ MIN_PANEL_PX = 250
 #: panels per row of small multiples at page width
 MAX_COLUMNS = PAGE_WIDTH_PX // MIN_PANEL_PX
 
+#: the default colour cycle (folds, seeds, subjects: what is not a model): viridis at 0, 1/8, ..., 7/8
+CYCLE: tuple[str, ...] = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30")
+
 _KD_WEIGHT = re.compile(r"^student_kd_w(?P<w>[0-9.e+-]+)$")
 
 
@@ -174,7 +177,7 @@ def narrow_panels(fig, *, min_px: float = MIN_PANEL_PX) -> list[str]:
 
 def rc_params(*, context: str = "notebook") -> dict:
     """The house style as matplotlib rcParams: seaborn's ``ticks`` style and ``context`` scaled for the
-    page, the model colours as the colour cycle, :data:`DPI`, no top and right spines. No layout engine:
+    page, a colour cycle of no model (:data:`CYCLE`), :data:`DPI`, no top and right spines. No layout engine:
     seaborn's grids lay themselves out, emokd's figures ask for ``layout="constrained"``.
 
     Without seaborn, the same minus seaborn's theme (matplotlib's defaults for fonts and ticks).
@@ -195,10 +198,9 @@ def rc_params(*, context: str = "notebook") -> dict:
         "axes.titlesize": "medium", "axes.titleweight": "normal", "axes.labelsize": "medium",
         "legend.frameon": False, "legend.fontsize": "small",
         "image.cmap": "viridis",
-        "axes.prop_cycle": cycler(color=[MODEL_COLOURS[m] for m in
-                                         ("student", "teacher", "student_kd", "student_kd_output",
-                                          "student_kd_shuffled", "student_self", "student_calib_norm",
-                                          "ref_ridge_student", "ref_trial_mean_oracle", "latent")]),
+        # the default cycle is no model's colour (a fold, a seed, a subject must not look like a model): eight
+        # steps of viridis, dark to light, read as an order; models take model_colour explicitly
+        "axes.prop_cycle": cycler(color=CYCLE),
     })
     return rc
 

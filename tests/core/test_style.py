@@ -107,7 +107,8 @@ def test_house_style_is_restored_after_the_block():
     with style.house_style():
         assert matplotlib.rcParams["figure.dpi"] == style.DPI
         cycle = [c["color"] for c in matplotlib.rcParams["axes.prop_cycle"]]
-        assert cycle[:3] == [style.model_colour(m) for m in ("student", "teacher", "student_kd")]
+        assert not set(cycle) & set(style.MODEL_COLOURS.values()), "a fold's line must not look like a model"
+        assert len(cycle) == len(set(cycle)) >= 8
         assert not matplotlib.rcParams["axes.spines.top"]
     assert dict(matplotlib.rcParams) == before
 
@@ -128,3 +129,9 @@ def test_narrow_panels_finds_a_row_of_eight():
     fig, axes = plt.subplots(rows, cols, figsize=style.figsize(cols, rows), layout="constrained")
     assert style.narrow_panels(fig) == []
     plt.close("all")
+
+
+def test_the_cycle_is_viridis_in_eight_steps():
+    from matplotlib import cm, colors
+
+    assert list(style.CYCLE) == [colors.to_hex(cm.viridis(k / 8)) for k in range(8)]
