@@ -35,7 +35,7 @@ MODEL_COLOURS: dict[str, str] = {
     "student_kd": "#b2182b",  # red
     "student_kd_selected": "#f4a582",  # pale red: the KD student of the weight chosen on validation
     "student_kd_output": "#e08214",  # orange: taught the teacher's output, not its features
-    "student_kd_shuffled": "#762a83",  # lavender: taught features of another window (a control)
+    "student_kd_shuffled": "#762a83",  # purple: taught features of another window (a control)
     "student_self": "#17becf",  # cyan: taught by a copy of itself
     "student_calib_norm": "#8c510a",  # brown: the student with a new person's calibration statistics
     "ref_ridge_student": "#878787",  # grey: ridge regression on the student's features
@@ -50,9 +50,6 @@ MODEL_COLOURS: dict[str, str] = {
 #: other names the code and the book use for the same thing
 ALIASES: dict[str, str] = {"kd": "student_kd", "taught": "student_kd", "true": "labels", "truth": "labels",
                            "valence": "labels"}
-
-#: the order models take in legends and in the default colour cycle
-ORDER: tuple[str, ...] = tuple(MODEL_COLOURS)
 
 #: the book's main column at a 1280 px browser window, in CSS pixels (measured on the built book: the
 #: article's content box of sphinx-book-theme)
