@@ -326,9 +326,12 @@ def figure(study: dict, path: Path, noise_levels, h3_noise: float, private_level
     import matplotlib.pyplot as plt
 
     an = study["analysis"]["conditions"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    from emokd.core import style
+
+    # two rows, readable at the book's page width (chapter 05b shows this file); the models in their colours
+    fig, axes = plt.subplots(2, 1, figsize=(style.PAGE_WIDTH_IN, 7.2), layout="constrained")
     x = np.asarray(noise_levels, float)
-    for target, colour, dx in (("labels", "tab:blue", -0.03), ("latent", "tab:orange", 0.03)):
+    for target, colour, dx in (("labels", style.model_colour("labels"), -0.03), ("latent", "0.55", 0.03)):
         ivs = [an[condition_name(n, 0.0)][f"kd_gain_{target}"] for n in noise_levels]
         m = np.array([iv["mean"] for iv in ivs])
         err = np.array([[iv["mean"] - iv["ci95"][0], iv["ci95"][1] - iv["mean"]] for iv in ivs]).T
@@ -344,15 +347,15 @@ def figure(study: dict, path: Path, noise_levels, h3_noise: float, private_level
     axes[0].set(xlabel="annotation noise (valence SDs)", ylabel="KD - student CCC (95 % CI)",
                 title="KD gain, mean over fold x seed units")
     axes[0].legend(fontsize="small")
-    for m, colour in zip(MODELS, ("tab:green", "tab:blue", "tab:red")):
+    for m, colour in zip(MODELS, (style.model_colour(m) for m in MODELS)):
         for target, ls in (("labels", "--"), ("latent", "-")):
             axes[1].plot(x, [an[condition_name(n, 0.0)][f"{m}_ccc_{target}"] for n in noise_levels], ls, marker="o",
                          color=colour, label=f"{m} vs {target}")
     axes[1].set(xlabel="annotation noise (valence SDs)", ylabel="mean CCC (concatenated)",
                 title="each model against the labels (--) and the latent (-)")
-    axes[1].legend(fontsize="x-small", ncol=2)
+    axes[1].legend(fontsize="small", ncol=2)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+        fig.savefig(tmp, dpi=style.DPI, format="png")
     plt.close(fig)
 
 

@@ -49,6 +49,8 @@ def evidence(means: np.ndarray, n_perm: int = 2000, seed: int = 0) -> dict:
                                 "random_orders_mean": round(float(null.mean()), 3),
                                 "random_orders_q999": round(float(np.quantile(null, 0.999)), 3)},
         "block_means": band_major.mean(1).round(3).tolist(),
+        # every column's mean, band-major (chapter 08 draws the blocks on the scalp from them)
+        "column_means": means.round(4).tolist(),
         "t7_t8_z_by_block": z[:, t].mean(1).round(3).tolist(),
         "top_channels_by_block": {b: [EEG_CHANNELS[i] for i in np.argsort(band_major[k])[::-1][:4]]
                                   for k, b in enumerate(EEG_BANDS)},
@@ -66,15 +68,16 @@ def topomaps(means: np.ndarray, path: Path) -> None:
 
     info = eeg_info(256.0)
     blocks = means.reshape(4, 32)
-    fig, axes = plt.subplots(1, 5, figsize=(13, 3))
-    for ax, data, title in zip(axes, [*blocks, blocks[1] - blocks[0]],
+    fig, axes = plt.subplots(2, 3, figsize=(6.76, 5.0))  # two rows: readable at the book's page width
+    axes[1, 2].remove()
+    for ax, data, title in zip(axes.flat, [*blocks, blocks[1] - blocks[0]],
                                [f"block {k}: {b}" for k, b in enumerate(EEG_BANDS)] + ["alpha − theta"]):
         im, _ = mne.viz.plot_topomap(data, info, axes=ax, show=False, cmap="viridis")
         ax.set_title(title, fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.7)
-    fig.suptitle("Mean of the release's EEG columns, read band-major in the Biosemi channel order")
+    fig.suptitle("Mean of the release's EEG columns,\nread band-major in the Biosemi channel order")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
     plt.close(fig)
 
 

@@ -27,8 +27,10 @@ MODULES = sorted(".".join(p.relative_to(ROOT / "emokd").with_suffix("").parts).r
 #: what emokd imports only for a feature of an extra (pyproject.toml): viz, dask, notebooks (scikit-image's
 #: photograph for the video clips; the video extra's av and cv2 are imported by name, through
 #: emokd.io.extras, so that a missing one is named with the extra, and mediapipe, installed --no-deps beside
-#: the extra, after them), book (myst_nb: emokd.teaching.book.glue does nothing without it)
-EXTRAS_ONLY = {"nilearn", "ipywidgets", "IPython", "distributed", "dask", "skimage", "mediapipe", "myst_nb"}
+#: the extra, after them), book (myst_nb: emokd.teaching.book.glue does nothing without it), notebooks (seaborn:
+#: emokd.core.style takes its theme when it is installed, and draws without it)
+EXTRAS_ONLY = {"nilearn", "ipywidgets", "IPython", "distributed", "dask", "skimage", "mediapipe", "myst_nb",
+               "seaborn"}
 # what pip prints when it cannot reach an index: the test is skipped, not failed
 OFFLINE = re.compile(r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
                      r"resolution|Network is unreachable|ConnectTimeoutError|Max retries exceeded|ProxyError")

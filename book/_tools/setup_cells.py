@@ -24,7 +24,8 @@ TAG = "emokd-setup"
 TEMPLATE = '''\
 # Setup, written from _config.yml by book/_tools/setup_cells.py. In Colab (or any Python
 # without emokd) it clones the repository, installs emokd with pip (Colab's own torch is
-# kept) and works in the book/ folder, as the build does. Binder and local builds skip it.
+# kept) and works in the book/ folder, as the build does. Binder and local builds skip that;
+# every run then takes the book's figure style (emokd.core.style).
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("emokd") is None:
     REPO, BRANCH = "{url}", "{branch}"
@@ -32,7 +33,9 @@ if importlib.util.find_spec("emokd") is None:
         subprocess.run(["git", "clone", "--depth", "1", "--branch", BRANCH, REPO, "emokd-repo"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "emokd-repo[notebooks]"], check=True)
     os.chdir("emokd-repo/book")
-    sys.path.insert(0, os.path.abspath(".."))'''
+    sys.path.insert(0, os.path.abspath(".."))
+from emokd.core import style
+style.apply()  # the book's one figure style: a colour per model, seaborn's theme, readable at page width'''
 
 
 def setup_source(config_path: Path = ROOT / "_config.yml") -> str:

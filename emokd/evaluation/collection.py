@@ -35,6 +35,7 @@ from ..errors import EmokdError
 from ..training.runs import RESULTS, SCHEMES, read_results
 from ..core.config import experiment_config
 from ..core.tables import markdown_table
+from ..core import style
 from .stats import paired_tests, spearman
 
 #: the table's columns, in this order (those no run has are dropped)
@@ -203,7 +204,8 @@ def plot_kd_gains(runs: list[StudyRun], *, axes=None, scheme: str = "concatenate
     """KD student − student against the teacher's CCC, every fold of every seed; one panel per group.
 
     Each panel's title gives its Spearman correlation (does distillation help more where the
-    teacher is better?). Returns the figure.
+    teacher is better?). The panels wrap into rows of :data:`emokd.core.style.MAX_COLUMNS`, so each stays
+    readable at page width. Returns the figure.
     """
     import matplotlib.pyplot as plt
 
@@ -212,9 +214,12 @@ def plot_kd_gains(runs: list[StudyRun], *, axes=None, scheme: str = "concatenate
     if not keys:
         raise EmokdError("no runs to plot")
     if axes is None:
-        _, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.3), sharey=True, squeeze=False,
-                               layout="constrained")
-        axes = axes[0]
+        rows, cols = style.grid(len(keys))
+        fig, grid = plt.subplots(rows, cols, figsize=style.figsize(cols, rows, row_height_in=3.0), sharey=True,
+                                 squeeze=False, layout="constrained")
+        for ax in grid.flat[len(keys):]:
+            ax.remove()
+        axes = grid.flat[:len(keys)]
     for ax, (config, protocol) in zip(np.ravel(axes), keys):
         g = gains[(gains["configuration"] == config) & (gains["protocol"] == protocol)]
         for seed, s in g.groupby("seed"):
@@ -223,7 +228,10 @@ def plot_kd_gains(runs: list[StudyRun], *, axes=None, scheme: str = "concatenate
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(title=f"{config}, {protocol.upper()}\nSpearman ρ = {rho:.2f}", xlabel="teacher CCC (fold)")
         ax.legend(fontsize=7)
-    np.ravel(axes)[0].set_ylabel(f"KD − student CCC (fold, {scheme.replace('_', ' ')})")
+    for ax in np.ravel(axes):  # the first column of each row
+        spec = ax.get_subplotspec()
+        if spec is None or spec.is_first_col():
+            ax.set_ylabel(f"KD − student CCC (fold, {scheme.replace('_', ' ')})")
     return np.ravel(axes)[0].figure
 
 

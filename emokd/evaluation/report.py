@@ -14,6 +14,8 @@ DataFrame of per-fold metrics (:func:`emokd.training.runs.metrics_frame`: mean a
 over folds, as the paper reports them); the ``summary`` stored in ``results.json`` is
 only checked against them. Nothing here picks a matplotlib backend: the book draws
 inline, scripts and tests set ``MPLBACKEND=Agg``; figures this module saves are closed.
+Every model keeps its colour of :mod:`emokd.core.style`, and the saved figures are drawn in
+its house style.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..errors import EmokdError
+from ..core import style
 from ..core.fileio import atomic_path, write_text
 from ..core.metrics import METRICS
 from ..training.runs import SCHEMES, Run, check_results, load_run, metrics_frame, read_results
@@ -235,7 +238,8 @@ def plot_fold_ccc(results: dict, ax=None):
     x, width = np.arange(len(folds)), 0.8 / len(models)
     for k, model in enumerate(models):
         offset = (k - (len(models) - 1) / 2) * width
-        ax.bar(x + offset, _fold_values(frame, model, "concatenated", "ccc"), width, label=model)
+        ax.bar(x + offset, _fold_values(frame, model, "concatenated", "ccc"), width, label=model,
+               color=style.model_colour(model, default=None))
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     ax.set_xticks(x, [str(f) for f in folds])
     ax.set(xlabel="fold", ylabel="CCC (concatenated)",
@@ -264,12 +268,12 @@ def plot_predictions(true, preds: dict, *, ax=None, title=None, rate_hz: float =
     if ax is None:
         _, ax = plt.subplots(figsize=(7.0, 2.8), layout="constrained")
     t_s = np.arange(true.size) / rate_hz  # (n_steps,) seconds
-    ax.plot(t_s, true, color="black", linewidth=2.0, label="true")
+    ax.plot(t_s, true, color=style.model_colour("labels"), linewidth=2.0, label="true")
     for name, pred in preds.items():
         pred = np.asarray(pred, dtype=float)
         if pred.shape != true.shape:
             raise EmokdError(f"preds[{name!r}]: shape {pred.shape} differs from true {true.shape}")
-        ax.plot(t_s, pred, linewidth=1.2, label=name)
+        ax.plot(t_s, pred, linewidth=1.2, label=name, color=style.model_colour(name, default=None))
     ax.set(xlabel="time (s)", ylabel="valence", xlim=(0.0, max(t_s[-1], 1.0 / rate_hz)))
     if title is not None:
         ax.set_title(title)
@@ -337,7 +341,8 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
 
-    paths["fold_ccc"] = _save_figure(plot_fold_ccc(results).figure, fig_dir / "fold_ccc.png")
+    with style.house_style():
+        paths["fold_ccc"] = _save_figure(plot_fold_ccc(results).figure, fig_dir / "fold_ccc.png")
     title = (f"# Results: {results.get('protocol', '?')} cross-validation, preset "
              f"{results.get('preset', '?')}, seed {results.get('seed', '?')}")
     md = [title, "",
@@ -354,8 +359,9 @@ def write_report(run_dir, out=None) -> dict[str, Path]:
         if entry["fold"] in imported:
             continue
         name = f"predictions_fold_{entry['fold']:02d}"
-        fig = _plot_fold_predictions(run, entry["fold"], max_trials=6)
-        paths[name] = _save_figure(fig, fig_dir / f"{name}.png")
+        with style.house_style():
+            paths[name] = _save_figure(_plot_fold_predictions(run, entry["fold"], max_trials=6),
+                                       fig_dir / f"{name}.png")
         subjects = (entry.get("test") or {}).get("subjects")
         held_out = f" (test subjects {', '.join(map(str, subjects))})" if subjects else ""
         md += [f"Fold {entry['fold']}{held_out}:", "",

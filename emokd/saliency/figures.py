@@ -14,6 +14,9 @@ as ``saliency.json`` holds it.
 
 :func:`view_map` picks one map out of a ``saliency.json`` dict (model, method,
 subject, valence state), as the explorers (:mod:`emokd.saliency.explorer`) do.
+
+The figures fit the book's page (:mod:`emokd.core.style`): topomaps wrap into rows of at most
+three (a head has no tick labels), and a model's bars take its colour.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..io import montage
+from ..core import style
 from ..core.constants import EEG_CHANNELS
 from ..errors import EmokdError
 from ..evaluation.stats import spearman
@@ -120,7 +124,7 @@ def view_map(saliency: dict, model: str, method: str, *, subject: str = "all", s
 
 
 def plot_band_topomaps(band_map, bands, *, channels=EEG_CHANNELS, title: str | None = None, vlim=None,
-                       cmap: str = CMAP, label: str = "share of saliency"):
+                       cmap: str = CMAP, label: str = "share of saliency", shares: bool = True):
     """One scalp map per band, on one colour scale.
 
     Parameters
@@ -129,6 +133,9 @@ def plot_band_topomaps(band_map, bands, *, channels=EEG_CHANNELS, title: str | N
     bands : sequence of str, the band names (rows of ``band_map``)
     vlim : (vmin, vmax), optional; default the map's min and max over all bands,
         so that the bands can be compared
+    shares : bool
+        Title each map with its share of the whole map (a saliency map); False: with its name only
+        (maps of other values, e.g. z-scores)
 
     Returns
     -------
@@ -140,16 +147,26 @@ def plot_band_topomaps(band_map, bands, *, channels=EEG_CHANNELS, title: str | N
     bands = _bands(bands, len(m))
     vlim = tuple(vlim) if vlim is not None else (float(m.min()), float(m.max()))
     info = montage_info(tuple(channels))
-    fig, axes = plt.subplots(1, len(bands), figsize=(1.9 * len(bands) + 1.2, 2.5), layout="constrained",
-                             squeeze=False)
-    for ax, row, name in zip(axes[0], m, bands):
+    fig, axes = _topomap_axes(len(bands))
+    for ax, row, name in zip(axes, m, bands):
         im, _ = mne.viz.plot_topomap(row, info, axes=ax, show=False, cmap=cmap, vlim=vlim, contours=0,
                                      sensors=True)
-        ax.set_title(f"{name}\n{row.sum():.0%} of the map", fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=label)
+        ax.set_title(f"{name}\n{row.sum():.0%} of the map" if shares else name, fontsize=9)
+    fig.colorbar(im, ax=axes, shrink=0.8, label=label)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _topomap_axes(n: int, *, panel_in: float = 2.2):
+    """A figure of ``n`` topomap axes in rows of at most three (spare cells
+    left empty), room for a colour bar on the right; returns (fig, the n axes in reading order)."""
+    rows, cols = style.grid(n, max_columns=3)  # no tick labels: three heads a row are readable
+    fig, axes = plt.subplots(rows, cols, figsize=(min(style.PAGE_WIDTH_IN, panel_in * cols + 1.2), panel_in * rows),
+                             layout="constrained", squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.remove()
+    return fig, list(axes.flat[:n])
 
 
 def plot_band_importance(importance, bands, *, highlight: str | None = None, title: str | None = None,
@@ -167,11 +184,12 @@ def plot_band_importance(importance, bands, *, highlight: str | None = None, tit
     bands = _bands(bands, n)
     if any(v.shape != (n,) for v in series.values()):
         raise EmokdError(f"band importances must all have shape ({n},), got {[v.shape for v in series.values()]}")
-    fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 3.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(style.PAGE_WIDTH_IN, 1.1 * n + 2.5), 3.0), layout="constrained")
     width = 0.8 / len(series)
     x = np.arange(n)
     for i, (name, v) in enumerate(series.items()):
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, v, width, label=name or None)
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, v, width, label=name or None,
+                      color=style.model_colour(name, default=None))
         if highlight in bands:
             bars[bands.index(highlight)].set(edgecolor="black", linewidth=2)
     ax.axhline(1 / n, color="0.5", linestyle=":", linewidth=1, label="uniform (1 / n_bands)")
@@ -199,7 +217,7 @@ def plot_glass_brain(channel_importance, *, channels=EEG_CHANNELS, title: str | 
         raise EmokdError(f"channel_importance must have shape ({len(channels)},), got {v.shape}")
     span = v.max() - v.min()
     sizes = 15 + 185 * ((v - v.min()) / span if span > 0 else np.full_like(v, 0.5))  # points^2
-    fig = plt.figure(figsize=(3.2 * len(display_mode) + 0.8, 3.2))
+    fig = plt.figure(figsize=(min(style.PAGE_WIDTH_IN, 2.6 * len(display_mode) + 0.8), 3.0))
     display = plotting.plot_markers(v, electrode_mni_mm(channels), node_size=sizes, node_cmap=cmap,
                                     display_mode=display_mode, figure=fig, colorbar=True, title=title,
                                     node_vmin=float(v.min()), node_vmax=float(v.max()))
@@ -214,11 +232,12 @@ def plot_glass_brain(channel_importance, *, channels=EEG_CHANNELS, title: str | 
 
 def plot_models_side_by_side(maps: dict, bands, *, channels=EEG_CHANNELS, title: str | None = None,
                              cmap: str = CMAP):
-    """Topomaps of several models (rows) per band (columns), on one colour scale.
+    """Topomaps of several models (columns, named in their colour on top) per band (rows), on one colour scale.
 
-    ``maps``: name -> (n_bands, n_chans), e.g. ``{"student": ..., "student_kd": ...}``.
+    ``maps``: name -> (n_bands, n_chans), e.g. ``{"student": ..., "student_kd": ...}``. The models side by
+    side in columns, the bands down the rows, so the figure stays as narrow as the page.
 
-    Returns a Figure with len(maps) x n_bands topomap axes and one colour bar.
+    Returns a Figure with n_bands x len(maps) topomap axes and one colour bar.
     """
     import mne
 
@@ -229,16 +248,17 @@ def plot_models_side_by_side(maps: dict, bands, *, channels=EEG_CHANNELS, title:
     bands = _bands(bands, n_bands)
     vlim = (min(m.min() for m in maps.values()), max(m.max() for m in maps.values()))
     info = montage_info(tuple(channels))
-    fig, axes = plt.subplots(len(maps), n_bands, figsize=(1.9 * n_bands + 1.2, 2.3 * len(maps)),
-                             layout="constrained", squeeze=False)
-    for row_axes, (name, m) in zip(axes, maps.items()):
-        for ax, row, band in zip(row_axes, m, bands):
+    panel_in = 2.0
+    fig, axes = plt.subplots(n_bands, len(maps), figsize=(min(style.PAGE_WIDTH_IN, panel_in * len(maps) + 1.2),
+                                                         panel_in * n_bands), layout="constrained", squeeze=False)
+    for j, (name, m) in enumerate(maps.items()):
+        for i, (row, band) in enumerate(zip(m, bands)):
+            ax = axes[i, j]
             im, _ = mne.viz.plot_topomap(row, info, axes=ax, show=False, cmap=cmap, vlim=vlim, contours=0)
             ax.set_title(f"{band}: {row.sum():.0%}", fontsize=9)
-        row_axes[0].set_ylabel(name, fontsize=10)
-        row_axes[0].yaxis.set_visible(True)
-        row_axes[0].set_yticks([])
-    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="share of saliency")
+        axes[0, j].set_title(f"{name}\n{bands[0]}: {m[0].sum():.0%}", fontsize=9)
+        axes[0, j].title.set_color(style.model_colour(name, default="black"))
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="share of saliency")
     if title:
         fig.suptitle(title)
     return fig
@@ -259,7 +279,9 @@ def plot_map_vs_truth(saliency_map, truth_map, bands, *, channels=EEG_CHANNELS, 
     if s.shape != t.shape:
         raise EmokdError(f"saliency map {s.shape} and truth map {t.shape} differ in shape")
     bands = _bands(bands, len(s))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), layout="constrained", width_ratios=[3, 3, 1.6])
+    # the two maps one above the other (each as wide as the page, so 32 channel names fit), the cells below
+    fig, axes = plt.subplots(3, 1, figsize=(style.PAGE_WIDTH_IN, 8.4), layout="constrained",
+                             height_ratios=[1, 1, 1.3])
     for ax, m, name in ((axes[0], s, "saliency map"), (axes[1], t, "planted truth map")):
         im = ax.imshow(m, aspect="auto", cmap=cmap, interpolation="nearest")
         ax.set_yticks(range(len(bands)), bands)
@@ -271,7 +293,7 @@ def plot_map_vs_truth(saliency_map, truth_map, bands, *, channels=EEG_CHANNELS, 
     for b, band in enumerate(bands):
         axes[2].scatter(t[b], s[b], s=10, color=colours(b % 10), label=band)
     axes[2].set(xlabel="truth", ylabel="saliency", title=f"Spearman {r:.2f}")
-    axes[2].legend(fontsize=7, markerscale=1.5)
+    axes[2].legend(fontsize=7, markerscale=1.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         fig.suptitle(title)
     return fig

@@ -32,7 +32,7 @@ import re
 
 import numpy as np
 
-from ..core import metrics
+from ..core import metrics, style
 from ..core.constants import BAND_NAMES, BANDS
 from ..evaluation.stats import t_interval
 from ..signal.bandpower import band_power
@@ -136,9 +136,9 @@ def ccc_playground_widget(y, *, title: str = "a test trace"):
         s = playground_scores(y, pred)
         with out:
             out.clear_output(wait=True)
-            fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 2.8), width_ratios=[3, 1],
+            fig, (ax, bx) = plt.subplots(1, 2, figsize=(style.PAGE_WIDTH_IN, 2.8), width_ratios=[3, 1],
                                          layout="constrained")
-            ax.plot(t_s, y, color="black", lw=2, label="truth")
+            ax.plot(t_s, y, color=style.model_colour("labels"), lw=2, label="truth")
             ax.plot(t_s, pred, color="tab:orange", lw=1.2, label="prediction")
             ax.set(xlabel="time (s)", ylabel="valence", title=title)
             ax.legend(fontsize="small", loc="upper left")
@@ -242,7 +242,7 @@ def bandpower_widget(x, sfreq: float, valence, *, channel_names, start_s: float 
                 return
             b, c = BAND_NAMES.index(v["band"]), list(channel_names).index(v["channel"])
             p = g["power"][:, b, c]
-            fig, ax = plt.subplots(figsize=(10, 3), layout="constrained")
+            fig, ax = plt.subplots(figsize=(style.PAGE_WIDTH_IN, 3), layout="constrained")
             ax.plot(g["centre_s"], p, ".-", color="tab:blue", ms=3, lw=1)
             ax.set(xlabel="window centre (s from stimulus start)", ylabel="relative power",
                    title=f"{v['band']} at {v['channel']}: {p.size} windows of {v['window']:g} s "
@@ -349,7 +349,7 @@ def kd_study_widget(study: dict):
         "weight": widgets.Dropdown(options=sorted({u["kd_weight"] for u in units}), description="KD weight"),
     }
     out = widgets.Output()
-    colours = {"teacher": "tab:green", "student": "tab:blue", "student_kd": "tab:red"}
+    colours = style.palette(("teacher", "student", "student_kd"))  # the book's colours
 
     def redraw(*_):
         v = {k: c.value for k, c in controls.items()}
@@ -360,7 +360,7 @@ def kd_study_widget(study: dict):
             if not rows:
                 print("no run of the study has this face-only content and KD weight")
                 return
-            fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
+            fig, (ax, bx) = plt.subplots(1, 2, figsize=(style.PAGE_WIDTH_IN, 3.2), layout="constrained")
             key = f"gain_{v['target']}_{v['scheme']}"
             ax.plot([u["noise"] for u in mine], [u[key] for u in mine], "o", color="0.6", ms=4,
                     label="fold x seed")

@@ -29,6 +29,7 @@ from importlib.resources import files
 
 import numpy as np
 
+from ..core import style
 from ..core.constants import BAND_NAMES
 from ..errors import EmokdError
 from .playgrounds import (
@@ -349,7 +350,22 @@ def excerpt_valence(valence, grid: dict) -> np.ndarray:
 # ------------------------------------------------------------------------ the KD study
 
 _KD_W, _KD_H, _KD_PAD = 420.0, 250.0, 44.0
-_MODEL_COLOURS = {"teacher": "#2ca02c", "student": "#1f77b4", "student_kd": "#d62728"}
+_MODEL_COLOURS = style.palette(("teacher", "student", "student_kd"))  # the book's colours (emokd.core.style)
+
+
+def svg_legend(entries: dict[str, str], *, x: float, y: float, step: float = 100.0, font_size: int = 11) -> str:
+    """An SVG legend in one row: per entry name -> colour, a ``<g data-legend=name data-colour=colour>`` with a
+    filled swatch and the name in that colour. The colour is written as the elements' own ``style`` (it wins
+    over a style sheet's ``fill``: the playgrounds' CSS gives other text ``currentColor``)."""
+    out = []
+    for i, (name, colour) in enumerate(entries.items()):
+        x0 = x + step * i
+        out.append(f'<g data-legend="{html.escape(name)}" data-colour="{colour}">'
+                   f'<rect x="{x0:.1f}" y="{y - font_size + 2:.1f}" width="10" height="{font_size - 2}" '
+                   f'style="fill:{colour}"/>'
+                   f'<text x="{x0 + 14:.1f}" y="{y:.1f}" font-size="{font_size}" style="fill:{colour}">'
+                   f"{html.escape(name)}</text></g>")
+    return "".join(out)
 
 
 
@@ -427,8 +443,7 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
                 f'<text x="{pad}" y="{pad - 8}" font-size="11">dots: fold x seed units; square, bar: '
                 "mean, 95 % interval</text></svg>")
     my = lambda c: h - pad - (h - 2 * pad) * c  # noqa: E731
-    legend = "".join(f'<text x="{pad + 6 + 100 * i}" y="{pad - 12}" font-size="11" fill="{c}">{m}</text>'
-                     for i, (m, c) in enumerate(_MODEL_COLOURS.items()))
+    legend = svg_legend(_MODEL_COLOURS, x=pad + 6, y=pad - 12)
     myt = "".join(f'<text x="{pad - 4}" y="{my(c) + 4:.1f}" font-size="10" text-anchor="end">{c:g}</text>'
                   for c in (0, 0.5, 1))
     models_svg = (f'<svg data-view="models" width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" '

@@ -30,6 +30,7 @@ from importlib import resources
 
 import numpy as np
 
+from ..core import style
 from ..core.metrics import ccc
 from ..errors import EmokdError
 from ..evaluation.linear import frame_features
@@ -158,7 +159,7 @@ def _curve(data: dict, w: float) -> dict:
 
 
 _W, _H, _PAD = 460.0, 240.0, 40.0
-_COLOURS = {"teacher": "#1b7837", "student": "#2166ac", "taught": "#b2182b"}  # emokd's figure colours
+_COLOURS = style.palette(("teacher", "student", "taught"))  # the book's colours (emokd.core.style)
 _NAMES = {"teacher": "teacher (face)", "student": "student (EEG, labels only)",
           "taught": "taught student (EEG, labels + teacher)"}
 
@@ -185,8 +186,9 @@ def _plot(curve: dict, k_max: int, k: int, y_lo: float, y_hi: float) -> str:
         pts = " ".join(f"{sx(kk):.1f},{sy(curve[kk][m]['per_trial']):.1f}" for kk in range(1, k_max + 1))
         parts.append(f'<polyline data-model="{m}" points="{pts}" fill="none" stroke="{_COLOURS[m]}" '
                      'stroke-width="2"/>')
-        parts.append(f'<rect x="{_PAD + 6}" y="{_PAD - 30 + 12 * i}" width="10" height="3" fill="{_COLOURS[m]}"/>'
-                     f'<text x="{_PAD + 20}" y="{_PAD - 26 + 12 * i}" style="fill:{_COLOURS[m]}">{_NAMES[m]}</text>')
+        parts.append(f'<g data-legend="{m}" data-colour="{_COLOURS[m]}">'
+                     f'<rect x="{_PAD + 6}" y="{_PAD - 30 + 12 * i}" width="10" height="3" style="fill:{_COLOURS[m]}"/>'
+                     f'<text x="{_PAD + 20}" y="{_PAD - 26 + 12 * i}" style="fill:{_COLOURS[m]}">{_NAMES[m]}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -16,6 +16,14 @@ playgrounds (emokd.teaching.playgrounds_html: div.emokd-playground with input[ty
 data-control) answer their controls the same way, and the CCC playground's scores are those
 Python computes for the same sliders.
 
+At a 1280 px window (issue 36, one figure style) every figure of a chapter is shown at a readable size:
+no narrower than the column gives it (min(its natural width, 600 px)) and scaled to no less than
+MIN_FIGURE_SCALE of its natural size (emokd.core.style draws figures to fit the column at their natural
+size; a figure drawn much wider, like a row of eight panels, shrinks its text below reading size); nothing
+sticks out of the main column unless it sits in a box of its own that scrolls; and every legend of a
+playground or explorer (a g[data-legend] with data-colour) is painted in its colours, not in the page's
+text colour (a style sheet's `fill: currentColor` once painted 05b's legend black).
+
 Skipped as a whole only when chromium or chromedriver is absent (.ci/run installs them).
 """
 
@@ -437,3 +445,121 @@ def test_scarce_labels_playground_shows_what_python_computes(browser, site):
         s = linear_distillation(data, int(k), float(w))
         expected = {f"{m}-{scheme}": f"{v[scheme]:.3f}" for m, v in s.items() for scheme in ("per_trial", "concatenated")}
         assert shown == expected, f"k={k}, w={w}: the page shows {shown}, Python computes {expected}"
+
+
+# ------------------------------------------------------------------ figures, column and legends
+
+#: the smallest share of its natural width a figure may be shown at (emokd.core.style draws at 100 dpi: text of
+#: 9 pt is 12.5 px at natural size, 7.5 px at this scale)
+MIN_FIGURE_SCALE = 0.6
+#: a figure narrower than its natural width is given at least this many pixels
+MIN_FIGURE_PX = 600
+CHAPTER_PAGES = [p for p in PAGES if p.startswith("book/") and p[5:7].isdigit()]
+
+#: folded outputs (hide-output, dropdowns) are opened first: a reader who opens them sees them at this size
+_OPEN_FOLDS_JS = "for (const d of document.querySelectorAll('details')) d.open = true;"
+
+_FIGURES_JS = _OPEN_FOLDS_JS + """
+const article = document.querySelector('article.bd-article') || document.querySelector('main');
+return Array.from(article.querySelectorAll('div.cell_output img')).filter(i => i.naturalWidth > 0).map(i => ({
+  src: (i.getAttribute('src') || '').split('/').pop(), natural: i.naturalWidth,
+  rendered: i.getBoundingClientRect().width}));
+"""
+
+_OVERFLOW_JS = _OPEN_FOLDS_JS + """
+const article = document.querySelector('article.bd-article') || document.querySelector('main');
+const cs = getComputedStyle(article), box = article.getBoundingClientRect();
+const right = box.right - parseFloat(cs.paddingRight) + 1;
+const boxed = e => /auto|scroll|hidden|clip/.test(getComputedStyle(e).overflowX)
+                   && e.getBoundingClientRect().right <= right;
+const out = [];
+for (const e of article.querySelectorAll('*')) {
+  const r = e.getBoundingClientRect();
+  if (r.width === 0 || r.right <= right) continue;
+  let a = e.parentElement, held = false;
+  for (; a && a !== article; a = a.parentElement) if (boxed(a)) { held = true; break; }
+  if (!held) out.push(e.tagName.toLowerCase() + (typeof e.className === 'string' && e.className ?
+                      '.' + e.className.trim().split(/\\s+/)[0] : '') + ' by ' + Math.round(r.right - right) + ' px');
+}
+const doc = document.documentElement;
+return {overflowing: out, page: [doc.scrollWidth, doc.clientWidth]};
+"""
+
+_LEGENDS_JS = """
+const probe = document.createElement('span');
+document.body.appendChild(probe);
+const rgb = c => { probe.style.color = ''; probe.style.color = c; return getComputedStyle(probe).color; };
+const out = [];
+for (const root of document.querySelectorAll('div.emokd-playground, div.emokd-explorer')) {
+  const kind = root.dataset.playground || 'explorer';
+  for (const g of root.querySelectorAll('[data-legend]')) {
+    const want = rgb(g.dataset.colour);
+    const painted = Array.from(g.querySelectorAll('rect, circle, text, line, polyline'))
+                         .map(e => [e.tagName.toLowerCase(), getComputedStyle(e).fill]);
+    out.push({kind: kind, name: g.dataset.legend, want: want, painted: painted});
+  }
+}
+probe.remove();
+return out;
+"""
+
+#: the playgrounds whose figures have a legend of models, and how many entries each must have
+LEGENDS = {"kdstudy": 3, "scarcelabels": 3}
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES, ids=lambda p: p)
+def test_figures_are_shown_at_a_readable_size(browser, site, page):
+    visit(browser, site + page)
+    assert browser.execute_script("return window.innerWidth") >= 1264, "the test reads the book at 1280 px"
+    small = [f"{f['src']}: {f['rendered']:.0f} px of its {f['natural']} px ({f['rendered'] / f['natural']:.0%})"
+             for f in browser.execute_script(_FIGURES_JS)
+             if f["rendered"] < min(f["natural"], MIN_FIGURE_PX) - 0.5
+             or f["rendered"] < MIN_FIGURE_SCALE * f["natural"]]
+    assert not small, (f"/{page}: figures shown too small to read (draw them to fit the column: "
+                       f"emokd.core.style.figsize, style.grid for small multiples):{listing(small)}")
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES, ids=lambda p: p)
+def test_nothing_overflows_the_main_column(browser, site, page):
+    visit(browser, site + page)
+    state = browser.execute_script(_OVERFLOW_JS)
+    problems = list(state["overflowing"])
+    if state["page"][0] > state["page"][1]:
+        problems.append(f"the page scrolls sideways: {state['page'][0]} px wide in a {state['page'][1]} px window")
+    assert not problems, f"/{page}: wider than the main column and in no scrolling box of its own:{listing(problems)}"
+
+
+def _legend_problems(entries) -> list[str]:
+    problems = []
+    for e in entries:
+        if not e["painted"]:
+            problems.append(f"{e['kind']} legend {e['name']!r}: nothing painted")
+        for tag, fill in e["painted"]:
+            if fill != e["want"]:
+                problems.append(f"{e['kind']} legend {e['name']!r}: its {tag} is painted {fill}, not {e['want']}")
+    return problems
+
+
+def test_every_legend_keeps_its_colours(browser, site):
+    problems, found = [], {}
+    for page in CHAPTER_PAGES:
+        visit(browser, site + page)
+        entries = browser.execute_script(_LEGENDS_JS)
+        for e in entries:
+            found[e["kind"]] = found.get(e["kind"], 0) + 1
+        problems += [f"/{page}: {p}" for p in _legend_problems(entries)]
+    for kind, n in LEGENDS.items():
+        if found.get(kind, 0) < n:
+            problems.append(f"the {kind} playground shows {found.get(kind, 0)} legend entries (g[data-legend]), "
+                            f"expected {n}")
+    assert not problems, listing(problems)
+
+
+def test_the_legend_check_sees_a_legend_painted_in_the_text_colour():
+    """The check itself: a legend whose text is painted in the page's colour (black), as `fill: currentColor`
+    did, is reported; one painted in its colour is not."""
+    red = "rgb(178, 24, 43)"
+    good = [{"kind": "kdstudy", "name": "student_kd", "want": red, "painted": [["rect", red], ["text", red]]}]
+    bad = [{"kind": "kdstudy", "name": "student_kd", "want": red, "painted": [["rect", red], ["text", "rgb(0, 0, 0)"]]}]
+    assert _legend_problems(good) == []
+    assert _legend_problems(bad) == ["kdstudy legend 'student_kd': its text is painted rgb(0, 0, 0), not " + red]

@@ -254,3 +254,18 @@ def test_one_seed_loso_test_is_scipys_paired_test_over_the_subjects():
     assert t["mean_student_kd_selected"] == pytest.approx(sum(a) / 5)
     assert collection.seed_averaged_test([run], "teacher", "student", min_runs=1) is None
     assert collection.seed_averaged_test([run], "student_kd_selected", "student") is None  # min_runs 2 by default
+
+
+def test_the_figure_wraps_many_groups_into_readable_rows(tmp_path):
+    from emokd.core import style
+
+    rng = np.random.default_rng(0)
+    configs = [("book", {}), ("paper", {}), ("book", {"normalisation": "subject", "face_normalisation": "subject"}),
+               ("smoke", {})]
+    for i, ((preset, extra), protocol) in enumerate([(c, p) for c in configs for p in ("trs", "loso")]):
+        t, s, k = rng.uniform(0, 1, (3, 8))
+        _write(tmp_path, f"r{i}", _results(preset, protocol, 0, scores={"teacher": list(t), "student": list(s),
+                                                                         "student_kd": list(k)}, **extra))
+    fig = collection.plot_kd_gains(collection.load_runs(tmp_path))
+    assert len(fig.axes) == 8
+    assert style.narrow_panels(fig) == [], "eight panels in a row (before issue 36) were 60 px each"

@@ -140,3 +140,19 @@ def test_electrode_mni_positions():
     montage = mne.channels.make_standard_montage("biosemi32").get_positions()["ch_pos"]
     metres = np.array([montage[c] for c in EEG_CHANNELS])
     np.testing.assert_allclose(pdist(pos), 1000 * pdist(metres), rtol=1e-6)  # a rigid move, in mm
+
+
+@pytest.mark.slow
+def test_the_figures_fit_the_page(sal):
+    """At the book's page width no panel is too narrow to read (emokd.core.style): the topomaps wrap into rows,
+    the models stand side by side in columns; a topomap has no tick labels and may be a little smaller."""
+    from emokd.core import style
+
+    m = sal["models"]["student"]["gradient"]["map"]
+    for fig in (sf.plot_band_topomaps(m, sal["bands"]),
+                sf.plot_models_side_by_side({k: e["gradient"]["map"] for k, e in sal["models"].items()}, sal["bands"])):
+        assert fig.get_figwidth() * fig.dpi <= style.PAGE_WIDTH_PX + 1
+        assert style.narrow_panels(fig, min_px=170) == []
+    for fig in (sf.plot_band_importance(sal["models"]["student"]["occlusion"]["band_importance"], sal["bands"]),
+                sf.plot_map_vs_truth(m, sal["truth"]["map"], sal["bands"])):
+        assert style.narrow_panels(fig) == []

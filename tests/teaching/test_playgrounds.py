@@ -268,3 +268,21 @@ def test_kd_fragment_contract():
     assert len(p.data["units"]) == 24 and "latent|per_trial|1|1" in p.data["summary"]
     with pytest.raises(EmokdError, match="choose from"):
         kd_study_html(fake_study(), noise=3.0)
+
+
+def test_kd_legend_is_painted_in_the_models_colours():
+    """The legend of the KD study's models: one g[data-legend] per model with data-colour the book's colour
+    (emokd.core.style), its swatch and name painted by their own style, which wins over the fragment's style
+    sheet; the sheet gives currentColor only to text without a fill of its own (issue 36: it painted the
+    legend black)."""
+    from emokd.core import style
+
+    fragment = kd_study_html(fake_study(), uid="k", noise=1.0)
+    p = parse(fragment)
+    legend = {a["data-legend"]: a["data-colour"] for t, a in p.tags if t == "g" and "data-legend" in a}
+    assert legend == style.palette(["teacher", "student", "student_kd"])
+    painted = [a["style"] for t, a in p.tags if t in ("rect", "text") and a.get("style", "").startswith("fill:")]
+    assert sorted(painted) == sorted(f"fill:{c}" for c in legend.values() for _ in range(2))
+    css = fragment[fragment.index("<style"):fragment.index("</style>")]
+    assert "svg text:not([fill]):not([style]) { fill: currentColor; }" in css
+    assert "svg text { font-family: sans-serif; fill: currentColor; }" not in css
