@@ -169,12 +169,14 @@ def analyse(data: dict, contrasts=CONTRASTS, kinds_order=KINDS) -> dict:
     for ds, kinds in data.items():
         table = {}
         for kind, entry in kinds.items():
-            models = [m for m in entry["rows"][0] if m not in ("seed", "unit", "fold")]
+            # every model of any row: a finished run's folds carry the references, an unfinished run's fold
+            # records only the networks, so each mean is over the rows that have the model
+            models = list(dict.fromkeys(m for r in entry["rows"] for m in r if m not in ("seed", "unit", "fold")))
             table[kind] = {"complete": entry["complete"], "n_rows": len(entry["rows"]),
                            "seeds": sorted({r["seed"] for r in entry["rows"]}),
-                           "models": {m: {s: float(np.mean([r[m][s] for r in entry["rows"] if s in r[m]]))
-                                          for s in ("per_trial", "concatenated", "latent_per_trial")
-                                          if s in entry["rows"][0][m]} for m in models}}
+                           "models": {m: {s: float(np.mean(v)) for s in ("per_trial", "concatenated", "latent_per_trial")
+                                          if (v := [r[m][s] for r in entry["rows"] if m in r and s in r[m]])}
+                                      for m in models}}
         tests = {}
         for c in contrasts:
             t = test_contrast(contrast_values(kinds, c))
