@@ -43,8 +43,17 @@ def test_the_analysis_reads_fold_records(study_script, tmp_path, smoke_prepared)
         folds.mkdir()
         for f in (tmp_path / "out" / "runs" / name / "raw").glob("fold_*/fold.json"):
             shutil.copyfile(f, folds / f"{f.parent.name}.json")
+    # one of the four finished (its results.json, with the reference models), the others still fold records
+    # (the networks only): the table averages each model over the rows that have it
+    shutil.copyfile(run / "results.json", tmp_path / "out" / "runs" / "real_seed0_p1" / "results.json")
     study_script("teacher_pays.py", "--analyse", "--out", tmp_path / "out")
     analysis = json.loads((tmp_path / "out" / "analysis.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    p1 = analysis["real"]["table"]["p1"]["models"]
+    assert p1["ref_zero"]["per_trial"] == pytest.approx(  # from the finished run's folds alone
+        sum(f["metrics"]["ref_zero"]["per_trial"]["ccc"] for f in results["folds"]) / len(results["folds"]))
+    assert p1["student"]["per_trial"] == pytest.approx(
+        sum(f["metrics"]["student"]["per_trial"]["ccc"] for f in results["folds"]) / len(results["folds"]))
     tests = analysis["real"]["tests"]
     assert tests["H1"]["n"] == 6 and tests["H1"]["n_seeds"] == 2  # 3 subjects x 2 seeds
     assert analysis["real"]["verdicts"]["H4b"] == "not yet run"
