@@ -38,6 +38,7 @@ from emokd.core.fileio import write_json, write_text
 from emokd.core.tables import markdown_table
 from emokd.evaluation.experiment import run_experiment
 from emokd.evaluation.linear import RidgePath, ridge_fit_predict
+from emokd.evaluation.stats import spearman
 from emokd.io.prepare import prepare_dataset
 from emokd.saliency.aggregation import (aggregate, feature_correlation, mass_by_relation, normalise, pattern_reference,
                                         to_band_channel, trial_maps, truth_auc)
@@ -72,8 +73,6 @@ class PlantedReadout(torch.nn.Module):
 
 
 def _scores(m, truth) -> dict:
-    from emokd.evaluation.stats import spearman
-
     m = np.asarray(m, np.float64)
     return {"auc": round(float(truth_auc(m, truth)), 4),
             "spearman": round(float(spearman(m, truth, nan_policy="propagate")), 4)}
@@ -216,6 +215,15 @@ def verdict(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _declared_check(out: Path) -> dict | None:
+    """What the follow-up is compared with: the declared check's scores (``check.json``), or None before it ran."""
+    path = out / "check.json"
+    if not path.is_file():
+        return None
+    return {k: v for k, v in json.loads(path.read_text()).items()
+            if k in ("ccc", "stage1_pipeline", "stage2_ridge", "stage3_students")}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, help="where the data and the run go (default "
@@ -235,9 +243,8 @@ def main(argv=None) -> int:
         tag = "" if args.weight == 1 else f"_weight{args.weight:g}"
         r = json.loads((args.out / f"check{tag}.json").read_text())
         r.setdefault("weight", args.weight)
-        if tag and (args.out / "check.json").is_file():
-            r["follow_up_of"] = {k: v for k, v in json.loads((args.out / "check.json").read_text()).items()
-                                 if k in ("ccc", "stage1_pipeline", "stage2_ridge", "stage3_students")}
+        if tag and (base := _declared_check(args.out)) is not None:
+            r["follow_up_of"] = base
         r["verdict"] = verdict(r)
         write_json(args.out / f"check{tag}.json", r)
         write_text(args.out / f"check{tag}.md", report(r))
@@ -264,10 +271,8 @@ def main(argv=None) -> int:
          "stage3_students": stage_students(saliency, truth)}
     r["runtime_s"] = round(time.perf_counter() - t0, 1)
     r["weight"] = args.weight
-    base = args.out / "check.json"
-    if tag and base.is_file():
-        r["follow_up_of"] = {k: v for k, v in json.loads(base.read_text()).items()
-                             if k in ("ccc", "stage1_pipeline", "stage2_ridge", "stage3_students")}
+    if tag and (base := _declared_check(args.out)) is not None:
+        r["follow_up_of"] = base
     r["verdict"] = verdict(r)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / f"check{tag}.json", r)
