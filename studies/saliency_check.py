@@ -32,7 +32,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emokd.core.config import PlantedComponent, PrepareConfig, experiment_config, synth_config
+from emokd.core.config import (
+    PlantedComponent,
+    PrepareConfig,
+    experiment_config,
+    synth_config,
+)
 from emokd.core.constants import BAND_NAMES, EEG_CHANNELS
 from emokd.core.fileio import write_json, write_text
 from emokd.core.tables import markdown_table
@@ -40,8 +45,16 @@ from emokd.evaluation.experiment import run_experiment
 from emokd.evaluation.linear import RidgePath, ridge_fit_predict
 from emokd.evaluation.stats import spearman
 from emokd.io.prepare import prepare_dataset
-from emokd.saliency.aggregation import (aggregate, feature_correlation, mass_by_relation, normalise, pattern_reference,
-                                        to_band_channel, trial_maps, truth_auc)
+from emokd.saliency.aggregation import (
+    aggregate,
+    feature_correlation,
+    mass_by_relation,
+    normalise,
+    pattern_reference,
+    to_band_channel,
+    trial_maps,
+    truth_auc,
+)
 from emokd.saliency.attribution import METHODS, attributions
 from emokd.saliency.run import compute_run_saliency, load_truth
 from emokd.synth.synthetic import ensure_generated
@@ -166,10 +179,11 @@ def report(r: dict) -> str:
     ccc = ", ".join(f"{m} {v:.3f}" for m, v in r["ccc"].items())
     return "\n".join([
         "# Saliency check: results", "",
-        f"Written by `python studies/saliency_check.py` ({r['date']}; {r['runtime_s']:.0f} s, the experiment included "
-        "when it was not cached). The declaration is `README.md`; nothing here was chosen after seeing these numbers.",
-        "", f"Pattern: {r['pattern_text']}; data seed {DATA_SEED}, LOSO, run seed {RUN_SEED}. "
-        f"Preset `{r['preset']}`. Test CCC (mean over folds): {ccc}. The truth puts {r['truth_features']} of 192 features above 0.", "",
+        (f"Written by `python studies/saliency_check.py` ({r['date']}; {r['runtime_s']:.0f} s, the experiment included "
+        "when it was not cached). The declaration is `README.md`; nothing here was chosen after seeing these numbers."),
+        "", (f"Pattern: {r['pattern_text']}; data seed {DATA_SEED}, LOSO, run seed {RUN_SEED}. "
+        f"Preset `{r['preset']}`. Test CCC (mean over folds): {ccc}. "
+        f"The truth puts {r['truth_features']} of {len(r['bands']) * len(r['channels'])} features above 0."), "",
         "## Stage 1: the pipeline on a known answer (the planted read-out)", "",
         _table(["method", "AUC", "Spearman"], rows1), "",
         "## Stage 2: the ridge read-out's filter and pattern (no network)", "",
