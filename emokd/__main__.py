@@ -27,12 +27,14 @@ import numpy as np
 from .core.constants import EEG_CHANNELS
 from .core.config import (
     PRESETS,
+    SYNTH_TRUTH_GROUP,
     PlantedComponent,
     PrepareConfig,
     experiment_config,
     on_feature_release,
     run_options,
     synth_config,
+    synth_options,
 )
 from . import LOG_FORMAT, LOG_LEVEL_ENV
 from .errors import EmokdError
@@ -72,33 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=PRESETS, default="book", help="dataset size (default: book)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    g = p.add_argument_group("planted ground truth and noise (defaults: the preset's)")
+    g = p.add_argument_group(SYNTH_TRUTH_GROUP)
     g.add_argument("--planted-bands", type=_bands, metavar="LO-HI,...",
                    help="bands whose power follows valence, in Hz (default 18-30,30-45: beta and gamma)")
     g.add_argument("--planted-channels", type=_channels, metavar="NAMES",
                    help="channels where it does: 'all' (default) or names, e.g. Fp1,AF3,F3,Fp2,AF4,F4")
-    for name, help_ in [("eeg_gain", "log band power per valence SD"),
-                        ("nuisance_sd", "SD of slow non-emotional log-power fluctuations"),
-                        ("subject_offset_sd", "SD of per-subject log-power offsets (subject bias)"),
-                        ("emg_leakage", "facial EMG in frontal/temporal gamma following expression (0 = off)"),
-                        ("line_noise_uv", "50 Hz line noise amplitude (uV)"),
-                        ("blink_rate_hz", "blinks per second"),
-                        ("mixing_width_m", "volume conduction width (m)"),
-                        ("face_private_sd", "face-only expression drift unrelated to valence, in valence SDs "
-                                            "(default 0 = off)"),
-                        ("face_private_tau_s", "its time constant in s (default 10)")]:
-        g.add_argument("--" + name.replace("_", "-"), type=float, help=help_)
-    g.add_argument("--frames-per-step", type=int, help="face frames per 4 Hz label step (paper: 16)")
-    g = p.add_argument_group("annotation model: the labels annotate the latent valence (defaults: exact labels)")
-    for name, help_ in [("annotation_lag_s", "raters report the latent valence this many seconds late (default 0)"),
-                        ("annotation_noise_sd", "each rater's smooth noise, in valence SDs (default 0)"),
-                        ("annotation_noise_tau_s", "time constant of that drift-like noise, s (default 5)")]:
-        g.add_argument("--" + name.replace("_", "-"), type=float, help=help_)
-    g.add_argument("--n-raters", type=int, help="raters averaged into the label trace (default 1)")
-    g = p.add_argument_group("paired trials without labels (issue 33: what a teacher can distil on)")
-    g.add_argument("--unlabelled-per-subject", type=int, metavar="N",
-                   help="N more sessions per subject with EEG and face frames but no row in the label file "
-                        "(default 0); their latent valence goes to latent_valence_unlabelled.npz, for scoring only")
+    _add_config_options(p, synth_options(), g)
 
     p = sub.add_parser("prepare", help="prepare per-trial arrays from a MAHNOB-HCI-layout folder",
                        description="Read every labelled trial (BDF via MNE, labels, face frames), compute band "
@@ -149,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "holds another configuration's run, a run on other data, or files emokd did not write "
                         "(emokd's files there are replaced; others are left alone)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_config_options(p)
+    _add_config_options(p, run_options(),
+                        p.add_argument_group("the experiment (fields of emokd.core.config.ExperimentConfig)"))
     g = p.add_argument_group("training budget (several fields at once)")
     g.add_argument("--max-epochs", type=int, help="override the preset's maximum epochs")
     g.add_argument("--student-max-epochs", type=int, metavar="N",
@@ -292,11 +274,8 @@ def _check_backend(backend: str | None) -> None:
 def _synth(args) -> None:
     from .synth.synthetic import generate
 
-    overrides = {k: getattr(args, k) for k in ("eeg_gain", "nuisance_sd", "subject_offset_sd", "emg_leakage",
-                                               "line_noise_uv", "blink_rate_hz", "mixing_width_m",
-                                               "frames_per_step", "face_private_sd", "face_private_tau_s",
-                                               "annotation_lag_s", "annotation_noise_sd", "annotation_noise_tau_s",
-                                               "n_raters", "unlabelled_per_subject") if getattr(args, k) is not None}
+    # the options of synth_options() set their SynthConfig fields; one not given keeps the preset's value
+    overrides = {o.path[-1]: value for o in synth_options() if (value := getattr(args, o.dest)) is not None}
     if args.planted_bands or args.planted_channels:
         bands = args.planted_bands or [(c.lo_hz, c.hi_hz) for c in synth_config(args.preset).pattern]
         channels = args.planted_channels or ("all",)
@@ -374,11 +353,13 @@ def _data_for_run(args) -> Path:
 _OPTION_TYPES = {"int": int, "float": float, "str": str, "tuple[float, ...]": _floats, "tuple[str, ...]": _names}
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
-    """``run``'s options that set configuration fields: one per :func:`emokd.core.config.run_options`, with the
-    help, choices and default declared on the field."""
-    groups = {None: p.add_argument_group("the experiment (fields of emokd.core.config.ExperimentConfig)")}
-    for o in run_options():
+def _add_config_options(p: argparse.ArgumentParser, options, first) -> None:
+    """A command's options that set configuration fields: one per ``options`` (``run``'s
+    :func:`emokd.core.config.run_options`, ``synth``'s :func:`emokd.core.config.synth_options`), with the help,
+    choices and default declared on the field; an option of group None goes into ``first``, the others into
+    their groups, each made on its first option."""
+    groups = {None: first}
+    for o in options:
         if o.option.group not in groups:
             groups[o.option.group] = p.add_argument_group(o.option.group)
         groups[o.option.group].add_argument(o.flag, dest=o.dest, type=_OPTION_TYPES[o.type], choices=o.option.choices,

@@ -572,6 +572,70 @@ def test_run_options_are_the_configs_fields_with_their_help_and_choices(capsys):
         assert flag in out and "".join((actions[flag].help or "").split()) in out
 
 
+def _synth_parser():
+    from emokd.__main__ import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices["synth"]
+
+
+#: the options of `emokd synth` that are not SynthConfig fields (added by hand)
+SYNTH_OWN_FLAGS = {"--help", "--preset", "--seed", "--out", "--planted-bands", "--planted-channels"}
+
+
+def test_synth_options_are_the_configs_fields_with_their_help_and_group(capsys):
+    from emokd.__main__ import _OPTION_TYPES
+    from emokd.core.config import SYNTH_TRUTH_GROUP, synth_options
+
+    parser = _synth_parser()
+    group_of = {a: g.title for g in parser._action_groups for a in g._group_actions}
+    actions = {a.option_strings[-1]: a for a in parser._actions if a.option_strings}
+    declared = {o.flag: o for o in synth_options()}
+    assert len(declared) == len(synth_options()) == 15
+    assert set(actions) == SYNTH_OWN_FLAGS | set(declared)  # exactly synth_options(), and the own ones
+    for flag, o in declared.items():
+        a = actions[flag]
+        assert (a.dest, a.type, a.default, a.metavar, a.help, a.choices) == (
+            o.dest, _OPTION_TYPES[o.type], None, o.option.metavar, o.option.help, None)
+        assert group_of[a] == (o.option.group or SYNTH_TRUTH_GROUP)
+    assert group_of[actions["--planted-bands"]] == group_of[actions["--eeg-gain"]] == SYNTH_TRUTH_GROUP
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    out = capsys.readouterr().out
+    titles = [SYNTH_TRUTH_GROUP, *dict.fromkeys(o.option.group for o in synth_options() if o.option.group)]
+    assert sorted(titles, key=out.index) == titles and len(titles) == 3  # the sections, in this order
+    flat = "".join(out.split())  # argparse wraps lines, also at hyphens
+    for flag, o in declared.items():  # listed with its help
+        assert flag in out and "".join(o.option.help.split()) in flat
+
+
+def test_synth_options_reach_the_configuration(tmp_path, monkeypatch):
+    """Each option sets its field (each to its own value: two options crossed would show), one not given keeps
+    the preset's: the configuration generate gets is synth_config's with those fields."""
+    from emokd.core.config import synth_config, synth_options
+
+    seen = []
+
+    def fake_generate(out, cfg, *, seed):  # the configuration it would write, not the seconds of writing it
+        seen.append(cfg)
+        return {"trials": [0] * 6, "truth_map": np.ones((6, 32)), "band_names": list("abcdef")}
+
+    monkeypatch.setattr("emokd.synth.synthetic.generate", fake_generate)
+    given, argv = {}, []
+    for i, o in enumerate(synth_options(), start=1):  # a valid value apart from the default and from the others
+        given[o.dest] = o.field_default + i if o.type == "int" else round(o.field_default + 0.01 * i, 6)
+        argv += [o.flag, str(given[o.dest])]
+    assert main(["synth", "--preset", "smoke", "--out", str(tmp_path / "all"), *argv]) == 0
+    assert seen.pop() == synth_config("smoke", **given)
+    for o in synth_options():  # one at a time
+        assert main(["synth", "--preset", "smoke", "--out", str(tmp_path / o.dest), o.flag, str(given[o.dest])]) == 0
+        assert seen.pop() == synth_config("smoke", **{o.dest: given[o.dest]}) != synth_config("smoke")
+    assert main(["synth", "--preset", "smoke", "--out", str(tmp_path / "none")]) == 0
+    assert seen.pop() == synth_config("smoke")
+    assert main(["synth", "--out", str(tmp_path / "book"), "--eeg-gain", "0.6", "--frames-per-step", "16"]) == 0
+    assert seen.pop() == synth_config("book", eeg_gain=0.6, frames_per_step=16) and not seen
+
+
 def _config_of(*options):
     from emokd.__main__ import build_parser, experiment_config_from_args
 

@@ -93,14 +93,16 @@ def check_choice(name: str, value, choices) -> None:
 
 @dataclass(frozen=True)
 class Option:
-    """How ``python -m emokd run`` sets a field of :class:`ExperimentConfig`, declared with the field and
-    nowhere else: the command line builds its run options from :func:`run_options`.
+    """How the command line sets a field of a configuration, declared with the field and nowhere else:
+    ``python -m emokd run`` one of :class:`ExperimentConfig` (its options: :func:`run_options`),
+    ``python -m emokd synth`` one of :class:`SynthConfig` (:func:`synth_options`).
 
     ``help``: the option's help text. ``choices``: the values it takes (the config's own constant, the
     one its check uses). ``flag``: the option's name after ``--`` (default: the field's, ``_`` written
     ``-``). ``metavar``: the value's name in the help. ``default``: the command line's default where it
     is not the field's (None: the field's). ``preset``: no default; unless the option is given,
-    the preset's value stays. ``group``: the section of the help it is listed in (None: the experiment's).
+    the preset's value stays. ``group``: the section of the help it is listed in (None: the command's first:
+    the experiment's for ``run``, :data:`SYNTH_TRUTH_GROUP` for ``synth``).
     """
 
     help: str
@@ -113,7 +115,8 @@ class Option:
 
 
 def option(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, **how):
-    """A dataclass field that ``emokd run`` sets: ``how`` are the :class:`Option`'s fields."""
+    """A dataclass field that the command line sets (``emokd run`` on :class:`ExperimentConfig`, ``emokd synth``
+    on :class:`SynthConfig`): ``how`` are the :class:`Option`'s fields."""
     return field(default=default, default_factory=default_factory, metadata={"option": Option(**how)})
 
 
@@ -121,7 +124,8 @@ def option(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, 
 class RunOption:
     """One option of ``emokd run``: the :class:`ExperimentConfig` field it sets (``path``: ``("protocol",)``
     or, inside a part, ``("kd", "kd_weight")``), how (``option``), the field's annotation (``type``, as
-    written: ``"float"``, ``"tuple[str, ...]"``) and its default."""
+    written: ``"float"``, ``"tuple[str, ...]"``) and its default. Also one option of ``emokd synth``
+    (:func:`synth_options`; ``path``: ``("eeg_gain",)``, a :class:`SynthConfig` field)."""
 
     path: tuple[str, ...]
     option: Option
@@ -161,6 +165,15 @@ def run_options() -> list[RunOption]:
             out += [RunOption((f.name, name), how, types[name], getattr(part, name))
                     for name, how in f.metadata["options"].items()]
     return out
+
+
+def synth_options() -> list[RunOption]:
+    """Every option ``emokd synth`` builds from the configuration: the :class:`SynthConfig` fields declared
+    with :func:`option`, in its field order (each :attr:`Option.preset`: not given, the preset's value stays).
+    ``--planted-bands``, ``--planted-channels`` (which make ``pattern``), ``--preset``, ``--seed`` and
+    ``--out`` are not fields: the command line adds them by hand."""
+    return [RunOption((f.name,), f.metadata["option"], f.type, f.default)
+            for f in dataclasses.fields(SynthConfig) if "option" in f.metadata]
 
 
 def is_device_name(device) -> bool:
@@ -238,6 +251,11 @@ REAL_VALENCE_STATISTICS: dict[str, float] = {
     "lag1_autocorrelation": 0.98,
 }
 
+#: the sections of ``emokd synth --help`` (:func:`synth_options`; :attr:`Option.group` None is the first)
+SYNTH_TRUTH_GROUP = "planted ground truth and noise (defaults: the preset's)"
+SYNTH_ANNOTATION_GROUP = "annotation model: the labels annotate the latent valence (defaults: exact labels)"
+SYNTH_UNLABELLED_GROUP = "paired trials without labels (issue 33: what a teacher can distil on)"
+
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -278,6 +296,9 @@ class SynthConfig:
     valence is saved apart, for scoring only (:data:`emokd.io.mahnob.UNLABELLED_LATENT_FILE`).
     They are drawn from their own random stream after everything else, so the labelled trials' files
     are the same with or without them.
+
+    The fields declared with :func:`option` are the options of ``python -m emokd synth``, with this help, in
+    this order (:func:`synth_options`; each one left out keeps the preset's value).
     """
 
     trials_per_subject: dict[int, int] = field(default_factory=lambda: {1: 2, 2: 2, 3: 2})
@@ -285,7 +306,8 @@ class SynthConfig:
     n_clips: int = 20
     margin_s: float = 30.0  # recording before and after the stimulus
     sfreq: float = 256.0
-    frames_per_step: int = 4  # the paper's video: 16 per step (64 fps); 4 keeps files small
+    frames_per_step: int = option(4, preset=True,  # the paper's video: 16 per step (64 fps); 4 keeps files small
+                                  help="face frames per 4 Hz label step (paper: 16)")
     # valence (units of the public labels)
     valence_between_sd: float = 0.054  # SD of trial means (58 % of the variance)
     valence_within_sd: float = 0.051  # SD of the smooth within-trial deviation
@@ -295,29 +317,42 @@ class SynthConfig:
     valence_rise_s: float = 4.0  # traces start at 0 and rise with this time constant
     # EEG: planted truth and noise
     pattern: tuple[PlantedComponent, ...] = field(default_factory=default_pattern)
-    eeg_gain: float = 0.45  # log band power per valence SD, at channel weight 1
+    eeg_gain: float = option(0.45, preset=True,  # at channel weight 1
+                             help="log band power per valence SD")
     planted_power_ratio: float = 1.0  # planted : background power in the planted band
-    nuisance_sd: float = 0.7  # slow non-emotional log-power fluctuation
-    subject_offset_sd: float = 0.5  # per-subject log-power offset of each planted band
+    nuisance_sd: float = option(0.7, preset=True, help="SD of slow non-emotional log-power fluctuations")
+    subject_offset_sd: float = option(0.5, preset=True,  # of each planted band
+                                      help="SD of per-subject log-power offsets (subject bias)")
     subject_gain_range: tuple[float, float] = (0.5, 1.5)
     background_uv: float = 15.0  # RMS of the 1/f background
     alpha_uv: float = 12.0  # RMS of posterior alpha at O1/O2
-    mixing_width_m: float = 0.025  # volume conduction between electrodes
-    blink_rate_hz: float = 0.25
+    mixing_width_m: float = option(0.025, preset=True,  # between electrodes
+                                   help="volume conduction width (m)")
+    blink_rate_hz: float = option(0.25, preset=True, help="blinks per second")
     blink_uv: float = 120.0
-    line_noise_uv: float = 4.0
-    emg_leakage: float = 0.0  # facial EMG in frontal/temporal gamma that follows expression (0 = off)
+    line_noise_uv: float = option(4.0, preset=True, help="50 Hz line noise amplitude (uV)")
+    emg_leakage: float = option(0.0, preset=True,
+                                help="facial EMG in frontal/temporal gamma following expression (0 = off)")
     # face frames
     face_gain: float = 1.0  # expression = face_gain * valence / valence SD (before identity gain)
-    face_private_sd: float = 0.0  # face-only expression drift unrelated to valence, in valence SDs (0 = off)
-    face_private_tau_s: float = 10.0  # its time constant (AR(1) at 4 Hz)
+    face_private_sd: float = option(0.0, preset=True, help="face-only expression drift unrelated to valence, in "
+                                                          "valence SDs (default 0 = off)")
+    face_private_tau_s: float = option(10.0, preset=True,  # AR(1) at 4 Hz
+                                       help="its time constant in s (default 10)")
     # annotation model: the label file holds annotations of the latent valence
-    annotation_lag_s: float = 0.0  # raters report the latent trace this late (s)
-    annotation_noise_sd: float = 0.0  # each rater's smooth noise, in valence SDs (0 = exact labels)
-    annotation_noise_tau_s: float = 5.0  # its time constant (AR(1) at 4 Hz: drift, not white noise)
-    n_raters: int = 1  # raters averaged into the label trace
+    annotation_lag_s: float = option(0.0, preset=True, group=SYNTH_ANNOTATION_GROUP,
+                                     help="raters report the latent valence this many seconds late (default 0)")
+    annotation_noise_sd: float = option(0.0, preset=True, group=SYNTH_ANNOTATION_GROUP,  # 0: exact labels
+                                        help="each rater's smooth noise, in valence SDs (default 0)")
+    annotation_noise_tau_s: float = option(5.0, preset=True, group=SYNTH_ANNOTATION_GROUP,  # AR(1) at 4 Hz
+                                           help="time constant of that drift-like noise, s (default 5)")
+    n_raters: int = option(1, preset=True, group=SYNTH_ANNOTATION_GROUP,
+                           help="raters averaged into the label trace (default 1)")
     # paired trials whose labels are not in the label file (source (a) of issue 33)
-    unlabelled_per_subject: int = 0  # more sessions per subject, EEG and face, no label row
+    unlabelled_per_subject: int = option(0, preset=True, group=SYNTH_UNLABELLED_GROUP, metavar="N",
+                                         help="N more sessions per subject with EEG and face frames but no row in "
+                                              "the label file (default 0); their latent valence goes to "
+                                              "latent_valence_unlabelled.npz, for scoring only")
 
     #: fields added after data sets were generated, with the value that does what the code did before them:
     #: left out of :meth:`to_json` at that value, so a data set's ``ground_truth.json`` is still its own

@@ -317,3 +317,46 @@ def test_every_run_option_names_a_field_and_its_default():
             part = getattr(part, name)  # the field exists
         assert o.option.help and o.type in {"int", "float", "str", "tuple[float, ...]", "tuple[str, ...]"}
         assert o.default is None if o.option.preset else o.default is not None
+
+
+#: the SynthConfig fields `emokd synth` sets (issue 32, item 4: before, a hand-written list in the parser)
+SYNTH_FIELDS = {"eeg_gain", "nuisance_sd", "subject_offset_sd", "emg_leakage", "line_noise_uv", "blink_rate_hz",
+                "mixing_width_m", "face_private_sd", "face_private_tau_s", "frames_per_step", "annotation_lag_s",
+                "annotation_noise_sd", "annotation_noise_tau_s", "n_raters", "unlabelled_per_subject"}
+
+
+def test_every_synth_option_is_a_synth_config_field_of_its_type():
+    from emokd.core.config import (
+        SYNTH_ANNOTATION_GROUP,
+        SYNTH_UNLABELLED_GROUP,
+        SynthConfig,
+        synth_config,
+        synth_options,
+    )
+
+    options = synth_options()
+    assert [o.path for o in options] == [(f.name,) for f in dataclasses.fields(SynthConfig) if f.name in SYNTH_FIELDS]
+    assert {o.path[-1] for o in options} == SYNTH_FIELDS  # none lost, none added (pattern & co. are not options)
+    default = SynthConfig()
+    for o in options:
+        (name,) = o.path
+        value = getattr(default, name)
+        assert type(value) is {"int": int, "float": float}[o.type], name  # the annotation is the value's type
+        assert o.field_default == value and o.option.preset and o.default is None  # not given: the preset's
+        assert o.option.help and o.option.choices is None and o.option.flag is None
+        assert o.flag == "--" + name.replace("_", "-") and o.dest == name
+        assert o.option.group in (None, SYNTH_ANNOTATION_GROUP, SYNTH_UNLABELLED_GROUP)
+        assert (o.option.group == SYNTH_ANNOTATION_GROUP) == (name.startswith("annotation_") or name == "n_raters")
+        # the option's type reads back the field's values, and the configuration takes them
+        assert synth_config("smoke", **{name: type(value)(str(value))}) == synth_config("smoke")
+    assert [o.path[-1] for o in options if o.option.group == SYNTH_UNLABELLED_GROUP] == ["unlabelled_per_subject"]
+
+
+def test_synth_options_leave_the_data_sets_configuration_alone():
+    """Field metadata is not data: a data set's ground_truth.json config (to_json, ADDED_LATER) is as before."""
+    from emokd.core.config import SynthConfig, synth_config
+
+    d = synth_config("smoke").to_json()
+    assert list(d) == [f.name for f in dataclasses.fields(SynthConfig) if f.name not in SynthConfig.ADDED_LATER]
+    assert d["eeg_gain"] == 0.45 and d["frames_per_step"] == 4 and d["n_raters"] == 1
+    assert synth_config("smoke", unlabelled_per_subject=2).to_json()["unlabelled_per_subject"] == 2
