@@ -96,6 +96,7 @@ def test_log_level_from_the_environment_in_a_new_process():
     assert typo.returncode == 0 and "EMOKD_LOG_LEVEL='chatty' is not a logging level" in typo.stderr
 
 
+@pytest.mark.slow
 def test_synth_and_prepare_smoke(tmp_path, capsys):
     out = tmp_path / "data"
     assert main(["synth", "--preset", "smoke", "--seed", "5", "--out", str(out)]) == 0

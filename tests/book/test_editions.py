@@ -149,6 +149,7 @@ def test_the_six_coding_exercises_are_where_their_ideas_are_taught():
 
 
 @pytest.mark.parametrize("stem, starter, solutions", CODING, ids=[f"{s}-{i}" for i, (s, _, _) in enumerate(CODING)])
+@pytest.mark.slow
 def test_each_coding_solution_passes_its_check_and_the_starter_is_not_implemented(stem, starter, solutions):
     import torch
 
@@ -166,6 +167,7 @@ def test_each_coding_solution_passes_its_check_and_the_starter_is_not_implemente
 
 
 @pytest.mark.skipif(shutil.which("jupyter-book") is None, reason="jupyter-book is not installed")
+@pytest.mark.slow
 def test_the_student_edition_builds_with_warnings_as_errors(written, tmp_path):
     book = written / "student"
     cfg = yaml.safe_load((book / "_config.yml").read_text())

@@ -104,6 +104,7 @@ def execute(nb):
     return nb
 
 
+@pytest.mark.slow
 def test_a_true_claim_executes_and_glues_its_number():
     nb = execute(claim_notebook(0.031))
     glued = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
@@ -113,6 +114,7 @@ def test_a_true_claim_executes_and_glues_its_number():
     assert not nb.cells[2].outputs  # the hidden assert shows nothing when it holds
 
 
+@pytest.mark.slow
 def test_a_false_claim_fails_the_execution_with_the_asserts_message():
     from nbclient.exceptions import CellExecutionError
 

@@ -90,7 +90,7 @@ def test_temp_path_is_beside_the_target(tmp_path):
     assert tmp.parent == tmp_path and tmp.name.startswith("x.npz.") and tmp.suffix == ".tmp"
 
 
-@pytest.mark.parametrize("data", [b"", b"abc", bytes(range(256)) * 5000])
+@pytest.mark.parametrize("data", [b"", b"abc", bytes(range(256)) * 5000], ids=["empty", "abc", "1.3MB"])
 def test_sha256_matches_hashlib(tmp_path, data):
     path = tmp_path / "f"
     path.write_bytes(data)

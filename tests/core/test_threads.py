@@ -76,6 +76,7 @@ def test_compute_record_names_the_resolved_device():
     assert compute_record("auto")["device"] == expected
 
 
+@pytest.mark.slow
 def test_scheduler_client_names_a_scheduler_that_does_not_answer():
     pytest.importorskip("distributed")
     from emokd.evaluation.cluster import scheduler_client

@@ -224,6 +224,7 @@ def test_missing_metric_and_predictions_are_named(run):
     assert not list(run_dir.rglob("*.tmp")) and not (run_dir / "results.md").exists()
 
 
+@pytest.mark.slow
 def test_report_into_another_runs_folder_is_refused(run, tmp_path):
     run_dir, _ = run
     other = tmp_path / "other"

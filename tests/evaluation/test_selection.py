@@ -16,6 +16,7 @@ def test_replay_known_answers():
         sel.replay(v, 40, 9, (40, 8))
 
 
+@pytest.mark.slow
 def test_replay_matches_fit():
     """fit with a short early stop runs exactly the prefix that replay predicts from a longer run's log."""
     import dataclasses

@@ -164,6 +164,7 @@ def test_provenance_and_the_teachers_grey_frames(made):
     assert np.abs(grey.astype(int) - luma).max() <= 1
 
 
+@pytest.mark.slow
 def test_rerun_is_resumable_and_parallel(made, tmp_path):
     root = tmp_path / "raw"
     shutil.copytree(made["root"], root)
@@ -232,6 +233,7 @@ def test_video_shorter_than_the_stimulus(tmp_path):
     assert not (folder / mahnob.FRAMES_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_face_lost_too_often_is_refused_not_filled(tmp_path):
     tiny_session(tmp_path, 1, 2)
     clip = videoclip.write_camera(tmp_path, 1, 2, black_outside=True, align="bdf", **MOTION)

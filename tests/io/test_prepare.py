@@ -200,6 +200,7 @@ def test_changed_subject_id_in_session_xml_is_read_again(smoke_copy, tmp_path):
         prep.prepare_dataset(smoke_copy, out, progress=False)
 
 
+@pytest.mark.slow
 def test_prepare_is_refused_while_a_run_reads_the_folder(smoke_copy, tmp_path, monkeypatch):
     """A run used to read its trials from a folder that another `prepare` could rewrite under it."""
     import os

@@ -42,6 +42,7 @@ def ffmpeg_fps64(path) -> np.ndarray:
 
 @pytest.mark.parametrize("codec, fps", [("mpeg4", Fraction(61)), ("h264", Fraction(61)),
                                         ("h264", Fraction(609, 10)), ("mpeg4", Fraction(61000, 1001))])
+@pytest.mark.slow
 def test_the_frames_chosen_are_ffmpegs_fps_64(tmp_path, codec, fps):
     n = 250
     path = stamped_clip(tmp_path / "clip.avi", n, fps=fps, codec=codec)

@@ -128,6 +128,7 @@ def test_end_to_end_teacher_option_still_runs(smoke_prepared, tmp_path):
     assert np.isfinite(res["summary"]["teacher"]["ccc"]["mean"])
 
 
+@pytest.mark.slow
 def test_a_truncated_or_foreign_cache_file_is_computed_again(prepared_copy):
     first = cached_embeddings(prepared_copy, TEACHER)
     good = load_embeddings(first)

@@ -90,6 +90,7 @@ def test_integrated_gradients_old_keyword_still_works(student, x):
         attribution.integrated_gradients(student, x, n_alphas=0)
 
 
+@pytest.mark.slow
 def test_occlusion_features_bands_channels(student, x):
     feats = np.arange(F).reshape(6, 32)
     for groups in (None, list(feats), list(feats.T), [5, [100, 7], np.arange(64, 96)]):
@@ -97,6 +98,7 @@ def test_occlusion_features_bands_channels(student, x):
 
 
 @pytest.mark.parametrize("window", [{}, {"window_steps": None}, {"window_steps": 40, "hop_steps": 15}])
+@pytest.mark.slow
 def test_tcn_occlusion_by_the_linear_first_block_equals_occluding_the_input(x, window, monkeypatch):
     """The TCN student's occlusion subtracts each group's first-block contribution instead of running
     the occluded input: the same numbers as the reference, which occludes the input; Captum is not called."""
@@ -123,6 +125,7 @@ def test_occlusion_refuses_overlapping_groups(student, x):
         attribution.occlusion(student, x, [[1, 2], [2, 3]])
 
 
+@pytest.mark.slow
 def test_max_abs_differences_are_float_rounding(student, x, capsys):
     """The numbers the report quotes: Captum vs emokd's own, max |difference| / max |value|."""
     pairs = {"gradient": (attribution.gradient(student, x), ref.gradient(student, x)),

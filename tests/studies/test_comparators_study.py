@@ -6,10 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results" / "mahnob-features"
 
 
+@pytest.mark.slow
 def test_the_committed_comparators_are_what_the_script_writes(study_script, tmp_path):
     out = tmp_path / "results"
     for path in RESULTS.glob("*/results.json"):

@@ -91,6 +91,7 @@ def test_experiment_is_the_presets_loso_run_in_the_cache(tmp_path, monkeypatch):
     assert calls[1][1] == experiment_config("book", "trs", book.SEED)
 
 
+@pytest.mark.slow
 def test_a_damaged_ground_truth_in_the_cache_is_generated_again(smoke_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
     raw_want = tmp_path / "cache" / "book-smoke" / "data"

@@ -117,6 +117,7 @@ def test_one_format_constant():
 
 @pytest.mark.skipif(not COMMITTED, reason="no committed results/mahnob-features runs")
 @pytest.mark.parametrize("run_dir", COMMITTED, ids=lambda p: p.name)
+@pytest.mark.slow
 def test_report_reproduces_the_committed_tables(run_dir, tmp_path):
     """results.csv byte for byte and the markdown table as the earlier report wrote them."""
     results = report.load_results(run_dir)

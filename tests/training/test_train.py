@@ -262,6 +262,7 @@ class _Recorder(WindowSet):
         return super().batch(idx, *a, **k)
 
 
+@pytest.mark.slow
 def test_epoch_fraction_draws_a_fresh_share_of_the_windows_each_epoch():
     tr = _Recorder(_trials(6, seed=0), "x", window_steps=32, hop_steps=16)
     _, va = _sets()
@@ -349,6 +350,7 @@ def test_cuda_training_follows_the_cpu_and_its_checkpoint_resumes_on_the_cpu(tmp
     np.testing.assert_allclose(predict(m, va)["T0"], results["cuda"][1], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_readers_objective_trains_in_emokds_loop():
     """fit(objective=...) takes a hand-written loss with the exercise's signature (chapter 05): written as
     emokd's kd_objective computes it, it trains the same model to the last digit; another loss trains
@@ -398,6 +400,7 @@ def test_train_step_is_one_step_of_sgd_computed_by_hand():
         assert model.training
 
 
+@pytest.mark.slow
 def test_a_readers_step_trains_in_emokds_loop():
     """fit(step=...) takes a hand-written step with the exercise's signature (chapter 05): zero_grad,
     forward, loss, backward, step trains the same model as emokd's own step to the last digit, gradient
