@@ -117,6 +117,21 @@ def study_arguments(ap, name: str) -> None:
     ap.add_argument("--analyse", action="store_true", help="only analyse the finished runs")
 
 
+def drive(args, runs, analyse) -> int:
+    """What every declared study's driver does with its parsed :func:`study_arguments`: ``--list`` lists the
+    runs; otherwise each run in turn (resuming from its fold records), then ``analyse(args.out)`` over the
+    finished ones (``--analyse``: only that)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.list:
+        list_runs(runs, args.out)
+        return 0
+    if not args.analyse:
+        for r in runs:
+            run_one(r, args.work, args.out, args.n_jobs)
+    analyse(args.out)
+    return 0
+
+
 def list_runs(runs, out: Path) -> None:
     """One line per run: its name, its state (done, or how many fold records are kept) and its options."""
     width = max(len(r.name) for r in runs) + 2

@@ -16,11 +16,10 @@ The analysis (the declared tests) is :mod:`studies.teacher_pays_analysis` (run b
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from study_runner import StudyRun, list_runs, run_one, study_arguments  # beside this script
+from study_runner import StudyRun, drive, study_arguments  # beside this script
 
 HANDOVER = "output,shuffled,self"
 #: the synthetic cohorts (data seeds; 10 trials per subject: study_runner.SYNTH_TRIALS_PER_SUBJECT)
@@ -48,18 +47,14 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=("real", "synthetic"), help="only these runs")
     study_arguments(ap, "teacher-pays")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     runs = [r for r in study_runs() if args.only is None or (r.data == "real") == (args.only == "real")]
-    if args.list:
-        list_runs(runs, args.out)
-        return 0
-    if not args.analyse:
-        for r in runs:
-            run_one(r, args.work, args.out, args.n_jobs)
-    from teacher_pays_analysis import write_analysis  # noqa: E402 (beside this script)
 
-    write_analysis(args.out)
-    return 0
+    def analyse(out):
+        from teacher_pays_analysis import write_analysis  # beside this script; only when analysing
+
+        write_analysis(out)
+
+    return drive(args, runs, analyse)
 
 
 if __name__ == "__main__":

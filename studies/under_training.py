@@ -13,11 +13,10 @@ then the next seed). Runs resume across sessions from the fold records committed
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from study_runner import StudyRun, list_runs, run_one, study_arguments  # beside this script
+from study_runner import StudyRun, drive, study_arguments  # beside this script
 from teacher_pays_analysis import Contrast, write_analysis
 
 BUDGETS = (15, 60, 240)
@@ -45,17 +44,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     study_arguments(ap, "under-training")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    runs = study_runs()
-    if args.list:
-        list_runs(runs, args.out)
-        return 0
-    if not args.analyse:
-        for r in runs:
-            run_one(r, args.work, args.out, args.n_jobs)
-    write_analysis(args.out, CONTRASTS, KINDS, title="Is the paper gain knowledge or under-training",
-                   script="studies/under_training.py --analyse")
-    return 0
+    return drive(args, study_runs(),
+                 lambda out: write_analysis(out, CONTRASTS, KINDS, title="Is the paper gain knowledge or under-training",
+                                            script="studies/under_training.py --analyse"))
 
 
 if __name__ == "__main__":
