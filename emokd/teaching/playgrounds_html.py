@@ -53,7 +53,8 @@ _STATIC = files(__package__).joinpath("static")
 
 
 
-def _uid(uid) -> str:
+def playground_uid(uid) -> str:
+    """The id of a fragment's root ``div``: ``uid`` checked (letters, digits, ``-``, ``_``), or a fresh random one."""
     uid = uuid.uuid4().hex[:10] if uid is None else str(uid)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", uid):
         raise EmokdError(f"uid={uid!r}: use letters, digits, '-' and '_' only")
@@ -64,30 +65,33 @@ def _payload(data: dict) -> str:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
 
 
-def _clean(x):
+def json_safe(x):
     """JSON-safe: NaN and inf become None."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
 
 
-def _fragment(kind: str, root_id: str, selection: str, controls: str, views: str, caption: str,
-              data: dict, script: str) -> str:
+def playground_fragment(kind: str, root_id: str, selection: str, controls: str, views: str, caption: str,
+                        data: dict, script: str) -> str:
+    """One playground as the DOM contract above has it: the root ``div`` with its inline CSS, controls, views,
+    caption, the data as JSON and the script (JavaScript source that reads them)."""
     return (f'<div class="emokd-playground" id="{root_id}" data-playground="{kind}" '
             f'data-selection="{html.escape(selection)}">'
             f"<style>{_static('playground.css').replace('__ROOT_ID__', root_id)}</style>"
             f'<div class="emokd-controls">{controls}</div>'
             f'<div class="emokd-views">{views}</div>'
             f'<p data-view="caption">{html.escape(caption)}</p>'
-            f'<script type="application/json" data-role="emokd-data">{_payload(_clean(data))}</script>'
+            f'<script type="application/json" data-role="emokd-data">{_payload(json_safe(data))}</script>'
             f"<script>{script.replace('__ROOT_ID__', root_id)}</script></div>")
 
 
-def _select(control: str, label: str, options, selected) -> str:
+def select_control(control: str, label: str, options, selected) -> str:
+    """A labelled ``select[data-control=control]`` of ``options`` (``(value, text)`` pairs), ``selected`` chosen."""
     opts = "".join(f'<option value="{html.escape(str(v))}"{" selected" if str(v) == str(selected) else ""}>'
                    f"{html.escape(str(t))}</option>" for v, t in options)
     return f'<label>{html.escape(label)} <select data-control="{control}">{opts}</select></label>'
@@ -159,7 +163,7 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
     if bad:
         raise EmokdError(f"values {sorted(bad)}: choose from {list(v)}")
     v.update(values or {})
-    root_id = f"emokd-ccc-{_uid(uid)}"
+    root_id = f"emokd-ccc-{playground_uid(uid)}"
     z = noise_vector(y.size)
     pred = distort(y, offset=v["offset"], scale=v["scale"], noise=v["noise"], lag_s=v["lag"], z=z)
     scores = playground_scores(y, pred)
@@ -216,7 +220,7 @@ def ccc_playground_html(y, *, values: dict | None = None, uid: str | None = None
             "t_max": t_max, "y_lo": y_lo, "y_hi": y_hi, "bar_x0": bar_x0, "bar_half": bar_half}
     script = _script("ccc.js")
     selection = "|".join(f"{v[k]:g}" for k in CCC_CONTROLS)
-    return _fragment("ccc", root_id, selection, controls, traces + scores_svg, _ccc_caption(scores), data,
+    return playground_fragment("ccc", root_id, selection, controls, traces + scores_svg, _ccc_caption(scores), data,
                      script)
 
 
@@ -253,7 +257,7 @@ def bandpower_explorer_html(grid: dict, valence, *, channel: str, channel_index:
     if (float(window_s), float(hop_s)) not in grid or band not in band_names:
         raise EmokdError(f"initial view window_s={window_s}, hop_s={hop_s}, band={band!r}: choose a (window, hop) "
                          f"of {sorted(grid)} and a band of {band_names}")
-    root_id = f"emokd-bandpower-{_uid(uid)}"
+    root_id = f"emokd-bandpower-{playground_uid(uid)}"
     payload, summary = {}, {}
     for (w, h), g in grid.items():
         p = g["power"][:, :, channel_index]  # (n_windows, n_bands)
@@ -326,9 +330,9 @@ def bandpower_explorer_html(grid: dict, valence, *, channel: str, channel_index:
         body.append(f"<tr><th>window {w:g} s</th>{''.join(cells)}</tr>")
     table = (f'<div><table data-view="grid"><caption>r(band power, valence) at the window centres'
              f"</caption><tr><th></th>{head}</tr>{''.join(body)}</table></div>")
-    controls = (_select("window", "window", [(f"{w:g}", f"{w:g} s") for w in windows], f"{window_s:g}")
-                + _select("hop", "hop", [(f"{h:g}", f"{h:g} s") for h in hops], f"{hop_s:g}")
-                + _select("band", "band", [(n, n) for n in band_names], band))
+    controls = (select_control("window", "window", [(f"{w:g}", f"{w:g} s") for w in windows], f"{window_s:g}")
+                + select_control("hop", "hop", [(f"{h:g}", f"{h:g} s") for h in hops], f"{hop_s:g}")
+                + select_control("band", "band", [(n, n) for n in band_names], band))
     s0 = summary[_key(window_s, hop_s)]
     caption = (f"{band} at {channel}: {g0['centre_s'].size} windows of {window_s:g} s every {hop_s:g} s "
                f"({1 / hop_s:g} per s), frequency resolution {s0['res']:g} Hz; SD over time "
@@ -338,7 +342,7 @@ def bandpower_explorer_html(grid: dict, valence, *, channel: str, channel_index:
             "r_max": r_max, "max_dots": max_dots}
     script = _script("bandpower.js")
     selection = f"{window_s:g}|{hop_s:g}|{band}"
-    return _fragment("bandpower", root_id, selection, controls, chart + table, caption, data, script)
+    return playground_fragment("bandpower", root_id, selection, controls, chart + table, caption, data, script)
 
 
 def excerpt_valence(valence, grid: dict) -> np.ndarray:
@@ -421,7 +425,7 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
     if target not in TARGETS or scheme not in SCHEMES or noise not in data["noises"]:
         raise EmokdError(f"target={target!r}, scheme={scheme!r}, noise={noise!r}: choose from {TARGETS}, "
                          f"{SCHEMES} and {data['noises']}")
-    root_id = f"emokd-kdstudy-{_uid(uid)}"
+    root_id = f"emokd-kdstudy-{playground_uid(uid)}"
     private, weight = data["privates"][0], data["weights"][0]
     w, h, pad = _KD_W, _KD_H, _KD_PAD
     lo, hi = data["gain_lo"], data["gain_hi"]
@@ -451,12 +455,12 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
                   f'fill="none" stroke="#999"/><g data-role="models"></g>{ticks}{myt}{legend}'
                   f'<text x="{w / 2:.0f}" y="{h - 8:.0f}" font-size="11" text-anchor="middle">annotation noise '
                   "(valence SDs); mean CCC, 0 to 1</text></svg>")
-    controls = (_select("target", "scored against", [(t, f"the {t}") for t in TARGETS], target)
-                + _select("scheme", "CCC", [(s, s.replace("_", " ")) for s in SCHEMES], scheme)
-                + _select("private", "face-only content", [(f"{p:g}", f"{p:g} SD") for p in data["privates"]],
+    controls = (select_control("target", "scored against", [(t, f"the {t}") for t in TARGETS], target)
+                + select_control("scheme", "CCC", [(s, s.replace("_", " ")) for s in SCHEMES], scheme)
+                + select_control("private", "face-only content", [(f"{p:g}", f"{p:g} SD") for p in data["privates"]],
                           f"{private:g}")
-                + _select("weight", "KD weight", [(f"{x:g}", f"{x:g}") for x in data["weights"]], f"{weight:g}")
-                + _select("noise", "noise", [(f"{n:g}", f"{n:g} SD") for n in data["noises"]], f"{noise:g}"))
+                + select_control("weight", "KD weight", [(f"{x:g}", f"{x:g}") for x in data["weights"]], f"{weight:g}")
+                + select_control("noise", "noise", [(f"{n:g}", f"{n:g} SD") for n in data["noises"]], f"{noise:g}"))
     rows = data["summary"].get(f"{target}|{scheme}|{private:g}|{weight:g}", [])
     row = next((r for r in rows if r["noise"] == noise), None)
     if row is None:
@@ -475,4 +479,4 @@ def kd_study_html(study: dict, *, target: str = "latent", scheme: str = "concate
                                                     float(f"{u['noise']:g}"))
     script = _script("kd_study.js")
     selection = f"{target}|{scheme}|{private:g}|{weight:g}|{noise:g}"
-    return _fragment("kdstudy", root_id, selection, controls, gain_svg + models_svg, caption, data, script)
+    return playground_fragment("kdstudy", root_id, selection, controls, gain_svg + models_svg, caption, data, script)

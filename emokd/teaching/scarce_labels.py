@@ -37,6 +37,7 @@ from ..evaluation.linear import frame_features
 from ..io.prepare import load_prepared
 from ..training.datasets import make_folds
 from ..training.folddata import load_trials
+from .playgrounds_html import json_safe, playground_fragment, playground_uid, select_control
 
 #: the ridge penalty on the z-scored components (fixed before any score was seen: the same for every
 #: model, k and w)
@@ -211,20 +212,18 @@ def _caption(scores: dict, k: int, w: float) -> str:
 def scarce_labels_html(data: dict, *, k: int = 1, w: float = 1.0, uid: str | None = None) -> str:
     """The kernel-free playground: selects for ``k`` (labelled trials per subject) and ``w`` (the
     teacher's weight); what Python draws first is what the script draws for the same selection."""
-    from .playgrounds_html import _clean, _fragment, _select, _uid
-
     if w not in data["weights"] or not 1 <= k <= data["k_max"]:
         raise EmokdError(f"k={k!r}, w={w!r}: k in 1..{data['k_max']}, w one of {data['weights']}")
-    root_id = f"emokd-scarce-{_uid(uid)}"
+    root_id = f"emokd-scarce-{playground_uid(uid)}"
     curve = _curve(data, w)
     all_vals = [s["per_trial"] for c in (_curve(data, ww) for ww in (0.0, max(data["weights"]))) for kk in c
                 for s in c[kk].values()]
     y_lo = math.floor(min(0.0, min(all_vals)) * 10) / 10
     y_hi = math.ceil(max(all_vals) * 10) / 10 + 0.1
-    controls = (_select("k", "labelled trials per subject", [(kk, kk) for kk in range(1, data["k_max"] + 1)], k)
-                + _select("w", "teacher's weight", [(f"{ww:g}", f"{ww:g}") for ww in data["weights"]], f"{w:g}"))
+    controls = (select_control("k", "labelled trials per subject", [(kk, kk) for kk in range(1, data["k_max"] + 1)], k)
+                + select_control("w", "teacher's weight", [(f"{ww:g}", f"{ww:g}") for ww in data["weights"]], f"{w:g}"))
     views = _plot(curve, data["k_max"], k, y_lo, y_hi) + _table(curve[k])
     script = resources.files(__package__).joinpath("static", "scarce_labels.js").read_text()
     payload = dict(data, y_lo=y_lo, y_hi=y_hi, w_px=_W, h_px=_H, pad=_PAD)
-    return _fragment("scarcelabels", root_id, f"{k}|{w:g}", controls, views, _caption(curve[k], k, w),
-                     _clean(payload), script)
+    return playground_fragment("scarcelabels", root_id, f"{k}|{w:g}", controls, views, _caption(curve[k], k, w),
+                     json_safe(payload), script)
