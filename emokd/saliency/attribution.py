@@ -47,6 +47,10 @@ from ..errors import EmokdError
 from ..nn.models import Student
 
 METHODS: tuple[str, ...] = ("gradient", "grad_x_input", "integrated_gradients", "occlusion")
+#: the methods that differentiate the model: one backward pass per trial (gradient, grad_x_input) or per
+#: interpolation point (integrated gradients); occlusion needs a forward pass per occluded feature or group
+#: instead (192 + 6 + 32 per trial: benchmarks/bench_saliency_methods.py measures what each costs)
+GRADIENT_METHODS: tuple[str, ...] = METHODS[:3]
 N_ALPHAS = 32  # integrated gradients: interpolation points between the baseline and x
 N_CHANS = len(EEG_CHANNELS)
 _MAX_WINDOWS = 256  # windows per forward pass (memory)

@@ -63,15 +63,19 @@ def glue(name: str, value) -> None:
     myst_glue(name, value, display=False)
 
 
+def repo_root() -> Path:
+    """The repository's root: the nearest folder at or above the working directory that holds ``_toc.yml``
+    (chapters run in ``book/``, in the build as in Colab), else the working directory. Chapters read the
+    committed ``results/`` and ``benchmarks/results/`` from there."""
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "_toc.yml").is_file()), here)
+
+
 def cache_dir() -> Path:
     """The root folder of everything the book computes (see the module docstring)."""
     if os.environ.get("EMOKD_CACHE"):
         return Path(os.environ["EMOKD_CACHE"])
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").is_file():
-            return folder / "emokd-runs"
-    return here / "emokd-runs"
+    return repo_root() / "emokd-runs"
 
 
 def _preset(name: str | None) -> str:
