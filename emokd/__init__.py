@@ -10,8 +10,8 @@ listed before it (``tests/test_layers.py`` checks it):
 - ``core``        ``constants`` (channels, bands), ``config`` (frozen configurations and the named
   presets smoke, book, paper), ``fileio`` (atomic writes), ``locks``, ``memory`` (a worker gives
   what a fold freed back), ``threads`` (one CPU thread per fold), ``device``, ``metrics`` (CCC,
-  PCC, RMSE), ``tables`` (a DataFrame as a Markdown table), ``style`` (one colour per model, the house
-  figure style)
+  PCC, RMSE), ``permutation`` (label traces permuted among each subject's trials), ``tables``
+  (a DataFrame as a Markdown table), ``style`` (one colour per model, the house figure style)
 - ``signal``      ``bandpower``: fast sliding-window relative band power (pure numpy)
 - ``io``          ``bdf``, ``montage`` (the Biosemi-32 montage as MNE objects), ``mahnob`` (one
   MAHNOB-HCI session: BDF via MNE, labels, frames), ``features`` (the public feature release),

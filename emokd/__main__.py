@@ -350,7 +350,8 @@ def _data_for_run(args) -> Path:
 
 
 #: how ``run`` reads an option's value, by the annotation of the configuration field it sets
-_OPTION_TYPES = {"int": int, "float": float, "str": str, "tuple[float, ...]": _floats, "tuple[str, ...]": _names}
+_OPTION_TYPES = {"int": int, "int | None": int, "float": float, "str": str, "tuple[float, ...]": _floats,
+                 "tuple[str, ...]": _names}
 
 
 def _add_config_options(p: argparse.ArgumentParser, options, first) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sp_stats
 
-from emokd.core.constants import EEG_CHANNELS
+from emokd.core.constants import EEG_CHANNELS, MUSCLE_CHANNELS  # MUSCLE_CHANNELS: nearest the face
 from emokd.core.fileio import write_json, write_text
 from emokd.core.metrics import fold_metrics
 from emokd.evaluation.linear import ridge_fit_predict
@@ -40,8 +40,6 @@ from emokd.training.datasets import make_folds
 from emokd.training.folddata import fold_inputs, load_trials
 
 REPO = Path(__file__).resolve().parents[1]
-#: the electrodes nearest to the facial muscles (frontopolar, anterior frontal, temporal)
-MUSCLE_CHANNELS = ("Fp1", "Fp2", "F7", "F8", "T7", "T8")
 
 
 def subsets() -> dict[str, np.ndarray]:

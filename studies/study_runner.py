@@ -33,17 +33,34 @@ log = logging.getLogger("studies")
 @dataclasses.dataclass(frozen=True)
 class StudyRun:
     """One ``emokd run`` of the study: its name (folder), data (``real`` or a synthetic cohort's seed),
-    and the options after ``emokd run``."""
+    and the options after ``emokd run``; ``folds``: only these folds (``--folds``, 0-based; empty: every
+    fold). A run of some folds writes no results.json: it is finished when each of its folds has its
+    record under ``runs/<name>/folds/`` (:meth:`finished`)."""
 
     name: str
     data: str  # "real" | "synth<seed>"
     seed: int
     options: tuple[str, ...]
+    folds: tuple[int, ...] = ()
 
     def command(self, data_dir: Path, out: Path, n_jobs: int, records: Path | None) -> list[str]:
         cmd = [sys.executable, "-m", "emokd", "run", *self.options, "--protocol", "loso", "--seed", str(self.seed),
                "--data", str(data_dir), "--out", str(out), "--n-jobs", str(n_jobs), "--quiet"]
+        if self.folds:
+            cmd += ["--folds", ",".join(map(str, self.folds))]
         return cmd + (["--fold-records", str(records)] if records is not None else [])
+
+    def finished(self, folder: Path) -> bool:
+        """Whether the run is finished in its study folder ``folder`` (``runs/<name>``): its results.json, or,
+        for a run of some folds, a record of each of them."""
+        if self.folds:
+            return set(self.folds) <= kept_folds(folder / "folds")
+        return (folder / "results.json").is_file()
+
+
+def kept_folds(records: Path) -> set[int]:
+    """The fold numbers of the records ``fold_XX.json`` kept in ``records``."""
+    return {int(p.stem.removeprefix("fold_")) for p in records.glob("fold_*.json")}
 
 
 def synthetic_cohort(work: Path, seed: int) -> Path:
@@ -63,10 +80,11 @@ def synthetic_cohort(work: Path, seed: int) -> Path:
 
 
 def run_one(run: "StudyRun", work: Path, out: Path, n_jobs: int) -> dict | None:
-    """Run (or resume) ``run``; its results.json once every fold is finished, else None."""
+    """Run (or resume) ``run``; its results.json once every fold is finished, else None (always None for a
+    run of some folds: its fold records are its result, and its command is kept in ``runs/<name>/study.json``)."""
     final = out / "runs" / run.name / "results.json"
-    if final.is_file():
-        return json.loads(final.read_text())
+    if run.finished(final.parent):
+        return None if run.folds else json.loads(final.read_text())
     data_dir = REAL if run.data == "real" else synthetic_cohort(work, int(run.data.removeprefix("synth")))
     records = out / "runs" / run.name / "folds"
     work_run = work / run.name
@@ -91,12 +109,19 @@ def run_one(run: "StudyRun", work: Path, out: Path, n_jobs: int) -> dict | None:
     if proc.returncode != 0:
         log.error("%s: emokd run exited with %d", run.name, proc.returncode)
         return None
+    if run.folds:  # no results.json: the fold records are the run's result
+        if run.finished(final.parent):
+            write_json(final.parent / "study.json", {"name": run.name, "folds": list(run.folds),
+                                                     "command": _shown(cmd), "wall_s_this_invocation":
+                                                     round(time.perf_counter() - t0, 1)})
+            log.info("%s: its %d folds are finished", run.name, len(run.folds))
+        return None
     results = work_run / "results.json"
     if not results.is_file():
         return None
     res = json.loads(results.read_text())
-    res["study"] = {"name": run.name, "command": " ".join(["python", "-m", "emokd", "run", *cmd[4:]]).replace(
-        str(REPO) + "/", ""), "wall_s_this_invocation": round(time.perf_counter() - t0, 1)}
+    res["study"] = {"name": run.name, "command": _shown(cmd),
+                    "wall_s_this_invocation": round(time.perf_counter() - t0, 1)}
     write_json(final, res)
     for extra in ("results.md",):
         if (work_run / extra).is_file():
@@ -105,6 +130,9 @@ def run_one(run: "StudyRun", work: Path, out: Path, n_jobs: int) -> dict | None:
     return res
 
 
+def _shown(cmd: list[str]) -> str:
+    """The command as a person types it, from the repository root."""
+    return " ".join(["python", "-m", "emokd", "run", *cmd[4:]]).replace(str(REPO) + "/", "")
 
 
 def study_arguments(ap, name: str) -> None:
@@ -137,6 +165,8 @@ def list_runs(runs, out: Path) -> None:
     width = max(len(r.name) for r in runs) + 2
     for r in runs:
         folder = out / "runs" / r.name
-        state = ("done" if (folder / "results.json").is_file()
-                 else f"{len(list((folder / 'folds').glob('fold_*.json')))} folds kept")
-        print(f"{r.name:{width}s} {state:14s} emokd run {' '.join(r.options)} --seed {r.seed}")
+        kept = kept_folds(folder / "folds")
+        state = ("done" if r.finished(folder) else
+                 f"{len(kept & set(r.folds))}/{len(r.folds)} folds kept" if r.folds else f"{len(kept)} folds kept")
+        folds = f" --folds {','.join(map(str, r.folds))}" if r.folds else ""
+        print(f"{r.name:{width}s} {state:14s} emokd run {' '.join(r.options)} --seed {r.seed}{folds}")

@@ -165,6 +165,10 @@ BAD_ARGUMENTS = [
     (["run", "--out", "x", "--handover", "output,teacher"], "handover=('output', 'teacher'): choose any of"),
     (["run", "--out", "x", "--calibration", "1"], "calibration=1.0: need 0 <= share < 1"),
     (["run", "--out", "x", "--calibration", "0.5", "--protocol", "trs"], "calibrating to a new person needs LOSO"),
+    (["run", "--out", "x", "--eeg-bands", "theta,alfa"], "eeg_bands=('theta', 'alfa'): choose any of delta, theta"),
+    (["run", "--out", "x", "--drop-channels", "Fp1,Fpz"], "drop_channels=('Fp1', 'Fpz'): choose any of Fp1, AF3"),
+    (["run", "--out", "x", "--permute-labels", "-1"], "permute_labels=-1: need a whole number >= 0"),
+    (["run", "--out", "x", "--permute-labels", "one"], "argument --permute-labels: invalid int value: 'one'"),
 ]
 
 
@@ -541,7 +545,8 @@ RUN_FLAGS = {"--out", "--data", "--n-jobs", "--backend", "--scheduler", "--folds
              "--quiet", "--preset", "--protocol", "--seed", "--n-folds", "--teacher-backbone", "--student",
              "--early-stop", "--lr-patience", "--epoch-fraction", "--kd-weight", "--feature-loss", "--kd-sweep",
              "--device", "--trs-folds", "--normalisation", "--face-normalisation", "--kd-select",
-             "--labelled-fraction", "--handover", "--calibration", "--max-epochs", "--student-max-epochs"}
+             "--labelled-fraction", "--handover", "--calibration", "--eeg-bands", "--drop-channels", "--permute-labels",
+             "--max-epochs", "--student-max-epochs"}
 
 
 def _run_parser():
@@ -669,3 +674,35 @@ def test_run_options_give_the_configuration_they_gave_before():
                                       kd_select=(0.0, 1.0), face_teacher_max_epochs=4, student_train=students,
                                       teacher_train=dataclasses.replace(paper.teacher_train, max_epochs=4))
     assert on_feature_release(cfg).teacher_train == dataclasses.replace(students, max_epochs=4)
+
+
+def test_control_options_give_their_fields_and_nothing_else():
+    """--eeg-bands, --drop-channels, --permute-labels (issue 34) set their fields; not given, the run is today's."""
+    import dataclasses
+
+    from emokd.core.config import experiment_config
+
+    book = experiment_config("book")
+    cfg = _config_of("--eeg-bands", "beta,gamma", "--drop-channels", "Fp1,Fp2,F7,F8,T7,T8", "--permute-labels", "5")
+    assert cfg == dataclasses.replace(book, eeg_bands=("beta", "gamma"), drop_channels=("Fp1", "Fp2", "F7", "F8", "T7",
+                                                                                        "T8"), permute_labels=5)
+    assert cfg.student == dataclasses.replace(book.student, n_inputs=2 * 26)
+    for options, field, value in ((("--eeg-bands", "theta,alpha"), "eeg_bands", ("theta", "alpha")),
+                                  (("--drop-channels", "O2"), "drop_channels", ("O2",)),
+                                  (("--permute-labels", "0"), "permute_labels", 0)):
+        one = _config_of(*options)
+        assert getattr(one, field) == value
+        assert dataclasses.replace(one, **{field: getattr(book, field)}, student=book.student) == book
+    assert _config_of().to_json() == book.to_json()
+
+
+def test_a_band_the_feature_release_lacks_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    release = tmp_path / "release"
+    (release / "Features").mkdir(parents=True)
+    (release / "lable_continous_Mahnob.mat").write_bytes(b"")  # read only after the configuration is checked
+    monkeypatch.chdir(tmp_path)
+    assert _exit_status(["run", "--out", "x", "--data", str(release), "--eeg-bands", "delta,beta"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [("emokd run: error: eeg_bands=('delta', 'beta'): choose any of theta, alpha, beta, gamma (the bands "
+                    "of the feature release)")]
+    assert not (tmp_path / "x").exists()

@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .constants import BAND_NAMES, BANDS, EEG_CHANNELS
+from .constants import BAND_NAMES, BANDS, EEG_CHANNELS, FEATURE_RELEASE_BANDS
 from ..errors import EmokdError
 
 #: |eeg_gain|, |nuisance_sd| and |subject_offset_sd| of a synthetic data set at most (natural-log band
@@ -500,6 +500,24 @@ DEVICE_TYPES: tuple[str, ...] = ("cpu", "cuda", "mps")
 MAX_KD_WEIGHT = 1e6
 #: the section of ``emokd run --help`` that lists the fields of the two regimes where a teacher can pay
 REGIMES_GROUP = "where a teacher pays: labels withheld, a new person calibrated"
+#: the section of ``emokd run --help`` that lists the controls of issue 34 (what the student reads, chance)
+CONTROLS_GROUP = "controls: a subset of the student's EEG features, labels permuted (chance level)"
+#: the bands of the student's input ``x``, in its column order, by data format: prepared data
+#: (:func:`emokd.training.datasets.student_inputs`: :data:`BAND_NAMES` x 32 channels, band-major) and the
+#: public feature release (:data:`FEATURE_RELEASE_BANDS` x 32 channels, band-major); within a band the
+#: channels are in :data:`EEG_CHANNELS` order
+STUDENT_BANDS: dict[str, tuple[str, ...]] = {"prepared": BAND_NAMES, "features": FEATURE_RELEASE_BANDS}
+
+
+def eeg_columns(data_format: str, eeg_bands=(), drop_channels=()) -> tuple[int, ...]:
+    """The columns of the student's input ``x`` that a selection keeps, ascending: those of the bands
+    ``eeg_bands`` (names of :data:`STUDENT_BANDS` ``[data_format]``; empty: every band) at the channels not
+    in ``drop_channels`` (names of :data:`EEG_CHANNELS`). Column ``32 * b + c`` is band ``b``, channel ``c``."""
+    check_choice("data_format", data_format, tuple(STUDENT_BANDS))
+    n_chans = len(EEG_CHANNELS)
+    return tuple(b * n_chans + c for b, band in enumerate(STUDENT_BANDS[data_format])
+                 if not eeg_bands or band in eeg_bands
+                 for c, channel in enumerate(EEG_CHANNELS) if channel not in drop_channels)
 
 
 @dataclass(frozen=True)
@@ -677,6 +695,19 @@ class ExperimentConfig:
     facial features) trains with the student's settings
     (:func:`on_feature_release`), with at most this many epochs (None: the
     student's).
+
+    Controls (issue 34). ``eeg_bands`` and ``drop_channels``: the student (and
+    its ridge reference, ``ref_ridge_student``) reads only the bands named (of
+    the data's: :data:`STUDENT_BANDS`; empty: every band) at the channels not
+    dropped (names of :data:`EEG_CHANNELS`; empty: none dropped), in the data's
+    column order (:func:`eeg_columns`; the names are kept in that order). With a
+    selection ``student.n_inputs`` is the number of columns it keeps. The
+    selection is applied once, where a run loads its trials
+    (:func:`emokd.training.folddata.run_trials`). ``permute_labels``: the seed
+    of a permutation of each subject's labelled trials' valence traces among
+    its trials (:func:`emokd.training.folddata.permute_trial_labels`), made
+    before anything reads them: every model, reference and score of the run
+    sees the permuted labels (the pipeline's chance level). None: off.
     """
 
     # The fields declared with option() (and the parts' fields their "options" name) are the options of
@@ -747,9 +778,25 @@ class ExperimentConfig:
                                 help="LOSO: this share of the test subject's trials is its calibration session "
                                      "(face and EEG, labels never read; the rest are scored); subjects with fewer "
                                      "than 4 trials are left out; adds student_calib_norm (default 0: off)")
+    # controls (issue 34): the student reads a subset of its EEG features; the labels are permuted
+    eeg_bands: tuple[str, ...] = option((), metavar="BAND,...", group=CONTROLS_GROUP,  # STUDENT_BANDS
+                                        help="the student (and its ridge reference) reads only these bands: of "
+                                             "prepared data delta, theta, alpha, low_beta, beta, gamma; of the "
+                                             "feature release theta, alpha, beta, gamma (default: every band)")
+    drop_channels: tuple[str, ...] = option((), metavar="CH,...", group=CONTROLS_GROUP,  # EEG_CHANNELS
+                                            help="the student (and its ridge reference) reads no feature of these "
+                                                 "EEG channels, named as in the BDF files, e.g. Fp1,Fp2,F7,F8,T7,T8 "
+                                                 "(default: none dropped)")
+    permute_labels: int | None = option(None, metavar="SEED", group=CONTROLS_GROUP,
+                                        help="chance level: every labelled trial's valence trace is replaced by "
+                                             "that of a trial of the same subject (a permutation within each "
+                                             "subject drawn with SEED; resampled onto the trial's length) before "
+                                             "anything reads it: teacher, students, references and scores "
+                                             "(default: off)")
 
     #: fields added after runs were stored, with the value that does what the code did before them
-    ADDED_LATER = {"labelled_fraction": 1.0, "handover": (), "calibration": 0.0}
+    ADDED_LATER = {"labelled_fraction": 1.0, "handover": (), "calibration": 0.0, "eeg_bands": (),
+                   "drop_channels": (), "permute_labels": None}
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
@@ -778,6 +825,7 @@ class ExperimentConfig:
         check_choice("data_format", self.data_format, ("prepared", "features"))
         check_choice("teacher_input", self.teacher_input, ("frames", "face"))
         self._check_regime()
+        self._check_controls()
         if (self.teacher.arch == "teacher") != (self.teacher_input == "frames") or self.student.arch == "teacher":
             raise EmokdError(f"teacher arch {self.teacher.arch!r} on {self.teacher_input!r}, student arch "
                              f"{self.student.arch!r}: a frame teacher is arch 'teacher', a teacher on facial "
@@ -800,6 +848,40 @@ class ExperimentConfig:
         if self.calibration and self.protocol != "loso":
             raise EmokdError(f"calibration={self.calibration!r} with protocol {self.protocol!r}: calibrating to a "
                              "new person needs LOSO (one subject per test fold)")
+
+    def _check_controls(self) -> None:
+        """The controls of issue 34: the student's EEG selection (names of the data's bands and of
+        :data:`EEG_CHANNELS`, each once, kept in the data's order; ``student.n_inputs`` then the columns kept)
+        and the permutation's seed."""
+        bands = STUDENT_BANDS[self.data_format]
+        where = "prepared data" if self.data_format == "prepared" else "the feature release"
+        for name, known, what in (("eeg_bands", bands, f"the bands of {where}"),
+                                  ("drop_channels", EEG_CHANNELS, "EEG channel names")):
+            value = getattr(self, name)
+            if isinstance(value, (list, str)):  # a list (from JSON) or one name: the tuple it means
+                value = (value,) if isinstance(value, str) else tuple(value)
+            if not isinstance(value, tuple) or any(v not in known for v in value):
+                raise EmokdError(f"{name}={getattr(self, name)!r}: choose any of {', '.join(known)} ({what})")
+            if len(set(value)) != len(value):
+                raise EmokdError(f"{name}={value!r}: name each once")
+            object.__setattr__(self, name, tuple(v for v in known if v in value))  # the data's order
+        if len(self.drop_channels) == len(EEG_CHANNELS):
+            raise EmokdError(f"drop_channels={self.drop_channels!r}: every channel dropped; the student needs one")
+        if self.eeg_bands or self.drop_channels:  # the student's input size follows from the selection
+            n = len(eeg_columns(self.data_format, self.eeg_bands, self.drop_channels))
+            if self.student.n_inputs != n:
+                object.__setattr__(self, "student", dataclasses.replace(self.student, n_inputs=n))
+        p = self.permute_labels
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 0):
+            raise EmokdError(f"permute_labels={p!r}: need a whole number >= 0 (the permutation's seed) or None (off)")
+
+    @property
+    def student_columns(self) -> tuple[int, ...] | None:
+        """The columns of the student's input that ``eeg_bands`` and ``drop_channels`` keep
+        (:func:`eeg_columns`), or None when they keep every column (no selection)."""
+        if not (self.eeg_bands or self.drop_channels):
+            return None
+        return eeg_columns(self.data_format, self.eeg_bands, self.drop_channels)
 
     def _check_student_names(self) -> None:
         """Each extra KD student is named ``student_kd_w<w:g>`` (emokd.training.fold: the sweep, then the selection
@@ -848,6 +930,8 @@ class ExperimentConfig:
         d["kd_sweep"] = tuple(d.get("kd_sweep", ()))
         d["kd_select"] = tuple(d.get("kd_select", ()))
         d["handover"] = tuple(d.get("handover", ()))
+        for name in ("eeg_bands", "drop_channels"):
+            d[name] = tuple(d.get(name, ()))
         return cls(**d)
 
 
@@ -855,7 +939,8 @@ def on_feature_release(cfg: ExperimentConfig) -> ExperimentConfig:
     """The same experiment on the public feature release (:mod:`emokd.io.features`).
 
     The teacher becomes a TCN on the 327 facial features (the release has no
-    frames), the student a TCN on the 128 EEG features. The teacher trains with
+    frames), the student a TCN on the 128 EEG features (or the subset of
+    ``cfg.eeg_bands`` and ``cfg.drop_channels``). The teacher trains with
     the student's settings (the frame teacher's are for a CNN on frames), with at
     most ``cfg.face_teacher_max_epochs`` epochs when that is set.
     """
@@ -865,7 +950,8 @@ def on_feature_release(cfg: ExperimentConfig) -> ExperimentConfig:
     return dataclasses.replace(
         cfg, data_format="features", teacher_input="face",
         teacher=dataclasses.replace(cfg.student, arch="tcn", n_inputs=327),
-        student=dataclasses.replace(cfg.student, n_inputs=128),
+        # every column of the release's EEG features (a selection of eeg_bands, drop_channels keeps fewer)
+        student=dataclasses.replace(cfg.student, n_inputs=len(eeg_columns("features"))),
         teacher_train=teacher_train)
 
 

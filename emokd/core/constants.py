@@ -28,6 +28,13 @@ BANDS: tuple[tuple[float, float], ...] = (
 )
 #: Readable names of :data:`BANDS`, in the same order.
 BAND_NAMES: tuple[str, ...] = ("delta", "theta", "alpha", "low_beta", "beta", "gamma")
+#: The four bands of the public feature release's EEG features (``eeg_band_feats_full``), in its column order
+#: (inferred from the data: :mod:`emokd.io.features`, whose ``EEG_BANDS`` this is). Each is a name of
+#: :data:`BAND_NAMES`, and their order is the same.
+FEATURE_RELEASE_BANDS: tuple[str, ...] = ("theta", "alpha", "beta", "gamma")
+#: The EEG electrodes nearest to the facial muscles (frontopolar, anterior frontal, temporal), where facial
+#: EMG reaches the scalp most (studies/emg_controls.py, results/network-controls: ``--drop-channels``).
+MUSCLE_CHANNELS: tuple[str, ...] = ("Fp1", "Fp2", "F7", "F8", "T7", "T8")
 
 #: The paper's normalisation of face-frame pixels scaled to [0, 1]: ``(x - FRAME_MEAN) / FRAME_STD``.
 FRAME_MEAN, FRAME_STD = 0.5, 0.5

@@ -72,8 +72,9 @@ def configuration(results: dict) -> str:
 
     The preset's own normalisation gives just the preset's name; another one appends it
     (``book_subject``; ``book_none-train`` where the EEG's and the face's differ). A KD weight
-    chosen on validation prefixes ``kdsel-``. Runs written before a field existed have its
-    default (``train``, no selection).
+    chosen on validation prefixes ``kdsel-``. The controls of issue 34 append theirs: ``_bands-theta+alpha``,
+    ``_drop-Fp1+Fp2``, ``_perm<seed>``. Runs written before a field existed have its
+    default (``train``, no selection, no control).
     """
     cfg = results.get("config") or {}
     preset = results.get("preset") or cfg.get("preset")
@@ -82,6 +83,13 @@ def configuration(results: dict) -> str:
     name = preset
     if norm != (default.normalisation, default.face_normalisation):
         name += f"_{norm[0]}" if norm[0] == norm[1] else f"_{norm[0]}-{norm[1]}"
+    # the controls of issue 34: a subset of the student's EEG features, labels permuted (one per seed)
+    if cfg.get("eeg_bands"):
+        name += "_bands-" + "+".join(cfg["eeg_bands"])
+    if cfg.get("drop_channels"):
+        name += "_drop-" + "+".join(cfg["drop_channels"])
+    if cfg.get("permute_labels") is not None:
+        name += f"_perm{cfg['permute_labels']}"
     return f"kdsel-{name}" if cfg.get("kd_select") else name
 
 

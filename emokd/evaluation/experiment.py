@@ -64,7 +64,7 @@ from ..errors import EmokdError
 from ..core.fileio import versions, write_json
 from ..core.memory import call_and_release
 from ..training.fold import as_json, check_compute, finished_fold, model_names, run_fold
-from ..training.folddata import REFERENCES, load_trials
+from ..training.folddata import REFERENCES, run_trials
 from .linear import reference_metrics
 from ..training.runfolder import check_claim, check_same, claim, data_fingerprint, fingerprint_id, record, run_lock
 from ..core.threads import compute_record, fold_threads
@@ -219,7 +219,8 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
                fold_records=None) -> dict:
     from joblib import Parallel, delayed, parallel_config
 
-    trials = load_trials(prepared_dir, cfg.data_format, unlabelled=True)  # with the sessions that have no labels
+    # with the sessions that have no labels, and the run's controls (the student's columns, permuted labels)
+    trials = run_trials(prepared_dir, cfg)
     plan = plan_folds({k: t["subject"] for k, t in trials.items()}, cfg,
                       unlabelled_data=[k for k, t in trials.items() if t.get("labelled", True) is False])
     all_folds = list(plan.folds)

@@ -171,6 +171,25 @@ def regime_line(results: dict) -> str:
     return ("Regime: " + "; ".join(parts) + ".") if parts else ""
 
 
+def controls_line(results: dict) -> str:
+    """One sentence on the run's controls (issue 34): the subset of the EEG features its student (and
+    ``ref_ridge_student``) read (``eeg_bands``, ``drop_channels``), labels permuted within each subject
+    (``permute_labels``); "" for a run with neither."""
+    cfg = results.get("config") or {}
+    bands, dropped, seed = cfg.get("eeg_bands") or [], cfg.get("drop_channels") or [], cfg.get("permute_labels")
+    parts = []
+    if bands or dropped:
+        n = (cfg.get("student") or {}).get("n_inputs")
+        parts.append("the student and ref_ridge_student read " + (f"the bands {', '.join(bands)}" if bands
+                                                                  else "every band")
+                     + (f" without the channels {', '.join(dropped)}" if dropped else " of every channel")
+                     + (f" ({n} features)" if n is not None else ""))
+    if seed is not None:
+        parts.append(f"labels permuted among each subject's trials (seed {seed}): every model, reference and score "
+                     "read the permuted labels, so the scores are a chance level")
+    return ("Controls: " + "; ".join(parts) + ".") if parts else ""
+
+
 def markdown_table(results: dict) -> str:
     """Markdown: models x (CCC, PCC, RMSE) as "mean ± sd" (3 decimals), both schemes.
 
@@ -197,6 +216,8 @@ def markdown_table(results: dict) -> str:
     lines += ["", caption, ""]
     if regime := regime_line(results):
         lines += [regime, ""]
+    if controls := controls_line(results):
+        lines += [controls, ""]
     lines += [_test_line(name, t) for name, t in _tests(results).items()]
     return "\n".join(lines) + "\n"
 

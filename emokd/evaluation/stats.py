@@ -23,7 +23,8 @@ Beyond the paired comparison of one run, the questions a study asks of several:
 - how significant is a difference over cross-validation folds that share most of their
   training data? the corrected resampled t (:func:`corrected_resampled_t`);
 - what does a score reach by chance? labels permuted among each subject's trials
-  (:func:`permutation_null`);
+  (:func:`permutation_null`; one draw of it, also what a run with ``permute_labels`` trains on:
+  :func:`permute_within_subjects`);
 - and the shared pieces: a t-interval (:func:`t_interval`), Holm's adjustment
   (:func:`holm`) and Spearman's rank correlation (:func:`spearman`).
 
@@ -44,6 +45,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 
 from ..core.config import check_choice
+from ..core.permutation import label_traces, permute_within_subjects
 from ..errors import EmokdError
 
 # Differences a - b are rounded to this many decimals (scores are O(1)): round-off
@@ -527,31 +529,11 @@ def permutation_null(labels, scorer, *, n_permutations: int = 1000, rng=None, ob
     check_choice("align", align, ("interp", "none"))
     if not (isinstance(n_permutations, (int, np.integer)) and n_permutations >= 1):
         raise EmokdError(f"n_permutations={n_permutations!r}: expected an integer >= 1")
-    if not hasattr(labels, "items") or not labels:
-        raise EmokdError("labels: expected a non-empty mapping of subject -> list of per-trial label traces")
-    traces = {}
-    for subject, trials in labels.items():
-        trials = [np.asarray(t, dtype=float) for t in trials]
-        for i, t in enumerate(trials):
-            if t.ndim != 1 or t.size == 0:
-                raise EmokdError(f"labels[{subject!r}][{i}]: expected a non-empty 1-D trace, got shape {t.shape}")
-        if not trials:
-            raise EmokdError(f"labels[{subject!r}]: no trials")
-        traces[subject] = trials
+    traces = label_traces(labels)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-    def moved(donor: np.ndarray, n_times: int) -> np.ndarray:
-        if align == "none" or donor.size == n_times:
-            return donor.copy()
-        return np.interp(np.linspace(0, 1, n_times), np.linspace(0, 1, donor.size), donor)
-
     null = np.empty(n_permutations)
-    for k in range(n_permutations):
-        permuted = {}
-        for subject, trials in traces.items():
-            order = gen.permutation(len(trials))
-            permuted[subject] = [moved(trials[j], trials[i].size) for i, j in enumerate(order)]
-        null[k] = float(scorer(permuted))
+    for k in range(n_permutations):  # one permutation per subject and draw, from the one generator
+        null[k] = float(scorer(permute_within_subjects(traces, gen, align=align)))
     p = math.nan
     if observed is not None:
         p = float((1 + np.sum(null >= observed)) / (1 + n_permutations))

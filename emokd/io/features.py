@@ -62,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.constants import EEG_CHANNELS
+from ..core.constants import EEG_CHANNELS, FEATURE_RELEASE_BANDS
 from ..errors import EmokdError
 from .mahnob import LABEL_FILE, load_mat, read_labels
 from .prepare import trial_key
@@ -73,7 +73,7 @@ REPO = "soheilrayatdoost/ContinuousEmotionDetection"
 COMMIT = "cb54a96240ceaa16c82b3e4c165e327175adbce3"
 BASE_URL = f"https://raw.githubusercontent.com/{REPO}/{COMMIT}/data/"
 #: the four blocks of ``eeg_band_feats_full``, in column order (inferred; see above)
-EEG_BANDS: tuple[str, ...] = ("theta", "alpha", "beta", "gamma")
+EEG_BANDS: tuple[str, ...] = FEATURE_RELEASE_BANDS
 #: column ranges of ``face_feats`` by their statistics (inferred; see above)
 FACE_GROUPS: dict[str, slice] = {"distances_px": slice(0, 40), "distances_scaled": slice(40, 80),
                                  "centred_80": slice(80, 160), "positive_80": slice(160, 240),

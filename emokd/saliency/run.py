@@ -45,7 +45,7 @@ from ..core.fileio import write_json
 from ..io.features import EEG_BANDS
 from ..io.prepare import read_manifest
 from ..synth.synthetic import TRUTH_FILE
-from ..training.folddata import fold_inputs, load_trials
+from ..training.folddata import fold_inputs, run_trials
 from ..training.runfolder import check_output_folder
 from ..training.runs import load_run
 from ..training.train import load_model
@@ -134,8 +134,18 @@ def compute_run_saliency(run_dir, *, methods=METHODS, models=("student", "studen
 
 
 def _student_trials(run) -> dict:
-    # the students read band power only; the sessions without labels too, for the fold's training pool
-    return load_trials(run.data_dir, run.config.data_format, frames=False, unlabelled=True)
+    # the students read band power only; the sessions without labels too, for the fold's training pool; the
+    # labels as the run read them (permuted, with permute_labels)
+    return run_trials(run.data_dir, run.config, frames=False)
+
+
+def _check_every_feature(run) -> None:
+    """EmokdError unless the run's students read every band x channel: saliency maps are band x channel
+    grids, and a student of ``eeg_bands`` or ``drop_channels`` reads a subset of them."""
+    cfg = run.config
+    if cfg.student_columns is not None:
+        raise EmokdError(f"{run.where}: its students read a subset of the EEG features (eeg_bands={cfg.eeg_bands!r}, "
+                         f"drop_channels={cfg.drop_channels!r}); saliency maps every band x channel: not computed")
 
 
 def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write: bool, out=None, *,
@@ -144,6 +154,7 @@ def _run_saliency(run_dir: Path, methods, models, device, windowed: bool, write:
     check_methods(methods)
     run = load_run(run_dir)
     _check_models(run, models)
+    _check_every_feature(run)
     cfg, data = run.config, run.data_dir
     resolve_device(device)  # a bad device fails here, before any fold
     trials = _student_trials(run)

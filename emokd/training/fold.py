@@ -28,7 +28,7 @@ from ..core.config import ExperimentConfig
 from .datasets import Fold, Normaliser, WindowSet
 from ..errors import EmokdError
 from ..core.fileio import save_npz, sha256, write_json
-from .folddata import fold_inputs, latent_metrics, load_trials
+from .folddata import fold_inputs, latent_metrics, run_trials
 from ..core.metrics import fold_metrics
 from . import runfolder
 from .runfolder import check_same, fingerprint_id
@@ -186,7 +186,7 @@ def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dic
     """The trials a fold reads; with a frozen backbone its cached embeddings (``emb``) instead of frames.
     (Every trial of the data set: a fold's partitions pick from them.)"""
     frozen = cfg.teacher_reads_embeddings
-    trials = load_trials(prepared_dir, cfg.data_format, frames=not frozen, unlabelled=True)
+    trials = run_trials(prepared_dir, cfg, frames=not frozen)  # with the run's controls (folddata.run_trials)
     if frozen:  # the teacher reads the frozen backbone's cached embeddings, never the frames
 
         emb = load_embeddings(embeddings or cached_embeddings(prepared_dir, cfg.teacher, device=device))

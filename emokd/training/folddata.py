@@ -1,6 +1,8 @@
 """What one fold reads, and what it is scored against without training.
 
 * :func:`load_trials` -- the trials of a data set by key, each with the student's input ``x``;
+* :func:`run_trials` -- the trials a run reads: :func:`load_trials` with the run's controls (a subset of the
+  student's EEG features, labels permuted within each subject: :func:`permute_trial_labels`);
 * :func:`fold_inputs` -- a fold's training, validation and test trials with normalised inputs;
 * :func:`reference_predictions` -- untrained reference points on the test trials (scored next to
   the ridge regressions' by :func:`emokd.evaluation.linear.reference_metrics`);
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .datasets import Fold, fit_normalisers, student_inputs
+from ..core.config import ExperimentConfig, eeg_columns
+from ..core.permutation import permute_within_subjects
 from ..errors import EmokdError
 from ..io.features import load_feature_release
 from ..core.metrics import fold_metrics
@@ -50,6 +54,66 @@ def load_trials(data_dir, data_format: str = "prepared", *, frames: bool = True,
     if not trials:
         raise EmokdError(f"{data_dir}: no trials")
     return trials
+
+
+#: the random stream of a run's label permutation (``ExperimentConfig.permute_labels``): its generator is
+#: ``numpy.random.default_rng([permute_labels, PERMUTE_STREAM])``, apart from every other draw of the run
+PERMUTE_STREAM = 34
+
+
+def run_trials(data_dir, cfg: ExperimentConfig, *, frames: bool = True) -> dict[str, dict]:
+    """The trials a run of ``cfg`` reads (every one, with the sessions without labels: :func:`load_trials`),
+    with the run's controls applied once, before anything else sees them:
+
+    - ``cfg.eeg_bands``, ``cfg.drop_channels``: the student's input ``x`` keeps only the columns of
+      :attr:`~emokd.core.config.ExperimentConfig.student_columns` (in the data's order), so the student,
+      its ridge reference and everything downstream read the subset;
+    - ``cfg.permute_labels``: the labelled trials' valence traces permuted within each subject
+      (:func:`permute_trial_labels`).
+
+    Without either, exactly :func:`load_trials`' trials (the same objects)."""
+    trials = load_trials(data_dir, cfg.data_format, frames=frames, unlabelled=True)
+    columns = cfg.student_columns
+    if columns is not None:
+        expected = len(eeg_columns(cfg.data_format))
+        width = {t["x"].shape[1] for t in trials.values()}
+        if width != {expected}:
+            raise EmokdError(f"{data_dir}: the student's inputs have {sorted(width)} columns, not the {expected} "
+                             f"(bands x channels) of {cfg.data_format} data that eeg_bands={cfg.eeg_bands!r}, "
+                             f"drop_channels={cfg.drop_channels!r} select from")
+        idx = np.asarray(columns)
+        for t in trials.values():
+            t["x"] = np.ascontiguousarray(t["x"][:, idx])
+    if cfg.permute_labels is not None:
+        trials = permute_trial_labels(trials, cfg.permute_labels)
+    return trials
+
+
+def permute_trial_labels(trials: dict[str, dict], seed: int) -> dict[str, dict]:
+    """``trials`` with every labelled trial's ``valence`` replaced by the trace of a trial of the same
+    subject: :func:`emokd.core.permutation.permute_within_subjects` (the permutation of
+    :func:`emokd.evaluation.stats.permutation_null`: a uniform permutation per subject, the trace resampled
+    onto the receiving trial's length with ``np.interp``), drawn from
+    ``numpy.random.default_rng([seed, PERMUTE_STREAM])``, subjects in ascending order, each subject's
+    trials in ascending key order. Trials without labels (``labelled`` False) are untouched; so is
+    anything but ``valence`` (a synthetic trial's ``latent`` stays its own). Returns a new dict of new
+    trial dicts (the arrays they share with ``trials`` are not written); the valence keeps its dtype.
+    EmokdError when no subject has two labelled trials (nothing could move)."""
+    by_subject: dict = {}
+    for k in sorted(trials):
+        if trials[k].get("labelled", True) is not False:
+            by_subject.setdefault(trials[k]["subject"], []).append(k)
+    if not any(len(keys) > 1 for keys in by_subject.values()):
+        raise EmokdError(f"permute_labels={seed!r}: no subject has two labelled trials, so no label can move "
+                         "to another trial")
+    subjects = sorted(by_subject)
+    moved = permute_within_subjects({s: [trials[k]["valence"] for k in by_subject[s]] for s in subjects},
+                                    np.random.default_rng([seed, PERMUTE_STREAM]))
+    out = dict(trials)
+    for s in subjects:
+        for k, trace in zip(by_subject[s], moved[s]):
+            out[k] = dict(trials[k], valence=trace.astype(np.asarray(trials[k]["valence"]).dtype))
+    return out
 
 
 @dataclass(frozen=True)

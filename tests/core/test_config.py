@@ -315,8 +315,9 @@ def test_every_run_option_names_a_field_and_its_default():
         part = cfg
         for name in o.path:
             part = getattr(part, name)  # the field exists
-        assert o.option.help and o.type in {"int", "float", "str", "tuple[float, ...]", "tuple[str, ...]"}
-        assert o.default is None if o.option.preset else o.default is not None
+        assert o.option.help and o.type in {"int", "int | None", "float", "str", "tuple[float, ...]", "tuple[str, ...]"}
+        # None is a default only where the field may be None (permute_labels: off)
+        assert o.default is None if o.option.preset or o.type.endswith("| None") else o.default is not None
 
 
 #: the SynthConfig fields `emokd synth` sets (issue 32, item 4: before, a hand-written list in the parser)
@@ -360,3 +361,69 @@ def test_synth_options_leave_the_data_sets_configuration_alone():
     assert list(d) == [f.name for f in dataclasses.fields(SynthConfig) if f.name not in SynthConfig.ADDED_LATER]
     assert d["eeg_gain"] == 0.45 and d["frames_per_step"] == 4 and d["n_raters"] == 1
     assert synth_config("smoke", unlabelled_per_subject=2).to_json()["unlabelled_per_subject"] == 2
+
+
+# ------------------------------------------------------ the controls of issue 34
+
+
+def test_eeg_columns_are_band_major_in_the_datas_order():
+    from emokd.core.config import STUDENT_BANDS, eeg_columns
+    from emokd.core.constants import BAND_NAMES, EEG_CHANNELS, FEATURE_RELEASE_BANDS
+    from emokd.io.features import EEG_BANDS
+
+    assert STUDENT_BANDS == {"prepared": BAND_NAMES, "features": FEATURE_RELEASE_BANDS}
+    assert EEG_BANDS is FEATURE_RELEASE_BANDS  # the release's bands are declared once
+    assert eeg_columns("prepared") == tuple(range(192)) and eeg_columns("features") == tuple(range(128))
+    # a plain loop over the band-major layout: column 32 * band + channel
+    want = [32 * b + c for b in (2, 3) for c in range(32) if EEG_CHANNELS[c] not in ("Fp1", "T8")]
+    assert eeg_columns("features", ("beta", "gamma"), ("T8", "Fp1")) == tuple(want)
+    assert eeg_columns("prepared", ("theta",)) == tuple(range(32, 64))
+    assert eeg_columns("prepared", (), ("O2",)) == tuple(c for c in range(192) if c % 32 != 31)
+
+
+def test_a_feature_subset_sets_the_students_input_size_and_is_stored_only_when_given():
+    import json
+
+    from emokd.training.fold import as_json
+
+    book = experiment_config("book")
+    assert (book.eeg_bands, book.drop_channels, book.permute_labels, book.student_columns) == ((), (), None, None)
+    for name in ("eeg_bands", "drop_channels", "permute_labels"):  # a run without them: its config as before
+        assert name not in book.to_json() and name not in on_feature_release(book).to_json()
+    assert book.student.n_inputs == 192 and on_feature_release(book).student.n_inputs == 128
+    sub = experiment_config("book", eeg_bands=("gamma", "beta"), drop_channels=("T7",), permute_labels=4)
+    assert sub.eeg_bands == ("beta", "gamma") and sub.student.n_inputs == 2 * 31  # the data's order
+    rel = on_feature_release(sub)
+    assert rel.student.n_inputs == 2 * 31 and rel.teacher.n_inputs == 327
+    assert len(rel.student_columns) == 62
+    assert on_feature_release(experiment_config("book", eeg_bands=("theta", "alpha"))).student.n_inputs == 64
+    stored = as_json(rel)
+    assert (stored["eeg_bands"], stored["drop_channels"], stored["permute_labels"]) == (["beta", "gamma"], ["T7"], 4)
+    assert ExperimentConfig.from_json(json.loads(json.dumps(rel.to_json()))) == rel
+    back = ExperimentConfig.from_json({**book.to_json(), "eeg_bands": ["alpha"]})  # lists from JSON
+    assert back.eeg_bands == ("alpha",) and back.student.n_inputs == 32
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"eeg_bands": ("alfa",)}, (r"^eeg_bands=\('alfa',\): choose any of delta, theta, alpha, low_beta, beta, gamma "
+                                r"\(the bands of prepared data\)$")),
+    ({"eeg_bands": ("beta", "beta")}, r"^eeg_bands=\('beta', 'beta'\): name each once$"),
+    ({"drop_channels": ("Fp1", "FP2")}, r"^drop_channels=\('Fp1', 'FP2'\): choose any of Fp1, AF3, .* \(EEG channel"),
+    ({"drop_channels": ("Cz", "Cz")}, r"^drop_channels=\('Cz', 'Cz'\): name each once$"),
+    ({"drop_channels": __import__("emokd.core.constants").core.constants.EEG_CHANNELS},
+     r"^drop_channels=\('Fp1', .*\): every channel dropped; the student needs one$"),
+    ({"permute_labels": -1}, r"^permute_labels=-1: need a whole number >= 0 \(the permutation's seed\) or None"),
+    ({"permute_labels": True}, r"^permute_labels=True: need a whole number"),
+    ({"permute_labels": 1.5}, r"^permute_labels=1.5: need a whole number"),
+])
+def test_bad_control_values_are_named_in_one_line(overrides, match):
+    with pytest.raises(EmokdError, match=match):
+        experiment_config("book", **overrides)
+
+
+def test_a_band_the_feature_release_lacks_is_refused_on_it():
+    cfg = experiment_config("book", eeg_bands=("delta", "gamma"))  # prepared data has delta
+    assert cfg.student.n_inputs == 64
+    with pytest.raises(EmokdError, match=r"^eeg_bands=\('delta', 'gamma'\): choose any of theta, alpha, beta, gamma "
+                                         r"\(the bands of the feature release\)$"):
+        on_feature_release(cfg)

@@ -269,3 +269,13 @@ def test_the_figure_wraps_many_groups_into_readable_rows(tmp_path):
     fig = collection.plot_kd_gains(collection.load_runs(tmp_path))
     assert len(fig.axes) == 8
     assert style.narrow_panels(fig) == [], "eight panels in a row (before issue 36) were 60 px each"
+
+
+def test_the_controls_of_issue_34_name_their_configuration():
+    base = _results("book", normalisation="subject", face_normalisation="subject")
+    assert collection.configuration(base) == "book_subject"  # no control: the name it had
+    assert collection.configuration(_results("book", normalisation="subject", face_normalisation="subject",
+                                              eeg_bands=["theta", "alpha"])) == "book_subject_bands-theta+alpha"
+    assert collection.configuration(_results("book", drop_channels=["Fp1", "T8"], permute_labels=3,
+                                              kd_select=[0, 1])) == "kdsel-book_drop-Fp1+T8_perm3"
+    assert collection.configuration(_results("book", permute_labels=0)) == "book_perm0"

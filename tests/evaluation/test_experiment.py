@@ -442,3 +442,98 @@ def test_the_committed_study_records_match_the_studys_configuration(name, monkey
     records = experiment.read_fold_records(folder, cfg, {})
     assert sorted(records) == sorted(int(p.stem[5:]) for p in folder.glob("fold_*.json"))
     assert all(r["data_id"] == next(iter(stored)) for r in records.values())
+
+
+# ------------------------------------------------------------------ the controls of issue 34
+
+
+def _one_epoch(**fields):
+    cfg = _cfg(**fields)
+    one = dataclasses.replace(cfg.student_train, max_epochs=1)
+    return dataclasses.replace(cfg, teacher_train=one, student_train=one)
+
+
+def _spy(monkeypatch, target: str) -> list:
+    """Record the trials (first argument) every call of ``target`` (module.name) gets; the call goes on."""
+    import importlib
+
+    module, name = target.rsplit(".", 1)
+    mod = importlib.import_module(module)
+    real, seen = getattr(mod, name), []
+
+    def spy(trials, *args, **kwargs):
+        seen.append(trials)
+        return real(trials, *args, **kwargs)
+
+    monkeypatch.setattr(mod, name, spy)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_feature_subset_run_gives_its_student_and_ridge_exactly_those_columns(smoke_prepared, tmp_path,
+                                                                                 monkeypatch):
+    """--eeg-bands beta,gamma --drop-channels Fp1,T8: every fold's student inputs and the ridge reference's are
+    the plain numpy selection of the loaded trials' columns; the student has that many inputs; the config and
+    the report say so; saliency (band x channel maps) is refused in one line."""
+    from emokd.core.constants import EEG_CHANNELS
+    from emokd.evaluation.report import markdown_table
+    from emokd.saliency.run import compute_run_saliency
+
+    folds_saw = _spy(monkeypatch, "emokd.training.fold.fold_inputs")
+    ridge_saw = _spy(monkeypatch, "emokd.evaluation.experiment.reference_metrics")
+    cfg = _one_epoch(eeg_bands=("beta", "gamma"), drop_channels=("Fp1", "T8"))
+    res = run_experiment(smoke_prepared[0], cfg, tmp_path, progress=False)
+    raw = load_trials(smoke_prepared[0], frames=False, unlabelled=True)
+    keep = np.array([c not in ("Fp1", "T8") for c in EEG_CHANNELS])
+    want = {k: t["x"].reshape(len(t["x"]), 6, 32)[:, [4, 5]][:, :, keep].reshape(len(t["x"]), -1)
+            for k, t in raw.items()}
+    assert len(folds_saw) == 3 and len(ridge_saw) == 3
+    for trials in folds_saw + ridge_saw:
+        assert set(trials) == set(raw)
+        for k, t in trials.items():
+            np.testing.assert_array_equal(t["x"], want[k])
+            np.testing.assert_array_equal(t["valence"], raw[k]["valence"])
+    stored = json.loads((tmp_path / "results.json").read_text())["config"]
+    assert stored["eeg_bands"] == ["beta", "gamma"] and stored["drop_channels"] == ["Fp1", "T8"]
+    assert stored["student"]["n_inputs"] == 60 and "permute_labels" not in stored
+    for name in ("student", "student_kd"):
+        saved = load_model(tmp_path / "folds" / "fold_00" / f"{name}.pt")
+        assert saved.config.n_inputs == 60 and saved.model.n_inputs == 60
+    assert "Controls: the student and ref_ridge_student read the bands beta, gamma without the channels Fp1, T8 " \
+           "(60 features)." in markdown_table(res)
+    with pytest.raises(EmokdError, match=r"its students read a subset of the EEG features \(eeg_bands=\('beta', "
+                                         r"'gamma'\), drop_channels=\('Fp1', 'T8'\)\); saliency maps every band"):
+        compute_run_saliency(tmp_path, write=False)
+
+
+@pytest.mark.slow
+def test_permuted_labels_are_what_every_model_and_score_reads(smoke_prepared, tmp_path, monkeypatch):
+    """--permute-labels: the folds, the references and the saved test labels are the permuted traces (those of
+    emokd.training.folddata.permute_trial_labels), every subject's own; the inputs are untouched."""
+    from emokd.core.metrics import fold_metrics
+    from emokd.evaluation.report import markdown_table
+    from emokd.training.folddata import permute_trial_labels
+
+    raw = load_trials(smoke_prepared[0], frames=False, unlabelled=True)
+    seed = next(s for s in range(20) if any(not np.array_equal(t["valence"], raw[k]["valence"])
+                                            for k, t in permute_trial_labels(raw, s).items()))
+    moved = permute_trial_labels(raw, seed)
+    folds_saw = _spy(monkeypatch, "emokd.training.fold.fold_inputs")
+    ridge_saw = _spy(monkeypatch, "emokd.evaluation.experiment.reference_metrics")
+    res = run_experiment(smoke_prepared[0], _one_epoch(permute_labels=seed), tmp_path, progress=False)
+    for trials in folds_saw + ridge_saw:
+        for k, t in trials.items():
+            np.testing.assert_array_equal(t["valence"], moved[k]["valence"])
+            np.testing.assert_array_equal(t["x"], raw[k]["x"])
+            np.testing.assert_array_equal(t["latent"], raw[k]["latent"])  # the latent stays the trial's own
+    for f in res["folds"]:
+        saved = np.load(tmp_path / f["predictions"])
+        for k in f["test"]["trials"]:
+            np.testing.assert_array_equal(saved[f"{k}__true"], moved[k]["valence"])
+        # the oracle reference reads the test labels: the permuted ones
+        y = {k: moved[k]["valence"] for k in f["test"]["trials"]}
+        oracle = fold_metrics({k: (v, np.full(len(v), v.astype(np.float64).mean(), np.float32)) for k, v in y.items()})
+        assert f["metrics"]["ref_trial_mean_oracle"]["concatenated"]["ccc"] == pytest.approx(
+            oracle["concatenated"]["ccc"])
+    assert res["config"]["permute_labels"] == seed and res["config"]["student"]["n_inputs"] == 192
+    assert f"labels permuted among each subject's trials (seed {seed})" in markdown_table(res)

@@ -263,3 +263,17 @@ def test_the_regime_is_said_in_one_line():
                         "folds": folds, "left_out_folds": {"16": "too few"}})
     assert line.startswith("Regime: labels read for a share 0.25") and "0.50 of all training trials" in line
     assert "1 subject(s) with too few trials left out" in line and line.endswith("output, self.")
+
+
+def test_the_controls_are_said_in_one_line():
+    from emokd.evaluation.report import controls_line
+
+    assert controls_line({"config": {}}) == ""
+    assert controls_line({"config": {"eeg_bands": [], "permute_labels": None}}) == ""
+    line = controls_line({"config": {"eeg_bands": ["beta", "gamma"], "drop_channels": ["Fp1", "T8"],
+                                     "student": {"n_inputs": 60}, "permute_labels": 7}})
+    assert line == ("Controls: the student and ref_ridge_student read the bands beta, gamma without the channels "
+                    "Fp1, T8 (60 features); labels permuted among each subject's trials (seed 7): every model, "
+                    "reference and score read the permuted labels, so the scores are a chance level.")
+    assert controls_line({"config": {"drop_channels": ["O2"]}}) == ("Controls: the student and ref_ridge_student read "
+                                                                    "every band without the channels O2.")

@@ -485,3 +485,16 @@ def test_mixed_model_input_errors():
         crossed_mixed_model(np.full((2, 3), 0.1))
     with pytest.raises(EmokdError, match="inf"):
         crossed_mixed_model([[0.1, np.inf], [0.2, 0.3]])
+
+
+def test_permutation_null_draws_what_permute_within_subjects_draws():
+    """One permutation logic: each draw of the null is emokd.core.permutation's, from the same generator."""
+    from emokd.core.permutation import permute_within_subjects
+
+    labels = {s: [np.arange(n, dtype=float) + 100 * s for n in (5, 8, 6)] for s in range(3)}
+    seen = []
+    permutation_null(labels, lambda p: seen.append(p) or 0.0, n_permutations=4, rng=5)
+    gen = np.random.default_rng(5)
+    for p in seen:
+        q = permute_within_subjects(labels, gen)
+        assert all(np.array_equal(a, b) for s in labels for a, b in zip(p[s], q[s]))

@@ -1,4 +1,4 @@
-"""The declared studies' drivers (teacher_pays.py, under_training.py): the runs they list are the ones
+"""The declared studies' drivers (teacher_pays.py, under_training.py, network_controls.py): the runs they list are the ones
 their declarations name, and their analysis computes the declared tests from fold records."""
 
 import json
@@ -24,6 +24,41 @@ def test_under_training_varies_only_the_students_budget(study_script):
     for line in out:
         e = line.split()[0].rsplit("_e", 1)[1]
         assert f"--preset paper --student-max-epochs {e} --handover shuffled" in line
+
+
+def test_network_controls_lists_the_declared_runs(study_script):
+    """The full run, the three EMG ablations and 24 permutations on folds 0, 4, ..., 20, each the book_subject
+    configuration of results/mahnob-features with only its own control added (results/network-controls)."""
+    out = study_script("network_controls.py", "--list", "--out", "/nonexistent").stdout.splitlines()
+    names = [line.split()[0] for line in out]
+    perms = [f"real_seed0_perm{k:02d}" for k in range(1, 25)]
+    assert names == ["real_seed0_full", "real_seed0_theta-alpha", "real_seed0_beta-gamma", "real_seed0_no-muscle",
+                     *perms]
+    book_subject = ("emokd run --preset book --max-epochs 40 --early-stop 8 --lr-patience 3 --epoch-fraction 1 "
+                    "--normalisation subject --face-normalisation subject")
+    own = {"real_seed0_full": "", "real_seed0_theta-alpha": " --eeg-bands theta,alpha",
+           "real_seed0_beta-gamma": " --eeg-bands beta,gamma",
+           "real_seed0_no-muscle": " --drop-channels Fp1,Fp2,F7,F8,T7,T8",
+           **{name: f" --permute-labels {k} --seed 0 --folds 0,4,8,12,16,20" for k, name in enumerate(perms, 1)}}
+    for name, line in zip(names, out):
+        tail = own[name] if name in perms else own[name] + " --seed 0"
+        assert line.endswith(book_subject + tail), line
+        assert ("0/6 folds kept" if name in perms else "0 folds kept") in line
+
+
+def test_a_run_of_some_folds_is_finished_when_each_has_its_record(study_script, tmp_path):
+    """A permuted run writes no results.json: its six fold records finish it (a record of another fold does not
+    count); a run of every fold is finished by its results.json alone."""
+    for name, folds in (("real_seed0_perm01", (0, 4, 8, 12, 16, 20)), ("real_seed0_perm02", (0, 4, 5)),
+                        ("real_seed0_full", (0, 1, 2))):
+        (tmp_path / "runs" / name / "folds").mkdir(parents=True)
+        for f in folds:
+            (tmp_path / "runs" / name / "folds" / f"fold_{f:02d}.json").write_text("{}")
+    out = study_script("network_controls.py", "--list", "--out", tmp_path).stdout.splitlines()
+    state = {line.split()[0]: line.split()[1] for line in out}
+    assert (state["real_seed0_perm01"], state["real_seed0_perm02"], state["real_seed0_perm03"]) == ("done", "2/6",
+                                                                                                  "0/6")
+    assert state["real_seed0_full"] == "3"  # "3 folds kept": no results.json yet
 
 
 @pytest.mark.slow
@@ -59,3 +94,51 @@ def test_the_analysis_reads_fold_records(study_script, tmp_path, smoke_prepared)
     assert analysis["real"]["verdicts"]["H4b"] == "not yet run"
     assert "partial" in analysis["real"]["verdicts"]["H1"]
     assert "| H1 |" in (tmp_path / "out" / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score(study_script, tmp_path):
+    """Made-up fold scores with known answers: each ablation against the full run subject by subject (N1 a
+    loss, N2 within the margin, N3 a smaller loss), and the chance level: the full run's mean over folds
+    0, 4, ..., 20 against the 24 permuted runs' (p = 1 / 25 when it is above them all)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    subjects = list(range(1, 25))
+    base = {s: 0.2 + 0.05 * rng.standard_normal() for s in subjects}
+
+    def fold(f, shift, sd=0.01):
+        value = base[subjects[f]] + shift + sd * rng.standard_normal()
+        return {"fold": f, "test": {"subjects": [subjects[f]]},
+                "metrics": {m: {"per_trial": {"ccc": value}, "concatenated": {"ccc": 2 * value}}
+                            for m in ("teacher", "student", "student_kd", "ref_ridge_student")}}
+
+    for name, shift in (("full", 0.0), ("theta-alpha", -0.15), ("beta-gamma", 0.0), ("no-muscle", -0.03)):
+        folder = tmp_path / "runs" / f"real_seed0_{name}"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps({"folds": [fold(f, shift) for f in range(24)]}))
+    chance_folds = (0, 4, 8, 12, 16, 20)
+    for k in range(1, 25):
+        folder = tmp_path / "runs" / f"real_seed0_perm{k:02d}" / "folds"
+        folder.mkdir(parents=True)
+        for f in chance_folds:
+            rec = fold(f, 0.0)
+            for m in rec["metrics"].values():
+                m["per_trial"]["ccc"] = m["concatenated"]["ccc"] = 0.01 * rng.standard_normal()
+            (folder / f"fold_{f:02d}.json").write_text(json.dumps(rec))
+    study_script("network_controls.py", "--analyse", "--out", tmp_path)
+    result = json.loads((tmp_path / "analysis.json").read_text())
+    full = json.loads((tmp_path / "runs" / "real_seed0_full" / "results.json").read_text())["folds"]
+    for kind in ("theta-alpha", "beta-gamma", "no-muscle"):
+        runs = json.loads((tmp_path / "runs" / f"real_seed0_{kind}" / "results.json").read_text())["folds"]
+        diff = [a["metrics"]["student"]["per_trial"]["ccc"] - b["metrics"]["student"]["per_trial"]["ccc"]
+                for a, b in zip(runs, full)]
+        t = result["ablations"][kind]["student/per_trial"]
+        assert t["n"] == 24 and t["paired"]["mean_diff"] == pytest.approx(np.mean(diff))
+    assert [result["verdicts"][n]["verdict"] for n in ("N1", "N2", "N3")] == ["supported"] * 3
+    student = result["chance"]["networks"]["student/per_trial"]
+    assert student["real"] == pytest.approx(np.mean([full[f]["metrics"]["student"]["per_trial"]["ccc"]
+                                                     for f in chance_folds]))
+    assert student["n_permutations"] == 24 and student["p"] == pytest.approx(1 / 25)
+    assert result["chance"]["C1"]["verdict"] == "supported"
+    assert "| student | per_trial |" in (tmp_path / "results.md").read_text()

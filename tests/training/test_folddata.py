@@ -160,3 +160,144 @@ def test_latent_metrics_none_on_real_data_and_a_mismatch_refused():
     test["b"]["latent"] = np.zeros(4)
     with pytest.raises(EmokdError, match="trial b: latent valence has shape"):
         latent_metrics(test, {"student": {"a": np.zeros(5), "b": np.zeros(5)}})
+
+
+# ------------------------------------------------------------------ a run's controls (issue 34)
+
+
+def _release_like(seed=0, subjects=(1, 2, 3), per_subject=(3, 1, 4)):
+    """Trials shaped like the feature release's (128 EEG columns, labels of several lengths), and one
+    session without labels."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s, n in zip(subjects, per_subject):
+        for i in range(n):
+            steps = int(rng.integers(20, 60))
+            out.append({"key": f"P{s:02d}_T{i}", "subject": s, "trial_no": i, "eeg": rng.standard_normal(
+                (steps, 128)).astype(np.float32), "face": rng.standard_normal((steps, 5)).astype(np.float32),
+                "valence": rng.standard_normal(steps).astype(np.float32)})
+    return out
+
+
+def _config(**fields):
+    from emokd.core.config import experiment_config, on_feature_release
+
+    return on_feature_release(experiment_config("smoke", **fields))
+
+
+def test_a_selection_gives_the_student_exactly_those_columns_of_prepared_data(smoke_prepared):
+    """Prepared data (6 bands x 32 channels, band-major): the student's input is the plain numpy selection
+    of the loaded trials' columns, bands and channels in the data's order; nothing else of a trial changes."""
+    from emokd.core.config import experiment_config
+    from emokd.core.constants import EEG_CHANNELS
+    from emokd.training.folddata import run_trials
+
+    folder = smoke_prepared[0]
+    raw = load_trials(folder, frames=False, unlabelled=True)
+    cfg = experiment_config("smoke", eeg_bands=("gamma", "theta"), drop_channels=("T8", "Fp1"))
+    assert cfg.eeg_bands == ("theta", "gamma") and cfg.drop_channels == ("Fp1", "T8")  # the data's order
+    trials = run_trials(folder, cfg, frames=False)
+    keep = np.array([c not in ("Fp1", "T8") for c in EEG_CHANNELS])
+    for k, t in trials.items():
+        bp = raw[k]["x"].reshape(len(raw[k]["x"]), 6, 32)  # band-major: (steps, band, channel)
+        np.testing.assert_array_equal(t["x"], bp[:, [1, 5]][:, :, keep].reshape(len(bp), -1))
+        assert t["x"].shape[1] == cfg.student.n_inputs == 2 * 30
+        np.testing.assert_array_equal(t["valence"], raw[k]["valence"])
+        assert set(t) == set(raw[k])
+    default = experiment_config("smoke")
+    plain = run_trials(folder, default, frames=False)  # no control: load_trials' trials as they are
+    assert all(np.array_equal(plain[k]["x"], raw[k]["x"]) and np.array_equal(plain[k]["valence"], raw[k]["valence"])
+               for k in raw)
+
+
+def test_a_selection_on_the_feature_release_and_data_of_another_width(monkeypatch, tmp_path):
+    """The release (4 bands x 32 channels): the selection picks its columns; inputs of another width than the
+    data format's are refused in one line naming the selection."""
+    from emokd.training import folddata
+
+    release = _release_like()
+    monkeypatch.setattr(folddata, "load_feature_release", lambda d: [dict(t) for t in release])
+    cfg = _config(eeg_bands=("beta", "gamma"), drop_channels=("Fp1", "Fp2", "F7", "F8", "T7", "T8"))
+    assert cfg.data_format == "features" and cfg.student.n_inputs == 2 * 26
+    trials = folddata.run_trials(tmp_path, cfg)
+    from emokd.core.constants import EEG_CHANNELS
+
+    keep = np.array([c not in ("Fp1", "Fp2", "F7", "F8", "T7", "T8") for c in EEG_CHANNELS])
+    for t in release:
+        want = t["eeg"].reshape(len(t["eeg"]), 4, 32)[:, 2:][:, :, keep].reshape(len(t["eeg"]), -1)
+        np.testing.assert_array_equal(trials[t["key"]]["x"], want)
+    assert _config().student.n_inputs == 128  # every column: what the release ran with before
+    narrow = [dict(t, eeg=t["eeg"][:, :64]) for t in release]
+    monkeypatch.setattr(folddata, "load_feature_release", lambda d: narrow)
+    with pytest.raises(EmokdError, match=r"have \[64\] columns, not the 128 .*eeg_bands=\('beta', 'gamma'\)"):
+        folddata.run_trials(tmp_path, cfg)
+
+
+def _plain_permutation(trials, seed):
+    """The permutation by a plain loop, written again here: per subject (ascending), its labelled trials by
+    key, one permutation from default_rng([seed, 34]); trial i gets trial order[i]'s trace on its own length."""
+    rng = np.random.default_rng([seed, 34])
+    out = {}
+    for s in sorted({t["subject"] for t in trials.values()}):
+        keys = sorted(k for k, t in trials.items() if t["subject"] == s and t.get("labelled", True))
+        order = rng.permutation(len(keys))
+        for i, k in enumerate(keys):
+            donor = np.asarray(trials[keys[order[i]]]["valence"], float)
+            n = len(trials[k]["valence"])
+            out[k] = np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(donor)), donor).astype(np.float32)
+    return out
+
+
+def test_permuted_labels_stay_within_each_subject():
+    """Every subject keeps the multiset of its traces (each receiving trial gets one donor's trace resampled onto
+    its length, each donor once); no trace crosses subjects; the seed decides, another seed differs; the result
+    is the plain loop's; inputs, latent traces and trials without labels are untouched."""
+    from emokd.training.folddata import permute_trial_labels
+
+    trials = {t["key"]: t for t in _release_like(1, subjects=(4, 2, 9, 5), per_subject=(5, 1, 4, 3))}
+    trials["P02_U"] = {"key": "P02_U", "subject": 2, "valence": np.full(30, np.nan, np.float32), "labelled": False,
+                       "x": np.zeros((30, 3), np.float32)}
+    for t in trials.values():
+        t["latent"] = np.arange(len(t["valence"]), dtype=np.float32)
+    before = {k: np.array(t["valence"]) for k, t in trials.items()}
+    moved = permute_trial_labels(trials, 7)
+    assert set(moved) == set(trials)
+    for k, t in trials.items():  # the caller's trials are not changed
+        np.testing.assert_array_equal(t["valence"], before[k])
+    for s in {t["subject"] for t in trials.values()}:
+        keys = [k for k, t in trials.items() if t["subject"] == s and t.get("labelled", True)]
+        donors = []
+        for k in keys:
+            n = len(trials[k]["valence"])
+            got = moved[k]["valence"]
+            assert got.dtype == np.float32 and got.shape == (n,)
+            match = [d for d in keys if np.array_equal(got, np.interp(
+                np.linspace(0, 1, n), np.linspace(0, 1, len(before[d])), before[d].astype(float)).astype(np.float32))]
+            assert match, f"{k} received no trace of subject {s}"
+            donors.append(match[0])
+        assert sorted(donors) == sorted(keys)  # each of the subject's traces once
+    for k, t in moved.items():  # inputs, faces, latent traces: the very same arrays
+        assert set(t) == set(trials[k]) and all(t[f] is trials[k][f] for f in t if f != "valence")
+    assert np.isnan(moved["P02_U"]["valence"]).all() and moved["P02_U"]["labelled"] is False
+    plain = _plain_permutation(trials, 7)
+    assert all(np.array_equal(moved[k]["valence"], plain[k]) for k in plain)
+    again = permute_trial_labels(trials, 7)
+    assert all(np.array_equal(again[k]["valence"], moved[k]["valence"]) for k in plain)
+    other = permute_trial_labels(trials, 8)
+    assert any(not np.array_equal(other[k]["valence"], moved[k]["valence"]) for k in plain)
+    assert any(not np.array_equal(moved[k]["valence"], before[k]) for k in plain)  # labels did move
+
+
+def test_permuted_labels_through_run_trials_and_where_nothing_can_move(monkeypatch, tmp_path):
+    from emokd.training import folddata
+
+    release = _release_like(2)
+    monkeypatch.setattr(folddata, "load_feature_release", lambda d: [dict(t) for t in release])
+    trials = folddata.run_trials(tmp_path, _config(permute_labels=3))
+    plain = _plain_permutation({t["key"]: t for t in release}, 3)
+    assert all(np.array_equal(trials[k]["valence"], plain[k]) for k in plain)
+    single = [t for t in release if t["subject"] == 2] + [dict(t, subject=10 + i) for i, t in enumerate(release)
+                                                          if t["subject"] != 2]
+    monkeypatch.setattr(folddata, "load_feature_release", lambda d: single)  # one labelled trial per subject
+    with pytest.raises(EmokdError, match="permute_labels=3: no subject has two labelled trials"):
+        folddata.run_trials(tmp_path, _config(permute_labels=3))
