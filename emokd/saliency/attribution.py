@@ -265,7 +265,9 @@ def attributions(model, x, *, methods=METHODS, device="cpu", **window) -> dict[s
         g = gradient(model, x, device=device, **window)
         out["gradient"] = np.abs(g)
         if "grad_x_input" in methods:
-            out["grad_x_input"] = np.abs(input_x_gradient(model, x, device=device, **window))
+            # Captum's InputXGradient is this product of the same float32 gradient with x (one backward pass
+            # for both methods; tests/saliency/test_attribution.py compares it with input_x_gradient)
+            out["grad_x_input"] = np.abs(x * g.astype(np.float32)).astype(np.float64)
     if "integrated_gradients" in methods:
         out["integrated_gradients"] = np.abs(integrated_gradients(model, x, device=device, **window))
     if "occlusion" in methods:

@@ -61,6 +61,16 @@ def test_gradient_and_input_x_gradient(student, x):
     _close(attribution.input_x_gradient(student, x), ref.gradient(student, x) * x)
 
 
+def test_grad_x_input_from_the_one_gradient_is_captums_to_the_bit(student, x):
+    # attributions() multiplies x by the gradient it already has instead of asking Captum's InputXGradient
+    # for a second backward pass: the same float32 product, so the same numbers to the last bit
+    got = attribution.attributions(student, x, methods=("gradient", "grad_x_input"))
+    want = np.abs(attribution.input_x_gradient(student, x))
+    assert got["grad_x_input"].dtype == want.dtype and np.array_equal(got["grad_x_input"], want)
+    alone = attribution.attributions(student, x, methods=("grad_x_input",))
+    assert np.array_equal(alone["grad_x_input"], want) and set(alone) == {"grad_x_input"}
+
+
 @pytest.mark.parametrize("n_alphas", [32, 7])
 def test_integrated_gradients(student, x, n_alphas):
     _close(attribution.integrated_gradients(student, x, n_alphas=n_alphas), ref.integrated_gradients(student, x,
