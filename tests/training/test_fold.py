@@ -53,7 +53,7 @@ def test_withheld_labels_are_never_read(four_trials, tmp_path, monkeypatch):
     fold = _fold(four_trials, cfg)
     assert fold.unlabelled and fold.calibration
     run_fold(four_trials, fold, cfg, tmp_path / "clean")
-    real = fold_module.load_trials
+    real = fold_module.run_trials  # what run_fold reads its trials with
     poisoned = set(fold.unlabelled + fold.calibration + fold.test)
 
     def load_poisoned(*a, **kw):
@@ -63,7 +63,7 @@ def test_withheld_labels_are_never_read(four_trials, tmp_path, monkeypatch):
             trials[k]["valence"] = rng.uniform(-50, 50, len(trials[k]["valence"])).astype(np.float32)
         return trials
 
-    monkeypatch.setattr(fold_module, "load_trials", load_poisoned)
+    monkeypatch.setattr(fold_module, "run_trials", load_poisoned)
     run_fold(four_trials, fold, cfg, tmp_path / "poisoned")
     a, b = (tmp_path / d / "folds" / "fold_00" for d in ("clean", "poisoned"))
     models = ["teacher", "student", *TAUGHT]
