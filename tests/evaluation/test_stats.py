@@ -147,6 +147,7 @@ def test_holm_known_answer():
 
 
 @pytest.mark.parametrize("seed", range(5))
+@pytest.mark.slow
 def test_holm_matches_statsmodels(seed):
     from statsmodels.stats.multitest import multipletests
 
@@ -402,6 +403,7 @@ def test_mixed_model_equals_the_anova_estimates_in_a_balanced_design(seed, n_see
     json.dumps(r.to_json())
 
 
+@pytest.mark.slow
 def test_mixed_model_recovers_known_components():
     rng = np.random.default_rng(4)
     y = _crossed(rng, 40, 40, 0.03, 0.05, 0.02)  # many seeds and units: estimates near the truth

@@ -47,6 +47,7 @@ def _bases(results: Path, paper_val: float, subject_val: float, protocol: str = 
     _fake(results / f"book_subject_{protocol}_seed0", 0, val=subject_val, test=0.1)
 
 
+@pytest.mark.slow
 def test_commands_of_each_configuration(tmp_path, study_script):
     runs, _ = _listed(study_script, tmp_path, "--configs", "paper", "--protocols", "loso", "--seeds", "1",
                       "--n-jobs", "2", "--data", "DATA")

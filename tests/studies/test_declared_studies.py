@@ -18,6 +18,7 @@ def test_teacher_pays_lists_the_declared_runs(study_script):
     assert sum(line.startswith("synth") for line in out) == 8 * 4
 
 
+@pytest.mark.slow
 def test_under_training_varies_only_the_students_budget(study_script):
     out = study_script("under_training.py", "--list", "--out", "/nonexistent").stdout.splitlines()
     assert [line.split()[0] for line in out] == [f"real_seed{s}_e{e}" for s in range(5) for e in (15, 60, 240)]

@@ -62,6 +62,7 @@ def test_bdf_read_by_mne(smoke_dir):
     assert np.all(low > 10 * high)
 
 
+@pytest.mark.slow
 def test_deterministic_from_seed(tmp_path):
     cfg = synth_config("smoke", trials_per_subject={1: 1, 2: 1})
     a, b, c = (generate(tmp_path / name, cfg, seed=seed, progress=False) for name, seed in
