@@ -27,11 +27,14 @@ import math
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 # beside this script: the configurations of results/mahnob-features, the declared studies' driver loop
 from bench_real import config_options
 from study_runner import REPO, StudyRun, drive, study_arguments
 
 from emokd.core.constants import MUSCLE_CHANNELS  # those of studies/emg_controls.py
+from emokd.core.tables import markdown_table
 
 #: the book_subject configuration of results/mahnob-features (its runs book_subject_loso_seed*)
 BOOK_SUBJECT = tuple(config_options("book_subject"))
@@ -197,44 +200,42 @@ def _f(x, spec: str = ".3f") -> str:
 
 
 def markdown(result: dict) -> str:
+    ablations = pd.DataFrame([
+        {"ablation": kind + ("" if entry["complete"] else " (unfinished)"), "model": key.split("/")[0],
+         "score": key.split("/")[1], "n": t["n"], "ablation CCC": _f(t["mean"]), "full": _f(t["full_mean"]),
+         "difference [95 % CI]": (f"{_f(t['paired']['mean_diff'], '+.3f')} [{_f(t['paired']['ci95'][0], '+.3f')}, "
+                                  f"{_f(t['paired']['ci95'][1], '+.3f')}]"),
+         "t-test p": _f(t["paired"]["t_test_p"], ".3g"), "Wilcoxon p": _f(t["paired"]["wilcoxon_p"], ".3g"),
+         "TOST p": _f(t["tost"]["p"], ".3g")}
+        for kind, entry in result["ablations"].items() for key, t in entry.items() if key != "complete"],
+        columns=["ablation", "model", "score", "n", "ablation CCC", "full", "difference [95 % CI]", "t-test p",
+                 "Wilcoxon p", "TOST p"])
+    verdicts = pd.DataFrame([{"hypothesis": name, "claim": v["claim"], "p": _f(v.get("p"), ".3g"),
+                              "Holm p": _f(v.get("p_holm"), ".3g"), "verdict": v["verdict"]}
+                             for name, v in result["verdicts"].items()],
+                            columns=["hypothesis", "claim", "p", "Holm p", "verdict"])
+    c = result["chance"]
+    chance = pd.DataFrame([
+        {"network": key.split("/")[0], "score": key.split("/")[1], "real (full run, same folds)": _f(e["real"]),
+         "permutations": f"{e['n_permutations']} of {c['n_declared']}", "null mean": _f(e.get("null_mean"), "+.3f"),
+         "null SD": _f(e.get("null_sd")), "null 95th pct": _f(e.get("null_p95"), "+.3f"),
+         "null max": _f(e.get("null_max"), "+.3f"), "p": _f(e.get("p"), ".3g")}
+        for key, e in c["networks"].items()],
+        columns=["network", "score", "real (full run, same folds)", "permutations", "null mean", "null SD",
+                 "null 95th pct", "null max", "p"])
     lines = ["# Network controls: results", "",
              ("Written by `python studies/network_controls.py --analyse` (do not edit by hand) from the runs under "
               "`runs/`; the design and hypotheses, declared before any run, are in README.md. Per-trial CCC is "
               "primary, concatenated beside it."), "", "## EMG ablations (LOSO, seed 0, paired by subject)", "",
-             ("| ablation | model | score | n | ablation | full | difference [95 % CI] | t-test p | Wilcoxon p | "
-              "TOST p |"), "|---|---|---|---|---|---|---|---|---|---|"]
-    for kind, entry in result["ablations"].items():
-        for key, t in entry.items():
-            if key == "complete":
-                continue
-            model, score = key.split("/")
-            p = t["paired"]
-            lines.append(f"| {kind}{'' if entry['complete'] else ' (unfinished)'} | {model} | {score} | {t['n']} | "
-                         f"{_f(t['mean'])} | {_f(t['full_mean'])} | {_f(p['mean_diff'], '+.3f')} "
-                         f"[{_f(p['ci95'][0], '+.3f')}, {_f(p['ci95'][1], '+.3f')}] | {_f(p['t_test_p'], '.3g')} | "
-                         f"{_f(p['wilcoxon_p'], '.3g')} | {_f(t['tost']['p'], '.3g')} |")
-    lines += ["", "| hypothesis | claim | p | Holm p | verdict |", "|---|---|---|---|---|"]
-    for name, v in result["verdicts"].items():
-        lines.append(f"| {name} | {v['claim']} | {_f(v.get('p'), '.3g')} | {_f(v.get('p_holm'), '.3g')} | "
-                     f"{v['verdict']} |")
+             *markdown_table(ablations), "", *markdown_table(verdicts)]
     for kind, check in result["ridge_check"].items():
-        lines.append("")
-        lines.append(f"Ridge check, {kind}: the run's ref_ridge_student against studies/emg_controls.py's ridge on the "
-                     "same features, largest |difference| per subject: "
-                     + ", ".join(f"{s.replace('_', ' ')} {_f(v['max_abs_diff'], '.2g')} (n = {v['n']})"
-                                 for s, v in check.items()) + ".")
-    c = result["chance"]
+        lines += ["", (f"Ridge check, {kind}: the run's ref_ridge_student against studies/emg_controls.py's ridge on "
+                       "the same features, largest |difference| per subject: "
+                       + ", ".join(f"{s.replace('_', ' ')} {_f(v['max_abs_diff'], '.2g')} (n = {v['n']})"
+                                   for s, v in check.items()) + ".")]
     lines += ["", f"## Chance level (labels permuted within each subject; folds {', '.join(map(str, c['folds']))})",
-              "", ("| network | score | real (full run, same folds) | permutations | null mean | null SD | "
-                   "null 95th pct | null max | p |"), "|---|---|---|---|---|---|---|---|---|"]
-    for key, e in c["networks"].items():
-        model, score = key.split("/")
-        lines.append(f"| {model} | {score} | {_f(e['real'])} | {e['n_permutations']} of {c['n_declared']} | "
-                     f"{_f(e.get('null_mean'), '+.3f')} | {_f(e.get('null_sd'))} | {_f(e.get('null_p95'), '+.3f')} | "
-                     f"{_f(e.get('null_max'), '+.3f')} | {_f(e.get('p'), '.3g')} |")
-    lines += ["", f"C1 ({c['C1']['claim']}): {c['C1']['verdict']}.", ""]
+              "", *markdown_table(chance), "", f"C1 ({c['C1']['claim']}): {c['C1']['verdict']}.", ""]
     return "\n".join(lines)
-
 
 def analyse(out: Path) -> dict:
     """The declared analysis of the runs finished under ``out/runs``: ``analysis.json`` and ``results.md``."""
