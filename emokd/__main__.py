@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=PRESETS, default="book", help="dataset size (default: book)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--n-jobs", type=int, default=1,
+                   help="sessions written at once (default 1; -1: one per core); the files are the same with any")
     g = p.add_argument_group(SYNTH_TRUTH_GROUP)
     g.add_argument("--planted-bands", type=_bands, metavar="LO-HI,...",
                    help="bands whose power follows valence, in Hz (default 18-30,30-45: beta and gamma)")
@@ -271,6 +273,11 @@ def _check_backend(backend: str | None) -> None:
         raise EmokdError(f"--backend {backend}: unknown joblib backend; choose one of {', '.join(sorted(BACKENDS))}")
 
 
+def _check_n_jobs(n_jobs: int | None) -> None:
+    if n_jobs is not None and (n_jobs == 0 or n_jobs < -1):
+        raise EmokdError(f"--n-jobs {n_jobs}: need >= 1 (or -1 for all cores)")
+
+
 def _synth(args) -> None:
     from .synth.synthetic import generate
 
@@ -283,8 +290,9 @@ def _synth(args) -> None:
     cfg = synth_config(args.preset, **overrides)
     _check_seed(args.seed)
     _check_out(args.out)
+    _check_n_jobs(args.n_jobs)
     t0 = time.perf_counter()
-    truth = generate(args.out, cfg, seed=args.seed)
+    truth = generate(args.out, cfg, seed=args.seed, n_jobs=args.n_jobs)
     tm = np.array(truth["truth_map"])
     top = np.argsort(tm.sum(axis=1))[::-1]
     extra = len(truth.get("unlabelled_trials", []))
@@ -298,8 +306,7 @@ def _synth(args) -> None:
 def _prepare(args) -> None:
     from .io.prepare import prepare_dataset
 
-    if args.n_jobs == 0 or args.n_jobs < -1:
-        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
+    _check_n_jobs(args.n_jobs)
     t0 = time.perf_counter()
     manifest = prepare_dataset(args.dir, args.out, PrepareConfig(), progress=not args.quiet,
                                on_error="skip" if args.skip_bad else "raise", faces=args.faces, n_jobs=args.n_jobs,
@@ -410,8 +417,7 @@ def _run(args) -> None:
     from .evaluation.report import markdown_table, write_report
     from .training.runfolder import check_claim, check_same, claim, run_lock
 
-    if args.n_jobs is not None and (args.n_jobs == 0 or args.n_jobs < -1):
-        raise EmokdError(f"--n-jobs {args.n_jobs}: need >= 1 (or -1 for all cores)")
+    _check_n_jobs(args.n_jobs)
     if args.scheduler is not None and args.backend is not None:
         raise EmokdError(f"--scheduler {args.scheduler} and --backend {args.backend}: give one (--scheduler runs "
                          "the folds on Dask)")

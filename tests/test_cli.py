@@ -67,7 +67,7 @@ def test_verbose_shows_progress_messages(tmp_path, caplog, monkeypatch):
     monkeypatch.delenv(LOG_LEVEL_ENV, raising=False)
     seen = {}
 
-    def fake_generate(out, cfg, *, seed):  # the real one, minus the seconds of writing files
+    def fake_generate(out, cfg, *, seed, n_jobs=1):  # the real one, minus the seconds of writing files
         seen["env"] = os.environ.get(LOG_LEVEL_ENV)  # what a fold's worker process would inherit
         logging.getLogger("emokd.synth.synthetic").info("wrote 6 synthetic trials to %s", out)
         return {"trials": [0] * 6, "truth_map": np.ones((6, 32)), "band_names": list("abcdef")}
@@ -145,6 +145,7 @@ BAD_ARGUMENTS = [
     (["synth", "--out", "x", "--planted-bands", "alpha"], "bands must look like '18-30,30-45'"),
     (["synth", "--out", "x", "--planted-channels", "Fp1,Q7"], "unknown channel(s) ['Q7']"),
     (["synth", "--out", "x", "--planted-bands", "30-300"], "planted band 30-300 Hz"),
+    (["synth", "--out", "x", "--n-jobs", "-2"], "--n-jobs -2: need >= 1"),
     (["prepare", "/nonexistent/folder"], "lable_continous_Mahnob.mat: label file not found"),
     (["run", "--out", "x", "--protocol", "kfold"], "invalid choice: 'kfold'"),
     (["run", "--out", "x", "--n-jobs", "0"], "--n-jobs 0: need >= 1"),
@@ -586,7 +587,7 @@ def _synth_parser():
 
 
 #: the options of `emokd synth` that are not SynthConfig fields (added by hand)
-SYNTH_OWN_FLAGS = {"--help", "--preset", "--seed", "--out", "--planted-bands", "--planted-channels"}
+SYNTH_OWN_FLAGS = {"--help", "--preset", "--seed", "--out", "--n-jobs", "--planted-bands", "--planted-channels"}
 
 
 def test_synth_options_are_the_configs_fields_with_their_help_and_group(capsys):
@@ -622,7 +623,7 @@ def test_synth_options_reach_the_configuration(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_generate(out, cfg, *, seed):  # the configuration it would write, not the seconds of writing it
+    def fake_generate(out, cfg, *, seed, n_jobs=1):  # the configuration it would write, not the seconds of writing it
         seen.append(cfg)
         return {"trials": [0] * 6, "truth_map": np.ones((6, 32)), "band_names": list("abcdef")}
 

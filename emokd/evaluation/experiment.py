@@ -246,16 +246,16 @@ def _run_folds(prepared_dir, cfg, out, data, *, n_jobs, backend, progress, resum
         references = {f.fold: reference_metrics(trials, f, cfg, pixels=pixels) for f in all_folds}
     del pixels
     del trials
-    embeddings = None
-    if cfg.teacher_reads_embeddings and folds:  # once, before any fold: the backbone saw none of these subjects
-
-        embeddings = cached_embeddings(prepared_dir, cfg.teacher, device=resolve_device(cfg.device),
-                                       progress=progress)
-    # every fold computes with emokd.core.threads.FOLD_THREADS threads wherever it runs: n_jobs changes
-    # how many run side by side, never a fold's arithmetic
-    n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
-    log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
     with parallel_config(backend=backend) if backend else contextlib.nullcontext():
+        embeddings = None
+        if cfg.teacher_reads_embeddings and folds:  # once, before any fold: the backbone saw none of these subjects
+            # trials side by side as the folds will be, each with FOLD_THREADS threads: the same file with any n_jobs
+            embeddings = cached_embeddings(prepared_dir, cfg.teacher, device=resolve_device(cfg.device),
+                                           progress=progress, n_jobs=n_jobs)
+        # every fold computes with emokd.core.threads.FOLD_THREADS threads wherever it runs: n_jobs changes
+        # how many run side by side, never a fold's arithmetic
+        n_jobs = max(1, min(n_jobs, len(folds))) if n_jobs > 0 else n_jobs
+        log.info("%s: %d folds, n_jobs=%s", cfg.protocol, len(folds), n_jobs)
         if n_jobs == 1 and backend is None:
             folds_out = [run_fold(prepared_dir, f, cfg, out, progress=progress, resume=resume,
                                   data_fingerprint=data, embeddings=embeddings) for f in _bar(folds, progress)]

@@ -92,10 +92,14 @@ def embed_trial(teacher, frames: np.ndarray, *, views=("centre",), device="cpu",
     return np.stack(out, axis=1).astype(np.float32)  # (n, n_views, k, E)
 
 
-def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress: bool = False) -> Path:
+def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress: bool = False,
+                      n_jobs: int = 1) -> Path:
     """The cache file of ``cfg``'s frozen backbone on a prepared folder: made once, then reused.
 
-    Written under a temporary name and renamed; the JSON card beside it is written
+    ``n_jobs``: trials embedded side by side by joblib's processes (the backend of any
+    enclosing ``joblib.parallel_config``); each trial is computed with
+    :data:`~emokd.core.threads.FOLD_THREADS` threads wherever it runs, so the file is the same
+    with any ``n_jobs``. Written under a temporary name and renamed; the JSON card beside it is written
     last. If the prepared folder is not writable the cache goes to
     ``$EMOKD_CACHE/embeddings`` (or the system's temporary folder) instead.
     Returns the ``.npz`` path.
@@ -126,28 +130,45 @@ def cached_embeddings(prepared_dir, cfg: ModelConfig, *, device="cpu", progress:
             pass
         log.warning("%s: not this data's embeddings (truncated, foreign or stale): computed again", npz)
 
-    teacher = freeze(build_model(cfg)).to(device)
-    arrays = {}
+    from tqdm.auto import tqdm
+
     keys = list(manifest["trials"])
-    it = keys
-    if progress:
-        from tqdm.auto import tqdm
+    if n_jobs == 1 or len(keys) < 2:
+        teacher = freeze(build_model(cfg)).to(device)
+        done = ({k: _embed(prepared_dir, manifest, k, teacher, views, device)} for k in keys)
+    else:
+        from joblib import Parallel, delayed
 
-        it = tqdm(keys, desc="embeddings", unit="trial")
+        from ..core.memory import call_and_release
 
-    with fold_threads():  # the same embeddings on any machine and in any process (emokd.core.threads)
-        for k in it:
-            (t,) = load_prepared(prepared_dir, keys=[k])
-            if t["frames"] is None:
-                raise EmokdError(f"{prepared_dir / manifest['trials'][k]['file']}: no face frames for the visual "
-                                 "teacher")
-            arrays[k] = embed_trial(teacher, t["frames"], views=views, device=device)
+        # one trial a task, in manifest order; each worker gives the backbone's activations back after it
+        done = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(call_and_release)(_embed_in_worker, prepared_dir, manifest, k, cfg, views, device) for k in keys)
+    arrays = {}
+    for one in tqdm(done, total=len(keys), desc="embeddings", unit="trial", disable=not progress):
+        arrays.update(one)
     save_npz(npz, arrays)
     write_json(card, meta)
     log.info("cached %d trials' embeddings in %s", len(arrays), npz)
-    del arrays, teacher
+    del arrays, done
     release_memory()  # the backbone's activations: 0.3 GB a notebook's kernel would keep (emokd.core.memory)
     return npz
+
+
+def _embed(prepared_dir: Path, manifest: dict, key: str, teacher, views, device) -> np.ndarray:
+    """One trial's embeddings (n_steps, n_views, k, E), computed with the folds' thread count."""
+    (t,) = load_prepared(prepared_dir, keys=[key])
+    if t["frames"] is None:
+        raise EmokdError(f"{prepared_dir / manifest['trials'][key]['file']}: no face frames for the visual teacher")
+    with fold_threads():  # the same embeddings on any machine and in any process (emokd.core.threads)
+        return embed_trial(teacher, t["frames"], views=views, device=device)
+
+
+def _embed_in_worker(prepared_dir: Path, manifest: dict, key: str, cfg: ModelConfig, views, device) -> dict:
+    """``{key: embeddings}`` of one trial, in a worker process that builds the frozen backbone itself."""
+    from .models import build_model, freeze
+
+    return {key: _embed(prepared_dir, manifest, key, freeze(build_model(cfg)).to(device), views, device)}
 
 
 def _holds(npz: Path, keys) -> bool:

@@ -276,7 +276,7 @@ def plan_unlabelled(cfg: SynthConfig, *, seed: int, clips: dict, subjects: dict,
     return out
 
 
-def ensure_generated(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict:
+def ensure_generated(out, cfg: SynthConfig, *, seed: int, progress: bool = True, n_jobs: int = 1) -> dict:
     """:func:`generate` unless ``out`` already holds the dataset of this ``cfg`` and ``seed``.
 
     The check reads ``ground_truth.json`` (written last), so an interrupted
@@ -292,13 +292,15 @@ def ensure_generated(out, cfg: SynthConfig, *, seed: int, progress: bool = True)
         if isinstance(old, dict) and old.get("config") == json.loads(json.dumps(cfg.to_json())) \
                 and old.get("seed") == seed:
             return old
-    return generate(out, cfg, seed=seed, progress=progress)
+    return generate(out, cfg, seed=seed, progress=progress, n_jobs=n_jobs)
 
 
-def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict:
+def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True, n_jobs: int = 1) -> dict:
     """Write a synthetic MAHNOB-HCI-like dataset to ``out`` and return its ground truth.
 
-    Deterministic: the same ``cfg`` and ``seed`` give identical files.
+    Deterministic: the same ``cfg`` and ``seed`` give identical files, with any ``n_jobs``
+    (sessions written side by side by joblib's processes; each session draws only from its
+    own random streams, ``default_rng([trial seed, i])``).
     Each file is written under a temporary name and renamed when complete.
 
     Returns
@@ -320,8 +322,17 @@ def generate(out, cfg: SynthConfig, *, seed: int, progress: bool = True) -> dict
                              f"+-{MAX_ABS_VALENCE:g} that prepare accepts; use less noise or more raters (n_raters)")
     (out / "Sessions").mkdir(parents=True, exist_ok=True)
     mixing = simeeg.mixing_matrix(simeeg.electrode_positions(), cfg.mixing_width_m)
-    for trial in tqdm(p["trials"] + p["unlabelled_trials"], desc="synth", unit="trial", disable=not progress):
-        _write_trial(out, trial, cfg, p["subjects"][trial["subject"]], p["weights"], mixing, p["valence_sd"])
+    sessions = p["trials"] + p["unlabelled_trials"]
+    args = [(out, trial, cfg, p["subjects"][trial["subject"]], p["weights"], mixing, p["valence_sd"])
+            for trial in sessions]
+    if n_jobs == 1 or len(sessions) < 2:
+        written = (_write_trial(*a) for a in args)
+    else:
+        from joblib import Parallel, delayed
+
+        written = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(_write_trial)(*a) for a in args)
+    for _ in tqdm(written, total=len(sessions), desc="synth", unit="trial", disable=not progress):
+        pass
 
     # the label file, in the format of the public lable_continous_Mahnob.mat
     included = np.array([[t["subject"], t["trial_no"]] for t in p["trials"]], dtype=np.uint8)

@@ -31,11 +31,11 @@ from pathlib import Path
 
 from ..core.config import PRESETS, PrepareConfig, experiment_config, preset_from_env, synth_config
 from ..errors import EmokdError
-from ..evaluation.experiment import run_experiment
 from ..io.prepare import is_labelled, prepare_dataset, read_manifest
 from ..synth.synthetic import ensure_generated
-from ..training.datasets import make_folds
-from ..training.fold import model_names
+
+# emokd.evaluation.experiment and emokd.training are imported where they are used: a chapter that only
+# reads the data or committed results does not import torch (a second or two of every kernel's start)
 
 #: seed of the book's dataset and experiment
 SEED = 0
@@ -94,7 +94,8 @@ def synthetic_data(preset_name: str | None = None, *, progress: bool = False) ->
     """
     name = _preset(preset_name)
     raw = cache_dir() / f"book-{name}" / "data"
-    ensure_generated(raw, synth_config(name), seed=SEED, progress=progress)
+    # two sessions at a time (Binder and Colab have 2 cores): the same files as one at a time
+    ensure_generated(raw, synth_config(name), seed=SEED, progress=progress, n_jobs=2)
     prepare_dataset(raw, raw / "prepared", PrepareConfig(), progress=progress)
     return raw, raw / "prepared"
 
@@ -112,6 +113,8 @@ def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs
     student, KD student, ...), read from the model files the folds write; nothing is
     shown when the run is already in the cache.
     """
+    from ..evaluation.experiment import run_experiment
+
     name = _preset(preset_name)
     _, prepared = synthetic_data(name)
     out = cache_dir() / f"book-{name}" / f"{protocol}_seed{SEED}"
@@ -123,6 +126,9 @@ def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs
 
 def _n_models(prepared: Path, cfg) -> int:
     """How many models the experiment trains: folds x models per fold."""
+    from ..training.datasets import make_folds
+    from ..training.fold import model_names
+
     subject_of = {k: int(t["subject"]) for k, t in read_manifest(prepared)["trials"].items() if is_labelled(t)}
     folds = make_folds(subject_of, cfg.protocol, seed=cfg.seed, n_folds=cfg.n_folds,
                        val_fraction=cfg.val_fraction, trs_folds=cfg.trs_folds)

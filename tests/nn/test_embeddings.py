@@ -103,6 +103,21 @@ def test_sample_embeddings_eval_middle_frame_train_some_frame():
         sample_embeddings(emb[:, :1], augment="frame+flip", train=True, rng=rng)
 
 
+@pytest.mark.slow
+def test_trials_embedded_side_by_side_give_the_same_file(smoke_prepared, prepared_copy):
+    """``n_jobs=2`` (one trial a joblib worker, each with the folds' one thread) writes the arrays of the
+    kernel's own loop bit for bit, in the manifest's order, and names the file the same."""
+    one = cached_embeddings(smoke_prepared[0], TEACHER)
+    shutil.rmtree(prepared_copy / "embeddings", ignore_errors=True)  # copied from a fixture another test cached
+    two = cached_embeddings(prepared_copy, TEACHER, n_jobs=2)
+    assert two.parent == prepared_copy / "embeddings"
+    assert one.name == two.name
+    a, b = load_embeddings(one), load_embeddings(two)
+    assert list(a) == list(b)
+    for key in a:
+        np.testing.assert_array_equal(b[key], a[key])
+
+
 def test_prepared_without_frames_is_refused(smoke_dir, tmp_path):
     from emokd.io.prepare import prepare_dataset
 
@@ -113,6 +128,8 @@ def test_prepared_without_frames_is_refused(smoke_dir, tmp_path):
     prepare_dataset(raw, raw / "prepared", progress=False)
     with pytest.raises(EmokdError, match="no face frames"):
         cached_embeddings(raw / "prepared", TEACHER)
+    with pytest.raises(EmokdError, match="no face frames"):  # raised in a worker, the same line in the caller
+        cached_embeddings(raw / "prepared", TEACHER, n_jobs=2)
 
 
 @pytest.mark.slow

@@ -289,3 +289,14 @@ def test_labels_that_leave_the_valence_scale_are_refused_before_anything_is_writ
                                          r"[\d.]+, outside the valence scale \+-1 that prepare accepts"):
         generate(tmp_path / "d", synth_config("smoke", annotation_noise_sd=6.0), seed=0, progress=False)
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_sessions_written_side_by_side_are_the_same_files(smoke_dir, tmp_path):
+    """``n_jobs=2`` (joblib's processes, each session from its own random streams) writes the files of
+    ``n_jobs=1`` (the session fixture) byte for byte: the BDF, the frames, session.xml, labels, truth."""
+    generate(tmp_path / "two", synth_config("smoke"), seed=0, progress=False, n_jobs=2)
+    ours = {p.relative_to(smoke_dir): p.read_bytes() for p in smoke_dir.rglob("*") if p.is_file()}
+    theirs = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert sorted(theirs) == sorted(ours)
+    assert [rel for rel in ours if ours[rel] != theirs[rel]] == []

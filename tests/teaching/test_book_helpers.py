@@ -79,7 +79,9 @@ def test_experiment_is_the_presets_loso_run_in_the_cache(tmp_path, monkeypatch):
         calls.append((prepared, cfg, out, kw))
         return {"n_folds": 3}
 
-    monkeypatch.setattr(book, "run_experiment", fake_run)
+    import emokd.evaluation.experiment as experiment_module  # imported by book.experiment() when called
+
+    monkeypatch.setattr(experiment_module, "run_experiment", fake_run)
     out, results = book.experiment(progress=False)  # the bar reads the data: tests/teaching/test_book_progress.py
     assert out == tmp_path / "cache" / "book-smoke" / "loso_seed0" and results == {"n_folds": 3}
     prepared, cfg, out_arg, kw = calls[0]
@@ -116,3 +118,14 @@ def test_glue_stores_python_numbers_without_showing_them(monkeypatch):
     book.glue("word", "within")
     assert calls == [("share", 0.49, False), ("n", 6, False), ("word", "within", False)]
     assert type(calls[0][1]) is float and type(calls[1][1]) is int
+
+
+def test_a_chapter_that_reads_data_does_not_import_torch():
+    """``emokd.teaching.book`` imports the experiment (and with it torch) only when a chapter asks for it:
+    chapters 01-03, 08 and 10 start a second or two sooner."""
+    import subprocess
+    import sys
+
+    code = "import sys; from emokd.teaching import book; print(sorted(m for m in ('torch', 'emokd.training.fold') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
