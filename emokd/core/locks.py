@@ -31,13 +31,13 @@ class LockUnavailable(OSError):
 
 
 @contextlib.contextmanager
-def file_lock(path, *, shared: bool = False):
-    """Hold ``path`` locked (exclusive, or ``shared``) for the ``with`` block; never waits.
+def file_lock(path, *, shared: bool = False, wait: bool = False):
+    """Hold ``path`` locked (exclusive, or ``shared``) for the ``with`` block; waits only when asked.
 
-    Raises :class:`LockBusy` at once when a conflicting lock is held, and
-    :class:`LockUnavailable` when the lock file cannot be opened or locked for another
-    reason. An exclusive holder writes its process id into the file, for the message of the
-    next one refused.
+    Raises :class:`LockBusy` at once when a conflicting lock is held (with ``wait``: blocks until
+    the holder lets go instead), and :class:`LockUnavailable` when the lock file cannot be opened
+    or locked for another reason. An exclusive holder writes its process id into the file, for the
+    message of the next one refused.
     """
     try:
         import fcntl
@@ -59,7 +59,7 @@ def file_lock(path, *, shared: bool = False):
     except OSError as err:
         raise LockUnavailable(err.errno, err.strerror, str(path)) from None
     try:
-        fcntl.flock(f.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        fcntl.flock(f.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
         f.seek(0)
         pid = f.read().strip() or "?"

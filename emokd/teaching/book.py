@@ -30,6 +30,7 @@ import threading
 from pathlib import Path
 
 from ..core.config import PRESETS, PrepareConfig, experiment_config, preset_from_env, synth_config
+from ..core.locks import LockBusy, file_lock
 from ..errors import EmokdError
 from ..io.prepare import is_labelled, prepare_dataset, read_manifest
 from ..synth.synthetic import ensure_generated
@@ -94,10 +95,33 @@ def synthetic_data(preset_name: str | None = None, *, progress: bool = False) ->
     """
     name = _preset(preset_name)
     raw = cache_dir() / f"book-{name}" / "data"
-    # two sessions at a time (Binder and Colab have 2 cores): the same files as one at a time
-    ensure_generated(raw, synth_config(name), seed=SEED, progress=progress, n_jobs=2)
-    prepare_dataset(raw, raw / "prepared", PrepareConfig(), progress=progress)
+    with _one_chapter_at_a_time(name):
+        # two sessions at a time (Binder and Colab have 2 cores): the same files as one at a time
+        ensure_generated(raw, synth_config(name), seed=SEED, progress=progress, n_jobs=2)
+        prepare_dataset(raw, raw / "prepared", PrepareConfig(), progress=progress)
     return raw, raw / "prepared"
+
+
+@contextlib.contextmanager
+def _one_chapter_at_a_time(name: str):
+    """Hold the preset's cache for one chapter's kernel while it makes or reads the data or the experiment.
+
+    Two kernels may ask at once: two chapters open in Jupyter, or the build executing chapters side
+    by side (``book/_ext/execute_side_by_side.py``). ``emokd prepare`` and ``emokd run`` refuse a
+    folder another process holds; here the second chapter waits for the first and then reuses
+    what it made. Re-entrant: :func:`experiment` asks for the data inside its own hold.
+    """
+    folder = cache_dir() / f"book-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".book.lock"
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(file_lock(lock))
+        except LockBusy as busy:
+            print(f"another chapter (process {busy.pid}) is making the book's {name} data or experiment: "
+                  "waiting for it, then reusing what it made", flush=True)
+            held.enter_context(file_lock(lock, wait=True))
+        yield
 
 
 def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs: int = 2,
@@ -119,9 +143,10 @@ def experiment(preset_name: str | None = None, *, protocol: str = "loso", n_jobs
     _, prepared = synthetic_data(name)
     out = cache_dir() / f"book-{name}" / f"{protocol}_seed{SEED}"
     cfg = experiment_config(name, protocol, SEED)
-    bar = _model_bar(out, prepared, cfg) if progress and not (out / "results.json").is_file() else None
-    with bar or contextlib.nullcontext():
-        return out, run_experiment(prepared, cfg, out, n_jobs=n_jobs, progress=False, resume=True)
+    with _one_chapter_at_a_time(name):
+        bar = _model_bar(out, prepared, cfg) if progress and not (out / "results.json").is_file() else None
+        with bar or contextlib.nullcontext():
+            return out, run_experiment(prepared, cfg, out, n_jobs=n_jobs, progress=False, resume=True)
 
 
 def _n_models(prepared: Path, cfg) -> int:

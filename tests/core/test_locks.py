@@ -56,3 +56,22 @@ def test_a_lock_file_that_cannot_be_made_is_named(tmp_path):
         with file_lock(tmp_path / "no-such-folder" / ".lock"):
             pass
     assert err.value.filename == str(tmp_path / "no-such-folder" / ".lock")
+
+
+def test_a_waiting_caller_gets_the_lock_when_the_holder_lets_go(tmp_path):
+    """``wait=True`` blocks until the other holder closes (a timer thread closes it after 0.3 s),
+    where the default refuses at once."""
+    import threading
+    import time
+
+    path = tmp_path / ".lock"
+    other = _other_holder(path, fcntl.LOCK_EX)
+    with pytest.raises(LockBusy):
+        with file_lock(path):
+            pass
+    threading.Timer(0.3, other.close).start()
+    t0 = time.perf_counter()
+    with file_lock(path, wait=True):
+        waited = time.perf_counter() - t0
+        assert path.read_text() == f"{os.getpid()}\n"
+    assert waited >= 0.25

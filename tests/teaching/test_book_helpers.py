@@ -129,3 +129,31 @@ def test_a_chapter_that_reads_data_does_not_import_torch():
     code = "import sys; from emokd.teaching import book; print(sorted(m for m in ('torch', 'emokd.training.fold') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_second_chapter_waits_for_the_first_and_then_reuses_its_run(tmp_path, monkeypatch, capsys):
+    """Two kernels asking for the experiment at once (the build executes chapters side by side): where
+    ``emokd run`` would refuse the folder, the second chapter waits for the first chapter's hold on the
+    preset's cache (here another open file holds it for 0.3 s) and then asks the run for its results."""
+    import fcntl
+    import threading
+    import time
+
+    import emokd.evaluation.experiment as experiment_module
+
+    monkeypatch.setenv("EMOKD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(book, "ensure_generated", lambda *a, **k: None)
+    monkeypatch.setattr(book, "prepare_dataset", lambda *a, **k: None)
+    monkeypatch.setattr(experiment_module, "run_experiment", lambda *a, **k: {"n_folds": 3})
+    lock = tmp_path / "cache" / "book-smoke" / ".book.lock"
+    lock.parent.mkdir(parents=True)
+    other = open(lock, "a+")  # the first chapter's kernel: another open file description
+    fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    threading.Timer(0.3, other.close).start()
+    t0 = time.perf_counter()
+    out, results = book.experiment("smoke", progress=False)
+    assert time.perf_counter() - t0 >= 0.25 and results == {"n_folds": 3}
+    assert "another chapter" in capsys.readouterr().out
+    t0 = time.perf_counter()
+    book.synthetic_data("smoke")  # nobody holds it now: no wait, no message
+    assert time.perf_counter() - t0 < 0.25 and capsys.readouterr().out == ""

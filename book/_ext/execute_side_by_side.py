@@ -1,0 +1,116 @@
+"""Execute the chapters that need it two at a time, before Sphinx reads them.
+
+Jupyter Book 1.x (myst-nb's ``cache`` mode) executes each notebook when Sphinx reads it, one
+after another. Most chapters keep one core busy (a kernel plotting, fitting a ridge, training one
+fold), so on the 2 cores of Binder, Colab and our CI half the machine waited: the whole book took
+about 6 minutes where its chapters need about 8 core-minutes. This extension, on Sphinx's
+``env-before-read-docs`` (the list of documents about to be read), executes those notebooks that
+jupyter-cache does not already hold, ``emokd_execution_jobs`` at a time, exactly as myst-nb would
+(jupyter-cache's ``single_nb_execution`` in the notebook's folder, with the build's timeout and
+``allow_errors``), and caches each one that succeeds as myst-nb does. myst-nb then finds every
+chapter in the cache, and the pages are the same.
+
+Order. ``emokd_execution_stages`` lists stages of docnames: a stage starts when the one before has
+finished (the chapter that makes the synthetic data, then the one that trains the shared
+experiment on both cores); the notebooks no stage names follow, in Sphinx's order, as many at a
+time as ``emokd_execution_jobs``. Two kernels asking for the book's data or experiment at once
+wait for each other (``emokd.teaching.book``), so an order that does not fit costs time, never
+a wrong page.
+
+Failures. A notebook that fails here is not cached; myst-nb executes it again in its turn and
+reports the error as always (the build fails with ``-W``), so a failure costs its time twice and
+hides nothing. ``emokd_execution_jobs: 1`` turns the extension off.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path, PurePosixPath
+
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+
+def plan(docnames: list[str], stages: list[list[str]]) -> list[list[str]]:
+    """``docnames`` (those to execute, in Sphinx's order) in stages: each configured stage's names that
+    are in ``docnames``, then the rest in their order; empty stages left out."""
+    named = {name for stage in stages for name in stage}
+    planned = [[name for name in stage if name in docnames] for stage in stages]
+    planned.append([name for name in docnames if name not in named])
+    return [stage for stage in planned if stage]
+
+
+def _stale_notebooks(app, env, docnames) -> dict[str, tuple[Path, object]]:
+    """docname -> (path, notebook) of each notebook Sphinx will read that the cache does not hold."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    nb_cfg = env.mystnb_config  # myst-nb's settings, the cache's path resolved (at builder-inited)
+    cache = get_cache(nb_cfg.execution_cache_path)
+    stale = {}
+    for name in docnames:
+        path = Path(env.doc2path(name))
+        if path.suffix != ".ipynb":
+            continue
+        if any(PurePosixPath(path.as_posix()).match(p) for p in nb_cfg.execution_excludepatterns or ()):
+            continue
+        nb = nbformat.read(path, as_version=4)
+        if "mystnb" in nb.metadata:  # its own execution settings: left to myst-nb
+            continue
+        try:
+            cache.match_cache_notebook(nb)
+        except KeyError:
+            stale[name] = (path, nb)
+    return stale
+
+
+def execute_side_by_side(app, env, docnames) -> None:
+    cfg, nb_cfg = app.config, getattr(env, "mystnb_config", None)
+    jobs = int(cfg.emokd_execution_jobs)
+    if jobs < 2 or nb_cfg is None or nb_cfg.execution_mode != "cache" or nb_cfg.execution_in_temp:
+        return
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    stale = _stale_notebooks(app, env, sorted(docnames))  # Sphinx reads them in this order
+    if len(stale) < 2:
+        return  # nothing to gain: myst-nb executes it in its turn
+    cache = get_cache(nb_cfg.execution_cache_path)
+    stages = plan(list(stale), [list(s) for s in cfg.emokd_execution_stages])
+    logger.info(f"[execute_side_by_side] {len(stale)} notebooks, {jobs} at a time, in {len(stages)} stage(s)")
+
+    def execute(name):
+        path, nb = stale[name]
+        nb = copy.deepcopy(nb)
+        result = single_nb_execution(nb, cwd=str(path.parent), timeout=nb_cfg.execution_timeout,
+                                     allow_errors=nb_cfg.execution_allow_errors, meta_override=True)
+        return nb, result
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # each thread waits on its kernel's process
+        for stage in stages:
+            futures = {pool.submit(execute, name): name for name in stage}
+            for future in as_completed(futures):
+                name = futures[future]
+                path = stale[name][0]
+                nb, result = future.result()
+                if result.err is not None:  # myst-nb executes it again in its turn and reports the error
+                    logger.info(f"[execute_side_by_side] {name} failed ({type(result.err).__name__}); "
+                                "left to myst-nb")
+                    continue
+                record = cache.add_nb_to_project(str(path))  # the database is written from this thread only
+                cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": result.time}),
+                                            check_validity=False, overwrite=True)
+                logger.info(f"[execute_side_by_side] {name}: {result.time:.1f} s")
+    logger.info(f"[execute_side_by_side] done in {time.perf_counter() - t0:.1f} s")
+
+
+def setup(app):
+    app.add_config_value("emokd_execution_jobs", 1, "env", [int])
+    app.add_config_value("emokd_execution_stages", [], "env", [list])
+    app.connect("env-before-read-docs", execute_side_by_side)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
