@@ -17,6 +17,13 @@ time as ``emokd_execution_jobs``. Two kernels asking for the book's data or expe
 wait for each other (``emokd.teaching.book``), so an order that does not fit costs time, never
 a wrong page.
 
+Threads. While chapters run side by side, each kernel computes with one thread
+(``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to 1 for the kernels
+started here, unless the build's environment sets them): two kernels with two threads each on two
+cores slowed the chapter that trained in its kernel from 41 s to 75 s. The folds of a chapter compute
+with one thread wherever they run in any case (``emokd.core.threads``); the chapters that start
+worker processes (the shared experiment, chapter 07's saliency) run in a stage of their own.
+
 Failures. A notebook that fails here is not cached; myst-nb executes it again in its turn and
 reports the error as always (the build fails with ``-W``), so a failure costs its time twice and
 hides nothing. ``emokd_execution_jobs: 1`` turns the extension off.
@@ -24,7 +31,9 @@ hides nothing. ``emokd_execution_jobs: 1`` turns the extension off.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
@@ -91,7 +100,7 @@ def execute_side_by_side(app, env, docnames) -> None:
         return nb, result
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:  # each thread waits on its kernel's process
+    with _kernel_threads(1), ThreadPoolExecutor(max_workers=jobs) as pool:  # each thread waits on a kernel
         for stage in stages:
             futures = {pool.submit(execute, name): name for name in stage}
             for future in as_completed(futures):
@@ -107,6 +116,26 @@ def execute_side_by_side(app, env, docnames) -> None:
                                             check_validity=False, overwrite=True)
                 logger.info(f"[execute_side_by_side] {name}: {result.time:.1f} s")
     logger.info(f"[execute_side_by_side] done in {time.perf_counter() - t0:.1f} s")
+
+
+#: what limits a kernel's threads (torch's and NumPy's BLAS), read when the kernel's process starts
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _kernel_threads(n: int):
+    """The kernels started inside the block compute with ``n`` threads, where the environment does not say."""
+    saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+    for k in THREAD_VARIABLES:
+        os.environ.setdefault(k, str(n))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def setup(app):

@@ -3,6 +3,7 @@ their stages, cached as myst-nb caches them (so myst-nb executes none again), an
 to myst-nb, which reports it as it always does."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,9 @@ def test_the_book_executes_two_at_a_time_with_the_shared_experiment_alone():
     assert sphinx["local_extensions"]["execute_side_by_side"] == "book/_ext"
     assert sphinx["config"]["emokd_execution_jobs"] == 2
     stages = sphinx["config"]["emokd_execution_stages"]
-    assert stages[-1] == ["book/04_teacher"] and "book/01_introduction" in stages[0]
+    assert "book/01_introduction" in stages[0]  # it makes the data
+    # alone, in this order: the shared experiment, then the saliency of its students
+    assert stages[1:] == [["book/04_teacher"], ["book/07_saliency"]]
     for stage in stages:
         for name in stage:
             assert (ROOT / f"{name}.ipynb").is_file(), name
@@ -43,7 +46,8 @@ def _notebook(name: str, log: Path, *, fail: bool = False):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"),
                 nbformat.v4.new_code_cell(
-                    "import json, time\n"
+                    "import json, os, time\n"
+                    "print('threads', os.environ.get('OMP_NUM_THREADS'))\n"
                     f"t0 = time.time(); time.sleep(1.5)\n"
                     f"open({str(log)!r}, 'a').write(json.dumps([{name!r}, t0, time.time()]) + '\\n')\n"
                     + ("assert False, 'this chapter is broken on purpose'\n" if fail else "")
@@ -65,8 +69,9 @@ def _build(tmp_path: Path, names, *, failing=()):
         nbformat.write(_notebook(n, log, fail=n in failing), tmp_path / f"{n}.ipynb")
     jb = shutil.which("jupyter-book")
     assert jb, "jupyter-book is not installed (requirements.txt)"
+    env = {k: v for k, v in os.environ.items() if k not in execute_side_by_side.THREAD_VARIABLES}
     proc = subprocess.run([jb, "build", str(tmp_path), "-W", "-n", "--keep-going"], capture_output=True, text=True,
-                          timeout=600, cwd=tmp_path)
+                          timeout=600, cwd=tmp_path, env=env)
     runs = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     return proc, runs
 
@@ -83,7 +88,8 @@ def test_stages_then_two_at_a_time_and_myst_nb_reads_them_from_the_cache(tmp_pat
     assert max(when["b"][0], when["c"][0]) < min(when["b"][1], when["c"][1])  # b and c side by side
     assert out.count("Using cached notebook") == 3 and "Executing notebook" not in out
     for name in "abc":
-        assert f"output of {name}" in (tmp_path / "_build" / "html" / f"{name}.html").read_text()
+        page = (tmp_path / "_build" / "html" / f"{name}.html").read_text()
+        assert f"output of {name}" in page and "threads 1" in page  # one thread a kernel, two kernels at once
 
 
 @pytest.mark.slow
