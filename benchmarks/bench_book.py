@@ -13,6 +13,10 @@ pretrained, frozen face backbone): within 5 min and 1.5 GB. Both limits are chec
 summed RSS (a shared page counted once per process, the conservative figure); the summed PSS
 (``peak_pss_mb``, each shared page split between its processes) is what a container sees.
 
+The build executes the chapters two at a time (``book/_ext/execute_side_by_side.py``, configured in
+``_config.yml``), so ``notebook_seconds`` (each chapter's execution, from the jupyter-cache database)
+overlap and add up to more than ``seconds``.
+
 Run:  python benchmarks/bench_book.py [--preset book] [--keep DIR]
 Writes benchmarks/results/book_build_<preset>.json.
 """
