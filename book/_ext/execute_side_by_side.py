@@ -2,13 +2,13 @@
 
 Jupyter Book 1.x (myst-nb's ``cache`` mode) executes each notebook when Sphinx reads it, one
 after another. Most chapters keep one core busy (a kernel plotting, fitting a ridge, training one
-fold), so on the 2 cores of Binder, Colab and our CI half the machine waited: the whole book took
-about 6 minutes where its chapters need about 8 core-minutes. This extension, on Sphinx's
+fold), so on the 2 cores of our CI (and of a Binder or Colab machine building the book) one core
+waited much of the time: 360 s for the whole book, 260 s two at a time. This extension, on Sphinx's
 ``env-before-read-docs`` (the list of documents about to be read), executes those notebooks that
 jupyter-cache does not already hold, ``emokd_execution_jobs`` at a time, exactly as myst-nb would
 (jupyter-cache's ``single_nb_execution`` in the notebook's folder, with the build's timeout and
 ``allow_errors``), and caches each one that succeeds as myst-nb does. myst-nb then finds every
-chapter in the cache, and the pages are the same.
+chapter in the cache and renders it as it would have rendered its own execution.
 
 Order. ``emokd_execution_stages`` lists stages of docnames: a stage starts when the one before has
 finished (the chapter that makes the synthetic data, then the one that trains the shared
@@ -106,7 +106,11 @@ def execute_side_by_side(app, env, docnames) -> None:
             for future in as_completed(futures):
                 name = futures[future]
                 path = stale[name][0]
-                nb, result = future.result()
+                try:
+                    nb, result = future.result()
+                except Exception as err:  # noqa: BLE001 - whatever went wrong here, myst-nb runs it as always
+                    logger.info(f"[execute_side_by_side] {name}: {type(err).__name__}: {err}; left to myst-nb")
+                    continue
                 if result.err is not None:  # myst-nb executes it again in its turn and reports the error
                     logger.info(f"[execute_side_by_side] {name} failed ({type(result.err).__name__}); "
                                 "left to myst-nb")
