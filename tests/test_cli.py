@@ -623,8 +623,11 @@ def test_synth_options_reach_the_configuration(tmp_path, monkeypatch):
 
     seen = []
 
+    jobs = []
+
     def fake_generate(out, cfg, *, seed, n_jobs=1):  # the configuration it would write, not the seconds of writing it
         seen.append(cfg)
+        jobs.append(n_jobs)
         return {"trials": [0] * 6, "truth_map": np.ones((6, 32)), "band_names": list("abcdef")}
 
     monkeypatch.setattr("emokd.synth.synthetic.generate", fake_generate)
@@ -641,6 +644,9 @@ def test_synth_options_reach_the_configuration(tmp_path, monkeypatch):
     assert seen.pop() == synth_config("smoke")
     assert main(["synth", "--out", str(tmp_path / "book"), "--eeg-gain", "0.6", "--frames-per-step", "16"]) == 0
     assert seen.pop() == synth_config("book", eeg_gain=0.6, frames_per_step=16) and not seen
+    assert set(jobs) == {1}  # the default: one session at a time
+    assert main(["synth", "--preset", "smoke", "--out", str(tmp_path / "two"), "--n-jobs", "2"]) == 0
+    assert jobs[-1] == 2 and seen.pop() == synth_config("smoke")  # how many at once, not what is written
 
 
 def _config_of(*options):
