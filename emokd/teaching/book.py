@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from pathlib import Path
 
 from ..core.config import PRESETS, PrepareConfig, experiment_config, preset_from_env, synth_config
@@ -40,6 +41,9 @@ from ..synth.synthetic import ensure_generated
 
 #: seed of the book's dataset and experiment
 SEED = 0
+#: seconds a chapter waits silently for another chapter's hold on the cache (a cached run is checked in
+#: about a second) before it says that it waits (the data or the experiment being made)
+QUIET_WAIT_S = 10.0
 
 
 def preset() -> str:
@@ -109,18 +113,28 @@ def _one_chapter_at_a_time(name: str):
     Two kernels may ask at once: two chapters open in Jupyter, or the build executing chapters side
     by side (``book/_ext/execute_side_by_side.py``). ``emokd prepare`` and ``emokd run`` refuse a
     folder another process holds; here the second chapter waits for the first and then reuses
-    what it made. Re-entrant: :func:`experiment` asks for the data inside its own hold.
+    what it made. A wait of up to :data:`QUIET_WAIT_S` (another chapter checking its cached run) is
+    silent, so that no page of the build shows it; a longer one (another chapter making the data or
+    training the experiment) says so in one line. Re-entrant: :func:`experiment` may ask for the data
+    inside its own hold.
     """
     folder = cache_dir() / f"book-{name}"
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / ".book.lock"
+    deadline = time.monotonic() + QUIET_WAIT_S
     with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(file_lock(lock))
-        except LockBusy as busy:
-            print(f"another chapter (process {busy.pid}) is making the book's {name} data or experiment: "
-                  "waiting for it, then reusing what it made", flush=True)
-            held.enter_context(file_lock(lock, wait=True))
+        while True:
+            try:
+                held.enter_context(file_lock(lock))
+                break
+            except LockBusy as busy:
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                print(f"another chapter (process {busy.pid}) is making the book's {name} data or experiment: "
+                      "waiting for it, then reusing what it made", flush=True)
+                held.enter_context(file_lock(lock, wait=True))
+                break
         yield
 
 

@@ -79,3 +79,11 @@ def test_book_has_launch_buttons_bibliography_and_exercises(built_book):
     # sphinx-exercise: numbered exercises, their solutions hidden in dropdowns until asked for
     assert page.count('class="exercise admonition"') >= 3
     assert page.count('class="solution dropdown admonition"') == page.count('class="exercise admonition"')
+
+
+def test_no_page_shows_a_chapter_waiting_for_another(built_book):
+    """The build executes chapters two at a time (book/_ext/execute_side_by_side.py); a chapter that waited
+    long for another's hold on the book's cache would print it on its page (emokd.teaching.book)."""
+    pages = sorted((built_book / "book").glob("*.html"))
+    assert pages
+    assert [p.name for p in pages if "another chapter (process" in p.read_text()] == []
