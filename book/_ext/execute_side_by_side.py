@@ -3,7 +3,7 @@
 Jupyter Book 1.x (myst-nb's ``cache`` mode) executes each notebook when Sphinx reads it, one
 after another. Most chapters keep one core busy (a kernel plotting, fitting a ridge, training one
 fold), so on the 2 cores of our CI (and of a Binder or Colab machine building the book) one core
-waited much of the time: 360 s for the whole book, 260 s two at a time. This extension, on Sphinx's
+waited much of the time: 360 s for the whole book, 247 s two at a time (benchmarks/bench_book.py). This extension, on Sphinx's
 ``env-before-read-docs`` (the list of documents about to be read), executes those notebooks that
 jupyter-cache does not already hold, ``emokd_execution_jobs`` at a time, exactly as myst-nb would
 (jupyter-cache's ``single_nb_execution`` in the notebook's folder, with the build's timeout and
@@ -11,11 +11,12 @@ jupyter-cache does not already hold, ``emokd_execution_jobs`` at a time, exactly
 chapter in the cache and renders it as it would have rendered its own execution.
 
 Order. ``emokd_execution_stages`` lists stages of docnames: a stage starts when the one before has
-finished (the chapter that makes the synthetic data, then the one that trains the shared
-experiment on both cores); the notebooks no stage names follow, in Sphinx's order, as many at a
-time as ``emokd_execution_jobs``. Two kernels asking for the book's data or experiment at once
-wait for each other (``emokd.teaching.book``), so an order that does not fit costs time, never
-a wrong page.
+finished (``_config.yml``: the chapter that makes the synthetic data beside chapters that never read
+it, then alone each chapter that computes on both cores); the notebooks no stage names follow, in
+Sphinx's order, as many at a time as ``emokd_execution_jobs``. Two kernels asking for the book's data
+or experiment at once wait for each other (``emokd.teaching.book``), so an order that does not fit
+costs time, never a wrong result (a wait of more than a few seconds prints one line on the waiting
+chapter's page: why the first stage pairs the data's maker only with chapters that never read it).
 
 Threads. While chapters run side by side, each kernel computes with one thread
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to 1 for the kernels
@@ -52,13 +53,11 @@ def plan(docnames: list[str], stages: list[list[str]]) -> list[list[str]]:
     return [stage for stage in planned if stage]
 
 
-def _stale_notebooks(app, env, docnames) -> dict[str, tuple[Path, object]]:
-    """docname -> (path, notebook) of each notebook Sphinx will read that the cache does not hold."""
+def _stale_notebooks(env, cache, docnames) -> dict[str, tuple[Path, object]]:
+    """docname -> (path, notebook) of each notebook Sphinx will read that ``cache`` does not hold."""
     import nbformat
-    from jupyter_cache import get_cache
 
-    nb_cfg = env.mystnb_config  # myst-nb's settings, the cache's path resolved (at builder-inited)
-    cache = get_cache(nb_cfg.execution_cache_path)
+    nb_cfg = env.mystnb_config
     stale = {}
     for name in docnames:
         path = Path(env.doc2path(name))
@@ -85,10 +84,10 @@ def execute_side_by_side(app, env, docnames) -> None:
     from jupyter_cache.base import CacheBundleIn
     from jupyter_cache.executors.utils import single_nb_execution
 
-    stale = _stale_notebooks(app, env, sorted(docnames))  # Sphinx reads them in this order
+    cache = get_cache(nb_cfg.execution_cache_path)  # myst-nb's, its path resolved at builder-inited
+    stale = _stale_notebooks(env, cache, sorted(docnames))  # Sphinx reads them in this order
     if len(stale) < 2:
         return  # nothing to gain: myst-nb executes it in its turn
-    cache = get_cache(nb_cfg.execution_cache_path)
     stages = plan(list(stale), [list(s) for s in cfg.emokd_execution_stages])
     logger.info(f"[execute_side_by_side] {len(stale)} notebooks, {jobs} at a time, in {len(stages)} stage(s)")
 
