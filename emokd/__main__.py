@@ -222,6 +222,13 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
 def _check_seed(seed: int) -> None:
     if seed < 0:
         raise EmokdError(f"--seed {seed}: need >= 0")
@@ -358,7 +365,7 @@ def _data_for_run(args) -> Path:
 
 #: how ``run`` reads an option's value, by the annotation of the configuration field it sets
 _OPTION_TYPES = {"int": int, "int | None": int, "float": float, "str": str, "tuple[float, ...]": _floats,
-                 "tuple[str, ...]": _names}
+                 "tuple[str, ...]": _names, "tuple[int, ...]": _ints}
 
 
 def _add_config_options(p: argparse.ArgumentParser, options, first) -> None:
@@ -386,6 +393,7 @@ def experiment_config_from_args(args):
             raise EmokdError(f"--{name.replace('_', '-')} {getattr(args, name)}: only --protocol trs has it "
                              f"({args.protocol.upper()} folds are the subjects); drop it or add --protocol trs")
     given = {o.path: value for o in run_options() if (value := getattr(args, o.dest)) is not None}
+    budgets = given.pop(("student_budgets",), ())  # checked against the students' budget, set below
     # what the preset itself is made of (experiment_config's arguments); the rest overrides its fields
     cfg = experiment_config(given.pop(("preset",)), given.pop(("protocol",)), given.pop(("seed",)),
                             backbone=given.pop(("teacher", "backbone")))
@@ -409,6 +417,8 @@ def experiment_config_from_args(args):
             cfg = dataclasses.replace(cfg, face_teacher_max_epochs=cfg.student_train.max_epochs)
         cfg = dataclasses.replace(cfg, student_train=dataclasses.replace(cfg.student_train,
                                                                          max_epochs=args.student_max_epochs))
+    if budgets:
+        cfg = dataclasses.replace(cfg, student_budgets=budgets)
     return cfg
 
 

@@ -77,7 +77,7 @@ def _kind(name: str) -> str:
     return name.rsplit("_", 1)[-1]
 
 
-def _folds_of(run_dir: Path) -> tuple[list[dict], bool]:
+def folds_of(run_dir: Path) -> tuple[list[dict], bool]:
     """The run's folds and whether it is complete (its results.json), else the fold records so far."""
     res = run_dir / "results.json"
     if res.is_file():
@@ -93,7 +93,7 @@ def collect(out: Path) -> dict:
     for run_dir in sorted((out / "runs").glob("*")):
         name = run_dir.name
         source, seed_tag, kind = name.split("_", 2)
-        folds, complete = _folds_of(run_dir)
+        folds, complete = folds_of(run_dir)
         if not folds:
             continue
         seed = int(seed_tag.removeprefix("seed"))
@@ -249,8 +249,10 @@ def markdown(result: dict, contrasts=CONTRASTS, kinds_order=KINDS, *, title: str
     return "\n".join(lines) + "\n"
 
 
-def write_analysis(out: Path, contrasts=CONTRASTS, kinds_order=KINDS, **md) -> dict:
-    data = collect(out)
+def write_analysis(out: Path, contrasts=CONTRASTS, kinds_order=KINDS, *, collect_runs=None, **md) -> dict:
+    """analysis.json and results.md of the runs under ``out/runs`` (read by ``collect_runs``, default
+    :func:`collect`)."""
+    data = (collect_runs or collect)(out)
     if not data:
         raise EmokdError(f"{out / 'runs'}: no finished fold of any run yet")
     result = analyse(data, contrasts, kinds_order)

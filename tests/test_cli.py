@@ -541,13 +541,29 @@ def test_student_max_epochs_leaves_the_teacher_alone(preset):
     assert on_feature_release(cfg).student_train.max_epochs == 240
 
 
+def test_student_budgets_are_checked_against_the_student_max_epochs_given(capsys):
+    """--student-budgets 15,60 with --student-max-epochs 240 (in either order) is the paper preset with those budgets;
+    without a larger maximum it is one line naming the field and the bound."""
+    from emokd.__main__ import build_parser, experiment_config_from_args, main
+
+    for argv in (["--student-max-epochs", "240", "--student-budgets", "60,15"],
+                 ["--student-budgets", "60,15", "--student-max-epochs", "240"]):
+        args = build_parser().parse_args(["run", "--out", "x", "--preset", "paper", *argv])
+        cfg = experiment_config_from_args(args)
+        assert cfg.student_budgets == (15, 60) and cfg.student_train.max_epochs == 240
+    assert main(["run", "--out", "x", "--data", "y", "--preset", "paper", "--student-budgets", "15,60"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "emokd run: error: student_budgets=(15, 60): need distinct whole numbers from 1 to the students' "
+        "max_epochs - 1 = 14")
+
+
 #: every option of ``emokd run`` (as of 2026-12: the configuration's options now come from its fields)
 RUN_FLAGS = {"--out", "--data", "--n-jobs", "--backend", "--scheduler", "--folds", "--fold-records", "--fresh",
              "--quiet", "--preset", "--protocol", "--seed", "--n-folds", "--teacher-backbone", "--student",
              "--early-stop", "--lr-patience", "--epoch-fraction", "--kd-weight", "--feature-loss", "--kd-sweep",
              "--device", "--trs-folds", "--normalisation", "--face-normalisation", "--kd-select",
              "--labelled-fraction", "--handover", "--calibration", "--eeg-bands", "--drop-channels", "--permute-labels",
-             "--max-epochs", "--student-max-epochs"}
+             "--student-budgets", "--max-epochs", "--student-max-epochs"}
 
 
 def _run_parser():

@@ -794,9 +794,16 @@ class ExperimentConfig:
                                              "anything reads it: teacher, students, references and scores "
                                              "(default: off)")
 
+    # shorter student budgets read off each student's one training (its best epoch up to then); () = off
+    student_budgets: tuple[int, ...] = option((), metavar="E,...",
+                                              help="also score every student as it stood after these many epochs "
+                                                   "(each below the students' maximum), as student_e<E>, "
+                                                   "student_kd_e<E>, ...: the same models as runs with "
+                                                   "--student-max-epochs E, from one training (default: none)")
+
     #: fields added after runs were stored, with the value that does what the code did before them
     ADDED_LATER = {"labelled_fraction": 1.0, "handover": (), "calibration": 0.0, "eeg_bands": (),
-                   "drop_channels": (), "permute_labels": None}
+                   "drop_channels": (), "permute_labels": None, "student_budgets": ()}
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
@@ -826,6 +833,7 @@ class ExperimentConfig:
         check_choice("teacher_input", self.teacher_input, ("frames", "face"))
         self._check_regime()
         self._check_controls()
+        self._check_student_budgets()
         if (self.teacher.arch == "teacher") != (self.teacher_input == "frames") or self.student.arch == "teacher":
             raise EmokdError(f"teacher arch {self.teacher.arch!r} on {self.teacher_input!r}, student arch "
                              f"{self.student.arch!r}: a frame teacher is arch 'teacher', a teacher on facial "
@@ -874,6 +882,42 @@ class ExperimentConfig:
         p = self.permute_labels
         if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 0):
             raise EmokdError(f"permute_labels={p!r}: need a whole number >= 0 (the permutation's seed) or None (off)")
+
+    def _check_student_budgets(self) -> None:
+        """``student_budgets``: distinct whole numbers below the students' ``max_epochs``, kept sorted; not with
+        what reads a student at its full budget (self-training's targets, the calibrated student, the KD weight
+        chosen on validation), whose shorter-budget versions one training cannot give."""
+        value = self.student_budgets
+        if isinstance(value, (list, int)) and not isinstance(value, bool):  # from JSON, or one number
+            value = (value,) if isinstance(value, int) else tuple(value)
+        top = self.student_train.max_epochs
+        if (not isinstance(value, tuple) or len(set(value)) != len(value)
+                or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b < top for b in value)):
+            raise EmokdError(f"student_budgets={self.student_budgets!r}: need distinct whole numbers from 1 to the "
+                             f"students' max_epochs - 1 = {top - 1}")
+        object.__setattr__(self, "student_budgets", tuple(sorted(value)))
+        if value:
+            uses_full = [what for what, on in (("handover self", "self" in self.handover),
+                                               ("calibration", bool(self.calibration)),
+                                               ("kd_select", bool(self.kd_select))) if on]
+            if uses_full:
+                raise EmokdError(f"student_budgets={self.student_budgets!r} with {', '.join(uses_full)}: these read "
+                                 "the plain student (or every student's validation score) at the full budget; run "
+                                 "each budget with --student-max-epochs instead")
+
+    @property
+    def budget_students(self) -> tuple[str, ...]:
+        """The models ``student_budgets`` adds: ``<student>_e<E>`` for every student trained, per budget."""
+        return tuple(f"{name}_e{b}" for b in self.student_budgets for name in self.trained_students)
+
+    @property
+    def trained_students(self) -> tuple[str, ...]:
+        """Every student a fold trains (``student_calib_norm`` is the plain student, re-read): ``student``,
+        ``student_kd``, the extra KD weights' ``student_kd_w<w>`` and the hand-overs' students."""
+        extra = list(self.kd_sweep)
+        extra += [w for w in self.kd_select if w != 0 and w != self.kd.kd_weight and w not in extra]
+        return (("student", "student_kd") + tuple(f"student_kd_w{w:g}" for w in extra)
+                + tuple(HANDOVER_MODELS[h] for h in HANDOVERS if h in self.handover))
 
     @property
     def student_columns(self) -> tuple[int, ...] | None:
@@ -930,7 +974,7 @@ class ExperimentConfig:
         d["kd_sweep"] = tuple(d.get("kd_sweep", ()))
         d["kd_select"] = tuple(d.get("kd_select", ()))
         d["handover"] = tuple(d.get("handover", ()))
-        for name in ("eeg_bands", "drop_channels"):
+        for name in ("eeg_bands", "drop_channels", "student_budgets"):
             d[name] = tuple(d.get(name, ()))
         return cls(**d)
 

@@ -53,6 +53,8 @@ Output folder::
 
 from __future__ import annotations
 
+import re
+
 import contextlib
 import logging
 import time
@@ -77,6 +79,16 @@ from ..training.runs import FORMAT, check_fold_metrics, missing_outputs, read_fo
 log = logging.getLogger(__name__)
 
 
+def _same_budget_student(model: str, models) -> str:
+    """The plain student ``model`` is compared with: at a shorter budget (``<student>_e<E>``,
+    ``cfg.student_budgets``) the plain student at that budget, else (and for ``student_e<E>`` itself)
+    ``student``."""
+    match = re.fullmatch(r".+(_e\d+)", model)
+    if match and model != "student" + match.group(1) and "student" + match.group(1) in models:
+        return "student" + match.group(1)
+    return "student"
+
+
 def summarise_folds(folds: list[dict], models: list[str], references=(), *, field: str = "metrics",
                     prefix: str = "") -> dict:
     """``summary`` (concatenated), ``summary_per_trial`` (models and references) and the paired ``tests``.
@@ -94,7 +106,8 @@ def summarise_folds(folds: list[dict], models: list[str], references=(), *, fiel
                                                    names=("student_kd", "student")),
              "teacher_vs_student": paired_tests(ccc["teacher"], ccc["student"], names=("teacher", "student"))}
     for m in models[3:]:
-        tests[f"{m}_vs_student"] = paired_tests(ccc[m], ccc["student"], names=(m, "student"))
+        base = _same_budget_student(m, ccc)
+        tests[f"{m}_vs_{base}"] = paired_tests(ccc[m], ccc[base], names=(m, base))
     for t in tests.values():
         t["metric"] = "ccc (concatenated)" + (" against the latent valence" if prefix else "")
     out["tests" + prefix] = tests

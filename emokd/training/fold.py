@@ -66,9 +66,11 @@ def _kd_model(cfg: ExperimentConfig, w: float) -> str:
 def model_names(cfg: ExperimentConfig) -> list[str]:
     """``teacher``, ``student``, ``student_kd``, one ``student_kd_w<w>`` per swept weight (and per weight of
     the selection grid not trained otherwise), the hand-overs' students and ``student_calib_norm``
-    (:attr:`~emokd.core.config.ExperimentConfig.students`), then ``student_kd_selected`` with ``kd_select``."""
+    (:attr:`~emokd.core.config.ExperimentConfig.students`), every student at each shorter budget
+    (``<student>_e<E>``, :attr:`~emokd.core.config.ExperimentConfig.budget_students`), then
+    ``student_kd_selected`` with ``kd_select``."""
     return (["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in _extra_weights(cfg)]
-            + list(cfg.students) + (["student_kd_selected"] if cfg.kd_select else []))
+            + list(cfg.students) + list(cfg.budget_students) + (["student_kd_selected"] if cfg.kd_select else []))
 
 
 def as_json(cfg: ExperimentConfig) -> dict:
@@ -143,6 +145,8 @@ class _Trained:
 
     fit: object
     predictions: dict
+    #: ``<name>_e<E>`` -> the same training read at each shorter budget E (``cfg.student_budgets``)
+    budgets: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +159,12 @@ class _Teacher:
 
 
 def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, seed: int, *, kd=None,
-                 knowledge=None, targets=None, pool: bool = False) -> _Trained:
+                 knowledge=None, targets=None, pool: bool = False, budgets=()) -> _Trained:
     """Train one model of the fold, save ``<name>.pt``; returns what it did and its test predictions.
-    ``pool``: train on :func:`_pool` (the taught students) instead of the labelled training trials."""
+    ``pool``: train on :func:`_pool` (the taught students) instead of the labelled training trials.
+    ``budgets``: the same model read at these shorter budgets too (a student's), each saved as
+    ``<name>_e<E>.pt`` and scored (:attr:`_Trained.budgets`)."""
+    from ..nn.models import build_model
     from .train import fit, predict, save_model
 
     cfg = setup.cfg
@@ -170,10 +177,18 @@ def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, see
     res = fit(model, sets["train"], sets["validation"], train_cfg, seed=seed, device=setup.device, kd=kd,
               log_path=setup.here / f"{name}.log.jsonl", checkpoint_path=setup.here / f"{name}.ckpt",
               resume=setup.resume, progress=setup.progress, desc=f"fold {setup.fold} {name}",
-              input_recipe=setup.input_recipe, checkpoint_every_s=CHECKPOINT_EVERY_S)
-    save_model(model, cfg.teacher if name == "teacher" else cfg.student, setup.here / f"{name}.pt",
+              input_recipe=setup.input_recipe, checkpoint_every_s=CHECKPOINT_EVERY_S, budgets=budgets)
+    model_cfg = cfg.teacher if name == "teacher" else cfg.student
+    save_model(model, model_cfg, setup.here / f"{name}.pt",
                extra={"best_epoch": res.best_epoch, "fold": setup.fold, "model": name})
-    return _Trained(res, predict(model, sets["test"], device=setup.device))
+    shorter = {}
+    for b, at in res.budgets.items():
+        short = build_model(model_cfg).to(setup.device)
+        short.load_state_dict(at.state)
+        save_model(short, model_cfg, setup.here / f"{name}_e{b}.pt",
+                   extra={"best_epoch": at.best_epoch, "fold": setup.fold, "model": f"{name}_e{b}"})
+        shorter[f"{name}_e{b}"] = _Trained(at, predict(short, sets["test"], device=setup.device))
+    return _Trained(res, predict(model, sets["test"], device=setup.device), shorter)
 
 
 def _students(cfg: ExperimentConfig) -> list[tuple[str, object]]:
@@ -354,12 +369,16 @@ def _run_fold(prepared_dir, fold: Fold, cfg: ExperimentConfig, out, *, progress:
         student.load_state_dict(init)
         taught = kd is not None and kd.kd_weight > 0
         trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd,
-                                     knowledge=knowledge if kd is not None else None, pool=taught)
+                                     knowledge=knowledge if kd is not None else None, pool=taught,
+                                     budgets=cfg.student_budgets)
     # 5. the other hand-overs (emokd.training.handover), from the same initial weights
     for name, kd, how in _handovers(setup, teacher, teacher_field, models["student"], knowledge):
         student = build_model(cfg.student)
         student.load_state_dict(init)
-        trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd, pool=True, **how)
+        trained[name] = _train_model(setup, name, student, "x", cfg.student_train, s_seed, kd=kd, pool=True,
+                                     budgets=cfg.student_budgets, **how)
+    shorter = {n: t for trained_model in trained.values() for n, t in trained_model.budgets.items()}
+    trained.update({n: shorter[n] for n in cfg.budget_students})  # the students at each shorter budget
     if cfg.calibration:  # 6. the plain student on the new person's inputs standardised by its calibration trials
         trained["student_calib_norm"] = _Trained(trained["student"].fit,
                                                  _predict_calibrated(setup, all_trials, fold, models["student"]))

@@ -219,6 +219,27 @@ class FitResult:
     stopped: str
     history: list = field(default_factory=list)
     projection: torch.nn.Module | None = None
+    #: ``fit(..., budgets=)``: {budget: the training as it stood after that many epochs}
+    budgets: dict = field(default_factory=dict)
+
+
+@dataclass
+class BudgetResult:
+    """A shorter training read off a longer one: what ``fit`` with ``max_epochs = budget`` would have
+    returned (the best epoch up to then, its validation CCC and weights, the epochs run and why it
+    stopped). Nothing in :func:`fit` but the loop's end depends on ``max_epochs``, so the two are the
+    same training (``tests/training/test_train.py`` checks it bit for bit)."""
+
+    budget: int
+    best_epoch: int
+    best_val_ccc: float
+    epochs_run: int
+    stopped: str
+    state: dict
+
+    def to_checkpoint(self) -> dict:
+        return {"budget": self.budget, "best_epoch": self.best_epoch, "best_val_ccc": self.best_val_ccc,
+                "epochs_run": self.epochs_run, "stopped": self.stopped, "state": self.state}
 
 
 def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
@@ -237,7 +258,7 @@ def _make_projection(model, train_set: WindowSet, kd: KDConfig | None):
 def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: TrainConfig, *, seed: int,
         device="cpu", kd: KDConfig | None = None, log_path=None, checkpoint_path=None, resume: bool = False,
         progress: bool = False, desc: str = "", on_epoch_end=None, input_recipe: dict | None = None,
-        checkpoint_every_s: float = 0.0, objective=None, step=None) -> FitResult:
+        checkpoint_every_s: float = 0.0, objective=None, step=None, budgets=()) -> FitResult:
     """Train ``model`` in place; the best epoch's weights are loaded at the end.
 
     Parameters
@@ -283,13 +304,19 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         terms come from ``loss_fn``). With ``cfg.grad_clip`` the gradients are clipped inside
         ``optimiser.step()`` (a step pre-hook), so a step that does zero_grad, forward, loss, backward
         and step trains exactly as :func:`train_step` does (chapter 05).
+    budgets : sequence of int, optional
+        Shorter budgets (each ``1 <= budget < cfg.max_epochs``) read off this training:
+        ``FitResult.budgets[b]`` is what ``fit`` with ``max_epochs=b`` would return
+        (:class:`BudgetResult`, with the weights it would load), from one training instead of
+        one per budget. The model ends at the full budget's best epoch, as without them.
     """
     device = torch.device(device)
+    budgets = _check_budgets(budgets, cfg, desc)
     torch.manual_seed(seed)
     if objective is not None and (train_set.has_unlabelled or train_set.targets is not None):
         raise EmokdError(f"{desc}: a custom objective cannot train on withheld labels or target traces")
     state = _Training.start(model, train_set, cfg, seed=seed, device=device, kd=kd, input_recipe=input_recipe,
-                            desc=desc)
+                            desc=desc, budgets=budgets)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         state.resume_from(checkpoint_path)
     if step is not None and cfg.grad_clip is not None:  # a reader's step need not clip: optimiser.step() does
@@ -320,6 +347,8 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
                   **{f"train_{k}": v for k, v in means.items()},
                   "val_ccc": val_ccc, "seconds": round(time.perf_counter() - t0, 3)}
         state.end_epoch(record, reload_best=cfg.reload_best_each_epoch)
+        if epoch in budgets:
+            state.keep_budget(epoch, "max_epochs")
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(val_ccc=f"{val_ccc:.3f}", best=f"{state.best.ccc:.3f}")
         if log_path is not None:
@@ -333,9 +362,22 @@ def fit(model: torch.nn.Module, train_set: WindowSet, val_set: WindowSet, cfg: T
         state.save(checkpoint_path, state.history[-1]["epoch"])  # the state after the last epoch (unchanged since)
     if state.best.state is None:
         raise EmokdError(f"{desc}: no epoch was trained (max_epochs={cfg.max_epochs})")
+    for b in budgets:  # stopped early, before epoch b: a run with budget b stopped there too
+        if b not in state.budgets:
+            state.keep_budget(b, stopped)
     state.load_best()
     return FitResult(state.best.epoch, float(state.best.ccc), len(state.history), stopped, state.history,
-                     state.projection)
+                     state.projection, budgets={b: state.budgets[b] for b in budgets})
+
+
+def _check_budgets(budgets, cfg: TrainConfig, desc: str) -> tuple[int, ...]:
+    """``budgets`` as a sorted tuple of distinct whole numbers ``1 <= b < cfg.max_epochs`` (EmokdError else)."""
+    out = tuple(sorted(set(budgets)))
+    if len(out) != len(tuple(budgets)) or not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
+                                                  and 1 <= b < cfg.max_epochs for b in out):
+        raise EmokdError(f"{desc}: budgets={tuple(budgets)!r}: need distinct whole numbers from 1 to "
+                         f"max_epochs - 1 = {cfg.max_epochs - 1}")
+    return tuple(int(b) for b in out)
 
 
 @dataclass
@@ -369,9 +411,11 @@ class _Training:
     history: list = field(default_factory=list)
     best: _Best = field(default_factory=_Best)
     start_epoch: int = 1
+    budgets: dict = field(default_factory=dict)  # budget -> BudgetResult, kept as the training passes it
 
     @classmethod
-    def start(cls, model, train_set: WindowSet, cfg: TrainConfig, *, seed: int, device, kd, input_recipe, desc):
+    def start(cls, model, train_set: WindowSet, cfg: TrainConfig, *, seed: int, device, kd, input_recipe, desc,
+              budgets=()):
         rng = np.random.default_rng([seed, 2])
         model.to(device)
         projection = _make_projection(model, train_set, kd)
@@ -388,7 +432,9 @@ class _Training:
                   "n_params": sum(p.numel() for p in params),
                   "kd": dataclasses.asdict(kd) if kd is not None and taught else None,
                   **({"kd_target": "output"} if kd is not None and train_set.targets is not None else {}),
-                  **({"unlabelled": True} if train_set.has_unlabelled else {})}
+                  **({"unlabelled": True} if train_set.has_unlabelled else {}),
+                  # a checkpoint without the shorter budgets' records cannot give them: another training
+                  **({"budgets": list(budgets)} if budgets else {})}
 
         def identity(recipe_key: str) -> str:
             return json.dumps({**fields, **({recipe_key: input_recipe} if input_recipe is not None else {})},
@@ -417,6 +463,7 @@ class _Training:
         torch.set_rng_state(ckpt["torch_rng"])
         self.history = json.loads(ckpt["history"])
         self.best = _Best(ckpt["best_epoch"], ckpt["best_ccc"], ckpt["best_model"], ckpt.get("best_projection"))
+        self.budgets = {b["budget"]: BudgetResult(**b) for b in ckpt.get("budgets", [])}
         self.start_epoch = ckpt["epoch"] + 1
         log.info("%s: resuming after epoch %d", self.desc, ckpt["epoch"])
 
@@ -429,7 +476,13 @@ class _Training:
             "best_model": self.best.state, "best_projection": self.best.proj,
             "numpy_rng": json.dumps(self.rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
             "history": json.dumps(self.history), "identity": self.identity,
+            **({"budgets": [b.to_checkpoint() for b in self.budgets.values()]} if self.budgets else {}),
         }, path)
+
+    def keep_budget(self, budget: int, stopped: str) -> None:
+        """Record what a training of ``budget`` epochs would return, as the training stands now."""
+        self.budgets[budget] = BudgetResult(budget, self.best.epoch, float(self.best.ccc), len(self.history),
+                                            stopped, copy.deepcopy(self.best.state))
 
     def end_epoch(self, record: dict, *, reload_best: bool) -> None:
         """The LR schedule's step, the history, and the best epoch (or, with ``reload_best``, back to it)."""

@@ -315,7 +315,8 @@ def test_every_run_option_names_a_field_and_its_default():
         part = cfg
         for name in o.path:
             part = getattr(part, name)  # the field exists
-        assert o.option.help and o.type in {"int", "int | None", "float", "str", "tuple[float, ...]", "tuple[str, ...]"}
+        assert o.option.help and o.type in {"int", "int | None", "float", "str", "tuple[float, ...]", "tuple[str, ...]",
+                                              "tuple[int, ...]"}
         # None is a default only where the field may be None (permute_labels: off)
         assert o.default is None if o.option.preset or o.type.endswith("| None") else o.default is not None
 
@@ -417,6 +418,35 @@ def test_a_feature_subset_sets_the_students_input_size_and_is_stored_only_when_g
     ({"permute_labels": 1.5}, r"^permute_labels=1.5: need a whole number"),
 ])
 def test_bad_control_values_are_named_in_one_line(overrides, match):
+    with pytest.raises(EmokdError, match=match):
+        experiment_config("book", **overrides)
+
+
+def test_student_budgets_are_stored_only_when_given_and_sorted():
+    import json
+
+    book = experiment_config("book")
+    assert book.student_budgets == () and book.budget_students == ()
+    assert "student_budgets" not in book.to_json()  # fold records of runs without them stay valid
+    cfg = dataclasses.replace(book, handover=("shuffled",), kd_sweep=(0.5,), student_budgets=(20, 5))
+    assert cfg.student_budgets == (5, 20)
+    assert cfg.budget_students == ("student_e5", "student_kd_e5", "student_kd_w0.5_e5", "student_kd_shuffled_e5",
+                                   "student_e20", "student_kd_e20", "student_kd_w0.5_e20", "student_kd_shuffled_e20")
+    assert ExperimentConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"student_budgets": (0,)}, r"^student_budgets=\(0,\): need distinct whole numbers from 1 to the students' "
+                                r"max_epochs - 1 = 119$"),
+    ({"student_budgets": (120,)}, r"^student_budgets=\(120,\): need distinct whole numbers from 1 to .* = 119$"),
+    ({"student_budgets": (5, 5)}, r"^student_budgets=\(5, 5\): need distinct"),
+    ({"student_budgets": (2.5,)}, r"^student_budgets=\(2.5,\): need distinct whole numbers"),
+    ({"student_budgets": (5,), "handover": ("self",)},
+     r"^student_budgets=\(5,\) with handover self: these read the plain student .* --student-max-epochs instead$"),
+    ({"student_budgets": (5,), "calibration": 0.5}, r"^student_budgets=\(5,\) with calibration: "),
+    ({"student_budgets": (5,), "kd_select": (0, 1)}, r"^student_budgets=\(5,\) with kd_select: "),
+])
+def test_bad_student_budgets_are_named_in_one_line(overrides, match):
     with pytest.raises(EmokdError, match=match):
         experiment_config("book", **overrides)
 

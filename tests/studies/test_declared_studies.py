@@ -20,11 +20,56 @@ def test_teacher_pays_lists_the_declared_runs(study_script):
 
 @pytest.mark.slow
 def test_under_training_varies_only_the_students_budget(study_script):
+    """One run per seed: the paper preset with only the students' budget raised to 240, its 15- and 60-epoch
+    students read off the same training."""
     out = study_script("under_training.py", "--list", "--out", "/nonexistent").stdout.splitlines()
-    assert [line.split()[0] for line in out] == [f"real_seed{s}_e{e}" for s in range(5) for e in (15, 60, 240)]
-    for line in out:
-        e = line.split()[0].rsplit("_e", 1)[1]
-        assert f"--preset paper --student-max-epochs {e} --handover shuffled" in line
+    assert [line.split()[0] for line in out] == [f"real_seed{s}" for s in range(5)]
+    for s, line in enumerate(out):
+        assert line.endswith("emokd run --preset paper --student-max-epochs 240 --student-budgets 15,60 "
+                             f"--handover shuffled --seed {s}"), line
+
+
+@pytest.mark.slow
+def test_the_under_training_analysis_reads_each_budget_off_one_run(study_script, tmp_path):
+    """Made-up fold scores with known answers: each budget's students are the run's ``<student>_e<E>`` (the
+    full budget's the plain names); U1 is the gain at 15 epochs minus the gain at 240, per seed and subject."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    gain = {15: 0.05, 60: 0.02, 240: 0.0}
+    for seed in range(5):
+        folds = []
+        for f in range(24):
+            level = 0.2 + 0.05 * rng.standard_normal()
+            metrics = {"teacher": 0.6, "ref_ridge_student": 0.3}
+            for b, g in gain.items():
+                suffix = "" if b == 240 else f"_e{b}"
+                noise = 0.002 * rng.standard_normal(3)
+                metrics.update({f"student{suffix}": level + noise[0], f"student_kd{suffix}": level + g + noise[1],
+                                f"student_kd_shuffled{suffix}": level + g + noise[2]})
+            folds.append({"fold": f, "test": {"subjects": [f + 1]},
+                          "metrics": {m: {"per_trial": {"ccc": v}, "concatenated": {"ccc": v}}
+                                      for m, v in metrics.items()}})
+        run = tmp_path / "runs" / f"real_seed{seed}"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({"folds": folds}))
+    study_script("under_training.py", "--analyse", "--out", tmp_path)
+    result = json.loads((tmp_path / "analysis.json").read_text())["real"]
+    runs = [json.loads((tmp_path / "runs" / f"real_seed{s}" / "results.json").read_text())["folds"]
+            for s in range(5)]
+
+    def mean_diff(a, b):
+        return np.mean([f["metrics"][a]["per_trial"]["ccc"] - f["metrics"][b]["per_trial"]["ccc"]
+                        for folds in runs for f in folds])
+
+    assert result["tests"]["U1"]["estimate"] == pytest.approx(
+        mean_diff("student_kd_e15", "student_e15") - mean_diff("student_kd", "student"), abs=1e-9)
+    assert result["tests"]["U1"]["n"] == 120
+    assert result["table"]["e60"]["models"]["student_kd"]["per_trial"] == pytest.approx(
+        np.mean([f["metrics"]["student_kd_e60"]["per_trial"]["ccc"] for folds in runs for f in folds]))
+    assert "teacher" in result["table"]["e240"]["models"] and "teacher" not in result["table"]["e15"]["models"]
+    assert [result["verdicts"][u] for u in ("U1", "U2", "U3", "U4")] == \
+        ["supported", "not supported", "supported", "supported"]
 
 
 def test_network_controls_lists_the_declared_runs(study_script):

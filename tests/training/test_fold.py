@@ -145,3 +145,36 @@ def test_p1_and_no_calibration_leave_the_run_as_it_was(four_trials, tmp_path):
     pa, pb = np.load(a / "predictions.npz"), np.load(b / "predictions.npz")
     assert set(pa.files) < set(pb.files)
     assert all(np.array_equal(pa[n], pb[n]) for n in pa.files)
+
+
+def test_shorter_student_budgets_are_the_runs_with_those_budgets(four_trials, tmp_path):
+    """``student_budgets``: every student read at a shorter budget E (``<student>_e<E>``) has the weights,
+    predictions and scores of the run with ``max_epochs = E``; the teacher and the full-budget students are
+    those of the run without the option."""
+    from emokd.training.train import load_model
+
+    base = experiment_config("smoke", "loso", 0, labelled_fraction=0.5, handover=("output", "shuffled"))
+    long = dataclasses.replace(base, student_train=dataclasses.replace(base.student_train, max_epochs=5,
+                                                                       early_stop=5))
+    fold = _fold(four_trials, base)
+    with_budgets = run_fold(four_trials, fold, dataclasses.replace(long, student_budgets=(2,)), tmp_path / "one")
+    without = run_fold(four_trials, fold, long, tmp_path / "plain")
+    short = run_fold(four_trials, fold, dataclasses.replace(
+        long, student_train=dataclasses.replace(long.student_train, max_epochs=2)), tmp_path / "short")
+    one, plain, two = (tmp_path / d / "folds" / "fold_00" for d in ("one", "plain", "short"))
+    students = ("student", "student_kd", "student_kd_output", "student_kd_shuffled")
+    assert all(_digest(one / f"{m}.pt") == _digest(plain / f"{m}.pt") for m in ("teacher", *students))
+    p_one, p_plain, p_two = (np.load(d / "predictions.npz") for d in (one, plain, two))
+    assert set(p_one.files) == set(p_plain.files) | {n + "_e2"
+                                      for n in p_plain.files if "__student" in n}
+    for m in students:
+        for k in (n for n in p_two.files if n.endswith(f"__{m}")):
+            np.testing.assert_array_equal(p_one[f"{k}_e2"], p_two[k])
+            np.testing.assert_array_equal(p_one[k], p_plain[k])
+        a, b = load_model(one / f"{m}_e2.pt").model.state_dict(), load_model(two / f"{m}.pt").model.state_dict()
+        assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in b), m
+        assert with_budgets["metrics"][f"{m}_e2"] == short["metrics"][m]
+        assert with_budgets["best_epoch"][f"{m}_e2"] == short["best_epoch"][m]
+        assert with_budgets["epochs_run"][f"{m}_e2"] == short["epochs_run"][m] == 2
+        assert with_budgets["metrics"][m] == without["metrics"][m]
+    assert any(with_budgets["metrics"][f"{m}_e2"] != with_budgets["metrics"][m] for m in students)

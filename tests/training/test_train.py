@@ -437,3 +437,64 @@ def test_a_readers_step_trains_in_emokds_loop():
 
     with pytest.raises(EmokdError, match="'lazy' never called loss_fn"):
         fit(_model(), tr, va, cfg, seed=0, step=lazy)
+
+
+def _budget_cases():
+    """(config, budgets): one where every budget is reached, with the released code's reload of the best
+    weights; one that stops early (a falling validation CCC, early_stop 1) before its last budget."""
+    reached = dataclasses.replace(_noisy_cfg(True), max_epochs=7)
+    stops = dataclasses.replace(_noisy_cfg(False), max_epochs=12, early_stop=1, lr_patience=1)
+    return [(reached, (2, 5)), (stops, (3, 11))]
+
+
+@pytest.mark.slow  # trains for several seconds
+@pytest.mark.parametrize("case", range(2))
+def test_a_shorter_budget_read_off_one_training_is_that_training(case, tmp_path):
+    """What fit(max_epochs=E) returns, read off a longer training: the same best epoch, score, epochs run, stop
+    and weights, bit for bit (also after an interruption: the budgets passed are in the checkpoint)."""
+    cfg, budgets = _budget_cases()[case]
+    tr, va = _sets()
+    m = _model()
+    long = fit(m, tr, va, cfg, seed=0, budgets=budgets)
+    long_pred = predict(m, va)["T0"]
+    assert sorted(long.budgets) == list(budgets)
+    if case == 1:
+        assert long.stopped == "early_stop" and long.epochs_run < budgets[-1], "the case must stop before a budget"
+    for b in budgets:
+        short_model = _model()
+        short = fit(short_model, tr, va, dataclasses.replace(cfg, max_epochs=b), seed=0)
+        at = long.budgets[b]
+        assert (at.best_epoch, at.best_val_ccc, at.epochs_run, at.stopped) == \
+            (short.best_epoch, short.best_val_ccc, short.epochs_run, short.stopped)
+        for k, v in short_model.state_dict().items():
+            assert torch.equal(at.state[k], v), k
+    assert any(long.budgets[b].best_epoch != long.best_epoch for b in budgets), "the budgets must differ"
+    # interrupted after the first budget and resumed: the same records, the same final model
+    ck = tmp_path / "m.ckpt"
+    with pytest.raises(_Stop):
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=_stop_after(budgets[0] + 1),
+            budgets=budgets)
+    m2 = _model(seed=99)
+    resumed = fit(m2, tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, budgets=budgets)
+    np.testing.assert_array_equal(predict(m2, va)["T0"], long_pred)
+    for b in budgets:
+        assert resumed.budgets[b].best_epoch == long.budgets[b].best_epoch
+        assert all(torch.equal(resumed.budgets[b].state[k], v) for k, v in long.budgets[b].state.items())
+
+
+def test_a_checkpoint_without_the_budgets_is_not_resumed_for_them(tmp_path):
+    """A training checkpointed past a budget it was not asked for cannot give that budget: it starts over."""
+    cfg = dataclasses.replace(CFG, max_epochs=3)
+    tr, va = _sets()
+    ck = tmp_path / "m.ckpt"
+    with pytest.raises(_Stop):
+        fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, on_epoch_end=_stop_after(2))
+    res = fit(_model(), tr, va, cfg, seed=0, checkpoint_path=ck, resume=True, budgets=(1,))
+    assert res.history[0]["epoch"] == 1 and res.budgets[1].epochs_run == 1
+
+
+@pytest.mark.parametrize("bad", [(0,), (6,), (2, 2), (1.5,), (True,)])
+def test_budgets_outside_1_to_max_epochs_are_refused(bad):
+    tr, va = _sets()
+    with pytest.raises(EmokdError, match=r"budgets=.*from 1 to max_epochs - 1 = 5"):
+        fit(_model(), tr, va, CFG, seed=0, budgets=bad, desc="m")
