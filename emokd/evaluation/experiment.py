@@ -53,10 +53,9 @@ Output folder::
 
 from __future__ import annotations
 
-import re
-
 import contextlib
 import logging
+import re
 import time
 from pathlib import Path
 

@@ -4,7 +4,8 @@
 the teacher; its knowledge for the training and validation windows (cached as
 ``knowledge.npz`` + ``knowledge.json``); the student; the KD student and one per extra
 KD weight; one student per hand-over of ``cfg.handover`` (:mod:`emokd.training.handover`)
-(:func:`model_names`), every student from the same initial weights. It scores
+(:func:`model_names`), every student from the same initial weights, and with ``cfg.student_budgets``
+each student also as it stood at every shorter budget (``<student>_e<E>``). It scores
 them on the fold's test trials and writes ``folds/fold_XX/`` (see :mod:`emokd.evaluation.experiment`).
 :func:`train_teacher` is the first step alone: the same teacher, without the students.
 
