@@ -85,11 +85,25 @@ def folds_of(run_dir: Path) -> tuple[list[dict], bool]:
     return [json.loads(p.read_text()) for p in sorted((run_dir / "folds").glob("fold_*.json"))], False
 
 
-def collect(out: Path) -> dict:
+def declared_runs() -> list[str]:
+    """The names of the study's declared runs (``teacher_pays.study_runs``, beside this script)."""
+    from teacher_pays import study_runs
+
+    return [r.name for r in study_runs()]
+
+
+def collect(out: Path, declared=None) -> dict:
     """{data set: {kind: {"complete": bool, "rows": [...]}}}: one row per (seed, fold) with each model's
     per-trial and concatenated CCC (and against the latent, where there is one). Data sets: ``real`` and
-    ``synthetic`` (the cohorts; the cohort's seed is its unit)."""
+    ``synthetic`` (the cohorts; the cohort's seed is its unit). A kind is complete when each of its runs
+    under ``out/runs`` has finished and so has each run of it named in ``declared`` (run names; a declared
+    run not yet started leaves its kind incomplete)."""
     data: dict = {}
+    for name in declared or ():
+        if not (out / "runs" / name / "results.json").is_file():
+            source, _, kind = name.split("_", 2)
+            data.setdefault("real" if source == "real" else "synthetic", {}).setdefault(
+                kind, {"complete": False, "rows": []})["complete"] = False
     for run_dir in sorted((out / "runs").glob("*")):
         name = run_dir.name
         source, seed_tag, kind = name.split("_", 2)
@@ -167,8 +181,12 @@ def analyse(data: dict, contrasts=CONTRASTS, kinds_order=KINDS) -> dict:
     (``contrasts``: the declared tests; another study passes its own)."""
     result = {}
     for ds, kinds in data.items():
+        if not any(e["rows"] for e in kinds.values()):  # only declared runs not yet started
+            continue
         table = {}
         for kind, entry in kinds.items():
+            if not entry["rows"]:  # a kind none of whose runs has started: incomplete, no column
+                continue
             # every model of any row: a finished run's folds carry the references, an unfinished run's fold
             # records only the networks, so each mean is over the rows that have the model
             models = list(dict.fromkeys(m for r in entry["rows"] for m in r if m not in ("seed", "unit", "fold")))
@@ -252,8 +270,8 @@ def markdown(result: dict, contrasts=CONTRASTS, kinds_order=KINDS, *, title: str
 def write_analysis(out: Path, contrasts=CONTRASTS, kinds_order=KINDS, *, collect_runs=None, **md) -> dict:
     """analysis.json and results.md of the runs under ``out/runs`` (read by ``collect_runs``, default
     :func:`collect`)."""
-    data = (collect_runs or collect)(out)
-    if not data:
+    data = collect_runs(out) if collect_runs is not None else collect(out, declared_runs())
+    if not any(e["rows"] for kinds in data.values() for e in kinds.values()):
         raise EmokdError(f"{out / 'runs'}: no finished fold of any run yet")
     result = analyse(data, contrasts, kinds_order)
     write_json(out / "analysis.json", result)

@@ -143,6 +143,31 @@ def test_the_analysis_reads_fold_records(study_script, tmp_path, smoke_prepared)
 
 
 @pytest.mark.slow
+def test_a_declared_run_not_yet_started_keeps_the_verdicts_partial(study_script, tmp_path):
+    """Every run present has finished, but seed 1 of the declaration has not started: its kinds are
+    incomplete and every verdict says partial (before, the runs present alone decided)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    models = ("teacher", "student", "student_kd", "student_kd_output", "student_kd_shuffled", "student_self",
+              "student_calib_norm")
+    for kind in ("p0.1", "p0.25", "p1", "calibration"):
+        folds = [{"fold": f, "test": {"subjects": [f + 1]},
+                  "metrics": {m: {"per_trial": {"ccc": v}, "concatenated": {"ccc": v}}
+                              for m in models for v in [0.2 + 0.1 * rng.standard_normal()]}}
+                 for f in range(24)]
+        run = tmp_path / "runs" / f"real_seed0_{kind}"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({"folds": folds}))
+    study_script("teacher_pays_analysis.py", "--out", tmp_path)
+    real = json.loads((tmp_path / "analysis.json").read_text())["real"]
+    assert all(not t["complete"] for t in real["table"].values())
+    assert all(r["n_rows"] == 24 and r["seeds"] == [0] for r in real["table"].values())
+    assert all("partial" in v for v in real["verdicts"].values()), real["verdicts"]
+    assert "synthetic" not in json.loads((tmp_path / "analysis.json").read_text())  # no cohort has started
+
+
+@pytest.mark.slow
 def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score(study_script, tmp_path):
     """Made-up fold scores with known answers: each ablation against the full run subject by subject (N1 a
     loss, N2 within the margin, N3 a smaller loss), and the chance level: the full run's mean over folds
