@@ -69,6 +69,8 @@ MAX_COLUMNS = PAGE_WIDTH_PX // MIN_PANEL_PX
 CYCLE: tuple[str, ...] = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30")
 
 _KD_WEIGHT = re.compile(r"^student_kd_w(?P<w>[0-9.e+-]+)$")
+#: a student read at a shorter budget (``ExperimentConfig.student_budgets``): ``<model>_e<epochs>``
+_BUDGET = re.compile(r"^(?P<model>student.*?)_e(?P<epochs>[0-9]+)$")
 
 
 def _rgb(colour: str) -> tuple[float, float, float]:
@@ -99,10 +101,22 @@ def kd_weight_colour(weight: float) -> str:
 _RAISE = object()
 
 
+def budget_colour(model: str, epochs: int) -> str:
+    """The colour of ``model`` read at a shorter budget of ``epochs`` epochs (``<model>_e<epochs>``): the
+    model's own colour mixed towards white, the more the shorter the budget (log scale: 2 epochs three
+    quarters of the way to white at most, 1000 and more not at all), so every budget of one model reads as
+    one family and the full budget keeps the model's colour."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise EmokdError(f"a budget must be a whole number of epochs >= 1, got {epochs!r}")
+    towards_white = min(0.75, 0.75 * max(0.0, 1.0 - math.log10(epochs) / 3.0))
+    return _hex(c + (1.0 - c) * towards_white for c in _rgb(model_colour(model)))
+
+
 def model_colour(name: str, default=_RAISE) -> str:
     """The colour (``#rrggbb``) of a model, reference or target by its name in emokd's results.
 
-    ``student_kd_w<w>`` (a KD weight of a sweep) takes :func:`kd_weight_colour`; :data:`ALIASES` are
+    ``student_kd_w<w>`` (a KD weight of a sweep) takes :func:`kd_weight_colour`, ``<student>_e<E>`` (a shorter
+    budget) :func:`budget_colour`; :data:`ALIASES` are
     accepted. An unknown name raises :class:`~emokd.errors.EmokdError` (a new model gets its colour here,
     once, not in a chapter), unless a ``default`` is given: then that is returned (``None``: matplotlib's
     next colour), for figures of results files that other code wrote.
@@ -119,6 +133,8 @@ def model_colour(name: str, default=_RAISE) -> str:
             return kd_weight_colour(float(m["w"]))
         except ValueError:
             pass
+    if (m := _BUDGET.match(key)) is not None and model_colour(m["model"], None) is not None:
+        return budget_colour(m["model"], int(m["epochs"]))
     if default is not _RAISE:
         return default
     raise EmokdError(f"no colour for model {name!r}: add it to emokd.core.style.MODEL_COLOURS "

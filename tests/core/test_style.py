@@ -75,6 +75,22 @@ def test_kd_weights_are_shades_of_the_kd_student():
         style.kd_weight_colour(0)
 
 
+def test_a_shorter_budget_is_a_paler_shade_of_its_model():
+    """``student_kd_e15`` is student_kd's red mixed towards white, more for 15 epochs than for 60; every channel
+    moves towards 255 and keeps its order (the hue stays)."""
+    for model in ("student", "student_kd", "student_kd_shuffled", "student_kd_w0.3"):
+        base = [int(style.model_colour(model)[i:i + 2], 16) for i in (1, 3, 5)]
+        e15, e60 = ([int(style.model_colour(f"{model}_e{e}")[i:i + 2], 16) for i in (1, 3, 5)] for e in (15, 60))
+        assert all(b <= c60 <= c15 for b, c60, c15 in zip(base, e60, e15)) and e15 != e60 != base, (model, e15, e60)
+        assert sorted(range(3), key=lambda i: base[i]) == sorted(range(3), key=lambda i: e15[i])
+    assert style.model_colour("student_e2") == style.budget_colour("student", 2)
+    assert style.budget_colour("student", 1000) == style.model_colour("student")
+    with pytest.raises(EmokdError, match="student_new_e15"):
+        style.model_colour("student_new_e15")
+    with pytest.raises(EmokdError, match="budget"):
+        style.budget_colour("student", 0)
+
+
 def test_an_unknown_model_is_refused_with_its_name():
     with pytest.raises(EmokdError, match="student_new"):
         style.model_colour("student_new")
