@@ -24,7 +24,7 @@ from study_runner import StudyRun, drive, study_arguments  # beside this script
 from teacher_pays_analysis import Contrast, folds_of, write_analysis
 
 BUDGETS = (15, 60, 240)
-SEEDS = tuple(range(5))
+SEEDS = tuple(range(8))
 KINDS = tuple(f"e{b}" for b in BUDGETS)
 #: the students of every run; at a shorter budget E each is read as ``<name>_e<E>``
 STUDENTS = ("student", "student_kd", "student_kd_shuffled")
