@@ -124,6 +124,35 @@ def collect(out: Path, declared=None) -> dict:
     return data
 
 
+def run_times(out: Path) -> list[dict]:
+    """One entry per run under ``out/runs``: its folds so far, whether it has finished, the sum of its
+    folds' own seconds (each fold's training and scoring, wherever and however many sessions it took; folds
+    that ran side by side shared the cores) and the wall time of its last invocation (``runtime_s`` of its
+    results.json: a resumed run's last segment only)."""
+    rows = []
+    for run_dir in sorted((out / "runs").glob("*")):
+        folds, complete = folds_of(run_dir)
+        if not folds:
+            continue
+        last = json.loads((run_dir / "results.json").read_text()) if complete else {}
+        rows.append({"run": run_dir.name, "folds": len(folds), "complete": complete,
+                     "fold_seconds": round(float(sum(f.get("seconds", 0.0) for f in folds)), 1),
+                     "last_invocation_s": last.get("runtime_s"), "n_jobs": last.get("n_jobs")})
+    return rows
+
+
+def runs_markdown(rows: list[dict]) -> list[str]:
+    """The "Runs" section of a results.md: each run's folds and times (:func:`run_times`)."""
+    lines = ["## Runs", "", "Each run's folds, the sum of its folds' own seconds (training and scoring; folds that "
+             "ran side by side shared the 2 cores, so the sum exceeds the wall time) and the wall time of its last "
+             "invocation (a run resumed from its fold records counts only its last segment there):", "",
+             "| run | folds | finished | fold seconds (sum) | last invocation (s) | n_jobs |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['folds']} | {'yes' if r['complete'] else 'no'} | {r['fold_seconds']:.0f} | "
+                     f"{_f(r['last_invocation_s'], '.0f')} | {r['n_jobs'] if r['n_jobs'] is not None else '–'} |")
+    return lines + [""]
+
+
 def _diffs(rows: list[dict], a: str, b: str, score: str) -> dict:
     """(seed, unit) -> mean over the unit's folds of a - b (one fold per unit on real data)."""
     acc: dict = {}
@@ -235,7 +264,9 @@ def markdown(result: dict, contrasts=CONTRASTS, kinds_order=KINDS, *, title: str
              "`runs/`; the design and hypotheses, declared before any run, are in README.md.", ""]
     for ds, r in result.items():
         lines += [f"## {ds}", "", "Mean CCC over (seed, fold), each cell *per trial / concatenated*"
-                  + (" / per trial against the latent" if ds == "synthetic" else "") + ":", ""]
+                  + (" / per trial against the latent (where a cohort's labels are its latent trace, as in the "
+                     "book data, the two per-trial scores are equal)"
+                     if ds == "synthetic" else "") + ":", ""]
         kinds = [k for k in kinds_order if k in r["table"]]
         models = []
         for k in kinds:
@@ -275,7 +306,7 @@ def write_analysis(out: Path, contrasts=CONTRASTS, kinds_order=KINDS, *, collect
         raise EmokdError(f"{out / 'runs'}: no finished fold of any run yet")
     result = analyse(data, contrasts, kinds_order)
     write_json(out / "analysis.json", result)
-    write_text(out / "results.md", markdown(result, contrasts, kinds_order, **md))
+    write_text(out / "results.md", markdown(result, contrasts, kinds_order, **md) + "\n".join(runs_markdown(run_times(out))))
     return result
 
 

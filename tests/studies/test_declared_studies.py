@@ -172,6 +172,28 @@ def test_a_declared_run_not_yet_started_keeps_the_verdicts_partial(study_script,
     assert "synthetic" not in json.loads((tmp_path / "analysis.json").read_text())  # no cohort has started
 
 
+def test_results_list_each_runs_folds_and_seconds(study_script, tmp_path):
+    """The "Runs" table: a finished run's folds, the sum of its folds' seconds (imported folds keep theirs)
+    and its last invocation's wall time; an unfinished run's fold records so far, with no wall time."""
+    def fold(f, seconds):
+        return {"fold": f, "test": {"subjects": [f + 1]}, "seconds": seconds,
+                "metrics": {m: {"per_trial": {"ccc": 0.1 * f}, "concatenated": {"ccc": 0.2}}
+                            for m in ("student", "student_kd")}}
+
+    done = tmp_path / "runs" / "real_seed0_p0.1"
+    done.mkdir(parents=True)
+    (done / "results.json").write_text(json.dumps({"folds": [fold(0, 10.0), fold(1, 20.5), fold(2, 30.0)],
+                                                   "runtime_s": 12.4, "n_jobs": 2}))
+    records = tmp_path / "runs" / "real_seed0_p1" / "folds"
+    records.mkdir(parents=True)
+    for f, seconds in enumerate((5.0, 7.0)):
+        (records / f"fold_{f:02d}.json").write_text(json.dumps(fold(f, seconds)))
+    study_script("teacher_pays_analysis.py", "--out", tmp_path)
+    table = (tmp_path / "results.md").read_text().split("## Runs", 1)[1]
+    assert "| real_seed0_p0.1 | 3 | yes | 60 | 12 | 2 |" in table
+    assert "| real_seed0_p1 | 2 | no | 12 | – | – |" in table
+
+
 @pytest.mark.slow
 def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score(study_script, tmp_path):
     """Made-up fold scores with known answers: each ablation against the full run subject by subject (N1 a
