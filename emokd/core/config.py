@@ -911,12 +911,18 @@ class ExperimentConfig:
         return tuple(f"{name}_e{b}" for b in self.student_budgets for name in self.trained_students)
 
     @property
+    def extra_kd_weights(self) -> tuple[float, ...]:
+        """The KD weights a fold trains besides 0 (``student``) and ``kd.kd_weight`` (``student_kd``): the
+        sweep, then the selection grid's weights not trained otherwise; weight ``w`` is ``student_kd_w<w:g>``."""
+        extra = list(self.kd_sweep)
+        extra += [w for w in self.kd_select if w != 0 and w != self.kd.kd_weight and w not in extra]
+        return tuple(extra)
+
+    @property
     def trained_students(self) -> tuple[str, ...]:
         """Every student a fold trains (``student_calib_norm`` is the plain student, re-read): ``student``,
         ``student_kd``, the extra KD weights' ``student_kd_w<w>`` and the hand-overs' students."""
-        extra = list(self.kd_sweep)
-        extra += [w for w in self.kd_select if w != 0 and w != self.kd.kd_weight and w not in extra]
-        return (("student", "student_kd") + tuple(f"student_kd_w{w:g}" for w in extra)
+        return (("student", "student_kd") + tuple(f"student_kd_w{w:g}" for w in self.extra_kd_weights)
                 + tuple(HANDOVER_MODELS[h] for h in HANDOVERS if h in self.handover))
 
     @property
@@ -931,9 +937,7 @@ class ExperimentConfig:
         """Each extra KD student is named ``student_kd_w<w:g>`` (emokd.training.fold: the sweep, then the selection
         grid's weights not trained otherwise): two weights of one name would overwrite each other's model
         and leave a results table that no report can read."""
-        extra = list(self.kd_sweep)
-        extra += [w for w in self.kd_select if w != 0 and w != self.kd.kd_weight and w not in extra]
-        names = [f"student_kd_w{w:g}" for w in extra]
+        names = [f"student_kd_w{w:g}" for w in self.extra_kd_weights]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             field_ = "kd_sweep" if len(set(names[:len(self.kd_sweep)])) < len(self.kd_sweep) else "kd_select"

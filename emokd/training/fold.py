@@ -47,14 +47,6 @@ _ROLE = {"teacher": 0, "student": 1}
 CHECKPOINT_EVERY_S = 10.0
 
 
-def _extra_weights(cfg: ExperimentConfig) -> list[float]:
-    """KD weights trained besides 0 (``student``) and ``kd.kd_weight`` (``student_kd``): the sweep, then
-    the rest of the selection grid."""
-    out = list(cfg.kd_sweep)
-    out += [w for w in cfg.kd_select if w != 0 and w != cfg.kd.kd_weight and w not in out]
-    return out
-
-
 def _kd_model(cfg: ExperimentConfig, w: float) -> str:
     """The student trained with KD weight ``w``."""
     if w == 0:
@@ -70,7 +62,7 @@ def model_names(cfg: ExperimentConfig) -> list[str]:
     (:attr:`~emokd.core.config.ExperimentConfig.students`), every student at each shorter budget
     (``<student>_e<E>``, :attr:`~emokd.core.config.ExperimentConfig.budget_students`), then
     ``student_kd_selected`` with ``kd_select``."""
-    return (["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in _extra_weights(cfg)]
+    return (["teacher", "student", "student_kd"] + [f"student_kd_w{w:g}" for w in cfg.extra_kd_weights]
             + list(cfg.students) + list(cfg.budget_students) + (["student_kd_selected"] if cfg.kd_select else []))
 
 
@@ -195,7 +187,7 @@ def _train_model(setup: _FoldSetup, name: str, model, field: str, train_cfg, see
 def _students(cfg: ExperimentConfig) -> list[tuple[str, object]]:
     """(name, KD config or None) of every student a fold trains, in training order."""
     return ([("student", None), ("student_kd", cfg.kd)]
-            + [(f"student_kd_w{w:g}", dataclasses.replace(cfg.kd, kd_weight=w)) for w in _extra_weights(cfg)])
+            + [(f"student_kd_w{w:g}", dataclasses.replace(cfg.kd, kd_weight=w)) for w in cfg.extra_kd_weights])
 
 
 def _fold_trials(prepared_dir, cfg: ExperimentConfig, device, embeddings) -> dict[str, dict]:
