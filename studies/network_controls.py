@@ -237,10 +237,11 @@ def markdown(result: dict) -> str:
               "", *markdown_table(chance), "", f"C1 ({c['C1']['claim']}): {c['C1']['verdict']}.", ""]
     return "\n".join(lines)
 
+
 def analyse(out: Path) -> dict:
     """The declared analysis of the runs finished under ``out/runs``: ``analysis.json`` and ``results.md``."""
     # beside this script: each run's fold rows (from its results.json or its fold records)
-    from teacher_pays_analysis import collect
+    from teacher_pays_analysis import collect, run_times, runs_markdown
 
     from emokd.core.fileio import write_json, write_text
     from emokd.errors import EmokdError
@@ -252,7 +253,7 @@ def analyse(out: Path) -> dict:
     result = {"ablations": tests, "verdicts": ablation_verdicts(tests), "ridge_check": ridge_check(data),
               "chance": chance(data)}
     write_json(out / "analysis.json", result)
-    write_text(out / "results.md", markdown(result))
+    write_text(out / "results.md", markdown(result) + "\n\n" + "\n".join(runs_markdown(run_times(out))))
     return result
 
 

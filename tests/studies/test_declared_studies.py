@@ -239,4 +239,7 @@ def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score
                                                      for f in chance_folds]))
     assert student["n_permutations"] == 24 and student["p"] == pytest.approx(1 / 25)
     assert result["chance"]["C1"]["verdict"] == "supported"
-    assert "| student | per_trial |" in (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text()
+    assert "| student | per_trial |" in md
+    # the runs' table: a run with its results.json, and a permuted run with its six fold records only
+    assert "| real_seed0_full | 24 | yes |" in md and "| real_seed0_perm01 | 6 | no |" in md
