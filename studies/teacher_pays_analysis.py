@@ -128,13 +128,19 @@ def run_times(out: Path) -> list[dict]:
     """One entry per run under ``out/runs``: its folds so far, whether it has finished, the sum of its
     folds' own seconds (each fold's training and scoring, wherever and however many sessions it took; folds
     that ran side by side shared the cores) and the wall time of its last invocation (``runtime_s`` of its
-    results.json: a resumed run's last segment only)."""
+    results.json: a resumed run's last segment only). A run of some folds (``--folds``) writes no
+    results.json: the ``study.json`` that ``study_runner`` writes once each of its folds has its record
+    finishes it, and its ``wall_s_this_invocation`` is the last invocation's time."""
     rows = []
     for run_dir in sorted((out / "runs").glob("*")):
         folds, complete = folds_of(run_dir)
         if not folds:
             continue
         last = json.loads((run_dir / "results.json").read_text()) if complete else {}
+        if not complete and (run_dir / "study.json").is_file():
+            study = json.loads((run_dir / "study.json").read_text())
+            complete = set(study.get("folds", [])) <= {f["fold"] for f in folds}
+            last = {"runtime_s": study.get("wall_s_this_invocation")} if complete else {}
         rows.append({"run": run_dir.name, "folds": len(folds), "complete": complete,
                      "fold_seconds": round(float(sum(f.get("seconds", 0.0) for f in folds)), 1),
                      "last_invocation_s": last.get("runtime_s"), "n_jobs": last.get("n_jobs")})

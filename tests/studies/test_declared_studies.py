@@ -224,6 +224,9 @@ def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score
             for m in rec["metrics"].values():
                 m["per_trial"]["ccc"] = m["concatenated"]["ccc"] = 0.01 * rng.standard_normal()
             (folder / f"fold_{f:02d}.json").write_text(json.dumps(rec))
+    # study_runner's mark of a run of some folds whose every fold has its record (the first permutation only)
+    (tmp_path / "runs" / "real_seed0_perm01" / "study.json").write_text(
+        json.dumps({"name": "real_seed0_perm01", "folds": list(chance_folds), "wall_s_this_invocation": 99.4}))
     study_script("network_controls.py", "--analyse", "--out", tmp_path)
     result = json.loads((tmp_path / "analysis.json").read_text())
     full = json.loads((tmp_path / "runs" / "real_seed0_full" / "results.json").read_text())["folds"]
@@ -241,5 +244,6 @@ def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score
     assert result["chance"]["C1"]["verdict"] == "supported"
     md = (tmp_path / "results.md").read_text()
     assert "| student | per_trial |" in md
-    # the runs' table: a run with its results.json, and a permuted run with its six fold records only
-    assert "| real_seed0_full | 24 | yes |" in md and "| real_seed0_perm01 | 6 | no |" in md
+    # the runs' table: a run finished by its results.json, a permuted run by its study.json, another not yet
+    assert "| real_seed0_full | 24 | yes |" in md and "| real_seed0_perm01 | 6 | yes | 0 | 99 | – |" in md
+    assert "| real_seed0_perm02 | 6 | no |" in md
