@@ -133,14 +133,16 @@ def run_times(out: Path) -> list[dict]:
     finishes it, and its ``wall_s_this_invocation`` is the last invocation's time."""
     rows = []
     for run_dir in sorted((out / "runs").glob("*")):
-        folds, complete = folds_of(run_dir)
+        if (run_dir / "results.json").is_file():  # read once: its folds and its last invocation
+            last = json.loads((run_dir / "results.json").read_text())
+            folds, complete = last["folds"], True
+        else:
+            folds, _ = folds_of(run_dir)
+            complete = (run_dir / "study.json").is_file()  # written only once every fold of it has its record
+            study = json.loads((run_dir / "study.json").read_text()) if complete else {}
+            last = {"runtime_s": study.get("wall_s_this_invocation")}
         if not folds:
             continue
-        last = json.loads((run_dir / "results.json").read_text()) if complete else {}
-        if not complete and (run_dir / "study.json").is_file():
-            study = json.loads((run_dir / "study.json").read_text())
-            complete = set(study.get("folds", [])) <= {f["fold"] for f in folds}
-            last = {"runtime_s": study.get("wall_s_this_invocation")} if complete else {}
         rows.append({"run": run_dir.name, "folds": len(folds), "complete": complete,
                      "fold_seconds": round(float(sum(f.get("seconds", 0.0) for f in folds)), 1),
                      "last_invocation_s": last.get("runtime_s"), "n_jobs": last.get("n_jobs")})
