@@ -75,7 +75,8 @@ def _by_unit(rows: list[dict], model: str, score: str) -> dict:
 
 def ablation_tests(data: dict) -> dict:
     """Per ablation, model and score: the paired comparison with the full run over the subjects both have
-    (mean difference, t-test, Wilcoxon, d_z; TOST within +-MARGIN), and whether both runs are complete."""
+    (mean difference, t-test, Wilcoxon, d_z; TOST within +-MARGIN; each subject's two scores, ``by_subject``),
+    and whether both runs are complete."""
     from emokd.evaluation.stats import paired_tests, tost_paired
 
     out = {}
@@ -93,6 +94,7 @@ def ablation_tests(data: dict) -> dict:
                 x, y = [a[u] for u in units], [b[u] for u in units]
                 entry[f"{model}/{score}"] = {
                     "n": len(units), "mean": sum(x) / len(x), "full_mean": sum(y) / len(y),
+                    "by_subject": {str(u): [a[u], b[u]] for u in units},  # subject -> [ablated, full]
                     "paired": paired_tests(x, y, names=(kind, "full")),
                     "tost": tost_paired(x, y, MARGIN, names=(kind, "full")).to_json()}
         out[kind] = entry

@@ -236,6 +236,9 @@ def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score
                 for a, b in zip(runs, full)]
         t = result["ablations"][kind]["student/per_trial"]
         assert t["n"] == 24 and t["paired"]["mean_diff"] == pytest.approx(np.mean(diff))
+        assert [t["by_subject"][str(f["test"]["subjects"][0])] for f in runs] == [
+            [a["metrics"]["student"]["per_trial"]["ccc"], b["metrics"]["student"]["per_trial"]["ccc"]]
+            for a, b in zip(runs, full)]
     assert [result["verdicts"][n]["verdict"] for n in ("N1", "N2", "N3")] == ["supported"] * 3
     student = result["chance"]["networks"]["student/per_trial"]
     assert student["real"] == pytest.approx(np.mean([full[f]["metrics"]["student"]["per_trial"]["ccc"]
