@@ -112,7 +112,8 @@ HYPOTHESES = {
 
 
 def ablation_verdicts(tests: dict) -> dict:
-    """N1-N3 from the student's per-trial comparisons, Holm over the three (partial while runs are missing)."""
+    """N1-N3 from the student's per-trial comparisons, Holm over the three (partial while runs are missing, unless
+    no unfinished test can change a verdict: then settled)."""
     from emokd.evaluation.stats import holm
 
     ps = {}
@@ -127,10 +128,17 @@ def ablation_verdicts(tests: dict) -> dict:
         if t is None:
             out[name] = {"claim": claim, "verdict": "not yet run"}
             continue
-        ok = adjusted[name] < 0.05 and (how == "equivalent" or t["paired"]["mean_diff"] < 0)
+        direction = how == "equivalent" or t["paired"]["mean_diff"] < 0
+        ok = adjusted[name] < 0.05 and direction
         verdict = "supported" if ok else "not supported"
         if len(adjusted) < len(HYPOTHESES) or not all(x.get("complete") for x in tests.values()):
-            verdict += " (partial: runs unfinished; Holm over the tests run so far)"
+            # Holm's adjusted p of a test lies between its own p and len(HYPOTHESES) times it, whatever the other
+            # tests give: a finished run's verdict outside that band cannot change when the others finish
+            own_run_done = tests[kind].get("complete", False)
+            settled = own_run_done and ((direction and len(HYPOTHESES) * ps[name] < 0.05)
+                                        or not direction or ps[name] >= 0.05)
+            verdict += (" (settled: its run is complete, and no unfinished test can change it under Holm)" if settled
+                        else " (partial: runs unfinished; Holm over the tests run so far)")
         out[name] = {"claim": claim, "p": ps[name], "p_holm": adjusted[name], "verdict": verdict}
     return out
 

@@ -250,3 +250,45 @@ def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score
     # the runs' table: a run finished by its results.json, a permuted run by its study.json, another not yet
     assert "| real_seed0_full | 24 | yes |" in md and "| real_seed0_perm01 | 6 | yes | 0 | 99 | – |" in md
     assert "| real_seed0_perm02 | 6 | no |" in md
+
+
+@pytest.mark.slow
+def test_a_network_control_verdict_no_unfinished_test_can_change_is_settled(study_script, tmp_path):
+    """With the no-muscle run missing, Holm's adjusted p of N1 and N2 can only lie between their own p and three
+    times it: N1, a large loss (3 p far below 0.05), is settled as supported; N2, whose ablation is better by
+    0.05 (its TOST p above 0.05 already), settled as not supported; N3 not yet run. A run of some folds only
+    keeps its own verdict partial."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    subjects = list(range(1, 25))
+    base = {s: 0.2 + 0.05 * rng.standard_normal() for s in subjects}
+
+    def fold(f, shift, sd=0.01):
+        value = base[subjects[f]] + shift + sd * rng.standard_normal()
+        return {"fold": f, "test": {"subjects": [subjects[f]]},
+                "metrics": {m: {"per_trial": {"ccc": value}, "concatenated": {"ccc": 2 * value}}
+                            for m in ("teacher", "student", "student_kd", "ref_ridge_student")}}
+
+    for name, shift in (("full", 0.0), ("theta-alpha", -0.15), ("beta-gamma", 0.05)):
+        folder = tmp_path / "runs" / f"real_seed0_{name}"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps({"folds": [fold(f, shift) for f in range(24)]}))
+    study_script("network_controls.py", "--analyse", "--out", tmp_path)
+    verdicts = json.loads((tmp_path / "analysis.json").read_text())["verdicts"]
+    assert verdicts["N1"]["verdict"].startswith("supported (settled")
+    assert 3 * verdicts["N1"]["p"] < 0.05
+    assert verdicts["N2"]["verdict"].startswith("not supported (settled") and verdicts["N2"]["p"] >= 0.05
+    assert verdicts["N3"]["verdict"] == "not yet run"
+
+    # the same beta-gamma scores from a run with 12 of its 24 folds: its verdict stays partial
+    bg = tmp_path / "runs" / "real_seed0_beta-gamma"
+    folds = json.loads((bg / "results.json").read_text())["folds"][:12]
+    (bg / "results.json").unlink()
+    (bg / "folds").mkdir()
+    for rec in folds:
+        (bg / "folds" / f"fold_{rec['fold']:02d}.json").write_text(json.dumps(rec))
+    study_script("network_controls.py", "--analyse", "--out", tmp_path)
+    verdicts = json.loads((tmp_path / "analysis.json").read_text())["verdicts"]
+    assert verdicts["N2"]["verdict"].startswith("not supported (partial")
+    assert verdicts["N1"]["verdict"].startswith("supported (settled")
