@@ -194,14 +194,12 @@ def test_results_list_each_runs_folds_and_seconds(study_script, tmp_path):
     assert "| real_seed0_p1 | 2 | no | 12 | – | – |" in table
 
 
-@pytest.mark.slow
-def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score(study_script, tmp_path):
-    """Made-up fold scores with known answers: each ablation against the full run subject by subject (N1 a
-    loss, N2 within the margin, N3 a smaller loss), and the chance level: the full run's mean over folds
-    0, 4, ..., 20 against the 24 permuted runs' (p = 1 / 25 when it is above them all)."""
+def made_up_folds(seed: int):
+    """``fold(f, shift)``: a made-up LOSO fold record of subject f + 1, every model scoring its subject's base
+    score (drawn once per subject) plus ``shift`` and a little noise (concatenated: twice the per-trial score)."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     subjects = list(range(1, 25))
     base = {s: 0.2 + 0.05 * rng.standard_normal() for s in subjects}
 
@@ -210,6 +208,18 @@ def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score
         return {"fold": f, "test": {"subjects": [subjects[f]]},
                 "metrics": {m: {"per_trial": {"ccc": value}, "concatenated": {"ccc": 2 * value}}
                             for m in ("teacher", "student", "student_kd", "ref_ridge_student")}}
+
+    return fold, rng
+
+
+@pytest.mark.slow
+def test_the_network_controls_analysis_pairs_by_subject_and_ranks_the_real_score(study_script, tmp_path):
+    """Made-up fold scores with known answers: each ablation against the full run subject by subject (N1 a
+    loss, N2 within the margin, N3 a smaller loss), and the chance level: the full run's mean over folds
+    0, 4, ..., 20 against the 24 permuted runs' (p = 1 / 25 when it is above them all)."""
+    import numpy as np
+
+    fold, rng = made_up_folds(0)
 
     for name, shift in (("full", 0.0), ("theta-alpha", -0.15), ("beta-gamma", 0.0), ("no-muscle", -0.03)):
         folder = tmp_path / "runs" / f"real_seed0_{name}"
@@ -258,17 +268,7 @@ def test_a_network_control_verdict_no_unfinished_test_can_change_is_settled(stud
     times it: N1, a large loss (3 p far below 0.05), is settled as supported; N2, whose ablation is better by
     0.05 (its TOST p above 0.05 already), settled as not supported; N3 not yet run. A run of some folds only
     keeps its own verdict partial."""
-    import numpy as np
-
-    rng = np.random.default_rng(1)
-    subjects = list(range(1, 25))
-    base = {s: 0.2 + 0.05 * rng.standard_normal() for s in subjects}
-
-    def fold(f, shift, sd=0.01):
-        value = base[subjects[f]] + shift + sd * rng.standard_normal()
-        return {"fold": f, "test": {"subjects": [subjects[f]]},
-                "metrics": {m: {"per_trial": {"ccc": value}, "concatenated": {"ccc": 2 * value}}
-                            for m in ("teacher", "student", "student_kd", "ref_ridge_student")}}
+    fold, _ = made_up_folds(1)
 
     for name, shift in (("full", 0.0), ("theta-alpha", -0.15), ("beta-gamma", 0.05)):
         folder = tmp_path / "runs" / f"real_seed0_{name}"
