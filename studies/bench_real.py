@@ -448,7 +448,7 @@ def write_readme(all_runs: dict[tuple[str, str], list[dict]]) -> Path:
     diag = collection.diagnostics(study)
     if not diag.empty:
         cols = list(collection.DIAGNOSTICS)
-        lines += ["## What the numbers say about the null result", "",
+        lines += ["## What the numbers say about the KD gains", "",
                   "Per configuration and protocol (`emokd.evaluation.collection.diagnostics`; chapter 08 reads them "
                   "the same way):", "", *[f"- `{c}`: {collection.DIAGNOSTICS[c]}" for c in cols], ""]
         table = diag.assign(protocol=diag["protocol"].str.upper(),
